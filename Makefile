@@ -1,0 +1,56 @@
+# The two commands: `make run` (set up and serve) and `make test` (the suite).
+# Both create or update .venv first, so a fresh clone needs nothing else.
+
+VENV := .venv
+PY := $(VENV)/bin/python
+# Django 6 needs Python >= 3.12: the first interpreter that qualifies, looking on
+# PATH and then in pyenv's versions (a shim for a version that is not active fails
+# the probe and is skipped).
+PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3 \
+	$$(ls -d $$HOME/.pyenv/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV); do \
+	if "$$p" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then \
+	echo "$$p"; break; fi; done)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test bench venv check migrate superuser clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is required (Django 6)."; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	@touch $@
+
+# Written once with a fresh key; never overwritten (delete it to start over).
+.env: | venv
+	@echo "Writing .env with a new development key (kept out of git)."
+	@{ echo "DEBUG=true"; \
+	   echo "SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')"; \
+	   echo "INTEGRATIONS_ENCRYPTION_KEYS=$$(DEBUG=true $(PY) manage.py generate_encryption_key --key-version 1 2>/dev/null)"; \
+	 } > .env
+	@chmod 600 .env
+
+migrate: venv .env
+	$(PY) manage.py migrate --no-input
+
+run: migrate
+	@echo "Serving on http://$(HOST):$(PORT)/ (admin: /admin/; create a user with 'make superuser')."
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+superuser: migrate
+	$(PY) manage.py createsuperuser
+
+test: venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: venv
+	$(PY) benchmarks/run.py
+
+check: venv
+	$(PY) manage.py check --deploy --fail-level WARNING
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

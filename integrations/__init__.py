@@ -1,0 +1,1 @@
+"""Sealed Integrations: third-party accounts and API credentials, sealed at rest."""

@@ -1,0 +1,107 @@
+"""The app's settings: one object, defaults, validation, read lazily.
+
+Projects configure the app with one dict::
+
+    INTEGRATIONS = {"ENCRYPTION_KEYS": ["2:<base64>", "1:<base64>"]}
+
+``app_settings`` reads it on first use and again after ``override_settings`` or
+any other ``setting_changed`` signal, so tests and key rotation in a running
+process see the new values. The keyring is built once per read, not per value.
+"""
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
+
+from .crypto import Keyring
+
+DEFAULTS = {
+    # Keyring entries "N:<base64 of 32 bytes>", primary first; or one
+    # comma-separated string of them.
+    "ENCRYPTION_KEYS": (),
+    # Dotted path to a callable returning a Keyring (a KMS or Vault provider).
+    # When set, it replaces ENCRYPTION_KEYS.
+    "KEY_PROVIDER": None,
+    # Return legacy unsealed values instead of raising (logs a warning per read).
+    "ALLOW_PLAINTEXT_READS": False,
+}
+
+
+def _setting_types():
+    return {
+        "ENCRYPTION_KEYS": (list, tuple, str),
+        "KEY_PROVIDER": (str, type(None)),
+        "ALLOW_PLAINTEXT_READS": (bool,),
+    }
+
+
+class IntegrationsSettings:
+    """Attribute access to the ``INTEGRATIONS`` dict, validated, with defaults."""
+
+    def __init__(self):
+        self._cache = {}
+
+    @property
+    def user_settings(self):
+        value = getattr(settings, "INTEGRATIONS", {})
+        if not isinstance(value, dict):
+            raise ImproperlyConfigured("settings.INTEGRATIONS must be a dict")
+        return value
+
+    def validate(self):
+        """Raise ImproperlyConfigured for unknown names and wrong types."""
+        user = self.user_settings
+        unknown = sorted(set(user) - set(DEFAULTS))
+        if unknown:
+            raise ImproperlyConfigured(
+                f"unknown INTEGRATIONS setting(s): {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(DEFAULTS))}"
+            )
+        for name, types in _setting_types().items():
+            if name in user and not isinstance(user[name], types):
+                expected = " or ".join(t.__name__ for t in types)
+                raise ImproperlyConfigured(f"INTEGRATIONS[{name!r}] must be {expected}")
+
+    def __getattr__(self, name):
+        if name not in DEFAULTS:
+            raise AttributeError(f"no INTEGRATIONS setting named {name!r}")
+        self.validate()
+        value = self.user_settings.get(name, DEFAULTS[name])
+        # Cache on the instance: later reads are a plain attribute lookup.
+        setattr(self, name, value)
+        return value
+
+    @property
+    def keyring(self):
+        """The configured Keyring; raises a KeyringError naming what is wrong."""
+        keyring = self._cache.get("keyring")
+        if keyring is None:
+            keyring = self._cache["keyring"] = self._load_keyring()
+        return keyring
+
+    def _load_keyring(self):
+        if self.KEY_PROVIDER:
+            keyring = import_string(self.KEY_PROVIDER)()
+            if not isinstance(keyring, Keyring):
+                raise ImproperlyConfigured(
+                    f"INTEGRATIONS['KEY_PROVIDER'] {self.KEY_PROVIDER!r} must return a Keyring"
+                )
+            return keyring
+        return Keyring.parse(self.ENCRYPTION_KEYS)
+
+    def reload(self):
+        for name in DEFAULTS:
+            self.__dict__.pop(name, None)
+        self._cache.clear()
+
+
+app_settings = IntegrationsSettings()
+
+
+def _reload_on_change(*, setting, **kwargs):
+    if setting == "INTEGRATIONS":
+        app_settings.reload()
+
+
+setting_changed.connect(_reload_on_change)

@@ -1,0 +1,33 @@
+"""Authenticated encryption for stored secrets. Pure Python: no Django here.
+
+Public names: :class:`Keyring`, :func:`is_sealed`, :func:`generate_key` and the
+exception hierarchy rooted at :class:`CryptoError`. ``docs/FORMAT.md`` specifies
+the sealed format.
+"""
+
+from .exceptions import (
+    CryptoError,
+    DecryptionError,
+    KeyringError,
+    MalformedValueError,
+    MissingKeysError,
+    NotSealedError,
+    UnknownKeyVersionError,
+)
+from .format import PREFIX, is_sealed
+from .keyring import KEY_SIZE, Keyring, generate_key
+
+__all__ = [
+    "KEY_SIZE",
+    "PREFIX",
+    "CryptoError",
+    "DecryptionError",
+    "KeyringError",
+    "Keyring",
+    "MalformedValueError",
+    "MissingKeysError",
+    "NotSealedError",
+    "UnknownKeyVersionError",
+    "generate_key",
+    "is_sealed",
+]

@@ -1,0 +1,244 @@
+"""A versioned set of AES-256-GCM keys: the primary seals, every key opens.
+
+Modelled on ``cryptography.fernet.MultiFernet``: the keyring is immutable once
+built, holds one ``AESGCM`` object per key (building one costs several times more
+than using it), and never exposes key bytes again after construction.
+"""
+
+import base64
+import binascii
+import os
+import re
+from binascii import a2b_base64 as _a2b
+from binascii import b2a_base64 as _b2a
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from . import format as sealed_format
+from .exceptions import (
+    DecryptionError,
+    KeyringError,
+    MissingKeysError,
+    UnknownKeyVersionError,
+)
+
+KEY_SIZE = 32
+_urandom = os.urandom
+_FROM_URLSAFE = sealed_format._FROM_URLSAFE
+_TO_URLSAFE = sealed_format._TO_URLSAFE
+_UNUSED_ONE_PAD = sealed_format._UNUSED_ONE_PAD
+_UNUSED_TWO_PAD = sealed_format._UNUSED_TWO_PAD
+_VERSION_RE = re.compile(r"[1-9][0-9]{0,8}")
+_BASE64_RE = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
+
+
+def generate_key(version):
+    """A new random key as a ready ``"N:<base64url>"`` keyring entry."""
+    version = _check_version(version)
+    return f"{version}:{base64.urlsafe_b64encode(os.urandom(KEY_SIZE)).decode('ascii')}"
+
+
+def _check_version(version):
+    if isinstance(version, bool) or not isinstance(version, int) or not 0 < version < 10**9:
+        raise KeyringError(
+            "a key version must be an integer from 1 to 999999999", code="bad_version"
+        )
+    return version
+
+
+def _decode_key(text, version):
+    text = text.strip()
+    if not _BASE64_RE.fullmatch(text):
+        raise KeyringError(
+            f"key version {version} is not valid base64", code="bad_base64", key_version=version
+        )
+    text = text.replace("-", "+").replace("_", "/")
+    text += "=" * (-len(text) % 4)
+    try:
+        key = binascii.a2b_base64(text, strict_mode=True)
+    except binascii.Error:
+        raise KeyringError(
+            f"key version {version} is not valid base64", code="bad_base64", key_version=version
+        ) from None
+    if len(key) != KEY_SIZE:
+        raise KeyringError(
+            f"key version {version} is {len(key)} bytes long; keys must be exactly "
+            f"{KEY_SIZE} bytes (generate one with manage.py generate_encryption_key)",
+            code="bad_length",
+            key_version=version,
+        )
+    return key
+
+
+def _parse_entry(entry, position):
+    if not isinstance(entry, str):
+        raise KeyringError(
+            f"key entry #{position} must be a string 'N:<base64>'", code="bad_entry"
+        )
+    version_text, colon, key_text = entry.strip().partition(":")
+    version_text = version_text.strip()
+    if not colon or not _VERSION_RE.fullmatch(version_text):
+        # Never echo the entry: it may be a bare key.
+        raise KeyringError(
+            f"key entry #{position} does not start with a version: expected 'N:<base64>' "
+            "with N a positive integer",
+            code="bad_entry",
+        )
+    version = int(version_text)
+    return version, _decode_key(key_text, version)
+
+
+class Keyring:
+    """Seals with the primary key (the first listed), opens with any key.
+
+    ``context`` binds a sealed value to where it is stored (a column's purpose,
+    a row's primary key): a value opened with another context fails as if it
+    had been tampered with.
+    """
+
+    __slots__ = (
+        "_ciphers",
+        "_by_header",
+        "_primary_version",
+        "_primary_cipher",
+        "_primary_header",
+        "_versions",
+    )
+
+    def __init__(self, keys):
+        """``keys``: ``(version, 32-byte key)`` pairs, primary first."""
+        ciphers = {}
+        order = []
+        for version, key in keys:
+            version = _check_version(version)
+            if version in ciphers:
+                raise KeyringError(f"key version {version} is listed twice", code="duplicate",
+                                   key_version=version)
+            if not isinstance(key, bytes) or len(key) != KEY_SIZE:
+                raise KeyringError(
+                    f"key version {version} must be exactly {KEY_SIZE} bytes",
+                    code="bad_length",
+                    key_version=version,
+                )
+            ciphers[version] = AESGCM(key)
+            order.append(version)
+        if not order:
+            raise MissingKeysError()
+        self._ciphers = ciphers
+        # Exact header bytes -> cipher: one dict lookup replaces parsing and
+        # validating the version on the hot path (a header found here is
+        # canonical by construction).
+        self._by_header = {sealed_format.header_for(v): c for v, c in ciphers.items()}
+        self._versions = tuple(order)
+        self._primary_version = order[0]
+        self._primary_cipher = ciphers[order[0]]
+        self._primary_header = sealed_format.header_for(order[0])
+
+    @classmethod
+    def parse(cls, spec):
+        """Build a keyring from ``"2:<base64>,1:<base64>"`` or a list of such entries.
+
+        Blank entries (a trailing comma, an empty environment variable) are
+        ignored; everything else must be a valid ``N:<base64>`` 32-byte key.
+        """
+        if isinstance(spec, str):
+            entries = spec.split(",")
+        elif isinstance(spec, (list, tuple)):
+            entries = list(spec)
+        else:
+            raise KeyringError(
+                "keys must be a comma-separated string or a list of 'N:<base64>' entries",
+                code="bad_entry",
+            )
+        pairs = [
+            _parse_entry(entry, position)
+            for position, entry in enumerate(entries, start=1)
+            if not (isinstance(entry, str) and not entry.strip())
+        ]
+        return cls(pairs)
+
+    def __repr__(self):
+        return f"<Keyring primary={self._primary_version} versions={list(self._versions)}>"
+
+    @property
+    def primary_version(self):
+        return self._primary_version
+
+    @property
+    def versions(self):
+        """Key versions, primary first."""
+        return self._versions
+
+    def encrypt(self, plaintext, context=b""):
+        """Seal ``plaintext`` (bytes) under the primary key, bound to ``context``."""
+        return self._encrypt_with_nonce(plaintext, context, _urandom(12))
+
+    def _encrypt_with_nonce(self, plaintext, context, nonce):
+        # Separate from encrypt() so the test vectors can fix the nonce, as
+        # fernet.py's _encrypt_from_parts fixes its IV. Never reuse a nonce.
+        if type(context) is str:
+            context = context.encode("utf-8")
+        header = self._primary_header
+        ciphertext = self._primary_cipher.encrypt(nonce, plaintext, header + context)
+        encoded = _b2a(nonce + ciphertext, newline=False).translate(_TO_URLSAFE)
+        return (header + encoded).decode("ascii")
+
+    def decrypt(self, sealed, context=b""):
+        """Open a sealed string and return the plaintext bytes."""
+        if type(context) is str:
+            context = context.encode("utf-8")
+        # Fast path for the well-formed case; anything unusual goes through the
+        # careful parser (_decrypt_slow), which names the problem. The checks
+        # here are the same as there, inlined because this runs once per value.
+        try:
+            data = sealed.encode("ascii")
+            end = data.index(b"$", 5) + 1
+            header = data[:end]
+            cipher = self._by_header[header]
+            body = data[end:].translate(_FROM_URLSAFE)
+            payload = _a2b(body, strict_mode=True)
+        except (AttributeError, UnicodeError, ValueError, KeyError):
+            cipher = None
+        if (
+            cipher is not None
+            and len(payload) >= 28
+            and (body[-1] != 61 or not (
+                _UNUSED_TWO_PAD[body[-3]] if body[-2] == 61 else _UNUSED_ONE_PAD[body[-2]]
+            ))
+        ):
+            try:
+                return cipher.decrypt(payload[:12], payload[12:], header + context)
+            except InvalidTag:
+                raise self._decryption_error(header[5:-1].decode()) from None
+        return self._decrypt_slow(sealed, context)
+
+    def _decryption_error(self, version):
+        return DecryptionError(
+            f"value sealed with key version {version} failed authentication: it was "
+            "tampered with or truncated, the key for that version is wrong, or it was "
+            "sealed for another column or row",
+            key_version=int(version),
+        )
+
+    def _decrypt_slow(self, sealed, context):
+        header, version, payload = sealed_format.split(sealed)
+        cipher = self._ciphers.get(version)
+        if cipher is None:
+            raise UnknownKeyVersionError(
+                f"value is sealed with key version {version}, which is not in the keyring "
+                f"(versions: {', '.join(map(str, self._versions))})",
+                key_version=version,
+            )
+        try:
+            return cipher.decrypt(payload[:12], payload[12:], header + context)
+        except InvalidTag:
+            raise self._decryption_error(str(version)) from None
+
+    def key_version(self, sealed):
+        """The version of the key that sealed ``sealed``, without decrypting."""
+        return sealed_format.read_version(sealed)
+
+    def needs_reseal(self, sealed):
+        """Whether ``sealed`` was sealed with a key other than the primary."""
+        return sealed_format.read_version(sealed) != self._primary_version

@@ -1,0 +1,21 @@
+"""Test settings: the project's settings with fixed test keys and the test app.
+
+The database still comes from DATABASE_URL, so `make test` runs on SQLite by
+default and on PostgreSQL when DATABASE_URL points there (as `.ci/run` does).
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "tests-only-secret-key")
+
+from config.settings import *  # noqa: E402, F403
+from config.settings import INSTALLED_APPS  # noqa: E402
+
+# Fixed keys for tests only (version 2 is primary, version 1 still opens).
+TEST_KEY_V1 = "1:QOxPwcSNk1Fk5AFQ48_pPi6XNVjrGmuqvCoJXp7fR2w="
+TEST_KEY_V2 = "2:MHlTEmbMz9bDpJWDQHMhgpCrzswR0iaIX3OY4X5ubpI="
+
+DEBUG = False
+INTEGRATIONS = {"ENCRYPTION_KEYS": [TEST_KEY_V2, TEST_KEY_V1]}
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,33 @@
+"""Models that exercise the sealed fields the way projects use them."""
+
+import uuid
+
+from django.db import models
+
+from integrations.fields import EncryptedJSONField, EncryptedTokenField
+
+
+class Account(models.Model):
+    """UUID primary key assigned before insert: values are bound to the row."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    label = models.CharField(max_length=50, blank=True)
+    token = EncryptedTokenField(purpose="testapp.account.token", null=True, blank=True)
+    other_token = EncryptedTokenField(purpose="testapp.account.other_token", null=True, blank=True)
+    data = EncryptedJSONField(purpose="testapp.account.data", null=True, blank=True)
+
+
+class Settings(models.Model):
+    """Auto-incrementing primary key: values are bound to the column only."""
+
+    token = EncryptedTokenField(purpose="testapp.settings.token", null=True)
+    data = EncryptedJSONField(purpose="testapp.settings.data", default=dict)
+
+
+class PlainAccount(models.Model):
+    """The same shape as Account with plain columns: the benchmarks' baseline."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    label = models.CharField(max_length=50, blank=True)
+    token = models.TextField(null=True)
+    other_token = models.TextField(null=True)
