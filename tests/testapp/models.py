@@ -31,3 +31,10 @@ class PlainAccount(models.Model):
     label = models.CharField(max_length=50, blank=True)
     token = models.TextField(null=True)
     other_token = models.TextField(null=True)
+
+
+class ManualKey(models.Model):
+    """A UUID primary key with no default: the caller assigns it before saving."""
+
+    id = models.UUIDField(primary_key=True)
+    token = EncryptedTokenField(purpose="testapp.manualkey.token", null=True)

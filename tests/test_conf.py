@@ -1,0 +1,57 @@
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.test.utils import override_settings
+
+from integrations.conf import app_settings
+from integrations.crypto import Keyring, generate_key
+from tests.settings import TEST_KEY_V2
+
+PROVIDED = Keyring.parse([generate_key(40)])
+
+
+def provide_keyring():
+    return PROVIDED
+
+
+def provide_nonsense():
+    return "not a keyring"
+
+
+def test_defaults():
+    with override_settings(INTEGRATIONS={"ENCRYPTION_KEYS": [TEST_KEY_V2]}):
+        assert app_settings.ALLOW_PLAINTEXT_READS is False
+        assert app_settings.KEY_PROVIDER is None
+
+
+def test_reloads_when_settings_change():
+    before = app_settings.keyring
+    assert app_settings.keyring is before  # built once, not per use
+    new_key = generate_key(5)
+    with override_settings(INTEGRATIONS={"ENCRYPTION_KEYS": new_key}):
+        assert app_settings.keyring.primary_version == 5
+    assert app_settings.keyring.primary_version == before.primary_version
+
+
+def test_key_provider_replaces_the_key_list():
+    with override_settings(INTEGRATIONS={"KEY_PROVIDER": "tests.test_conf.provide_keyring"}):
+        assert app_settings.keyring is PROVIDED
+
+
+def test_key_provider_must_return_a_keyring():
+    with override_settings(INTEGRATIONS={"KEY_PROVIDER": "tests.test_conf.provide_nonsense"}):
+        with pytest.raises(ImproperlyConfigured, match="must return a Keyring"):
+            app_settings.keyring
+
+
+def test_unknown_names():
+    with override_settings(INTEGRATIONS={"ENCRYPTION_KEYS": [TEST_KEY_V2], "TYPO": 1}):
+        with pytest.raises(ImproperlyConfigured, match="unknown INTEGRATIONS setting"):
+            app_settings.ALLOW_PLAINTEXT_READS
+    with pytest.raises(AttributeError):
+        app_settings.NOT_A_SETTING
+
+
+def test_settings_must_be_a_dict():
+    with override_settings(INTEGRATIONS=["1:abc"]):
+        with pytest.raises(ImproperlyConfigured, match="must be a dict"):
+            app_settings.ENCRYPTION_KEYS
