@@ -93,9 +93,23 @@ INTEGRATIONS = {
     "ALLOW_PLAINTEXT_READS": env.bool("INTEGRATIONS_ALLOW_PLAINTEXT_READS", default=False),
 }
 
+# Every handler gets the redacting filter: it scrubs registered secrets and
+# well-known secret shapes from every record, whichever logger it came from.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"redact_secrets": {"()": "integrations.redaction.RedactingFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["redact_secrets"]},
+        "mail_admins": {
+            "class": "django.utils.log.AdminEmailHandler",
+            "level": "ERROR",
+            "filters": ["redact_secrets"],
+        },
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.request": {"handlers": ["console", "mail_admins"], "level": "ERROR", "propagate": False},
+    },
 }

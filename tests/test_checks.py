@@ -59,6 +59,7 @@ def test_plaintext_reads_warn_outside_debug(debug, expected):
         assert ids(check_plaintext_reads()) == expected
 
 
+@pytest.mark.django_db
 def test_manage_py_check_fails_on_broken_keys():
     from django.core.management import call_command
     from django.core.management.base import SystemCheckError

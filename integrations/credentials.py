@@ -1,0 +1,167 @@
+"""The credential service: the only code that reads or writes a credential's secret.
+
+Every function that touches a secret takes the acting user and writes an audit
+event. Lookups are scoped to the owner: another user's credential is reported as
+``Credential.DoesNotExist`` (a view answers 404), and an attempt to read its
+secret is recorded as ``reveal_denied``.
+"""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from . import audit
+from .models import AuditEvent, Credential, Provider
+from .redaction import Secret
+
+Action = AuditEvent.Action
+
+# The keys each credential type must carry, all non-empty strings.
+REQUIRED_KEYS = {
+    Credential.Type.API_KEY: ("api_key",),
+    Credential.Type.BASIC: ("username", "password"),
+    Credential.Type.BEARER: ("token",),
+    Credential.Type.CUSTOM: (),
+}
+# The key whose tail may be shown as a hint, and how long it must be for that.
+_HINT_KEYS = {
+    Credential.Type.API_KEY: "api_key",
+    Credential.Type.BEARER: "token",
+}
+_HINT_MIN_LENGTH = 20
+_HINT_LENGTH = 4
+
+
+def validate_data(credential_type, data):
+    """Check the shape of secret data; errors name keys, never values."""
+    if credential_type not in REQUIRED_KEYS:
+        raise ValidationError({"credential_type": f"unknown credential type {credential_type!r}"})
+    if not isinstance(data, dict) or not data:
+        raise ValidationError({"data": "must be a non-empty JSON object"})
+    errors = {}
+    for key in REQUIRED_KEYS[credential_type]:
+        value = data.get(key)
+        if not isinstance(value, str) or not value:
+            errors[key] = "this key is required and must be a non-empty string"
+    for key in data:
+        if not isinstance(key, str) or not key or len(key) > 100:
+            errors["data"] = "keys must be non-empty strings of at most 100 characters"
+    if errors:
+        raise ValidationError({"data": [f"{key}: {message}" for key, message in errors.items()]})
+    return data
+
+
+def hint_for(credential_type, data):
+    """The last characters of a long key, or "" (short secrets get no hint)."""
+    key = _HINT_KEYS.get(credential_type)
+    value = data.get(key) if key else None
+    if isinstance(value, str) and len(value) >= _HINT_MIN_LENGTH:
+        return value[-_HINT_LENGTH:]
+    return ""
+
+
+def list_credentials(user):
+    return Credential.objects.filter(owner=user).select_related("provider")
+
+
+def get_credential(user, credential_id):
+    """The user's credential with this id; DoesNotExist for anyone else's."""
+    return list_credentials(user).get(pk=credential_id)
+
+
+@transaction.atomic
+def create_credential(user, *, name, credential_type, data, provider=None, plugin="",
+                      expires_at=None, ip_address=None):
+    validate_data(credential_type, data)
+    credential = Credential(
+        owner=user,
+        name=name,
+        credential_type=credential_type,
+        provider=provider,
+        plugin=plugin,
+        data=data,
+        hint=hint_for(credential_type, data),
+        expires_at=expires_at,
+    )
+    credential.full_clean(exclude=["data"])
+    credential.save()
+    audit.record(Action.CREATE, actor=user, target=credential, ip_address=ip_address)
+    return credential
+
+
+_KEEP = object()
+
+
+@transaction.atomic
+def update_credential(user, credential, *, name=_KEEP, data=_KEEP, provider=_KEEP,
+                      plugin=_KEEP, expires_at=_KEEP, ip_address=None):
+    """Change fields of the user's credential. Secret data is kept unless given."""
+    credential = _owned_for_update(user, credential)
+    for attribute, value in (("name", name), ("provider", provider), ("plugin", plugin),
+                             ("expires_at", expires_at)):
+        if value is not _KEEP:
+            setattr(credential, attribute, value)
+    detail = ""
+    if data is not _KEEP:
+        validate_data(credential.credential_type, data)
+        credential.data = data
+        credential.hint = hint_for(credential.credential_type, data)
+        detail = "secret replaced"
+    credential.full_clean(exclude=["data"])
+    credential.save()
+    audit.record(Action.UPDATE, actor=user, target=credential, detail=detail, ip_address=ip_address)
+    return credential
+
+
+@transaction.atomic
+def delete_credential(user, credential, *, ip_address=None):
+    credential = _owned_for_update(user, credential)
+    audit.record(Action.DELETE, actor=user, target=credential, ip_address=ip_address)
+    credential.delete()
+
+
+def read_secret(user, credential, *, purpose, ip_address=None):
+    """The decrypted data of the user's credential, as a :class:`Secret`.
+
+    ``purpose`` says why (it is recorded), e.g. ``"call the Stripe API"``.
+    """
+    if not purpose:
+        raise ValueError("reading a secret needs a stated purpose")
+    credential_id = getattr(credential, "pk", credential)
+    try:
+        owned = get_credential(user, credential_id)
+    except (Credential.DoesNotExist, ValidationError, ValueError):
+        audit.record(
+            Action.REVEAL_DENIED, actor=user, target_type=Credential._meta.label_lower,
+            target_id=credential_id, purpose=purpose, outcome=AuditEvent.Outcome.DENIED,
+            ip_address=ip_address,
+        )
+        raise Credential.DoesNotExist("no such credential for this user") from None
+    secret = Secret(owned.data)
+    audit.record(Action.USE, actor=user, target=owned, purpose=purpose, ip_address=ip_address)
+    return secret
+
+
+def _owned_for_update(user, credential):
+    credential_id = getattr(credential, "pk", credential)
+    return list_credentials(user).select_for_update(of=("self",)).get(pk=credential_id)
+
+
+# Provider client secrets are the application's own credentials; staff manage them.
+
+def set_client_secret(provider, secret, *, actor, ip_address=None):
+    """Replace (or with ``None`` clear) a provider's OAuth client secret."""
+    provider.client_secret = secret or None
+    provider.save(update_fields=["client_secret", "updated_at"])
+    audit.record(
+        Action.UPDATE, actor=actor, target=provider,
+        detail="client secret cleared" if not secret else "client secret replaced",
+        ip_address=ip_address,
+    )
+
+
+def read_client_secret(provider, *, purpose, actor=None):
+    if not purpose:
+        raise ValueError("reading a secret needs a stated purpose")
+    value = Provider.objects.only("client_secret").get(pk=provider.pk).client_secret
+    audit.record(Action.USE, actor=actor, target=provider, purpose=purpose)
+    return Secret(value) if value is not None else None

@@ -1,0 +1,299 @@
+"""Providers, the accounts users connect at them, credentials, and the audit log.
+
+Secrets live only in sealed fields and are read and written only through the
+service layer (``tokens.py``, ``credentials.py``). ``__str__`` of every model is
+built from non-secret columns, because Django puts it in the admin's history,
+in log messages and in error pages.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from .fields import EncryptedJSONField, EncryptedTokenField
+
+
+def _in_choices(field, choices):
+    """A database constraint mirroring a field's choices."""
+    return models.CheckConstraint(
+        condition=Q(**{f"{field}__in": choices.values}),
+        name=f"%(app_label)s_%(class)s_{field}_valid",
+    )
+
+
+class ProviderCategory(models.TextChoices):
+    SOCIAL = "social"
+    PAYMENT = "payment"
+    SHIPPING = "shipping"
+    EMAIL = "email"
+    SMS = "sms", "SMS"
+    ANALYTICS = "analytics"
+    CRM = "crm", "CRM"
+    STORAGE = "storage"
+    COMMUNICATION = "communication"
+    AUTHENTICATION = "authentication"
+    OTHER = "other"
+
+
+class ProviderAuthType(models.TextChoices):
+    OAUTH2 = "oauth2", "OAuth 2"
+    OAUTH1 = "oauth1", "OAuth 1"
+    API_KEY = "api_key", "API key"
+    BEARER = "bearer", "Bearer token"
+    BASIC = "basic", "Basic auth"
+
+
+class ProviderStatus(models.TextChoices):
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    ERROR = "error"
+    PENDING = "pending"
+
+
+class ProviderPKCE(models.TextChoices):
+    REQUIRED = "required"
+    SUPPORTED = "supported"
+    UNSUPPORTED = "unsupported"
+
+
+class IntegrationStatus(models.TextChoices):
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    NEEDS_REAUTH = "needs_reauth", "Needs re-authorization"
+    REVOKED = "revoked"
+    ERROR = "error"
+
+
+class CredentialType(models.TextChoices):
+    API_KEY = "api_key", "API key"
+    BASIC = "basic", "Basic auth"
+    BEARER = "bearer", "Bearer token"
+    CUSTOM = "custom"
+
+
+class AuditEventAction(models.TextChoices):
+    CREATE = "create"
+    UPDATE = "update"
+    USE = "use"
+    REFRESH = "refresh"
+    REVOKE = "revoke"
+    DELETE = "delete"
+    RESEAL = "reseal"
+    REVEAL_DENIED = "reveal_denied", "Reveal denied"
+    CONNECT = "connect"
+    DISCONNECT = "disconnect"
+    STATE_REJECTED = "state_rejected", "OAuth state rejected"
+
+
+class AuditEventOutcome(models.TextChoices):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    DENIED = "denied"
+
+
+class TimestampedModel(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class Provider(TimestampedModel):
+    """A third-party platform users connect to (an OAuth server or an API)."""
+
+    Category = ProviderCategory
+    AuthType = ProviderAuthType
+    Status = ProviderStatus
+    PKCE = ProviderPKCE
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=100)
+    category = models.CharField(max_length=20, choices=Category, default=Category.OTHER)
+    auth_type = models.CharField(max_length=10, choices=AuthType, default=AuthType.OAUTH2)
+    status = models.CharField(max_length=10, choices=Status, default=Status.ACTIVE)
+    description = models.TextField(blank=True)
+    icon_url = models.URLField(blank=True)
+    base_url = models.URLField(blank=True, help_text="Base URL of the provider's API.")
+    authorize_url = models.URLField(blank=True)
+    token_url = models.URLField(blank=True)
+    revocation_url = models.URLField(blank=True)
+    userinfo_url = models.URLField(blank=True)
+    discovery_url = models.URLField(
+        blank=True, help_text="OpenID Connect discovery document; fills the endpoints above."
+    )
+    client_id = models.CharField(max_length=255, blank=True)
+    client_secret = EncryptedTokenField(
+        purpose="integrations.provider.client_secret", null=True, blank=True
+    )
+    default_scopes = models.JSONField(default=list, blank=True)
+    pkce = models.CharField(
+        "PKCE", max_length=12, choices=PKCE, default=PKCE.SUPPORTED,
+        help_text="S256 is sent unless the provider does not support PKCE.",
+    )
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [
+            models.Index(fields=["category"], name="integrations_prov_cat_idx"),
+            models.Index(fields=["status"], name="integrations_prov_status_idx"),
+        ]
+        constraints = [
+            _in_choices("category", ProviderCategory),
+            _in_choices("auth_type", ProviderAuthType),
+            _in_choices("status", ProviderStatus),
+            _in_choices("pkce", ProviderPKCE),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class Integration(TimestampedModel):
+    """One user's connected account at a provider, with its sealed OAuth tokens."""
+
+    Status = IntegrationStatus
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="integrations"
+    )
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="integrations")
+    external_account_id = models.CharField(max_length=255, blank=True)
+    label = models.CharField(max_length=255, blank=True)
+    status = models.CharField(max_length=12, choices=Status, default=Status.ACTIVE)
+    requested_scopes = models.JSONField(default=list, blank=True)
+    granted_scopes = models.JSONField(default=list, blank=True)
+    access_token = EncryptedTokenField(
+        purpose="integrations.integration.access_token", null=True, blank=True
+    )
+    refresh_token = EncryptedTokenField(
+        purpose="integrations.integration.refresh_token", null=True, blank=True
+    )
+    token_type = models.CharField(max_length=40, blank=True, default="Bearer")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_refreshed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(
+        max_length=255, blank=True, help_text="An error code or short reason; never a secret."
+    )
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["owner", "provider"], name="integrations_owner_prov_idx"),
+            models.Index(fields=["status"], name="integrations_status_idx"),
+            models.Index(fields=["expires_at"], name="integrations_expires_idx"),
+        ]
+        constraints = [
+            _in_choices("status", IntegrationStatus),
+            # One integration per external account; several accounts per provider.
+            models.UniqueConstraint(
+                fields=["owner", "provider", "external_account_id"],
+                condition=~Q(external_account_id=""),
+                name="integrations_one_per_external_account",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.provider} — {self.label or self.external_account_id or self.pk}"
+
+    @property
+    def is_expired(self):
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+
+class Credential(TimestampedModel):
+    """A secret a user enters: an API key, basic-auth pair, bearer token or custom set."""
+
+    Type = CredentialType
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="credentials"
+    )
+    name = models.CharField(max_length=100)
+    credential_type = models.CharField("type", max_length=10, choices=Type)
+    provider = models.ForeignKey(
+        Provider, on_delete=models.SET_NULL, null=True, blank=True, related_name="credentials"
+    )
+    plugin = models.CharField(
+        max_length=100, blank=True, help_text="Plugin or integration name when there is no provider."
+    )
+    data = EncryptedJSONField(purpose="integrations.credential.data")
+    hint = models.CharField(
+        max_length=8, blank=True, editable=False,
+        help_text="At most the last four characters of a long secret.",
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(fields=["owner", "provider"], name="integrations_cred_owner_idx")]
+        constraints = [
+            _in_choices("credential_type", CredentialType),
+            models.UniqueConstraint(fields=["owner", "name"], name="integrations_cred_unique_name"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("audit events are append-only: they cannot be updated")
+
+    def delete(self):
+        raise TypeError("audit events are append-only: they cannot be deleted")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise TypeError("audit events are append-only: they cannot be updated")
+
+
+class AuditEvent(models.Model):
+    """Who used or changed which secret, when and why. Append-only; never a secret."""
+
+    Action = AuditEventAction
+    Outcome = AuditEventOutcome
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True, editable=False)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+",
+    )
+    actor_label = models.CharField(
+        max_length=150, blank=True, help_text="The actor's username when the event happened."
+    )
+    action = models.CharField(max_length=20, choices=Action)
+    target_type = models.CharField(max_length=100, blank=True)
+    target_id = models.CharField(max_length=64, blank=True, db_index=True)
+    target_label = models.CharField(max_length=255, blank=True)
+    purpose = models.CharField(max_length=255, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome, default=Outcome.SUCCESS)
+    detail = models.CharField(
+        max_length=255, blank=True, help_text="An error code or short reason; never a secret."
+    )
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["target_type", "target_id"], name="integrations_audit_tgt_idx")]
+        constraints = [_in_choices("action", AuditEventAction), _in_choices("outcome", AuditEventOutcome)]
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_label or '-'} {self.action} {self.target_type}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError("audit events are append-only: they cannot be updated")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("audit events are append-only: they cannot be deleted")
