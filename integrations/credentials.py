@@ -8,6 +8,7 @@ secret is recorded as ``reveal_denied``.
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.views.decorators.debug import sensitive_variables
 
 from . import audit
 from .models import AuditEvent, Credential, Provider
@@ -31,6 +32,7 @@ _HINT_MIN_LENGTH = 20
 _HINT_LENGTH = 4
 
 
+@sensitive_variables()
 def validate_data(credential_type, data):
     """Check the shape of secret data; errors name keys, never values."""
     if credential_type not in REQUIRED_KEYS:
@@ -50,6 +52,7 @@ def validate_data(credential_type, data):
     return data
 
 
+@sensitive_variables()
 def hint_for(credential_type, data):
     """The last characters of a long key, or "" (short secrets get no hint)."""
     key = _HINT_KEYS.get(credential_type)
@@ -68,6 +71,7 @@ def get_credential(user, credential_id):
     return list_credentials(user).get(pk=credential_id)
 
 
+@sensitive_variables()
 @transaction.atomic
 def create_credential(user, *, name, credential_type, data, provider=None, plugin="",
                       expires_at=None, ip_address=None):
@@ -91,6 +95,7 @@ def create_credential(user, *, name, credential_type, data, provider=None, plugi
 _KEEP = object()
 
 
+@sensitive_variables()
 @transaction.atomic
 def update_credential(user, credential, *, name=_KEEP, data=_KEEP, provider=_KEEP,
                       plugin=_KEEP, expires_at=_KEEP, ip_address=None):
@@ -119,6 +124,7 @@ def delete_credential(user, credential, *, ip_address=None):
     credential.delete()
 
 
+@sensitive_variables()
 def read_secret(user, credential, *, purpose, ip_address=None):
     """The decrypted data of the user's credential, as a :class:`Secret`.
 
@@ -148,6 +154,7 @@ def _owned_for_update(user, credential):
 
 # Provider client secrets are the application's own credentials; staff manage them.
 
+@sensitive_variables()
 def set_client_secret(provider, secret, *, actor, ip_address=None):
     """Replace (or with ``None`` clear) a provider's OAuth client secret."""
     provider.client_secret = secret or None
@@ -159,6 +166,7 @@ def set_client_secret(provider, secret, *, actor, ip_address=None):
     )
 
 
+@sensitive_variables()
 def read_client_secret(provider, *, purpose, actor=None):
     if not purpose:
         raise ValueError("reading a secret needs a stated purpose")

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.views.decorators.debug import sensitive_variables
 from django.utils import timezone
 
 from . import audit
@@ -52,6 +53,7 @@ def _expiry(token, now):
     return None
 
 
+@sensitive_variables()
 def apply_token_response(integration, token, *, now=None):
     """Copy a token response onto ``integration`` (not saved).
 
@@ -94,6 +96,7 @@ def get_integration(user, integration_id):
     return list_integrations(user).get(pk=integration_id)
 
 
+@sensitive_variables()
 @transaction.atomic
 def connect(user, provider, token, *, external_account_id="", label="", requested_scopes=(),
             metadata=None, ip_address=None):
@@ -127,6 +130,7 @@ def connect(user, provider, token, *, external_account_id="", label="", requeste
     return integration, created
 
 
+@sensitive_variables()
 @transaction.atomic
 def store_token_response(integration, token, *, action=Action.REFRESH, actor=None, ip_address=None):
     """Save a new token response (a refresh) onto an existing integration."""
@@ -140,6 +144,7 @@ def store_token_response(integration, token, *, action=Action.REFRESH, actor=Non
     return integration
 
 
+@sensitive_variables()
 def read_access_token(integration, *, purpose, actor=None, ip_address=None):
     """The stored access token as a :class:`Secret` (not refreshed), audited.
 

@@ -155,3 +155,28 @@ def test_no_secret_in_audit_rows_or_logs(alice, canary, all_logs):
     for event in AuditEvent.objects.all():
         assert canary not in " ".join(str(v) for v in vars(event).values())
     assert canary not in all_logs.text
+
+
+def _failing_service_call(user):
+    """Return exc_info of a service failure; the canary is never a local here."""
+    from tests import conftest
+
+    try:
+        credentials.create_credential(user, name="n" * 500, credential_type="api_key",
+                                      data={"api_key": conftest.CANARY})
+    except ValidationError:
+        import sys
+
+        return sys.exc_info()
+    raise AssertionError("expected a ValidationError")
+
+
+def test_error_reports_hide_service_locals(alice, canary, rf):
+    from django.views.debug import ExceptionReporter
+
+    exc_info = _failing_service_call(alice)
+    reporter = ExceptionReporter(rf.get("/"), *exc_info, is_email=True)
+    text = reporter.get_traceback_text()
+    html = reporter.get_traceback_html()
+    assert "create_credential" in text  # the frames are there...
+    assert canary not in text and canary not in html  # ...their values are not
