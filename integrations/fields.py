@@ -24,12 +24,14 @@ import json
 import logging
 import re
 import uuid
+import weakref
 
 from django import forms
 from django.core import checks
 from django.core.exceptions import FieldError
 from django.db import models
 from django.db.models.fields import AutoFieldMixin
+from django.utils.functional import cached_property
 
 from .conf import app_settings
 from .crypto import CryptoError, NotSealedError, is_sealed
@@ -39,13 +41,18 @@ __all__ = ["EncryptedJSONField", "EncryptedTokenField", "SealedValue", "sealed_f
 logger = logging.getLogger("integrations.fields")
 
 _PURPOSE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}")
+# Instance attribute caching (pk, str(pk) as bytes): every sealed field of a row
+# shares it, so the key is formatted once per row, not once per value.
+_ROW_ID_CACHE = "_sealed_row_id"
 
 
 class SealedValue(str):
     """A string known to be sealed already; assigned as is, never sealed again.
 
     ``to_python`` returns one for sealed input, which is how ``loaddata`` hands
-    a fixture's sealed value to the field without it being taken for plaintext.
+    a fixture's sealed value to the field without it being taken for plaintext;
+    ``pre_save`` returns one so the value is not validated a second time on its
+    way to the database. Constructing one asserts that the string is sealed.
     """
 
     __slots__ = ()
@@ -58,35 +65,41 @@ def _forget():
 class _Unsealed:
     """Plaintext assigned to a sealed field and not sealed yet.
 
-    ``context`` is the row binding known at assignment time; ``save()`` seals with
-    the binding current at save time instead.
+    ``save()`` seals it with the row binding current at save time. Writes that
+    never see the instance (``bulk_update``, pickling) reach it through the weak
+    reference; without one (a default), only column-bound fields can seal.
     """
 
-    __slots__ = ("value", "context", "field")
+    __slots__ = ("value", "instance", "field")
 
-    def __init__(self, value, context, field):
+    def __init__(self, value, instance, field):
         self.value = value
-        self.context = context
+        self.instance = weakref.ref(instance) if instance is not None else None
         self.field = field
 
     def __repr__(self):
         return "<unsealed value>"
 
+    def seal(self):
+        instance = self.instance() if self.instance is not None else None
+        if instance is None:
+            context = self.field._unbound_context()
+        else:
+            context = self.field._context(instance)
+        return SealedValue(self.field._seal(self.value, context))
+
     def __reduce__(self):
         # Pickling an instance (for a cache, a task queue) must not write the
-        # plaintext out: send the sealed form, or refuse.
-        if self.context is None:
-            raise TypeError(
-                f"cannot pickle an unsaved value of {self.field.label_for_errors}; "
-                "save the instance first"
-            )
-        return (str, (self.field._seal(self.value, self.context),))
+        # plaintext out: send the sealed form.
+        return (SealedValue, (self.seal(),))
 
     def __copy__(self):
         return self
 
     def __deepcopy__(self, memo):
-        return _Unsealed(copy.deepcopy(self.value, memo), self.context, self.field)
+        copied = _Unsealed(copy.deepcopy(self.value, memo), None, self.field)
+        copied.instance = self.instance
+        return copied
 
 
 class _Opened:
@@ -113,10 +126,15 @@ class _Opened:
         return None
 
 
-class _SealedAttribute:
-    """Descriptor on the field's name: opens lazily, records assignments."""
+class _SealedAttribute(property):
+    """Descriptor on the field's name: opens lazily, records assignments.
+
+    A ``property`` subclass only so that ``Model.__init__`` assigns keyword
+    arguments through it directly instead of looking the name up as a field.
+    """
 
     def __init__(self, field):
+        super().__init__(doc=f"The opened value of {field.name}; assign plaintext to seal it.")
         self.field = field
         self.attname = field.attname
         self.cache_name = field.cache_name
@@ -151,6 +169,7 @@ class _SealedField(models.Field):
     def __init__(self, *args, purpose=None, **kwargs):
         self.purpose = purpose
         self._purpose_bytes = purpose.encode("utf-8") if isinstance(purpose, str) else b""
+        self._row_prefix = self._purpose_bytes + b"|"
         super().__init__(*args, **kwargs)
 
     # -- naming -----------------------------------------------------------
@@ -162,9 +181,9 @@ class _SealedField(models.Field):
         attname = self.get_attname()
         return attname, self.db_column or self.name
 
-    @property
-    def cache_name(self):
-        return f"_{self.attname}_opened"
+    def set_attributes_from_name(self, name):
+        super().set_attributes_from_name(name)
+        self.cache_name = f"_{self.attname}_opened"
 
     @property
     def label_for_errors(self):
@@ -241,7 +260,7 @@ class _SealedField(models.Field):
 
     # -- binding ------------------------------------------------------------
 
-    @property
+    @cached_property
     def binds_to_row(self):
         """Whether values are bound to the row's primary key.
 
@@ -250,23 +269,27 @@ class _SealedField(models.Field):
         """
         return not isinstance(self.model._meta.pk, AutoFieldMixin)
 
+    @cached_property
+    def _pk_attname(self):
+        return self.model._meta.pk.attname
+
     def _context(self, instance):
         if not self.binds_to_row:
             return self._purpose_bytes
-        pk = instance.pk
+        d = instance.__dict__
+        pk = d.get(self._pk_attname)
+        cached = d.get(_ROW_ID_CACHE)
+        if cached is not None and cached[0] is pk:
+            return self._row_prefix + cached[1]
         if pk is None:
             raise FieldError(
                 f"{self.label_for_errors} is bound to the row's primary key, which is not "
                 "set yet; give the model a primary key default (e.g. uuid.uuid4)."
             )
-        if type(pk) is not uuid.UUID:
-            pk = self.model._meta.pk.to_python(pk)
-        return b"%s|%s" % (self._purpose_bytes, str(pk).encode("utf-8"))
-
-    def _context_or_none(self, instance):
-        if self.binds_to_row and instance.pk is None:
-            return None
-        return self._context(instance)
+        normalized = pk if type(pk) is uuid.UUID else self.model._meta.pk.to_python(pk)
+        row_id = str(normalized).encode("utf-8")
+        d[_ROW_ID_CACHE] = (pk, row_id)
+        return self._row_prefix + row_id
 
     def _unbound_context(self):
         """The context for a write that cannot see the row."""
@@ -340,7 +363,7 @@ class _SealedField(models.Field):
         value = self._check_assignable(value)
         if value == "" and self._is_text:
             return ""
-        return _Unsealed(value, self._context_or_none(instance), self)
+        return _Unsealed(value, instance, self)
 
     def pre_save(self, instance, add):
         raw = instance.__dict__.get(self.attname)
@@ -357,7 +380,7 @@ class _SealedField(models.Field):
                     and not self._changed_in_place(opened)
                     and not app_settings.keyring.needs_reseal(raw)
                 ):
-                    return str(raw)
+                    return raw
                 # Opened before: seal again for a new primary key, an in-place
                 # edit of a JSON value, or onto the primary key.
                 value = opened.value
@@ -366,9 +389,9 @@ class _SealedField(models.Field):
                 # prove it opens for this row before writing it.
                 value = self._open_into(instance, raw)
                 if not app_settings.keyring.needs_reseal(raw):
-                    return str(raw)
+                    return raw
             else:
-                return str(raw)
+                return raw
         else:
             # Legacy plaintext loaded from the database: seal it on the way back.
             opened = instance.__dict__.get(self.cache_name)
@@ -377,7 +400,7 @@ class _SealedField(models.Field):
             else:
                 value = self._decode_legacy(raw, instance)
         plaintext = self._encode(value)
-        sealed = app_settings.keyring.encrypt(plaintext, context)
+        sealed = SealedValue(app_settings.keyring.encrypt(plaintext, context))
         instance.__dict__[self.attname] = sealed
         instance.__dict__[self.cache_name] = _Opened(sealed, value, context, plaintext)
         return sealed
@@ -386,13 +409,14 @@ class _SealedField(models.Field):
         return False
 
     def get_db_prep_value(self, value, connection, prepared=False):
-        if value is None or (value == "" and self._is_text):
+        if value is None or type(value) is SealedValue:
+            return value
+        if value == "" and self._is_text:
             return value
         if type(value) is _Unsealed:
-            context = value.context if value.context is not None else self._unbound_context()
-            return self._seal(value.value, context)
+            return value.seal()
         if isinstance(value, str) and is_sealed(value):
-            return str(value)  # already sealed: never seal twice
+            return value  # already sealed: never seal twice
         # Plaintext with no instance: QuerySet.update(), a migration default.
         return self._seal(self._check_assignable(value), self._unbound_context())
 
@@ -411,8 +435,7 @@ class _SealedField(models.Field):
         """The sealed form, for serializers (dumpdata) and form initial data."""
         raw = getattr(obj, self.attname)
         if type(raw) is _Unsealed:
-            context = raw.context if raw.context is not None else self._context(obj)
-            return self._seal(raw.value, context)
+            return str(self._seal(raw.value, self._context(obj)))
         return raw
 
     def value_to_string(self, obj):

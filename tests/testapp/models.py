@@ -31,6 +31,7 @@ class PlainAccount(models.Model):
     label = models.CharField(max_length=50, blank=True)
     token = models.TextField(null=True)
     other_token = models.TextField(null=True)
+    data = models.JSONField(null=True)
 
 
 class ManualKey(models.Model):
