@@ -20,7 +20,7 @@ def record(action, *, actor=None, target=None, purpose="", outcome=AuditEvent.Ou
     if target is not None:
         target_type = target._meta.label_lower
         target_id = str(target.pk)
-        target_label = str(target)[:255]
+        target_label = str(getattr(target, "audit_label", None) or target)[:255]
     else:
         target_label = ""
     authenticated = actor is not None and getattr(actor, "is_authenticated", False)

@@ -6,7 +6,8 @@ Projects configure the app with one dict::
 
 ``app_settings`` reads it on first use and again after ``override_settings`` or
 any other ``setting_changed`` signal, so tests and key rotation in a running
-process see the new values. The keyring is built once per read, not per value.
+process see the new values. The keyring (``app_settings.keyring``) is built on first use, not per value;
+``KeyringError`` from building it names what is wrong.
 """
 
 from django.conf import settings
@@ -39,9 +40,6 @@ def _setting_types():
 class IntegrationsSettings:
     """Attribute access to the ``INTEGRATIONS`` dict, validated, with defaults."""
 
-    def __init__(self):
-        self._cache = {}
-
     @property
     def user_settings(self):
         value = getattr(settings, "INTEGRATIONS", {})
@@ -64,21 +62,17 @@ class IntegrationsSettings:
                 raise ImproperlyConfigured(f"INTEGRATIONS[{name!r}] must be {expected}")
 
     def __getattr__(self, name):
-        if name not in DEFAULTS:
+        # Only called for names not yet cached in the instance __dict__: after
+        # the first read, a setting (and the keyring) is a plain attribute.
+        if name == "keyring":
+            value = self._load_keyring()
+        elif name in DEFAULTS:
+            self.validate()
+            value = self.user_settings.get(name, DEFAULTS[name])
+        else:
             raise AttributeError(f"no INTEGRATIONS setting named {name!r}")
-        self.validate()
-        value = self.user_settings.get(name, DEFAULTS[name])
-        # Cache on the instance: later reads are a plain attribute lookup.
         setattr(self, name, value)
         return value
-
-    @property
-    def keyring(self):
-        """The configured Keyring; raises a KeyringError naming what is wrong."""
-        keyring = self._cache.get("keyring")
-        if keyring is None:
-            keyring = self._cache["keyring"] = self._load_keyring()
-        return keyring
 
     def _load_keyring(self):
         if self.KEY_PROVIDER:
@@ -91,9 +85,8 @@ class IntegrationsSettings:
         return Keyring.parse(self.ENCRYPTION_KEYS)
 
     def reload(self):
-        for name in DEFAULTS:
+        for name in (*DEFAULTS, "keyring"):
             self.__dict__.pop(name, None)
-        self._cache.clear()
 
 
 app_settings = IntegrationsSettings()

@@ -200,7 +200,12 @@ class Integration(TimestampedModel):
         ]
 
     def __str__(self):
-        return f"{self.provider} — {self.label or self.external_account_id or self.pk}"
+        return f"{self.provider} — {self.audit_label}"
+
+    @property
+    def audit_label(self):
+        """A non-secret name that needs no query (``str()`` loads the provider)."""
+        return self.label or self.external_account_id or str(self.pk)
 
     @property
     def is_expired(self):
@@ -270,7 +275,7 @@ class AuditEvent(models.Model):
     )
     action = models.CharField(max_length=20, choices=Action)
     target_type = models.CharField(max_length=100, blank=True)
-    target_id = models.CharField(max_length=64, blank=True, db_index=True)
+    target_id = models.CharField(max_length=64, blank=True)
     target_label = models.CharField(max_length=255, blank=True)
     purpose = models.CharField(max_length=255, blank=True)
     outcome = models.CharField(max_length=10, choices=Outcome, default=Outcome.SUCCESS)
