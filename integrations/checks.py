@@ -21,6 +21,7 @@ _KEYRING_IDS = {
     "bad_base64": "integrations.E002",
     "bad_length": "integrations.E002",
     "duplicate": "integrations.E003",
+    "retired_primary": "integrations.E005",
 }
 _KEY_HINT = (
     "Set INTEGRATIONS['ENCRYPTION_KEYS'] (env INTEGRATIONS_ENCRYPTION_KEYS) to entries "

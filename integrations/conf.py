@@ -26,6 +26,25 @@ DEFAULTS = {
     "KEY_PROVIDER": None,
     # Return legacy unsealed values instead of raising (logs a warning per read).
     "ALLOW_PLAINTEXT_READS": False,
+    # Retire old keys: values sealed with a lower key version refuse to open
+    # (RetiredKeyVersionError). Set it after `rotate_keys`, before deleting keys.
+    "MIN_DECRYPTION_VERSION": None,
+    # get_valid_token refreshes an access token that expires within this many seconds.
+    "REFRESH_MARGIN_SECONDS": 60,
+    # How long an OAuth `state` (and its PKCE verifier) waits for the callback.
+    "STATE_TTL_SECONDS": 600,
+    # Timeout of every request to a provider (token, userinfo, revocation, discovery).
+    "HTTP_TIMEOUT_SECONDS": 10,
+    # How long an OIDC discovery document or JWKS is cached (in the default cache).
+    "DISCOVERY_CACHE_SECONDS": 3600,
+}
+
+# Numeric OAuth settings and the smallest value each accepts.
+_MINIMUMS = {
+    "REFRESH_MARGIN_SECONDS": 0,
+    "STATE_TTL_SECONDS": 1,
+    "HTTP_TIMEOUT_SECONDS": 0.001,
+    "DISCOVERY_CACHE_SECONDS": 0,
 }
 
 
@@ -34,6 +53,11 @@ def _setting_types():
         "ENCRYPTION_KEYS": (list, tuple, str),
         "KEY_PROVIDER": (str, type(None)),
         "ALLOW_PLAINTEXT_READS": (bool,),
+        "MIN_DECRYPTION_VERSION": (int, type(None)),
+        "REFRESH_MARGIN_SECONDS": (int,),
+        "STATE_TTL_SECONDS": (int,),
+        "HTTP_TIMEOUT_SECONDS": (int, float),
+        "DISCOVERY_CACHE_SECONDS": (int,),
     }
 
 
@@ -60,6 +84,14 @@ class IntegrationsSettings:
             if name in user and not isinstance(user[name], types):
                 expected = " or ".join(t.__name__ for t in types)
                 raise ImproperlyConfigured(f"INTEGRATIONS[{name!r}] must be {expected}")
+        for name, minimum in _MINIMUMS.items():
+            if name not in user:
+                continue
+            value = user[name]
+            if isinstance(value, bool) or value < minimum:
+                raise ImproperlyConfigured(
+                    f"INTEGRATIONS[{name!r}] must be a number of seconds >= {minimum}"
+                )
 
     def __getattr__(self, name):
         # Only called for names not yet cached in the instance __dict__: after
@@ -82,7 +114,9 @@ class IntegrationsSettings:
                     f"INTEGRATIONS['KEY_PROVIDER'] {self.KEY_PROVIDER!r} must return a Keyring"
                 )
             return keyring
-        return Keyring.parse(self.ENCRYPTION_KEYS)
+        return Keyring.parse(
+            self.ENCRYPTION_KEYS, min_decryption_version=self.MIN_DECRYPTION_VERSION
+        )
 
     def reload(self):
         for name in (*DEFAULTS, "keyring"):

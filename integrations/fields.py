@@ -286,10 +286,31 @@ class _SealedField(models.Field):
                 f"{self.label_for_errors} is bound to the row's primary key, which is not "
                 "set yet; give the model a primary key default (e.g. uuid.uuid4)."
             )
-        normalized = pk if type(pk) is uuid.UUID else self.model._meta.pk.to_python(pk)
-        row_id = str(normalized).encode("utf-8")
+        row_id = self._row_id(pk)
         d[_ROW_ID_CACHE] = (pk, row_id)
         return self._row_prefix + row_id
+
+    def _row_id(self, pk):
+        normalized = pk if type(pk) is uuid.UUID else self.model._meta.pk.to_python(pk)
+        return str(normalized).encode("utf-8")
+
+    def context_for_pk(self, pk):
+        """The associated-data context of this column's value in row ``pk``.
+
+        For code that works on stored values without model instances (the
+        re-sealing engine); see docs/FORMAT.md.
+        """
+        if not self.binds_to_row:
+            return self._purpose_bytes
+        return self._row_prefix + self._row_id(pk)
+
+    def plaintext_from_legacy(self, raw):
+        """The bytes to seal for a legacy unsealed stored value (raises ValueError)."""
+        self._decode_legacy_text(raw)
+        return raw.encode("utf-8", "surrogatepass")
+
+    def _decode_legacy_text(self, raw):
+        return raw
 
     def _unbound_context(self):
         """The context for a write that cannot see the row."""
@@ -519,11 +540,14 @@ class EncryptedJSONField(_SealedField):
 
     def _decode_legacy(self, raw, instance):
         try:
-            return json.loads(raw, cls=self.decoder)
+            return self._decode_legacy_text(raw)
         except ValueError:
             raise NotSealedError(
                 "stored value is neither sealed nor valid JSON"
             ).with_location(self._where(instance)) from None
+
+    def _decode_legacy_text(self, raw):
+        return json.loads(raw, cls=self.decoder)
 
     def _changed_in_place(self, opened):
         if opened.text is None:

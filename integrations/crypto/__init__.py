@@ -12,6 +12,7 @@ from .exceptions import (
     MalformedValueError,
     MissingKeysError,
     NotSealedError,
+    RetiredKeyVersionError,
     UnknownKeyVersionError,
 )
 from .format import PREFIX, is_sealed
@@ -27,6 +28,7 @@ __all__ = [
     "MalformedValueError",
     "MissingKeysError",
     "NotSealedError",
+    "RetiredKeyVersionError",
     "UnknownKeyVersionError",
     "generate_key",
     "is_sealed",

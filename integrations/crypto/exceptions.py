@@ -54,6 +54,10 @@ class UnknownKeyVersionError(CryptoError):
     """The value was sealed with a key version the keyring does not hold."""
 
 
+class RetiredKeyVersionError(UnknownKeyVersionError):
+    """The value was sealed with a key version below the minimum allowed to decrypt."""
+
+
 class DecryptionError(CryptoError):
     """Authentication failed: the value was tampered with, truncated, sealed
     under a different key with the same version, or sealed for another context

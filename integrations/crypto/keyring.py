@@ -20,6 +20,7 @@ from .exceptions import (
     DecryptionError,
     KeyringError,
     MissingKeysError,
+    RetiredKeyVersionError,
     UnknownKeyVersionError,
 )
 
@@ -104,10 +105,17 @@ class Keyring:
         "_primary_cipher",
         "_primary_header",
         "_versions",
+        "_min_version",
     )
 
-    def __init__(self, keys):
-        """``keys``: ``(version, 32-byte key)`` pairs, primary first."""
+    def __init__(self, keys, *, min_decryption_version=None):
+        """``keys``: ``(version, 32-byte key)`` pairs, primary first.
+
+        ``min_decryption_version`` retires older keys without deleting them:
+        values sealed with a lower version refuse to open
+        (:class:`RetiredKeyVersionError`), which shows whether anything still
+        needs them before the key is removed for good.
+        """
         ciphers = {}
         order = []
         for version, key in keys:
@@ -125,18 +133,30 @@ class Keyring:
             order.append(version)
         if not order:
             raise MissingKeysError()
+        if min_decryption_version is not None:
+            min_decryption_version = _check_version(min_decryption_version)
+            if order[0] < min_decryption_version:
+                raise KeyringError(
+                    f"the primary key version {order[0]} is below the minimum decryption "
+                    f"version {min_decryption_version}: new values could not be opened",
+                    code="retired_primary",
+                    key_version=order[0],
+                )
+        self._min_version = min_decryption_version
         self._ciphers = ciphers
         # Exact header bytes -> cipher: one dict lookup replaces parsing and
         # validating the version on the hot path (a header found here is
         # canonical by construction).
-        self._by_header = {sealed_format.header_for(v): c for v, c in ciphers.items()}
+        self._by_header = {
+            sealed_format.header_for(v): c for v, c in ciphers.items() if not self.is_retired(v)
+        }
         self._versions = tuple(order)
         self._primary_version = order[0]
         self._primary_cipher = ciphers[order[0]]
         self._primary_header = sealed_format.header_for(order[0])
 
     @classmethod
-    def parse(cls, spec):
+    def parse(cls, spec, *, min_decryption_version=None):
         """Build a keyring from ``"2:<base64>,1:<base64>"`` or a list of such entries.
 
         Blank entries (a trailing comma, an empty environment variable) are
@@ -156,10 +176,19 @@ class Keyring:
             for position, entry in enumerate(entries, start=1)
             if not (isinstance(entry, str) and not entry.strip())
         ]
-        return cls(pairs)
+        return cls(pairs, min_decryption_version=min_decryption_version)
 
     def __repr__(self):
-        return f"<Keyring primary={self._primary_version} versions={list(self._versions)}>"
+        retired = f" min_decryption_version={self._min_version}" if self._min_version else ""
+        return f"<Keyring primary={self._primary_version} versions={list(self._versions)}{retired}>"
+
+    def is_retired(self, version):
+        """Whether values of this key version are refused (below the minimum)."""
+        return self._min_version is not None and version < self._min_version
+
+    @property
+    def min_decryption_version(self):
+        return self._min_version
 
     @property
     def primary_version(self):
@@ -223,6 +252,13 @@ class Keyring:
 
     def _decrypt_slow(self, sealed, context):
         header, version, payload = sealed_format.split(sealed)
+        if self.is_retired(version):
+            raise RetiredKeyVersionError(
+                f"value is sealed with key version {version}, which is retired (below the "
+                f"minimum decryption version {self._min_version}); re-seal it with "
+                "`manage.py rotate_keys` before retiring the key",
+                key_version=version,
+            )
         cipher = self._ciphers.get(version)
         if cipher is None:
             raise UnknownKeyVersionError(
