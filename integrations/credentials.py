@@ -74,7 +74,12 @@ def get_credential(user, credential_id):
 @sensitive_variables()
 @transaction.atomic
 def create_credential(user, *, name, credential_type, data, provider=None, plugin="",
-                      expires_at=None, ip_address=None):
+                      expires_at=None, ip_address=None, actor=None):
+    """Create a credential owned by ``user``.
+
+    ``actor`` is who acts, when not the owner (staff in the admin); the audit
+    event names them.
+    """
     validate_data(credential_type, data)
     credential = Credential(
         owner=user,
@@ -88,7 +93,8 @@ def create_credential(user, *, name, credential_type, data, provider=None, plugi
     )
     credential.full_clean(exclude=["data"])
     credential.save()
-    audit.record(Action.CREATE, actor=user, target=credential, ip_address=ip_address)
+    audit.record(Action.CREATE, actor=actor or user, target=credential, ip_address=ip_address,
+                 detail=_on_behalf(user, actor))
     return credential
 
 
@@ -98,7 +104,7 @@ _KEEP = object()
 @sensitive_variables()
 @transaction.atomic
 def update_credential(user, credential, *, name=_KEEP, data=_KEEP, provider=_KEEP,
-                      plugin=_KEEP, expires_at=_KEEP, ip_address=None):
+                      plugin=_KEEP, expires_at=_KEEP, ip_address=None, actor=None):
     """Change fields of the user's credential. Secret data is kept unless given."""
     credential = _owned_for_update(user, credential)
     for attribute, value in (("name", name), ("provider", provider), ("plugin", plugin),
@@ -113,14 +119,17 @@ def update_credential(user, credential, *, name=_KEEP, data=_KEEP, provider=_KEE
         detail = "secret replaced"
     credential.full_clean(exclude=["data"])
     credential.save()
-    audit.record(Action.UPDATE, actor=user, target=credential, detail=detail, ip_address=ip_address)
+    detail = "; ".join(part for part in (detail, _on_behalf(user, actor)) if part)
+    audit.record(Action.UPDATE, actor=actor or user, target=credential, detail=detail,
+                 ip_address=ip_address)
     return credential
 
 
 @transaction.atomic
-def delete_credential(user, credential, *, ip_address=None):
+def delete_credential(user, credential, *, ip_address=None, actor=None):
     credential = _owned_for_update(user, credential)
-    audit.record(Action.DELETE, actor=user, target=credential, ip_address=ip_address)
+    audit.record(Action.DELETE, actor=actor or user, target=credential, ip_address=ip_address,
+                 detail=_on_behalf(user, actor))
     credential.delete()
 
 
@@ -145,6 +154,12 @@ def read_secret(user, credential, *, purpose, ip_address=None):
     secret = Secret(owned.data)
     audit.record(Action.USE, actor=user, target=owned, purpose=purpose, ip_address=ip_address)
     return secret
+
+
+def _on_behalf(owner, actor):
+    if actor is None or actor.pk == owner.pk:
+        return ""
+    return f"on behalf of {owner.get_username()}"[:255]
 
 
 def _owned_for_update(user, credential):

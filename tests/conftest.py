@@ -13,6 +13,35 @@ def canary():
 
 @pytest.fixture
 def all_logs(caplog):
-    """Capture every log record at DEBUG and up, from every logger."""
+    """Every record at DEBUG and up, from every logger, as our code logged it.
+
+    * The project's LOGGING stops ``django`` and ``django.request`` from
+      propagating, so a root-level capture alone never sees them: the capture
+      is attached to every logger that does not propagate.
+    * The project's handlers carry a RedactingFilter that rewrites records in
+      place, before the capture sees them: it is removed for the test, so what
+      a test checks is what the code tried to log, not what redaction left.
+    """
+    from integrations.redaction import RedactingFilter
+
     caplog.set_level(logging.DEBUG)
-    return caplog
+    loggers = [logging.getLogger()] + [
+        logger for logger in logging.Logger.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)
+    ]
+    removed = []
+    for logger in loggers:
+        for handler in logger.handlers:
+            for log_filter in list(handler.filters):
+                if isinstance(log_filter, RedactingFilter):
+                    handler.removeFilter(log_filter)
+                    removed.append((handler, log_filter))
+    silent = [logger for logger in loggers[1:] if not logger.propagate]
+    for logger in silent:
+        caplog.set_level(logging.DEBUG, logger=logger.name)
+        logger.addHandler(caplog.handler)
+    yield caplog
+    for logger in silent:
+        logger.removeHandler(caplog.handler)
+    for handler, log_filter in removed:
+        handler.addFilter(log_filter)

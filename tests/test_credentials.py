@@ -180,3 +180,16 @@ def test_error_reports_hide_service_locals(alice, canary, rf):
     html = reporter.get_traceback_html()
     assert "create_credential" in text  # the frames are there...
     assert canary not in text and canary not in html  # ...their values are not
+
+
+def test_staff_acting_for_an_owner_is_the_audited_actor(alice, django_user_model):
+    staff = django_user_model.objects.create_user("staff", is_staff=True)
+    credential = credentials.create_credential(alice, name="k", credential_type="bearer",
+                                               data=EXAMPLES["bearer"], actor=staff)
+    credentials.update_credential(alice, credential, data={"token": "x" * 24}, actor=staff)
+    credentials.delete_credential(alice, credential, actor=staff)
+    assert [(e.action, e.actor, e.detail) for e in events()] == [
+        ("create", staff, "on behalf of alice"),
+        ("update", staff, "secret replaced; on behalf of alice"),
+        ("delete", staff, "on behalf of alice"),
+    ]

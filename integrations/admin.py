@@ -1,0 +1,487 @@
+"""Admin pages for providers, integrations, credentials and the audit log.
+
+The admin never shows a secret and never reads one. What it shows about a secret
+comes from the stored sealed string alone (``<field>_sealed``): whether it is set,
+the version of the key that sealed it, or that it is legacy plaintext; for a
+credential also the ``hint`` the service layer computed. The plaintext
+attributes (``provider.client_secret``, ``integration.access_token``,
+``credential.data``...) are never touched here, so no page decrypts anything.
+
+Secrets go *in* through write-only inputs that are never rendered with a value
+(neither the stored one nor the one just posted), and are written by the
+service layer (:mod:`integrations.credentials`), which audits every change. The
+sealed model fields are kept out of every ModelForm, so they are neither form
+initial values nor part of the admin history, which names changed fields only.
+"""
+
+import json
+
+from django import forms
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.db import transaction
+from django.utils.decorators import method_decorator
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
+
+from . import audit, credentials, resealing
+from .conf import app_settings
+from .crypto import PREFIX, CryptoError, is_sealed
+from .fields import EncryptedJSONField, EncryptedTokenField, sealed_fields
+from .models import AuditEvent, Credential, Integration, Provider
+
+# The POST parameters that carry secrets; hidden from error reports.
+SECRET_POST_PARAMETERS = ("new_client_secret", "secret_data")
+
+
+def sealed_status(sealed):
+    """Describe a stored sealed value without opening it.
+
+    ``sealed`` is what the column holds (``obj.<field>_sealed``). Returns "Not
+    set", "Sealed (key vN)" (with a note when that key is not the primary one or
+    is not configured), "Legacy plaintext" or "Damaged sealed value".
+    """
+    if sealed is None or sealed == "":
+        return _("Not set")
+    if not is_sealed(sealed):
+        if isinstance(sealed, str) and sealed.startswith(PREFIX):
+            return _("Damaged sealed value")
+        return _("Legacy plaintext")
+    try:
+        keyring = app_settings.keyring
+    except (CryptoError, ImproperlyConfigured):
+        return _("Sealed (keyring not configured)")
+    version = keyring.key_version(sealed)
+    if version not in keyring.versions:
+        return _("Sealed (key v%(version)s, key not configured)") % {"version": version}
+    if keyring.needs_reseal(sealed):
+        return _("Sealed (key v%(version)s, not the primary key)") % {"version": version}
+    return _("Sealed (key v%(version)s)") % {"version": version}
+
+
+def client_ip(request):
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _record_staff_action(request, action, target, *, detail=""):
+    """Attribute a change made in the admin to the staff user who made it.
+
+    For deleting a provider or an integration, which have no service function
+    yet: the event names the staff user, the target and the IP address.
+    """
+    audit.record(action, actor=request.user, target=target, detail=detail,
+                 ip_address=client_ip(request))
+
+
+class WriteOnlyTextarea(forms.Textarea):
+    """A textarea that never renders a value: not the stored one, not the one posted."""
+
+    def format_value(self, value):
+        return None
+
+
+def _write_only_password(**attrs):
+    return forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password", **attrs})
+
+
+class SealedFieldsAdmin(admin.ModelAdmin):
+    """Shared rules for models with sealed fields.
+
+    * A sealed model field never gets a form field, whatever ``fields`` says.
+    * Saving a change writes only the columns the form changed: the sealed
+      columns are never rewritten from the copy loaded with the form, so a token
+      refreshed (or a secret replaced) meanwhile is not overwritten, and a legacy
+      plaintext value is left for ``encrypt_legacy`` instead of being resealed here.
+    """
+
+    actions = ["reseal_with_primary_key"]
+
+    @admin.action(description=_("Re-seal selected with the primary key"),
+                  permissions=["change"])
+    def reseal_with_primary_key(self, request, queryset):
+        """Re-seal old-key and legacy plaintext values of the selected rows.
+
+        The same engine as ``rotate_keys``/``encrypt_legacy``, limited to the
+        selected primary keys; values it cannot open are named by row, never shown.
+        """
+        pks = list(queryset.values_list("pk", flat=True))
+        resealed, unreadable = 0, []
+        for sealed_field in sealed_fields(self.model):
+            for mode in (resealing.ROTATE, resealing.LEGACY):
+                report = resealing.reseal_field(self.model, sealed_field, mode=mode, pks=pks)
+                resealed += report.resealed
+                unreadable += [f"{sealed_field.name} pk={item.pk} ({item.error})"
+                               for item in report.unreadable]
+        audit.record(AuditEvent.Action.RESEAL, actor=request.user,
+                     target_type=self.model._meta.label_lower,
+                     detail=f"admin: {resealed} value(s) re-sealed in {len(pks)} row(s)",
+                     ip_address=client_ip(request))
+        self.message_user(request, _("%(count)d value(s) re-sealed with key version %(version)d.")
+                          % {"count": resealed, "version": app_settings.keyring.primary_version})
+        if unreadable:
+            self.message_user(
+                request, _("Could not open: %(rows)s") % {"rows": "; ".join(unreadable)},
+                level="error",
+            )
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if isinstance(db_field, (EncryptedTokenField, EncryptedJSONField)):
+            return None
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def save_changed_fields(self, obj, form):
+        model_fields = {
+            f.name for f in obj._meta.concrete_fields
+            if f.editable and not f.primary_key
+            and not isinstance(f, (EncryptedTokenField, EncryptedJSONField))
+        }
+        changed = [name for name in form.changed_data if name in model_fields]
+        obj.save(update_fields=[*changed, "updated_at"])
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            self.save_changed_fields(obj, form)
+        else:
+            obj.save()
+
+
+def _without(fieldsets, names):
+    """``fieldsets`` minus the fields in ``names`` (and any set left empty)."""
+    result = []
+    for title, options in fieldsets:
+        fields = [f for f in options["fields"] if f not in names]
+        if fields:
+            result.append((title, {**options, "fields": fields}))
+    return result
+
+
+class AdminModelForm(forms.ModelForm):
+    """A blank JSON textarea means the field's default (``[]``, ``{}``), not NULL.
+
+    (Django's form JSONField cleans "" to None, which a ``JSONField(default=list,
+    blank=True)`` that is not nullable cannot store.)
+    """
+
+    def clean(self):
+        cleaned_data = super().clean()
+        for name, formfield in self.fields.items():
+            blank = name in cleaned_data and cleaned_data[name] is None
+            if blank and isinstance(formfield, forms.JSONField):
+                model_field = self._meta.model._meta.get_field(name)
+                if not model_field.null and model_field.has_default():
+                    cleaned_data[name] = model_field.get_default()
+        return cleaned_data
+
+
+# -- Provider -------------------------------------------------------------------
+
+
+class ProviderAdminForm(AdminModelForm):
+    new_client_secret = forms.CharField(
+        label=_("New client secret"),
+        required=False,
+        widget=_write_only_password(),
+        help_text=_("Write-only: never shown again. Leave blank to keep the current secret."),
+    )
+    clear_client_secret = forms.BooleanField(
+        label=_("Clear client secret"),
+        required=False,
+        help_text=_("Remove the stored client secret."),
+    )
+
+    class Meta:
+        model = Provider
+        exclude = ["client_secret"]
+
+    @sensitive_variables()
+    def clean(self):
+        cleaned_data = super().clean()
+        if cleaned_data.get("new_client_secret") and cleaned_data.get("clear_client_secret"):
+            raise ValidationError(
+                _("Either enter a new client secret or clear it, not both."), code="conflict"
+            )
+        return cleaned_data
+
+
+@admin.register(Provider)
+class ProviderAdmin(SealedFieldsAdmin):
+    form = ProviderAdminForm
+    list_display = ("name", "slug", "category", "auth_type", "status", "client_secret_status",
+                    "updated_at")
+    list_filter = ("category", "status", "auth_type")
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+    readonly_fields = ("client_secret_status", "created_at", "updated_at")
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "category", "auth_type", "status", "description",
+                           "icon_url", "base_url"]}),
+        (_("OAuth"), {"fields": ["authorize_url", "token_url", "revocation_url", "userinfo_url",
+                                 "discovery_url", "default_scopes", "pkce"]}),
+        (_("Client credentials"), {"fields": ["client_id", "client_secret_status",
+                                              "new_client_secret", "clear_client_secret"]}),
+        (_("More"), {"fields": ["metadata", "created_at", "updated_at"]}),
+    ]
+
+    @admin.display(description=_("client secret"))
+    def client_secret_status(self, obj):
+        return sealed_status(obj.client_secret_sealed)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            return _without(fieldsets, {"client_secret_status", "clear_client_secret",
+                                        "created_at", "updated_at"})
+        if not self.has_change_permission(request, obj):
+            return _without(fieldsets, {"new_client_secret", "clear_client_secret"})
+        return fieldsets
+
+    @method_decorator(sensitive_post_parameters(*SECRET_POST_PARAMETERS))
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    @sensitive_variables()
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        secret = form.cleaned_data.get("new_client_secret")
+        if secret:
+            credentials.set_client_secret(obj, secret, actor=request.user,
+                                          ip_address=client_ip(request))
+        elif form.cleaned_data.get("clear_client_secret") and obj.client_secret_sealed:
+            credentials.set_client_secret(obj, None, actor=request.user,
+                                          ip_address=client_ip(request))
+
+    def delete_model(self, request, obj):
+        _record_staff_action(request, AuditEvent.Action.DELETE, obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic(using=queryset.db):
+            for obj in queryset:
+                self.delete_model(request, obj)
+
+
+# -- Integration ----------------------------------------------------------------
+
+
+class IntegrationAdminForm(AdminModelForm):
+    class Meta:
+        model = Integration
+        exclude = ["access_token", "refresh_token"]
+
+
+@admin.register(Integration)
+class IntegrationAdmin(SealedFieldsAdmin):
+    """Connections come only from the OAuth flow: no add page and no token inputs."""
+
+    form = IntegrationAdminForm
+    list_display = ("__str__", "owner", "provider", "status", "access_token_status",
+                    "refresh_token_status", "expires_at", "last_refreshed_at", "last_error")
+    list_filter = ("status", "provider", "provider__category")
+    search_fields = ("label", "external_account_id",
+                     f"owner__{get_user_model().USERNAME_FIELD}")
+    list_select_related = ("owner", "provider")
+    readonly_fields = ("owner", "provider", "external_account_id", "access_token_status",
+                       "refresh_token_status", "token_type", "expires_at", "last_refreshed_at",
+                       "last_error", "requested_scopes", "granted_scopes", "created_at",
+                       "updated_at")
+    fieldsets = [
+        (None, {"fields": ["owner", "provider", "external_account_id", "label", "status"]}),
+        (_("Tokens"), {"fields": ["access_token_status", "refresh_token_status", "token_type",
+                                  "expires_at", "last_refreshed_at", "last_error",
+                                  "requested_scopes", "granted_scopes"]}),
+        (_("More"), {"fields": ["metadata", "created_at", "updated_at"]}),
+    ]
+
+    @admin.display(description=_("access token"))
+    def access_token_status(self, obj):
+        return sealed_status(obj.access_token_sealed)
+
+    @admin.display(description=_("refresh token"))
+    def refresh_token_status(self, obj):
+        return sealed_status(obj.refresh_token_sealed)
+
+    def has_add_permission(self, request):
+        return False
+
+    def delete_model(self, request, obj):
+        # No tokens.disconnect() yet: this deletes the row (and its tokens)
+        # without revoking them at the provider.
+        _record_staff_action(request, AuditEvent.Action.DELETE, obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic(using=queryset.db):
+            for obj in queryset:
+                self.delete_model(request, obj)
+
+
+# -- Credential -----------------------------------------------------------------
+
+
+class CredentialAdminForm(AdminModelForm):
+    secret_data = forms.CharField(
+        label=_("Secret data"),
+        required=False,
+        widget=WriteOnlyTextarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false"}),
+        help_text=_('Write-only: a JSON object such as {"api_key": "..."}; never shown again. '
+                    "When editing, leave blank to keep the stored data."),
+    )
+
+    class Meta:
+        model = Credential
+        exclude = ["data"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance._state.adding and "secret_data" in self.fields:
+            self.fields["secret_data"].required = True
+
+    @sensitive_variables()
+    def clean_secret_data(self):
+        text = self.cleaned_data.get("secret_data")
+        if not text:
+            if self.instance._state.adding:
+                raise ValidationError(_("Enter the secret data as a JSON object."),
+                                      code="required")
+            return None  # keep the stored data
+        try:
+            data = json.loads(text)
+        except ValueError:
+            # Nothing about the input, not even the parser's message.
+            raise ValidationError(_("Enter a valid JSON object."), code="invalid") from None
+        if not isinstance(data, dict):
+            raise ValidationError(_("Enter a JSON object."), code="invalid")
+        return data
+
+    @sensitive_variables()
+    def clean(self):
+        cleaned_data = super().clean()
+        data = cleaned_data.get("secret_data")
+        if "credential_type" in self.fields:
+            credential_type = cleaned_data.get("credential_type")
+        else:
+            credential_type = self.instance.credential_type
+        if data is not None and credential_type:
+            try:
+                credentials.validate_data(credential_type, data)
+            except ValidationError as exc:
+                # Its messages name keys, never values.
+                for field, messages in exc.message_dict.items():
+                    self.add_error("secret_data" if field == "data" else
+                                   field if field in self.fields else None, messages)
+        name = cleaned_data.get("name")
+        if not self.instance._state.adding and name and "name" in self.changed_data:
+            # The form does not hold the owner, so Django skips the (owner, name)
+            # constraint; check it here rather than failing in the service.
+            taken = (Credential.objects.filter(owner_id=self.instance.owner_id, name=name)
+                     .exclude(pk=self.instance.pk).exists())
+            if taken:
+                self.add_error("name", _("This owner already has a credential with this name."))
+        return cleaned_data
+
+
+@admin.register(Credential)
+class CredentialAdmin(SealedFieldsAdmin):
+    form = CredentialAdminForm
+    list_display = ("name", "owner", "credential_type", "provider", "plugin", "secret_status",
+                    "hint_display", "expires_at", "updated_at")
+    list_filter = ("credential_type", "provider")
+    search_fields = ("name", f"owner__{get_user_model().USERNAME_FIELD}", "plugin")
+    list_select_related = ("owner", "provider")
+    raw_id_fields = ("owner",)
+    readonly_fields = ("secret_status", "hint_display", "created_at", "updated_at")
+    fieldsets = [
+        (None, {"fields": ["owner", "name", "credential_type", "provider", "plugin",
+                           "expires_at"]}),
+        (_("Secret"), {"fields": ["secret_status", "hint_display", "secret_data"]}),
+        (_("More"), {"fields": ["created_at", "updated_at"]}),
+    ]
+
+    @admin.display(description=_("secret"))
+    def secret_status(self, obj):
+        return sealed_status(obj.data_sealed)
+
+    @admin.display(description=_("hint"))
+    def hint_display(self, obj):
+        return format_html("…{}", obj.hint) if obj.hint else "-"
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        if obj is not None:
+            # The service does not move a credential to another owner or type.
+            readonly = (*readonly, "owner", "credential_type")
+        return readonly
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            return _without(fieldsets, {"secret_status", "hint_display", "created_at",
+                                        "updated_at"})
+        if not self.has_change_permission(request, obj):
+            return _without(fieldsets, {"secret_data"})
+        return fieldsets
+
+    @method_decorator(sensitive_post_parameters(*SECRET_POST_PARAMETERS))
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    @sensitive_variables()
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data.get("secret_data")
+        fields = {name: getattr(obj, name) for name in ("name", "provider", "plugin", "expires_at")}
+        ip_address = client_ip(request)
+        if change:
+            if data is not None:
+                fields["data"] = data
+            saved = credentials.update_credential(obj.owner, obj, ip_address=ip_address,
+                                                  actor=request.user, **fields)
+        else:
+            saved = credentials.create_credential(
+                obj.owner, credential_type=obj.credential_type, data=data,
+                ip_address=ip_address, actor=request.user, **fields,
+            )
+        # The admin goes on with ``obj`` (redirect, history): give it the saved row.
+        for field in Credential._meta.concrete_fields:
+            if not isinstance(field, EncryptedJSONField):
+                setattr(obj, field.attname, getattr(saved, field.attname))
+        obj._state.adding = False
+        obj._state.db = saved._state.db
+
+    def delete_model(self, request, obj):
+        credentials.delete_credential(obj.owner, obj, ip_address=client_ip(request),
+                                      actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic(using=queryset.db):
+            for obj in queryset.select_related("owner"):
+                self.delete_model(request, obj)
+
+
+# -- AuditEvent -----------------------------------------------------------------
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The audit log: view only. Events are append-only and never hold a secret."""
+
+    list_display = ("created_at", "actor_label", "action", "target_type", "target_label",
+                    "purpose", "outcome", "ip_address")
+    list_filter = ("action", "outcome", "target_type")
+    search_fields = ("actor_label", "target_id", "purpose")
+    date_hierarchy = "created_at"
+    list_select_related = False
+    show_full_result_count = False  # COUNT(*) of a large log on every page is slow
+    fields = ("id", "created_at", "actor", "actor_label", "action", "target_type", "target_id",
+              "target_label", "purpose", "outcome", "detail", "ip_address")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
