@@ -146,6 +146,16 @@ class SealedFieldsAdmin(admin.ModelAdmin):
         else:
             obj.save()
 
+    def delete_model(self, request, obj):
+        _record_staff_action(request, AuditEvent.Action.DELETE, obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        # One by one, so each deletion goes through delete_model (and is audited).
+        with transaction.atomic(using=queryset.db):
+            for obj in queryset:
+                self.delete_model(request, obj)
+
 
 def _without(fieldsets, names):
     """``fieldsets`` minus the fields in ``names`` (and any set left empty)."""
@@ -252,14 +262,6 @@ class ProviderAdmin(SealedFieldsAdmin):
             credentials.set_client_secret(obj, None, actor=request.user,
                                           ip_address=client_ip(request))
 
-    def delete_model(self, request, obj):
-        _record_staff_action(request, AuditEvent.Action.DELETE, obj)
-        super().delete_model(request, obj)
-
-    def delete_queryset(self, request, queryset):
-        with transaction.atomic(using=queryset.db):
-            for obj in queryset:
-                self.delete_model(request, obj)
 
 
 # -- Integration ----------------------------------------------------------------
@@ -305,16 +307,8 @@ class IntegrationAdmin(SealedFieldsAdmin):
     def has_add_permission(self, request):
         return False
 
-    def delete_model(self, request, obj):
-        # No tokens.disconnect() yet: this deletes the row (and its tokens)
-        # without revoking them at the provider.
-        _record_staff_action(request, AuditEvent.Action.DELETE, obj)
-        super().delete_model(request, obj)
-
-    def delete_queryset(self, request, queryset):
-        with transaction.atomic(using=queryset.db):
-            for obj in queryset:
-                self.delete_model(request, obj)
+    # Deleting here removes the row and its tokens without revoking them at
+    # the provider; users disconnect (which revokes) from their own pages.
 
 
 # -- Credential -----------------------------------------------------------------
@@ -454,9 +448,7 @@ class CredentialAdmin(SealedFieldsAdmin):
                                       actor=request.user)
 
     def delete_queryset(self, request, queryset):
-        with transaction.atomic(using=queryset.db):
-            for obj in queryset.select_related("owner"):
-                self.delete_model(request, obj)
+        super().delete_queryset(request, queryset.select_related("owner"))
 
 
 # -- AuditEvent -----------------------------------------------------------------

@@ -23,6 +23,7 @@ from integrations.admin import sealed_status
 from integrations.crypto import Keyring, is_sealed
 from integrations.models import AuditEvent, Credential, Integration, Provider
 from integrations.redaction import RedactingFilter
+from tests.dbutil import raw_column
 from tests.settings import TEST_KEY_V1, TEST_KEY_V2
 
 pytestmark = pytest.mark.django_db
@@ -32,17 +33,6 @@ Action = AuditEvent.Action
 
 def admin_url(model, view, *args):
     return reverse(f"admin:integrations_{model._meta.model_name}_{view}", args=args)
-
-
-def raw_column(model, column, pk):
-    """What the database itself holds, bypassing the ORM."""
-    table = connection.ops.quote_name(model._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {connection.ops.quote_name(column)} FROM {table} WHERE id = %s",
-            [model._meta.pk.get_db_prep_value(pk, connection)],
-        )
-        return cursor.fetchone()[0]
 
 
 def provider_post(**overrides):

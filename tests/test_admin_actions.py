@@ -7,7 +7,7 @@ from integrations.conf import app_settings
 from integrations.crypto import Keyring, generate_key
 from integrations.models import AuditEvent, Integration, Provider
 from tests.settings import TEST_KEY_V1
-from tests.test_fields import raw_column, write_raw
+from tests.dbutil import raw_column, write_raw
 
 pytestmark = pytest.mark.django_db
 

@@ -23,30 +23,11 @@ from integrations.crypto import (
     is_sealed,
 )
 from integrations.fields import SealedValue
+from tests.dbutil import raw_column, write_raw
 from tests.settings import TEST_KEY_V1, TEST_KEY_V2
 from tests.testapp.models import Account, ManualKey, Settings
 
 pytestmark = pytest.mark.django_db
-
-
-def raw_column(model, column, pk):
-    """What the database itself holds, bypassing the ORM."""
-    table = connection.ops.quote_name(model._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {connection.ops.quote_name(column)} FROM {table} WHERE id = %s",
-            [model._meta.pk.get_db_prep_value(pk, connection)],
-        )
-        return cursor.fetchone()[0]
-
-
-def write_raw(model, column, pk, value):
-    table = connection.ops.quote_name(model._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET {connection.ops.quote_name(column)} = %s WHERE id = %s",
-            [value, model._meta.pk.get_db_prep_value(pk, connection)],
-        )
 
 
 def fresh(instance):

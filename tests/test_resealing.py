@@ -18,7 +18,7 @@ from integrations import resealing
 from integrations.conf import app_settings
 from integrations.crypto import Keyring, generate_key, is_sealed
 from tests.settings import TEST_KEY_V1, TEST_KEY_V2
-from tests.test_fields import raw_column, write_raw
+from tests.dbutil import raw_column, write_raw
 from tests.testapp.models import Account, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
