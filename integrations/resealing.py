@@ -143,21 +143,30 @@ def reseal_field(model, sealed_field, *, mode=ROTATE, batch_size=500, dry_run=Fa
     only, only_params = column.pk_filter(pks)
     lock = " FOR UPDATE SKIP LOCKED" if column.vendor == "postgresql" and not dry_run else ""
 
-    last_pk = None
-    while True:
-        after = f" AND {column.pk} > %s" if last_pk is not None else ""
+    # Walk the table in windows of primary keys: a cheap index-only query finds
+    # the window's upper key, so the locking SELECT works on a key range the
+    # planner can estimate (filtering on the header alone, it chose to sort the
+    # whole table for every batch).
+    last_pk, done = None, False
+    while not done:
+        upper_pk = _window_end(column, last_pk, batch_size, only, only_params)
+        done = upper_pk is None
+        bounds, bound_params = [], []
+        if last_pk is not None:
+            bounds.append(f"{column.pk} > %s")
+            bound_params.append(last_pk)
+        if upper_pk is not None:
+            bounds.append(f"{column.pk} <= %s")
+            bound_params.append(upper_pk)
+        window = "".join(f" AND {bound}" for bound in bounds)
         sql = (
             f"SELECT {column.pk}, {column.column} FROM {column.table} "
-            f"WHERE {condition}{only}{after} ORDER BY {column.pk} LIMIT %s{lock}"
+            f"WHERE {condition}{only}{window} ORDER BY {column.pk}{lock}"
         )
-        params = [*condition_params, *only_params, *([last_pk] if after else []), batch_size]
         with transaction.atomic(using=column.using):
             with column.connection.cursor() as cursor:
-                cursor.execute(sql, params)
+                cursor.execute(sql, [*condition_params, *only_params, *bound_params])
                 rows = cursor.fetchall()
-            if not rows:
-                break
-            last_pk = rows[-1][0]
             updates = _reseal_rows(column, rows, mode, keyring, report)
             if updates and not dry_run:
                 written = _write(column, updates)
@@ -165,7 +174,8 @@ def reseal_field(model, sealed_field, *, mode=ROTATE, batch_size=500, dry_run=Fa
                 report.changed += len(updates) - written
             elif dry_run:
                 report.resealed += len(updates)
-        if progress is not None:
+        last_pk = upper_pk
+        if progress is not None and rows:
             progress(len(rows))
 
     _count_the_rest(column, mode, primary_header, only, only_params, report)
@@ -243,6 +253,19 @@ def _write(column, updates):
             [(new, pk_value, old) for pk_value, old, new in updates],
         )
         return cursor.rowcount
+
+
+def _window_end(column, after_pk, size, only, only_params):
+    """The primary key ``size`` rows after ``after_pk``, or None past the end."""
+    after = f" AND {column.pk} > %s" if after_pk is not None else ""
+    with column.connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {column.pk} FROM {column.table} WHERE 1 = 1{only}{after} "
+            f"ORDER BY {column.pk} LIMIT 1 OFFSET %s",
+            [*only_params, *([after_pk] if after_pk is not None else []), size - 1],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def _count_the_rest(column, mode, primary_header, only, only_params, report):
