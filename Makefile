@@ -36,7 +36,12 @@ $(VENV)/.installed: pyproject.toml
 migrate: venv .env
 	$(PY) manage.py migrate --no-input
 
+# With DEBUG on, the local demo OAuth provider is installed: register it as the
+# "demo" Provider so that "Connect Demo" works with no internet.
 run: migrate
+	@if $(PY) manage.py help setup_demo >/dev/null 2>&1; then \
+	   $(PY) manage.py setup_demo --base-url http://$(HOST):$(PORT); \
+	 fi
 	@echo "Serving on http://$(HOST):$(PORT)/ (admin: /admin/; create a user with 'make superuser')."
 	$(PY) manage.py runserver $(HOST):$(PORT)
 

@@ -35,13 +35,20 @@ from cryptography.hazmat.backends.openssl.backend import backend as openssl  # n
 from django.db import connection  # noqa: E402
 from django.test.utils import setup_test_environment, teardown_test_environment  # noqa: E402
 
-from benchmarks import crypto_bench, orm_bench, reseal_bench, service_bench  # noqa: E402
+from benchmarks import (  # noqa: E402
+    crypto_bench,
+    orm_bench,
+    refresh_bench,
+    reseal_bench,
+    service_bench,
+)
 from benchmarks.common import format_section  # noqa: E402
 
 SECTIONS = [
     crypto_bench.section,
     orm_bench.section,
     service_bench.section,
+    refresh_bench.section,
     reseal_bench.section,
 ]
 

@@ -31,6 +31,13 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # The REST API (integrations.api): DRF, token auth, filters, OpenAPI + Swagger UI
+    # with its assets served from static files (no CDN).
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "integrations",
 ]
 
@@ -43,6 +50,40 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# The local demo OAuth provider (config/demo_provider, django-oauth-toolkit) is on
+# when DEBUG is, so `make run` can connect an account with no internet. It is an
+# authorization server for development and the tests, never for production.
+DEMO_PROVIDER = env.bool("DEMO_PROVIDER", default=DEBUG)
+if DEMO_PROVIDER:
+    from config.demo_provider.keys import signing_key_pem
+
+    INSTALLED_APPS += ["oauth2_provider", "config.demo_provider"]
+    OAUTH2_PROVIDER = {
+        "PKCE_REQUIRED": True,
+        "ROTATE_REFRESH_TOKEN": True,
+        "REQUEST_APPROVAL_PROMPT": "force",
+        "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("DEMO_ACCESS_TOKEN_SECONDS", default=3600),
+        "OIDC_ENABLED": True,
+        # An RS256 key kept beside manage.py (created on first use, git-ignored);
+        # DEMO_OIDC_KEY_FILE= (empty) keeps it in memory instead.
+        "OIDC_RSA_PRIVATE_KEY": signing_key_pem(
+            env.str("DEMO_OIDC_KEY_FILE", default=str(BASE_DIR / ".demo_oidc_key.pem"))
+        ),
+        "OAUTH2_VALIDATOR_CLASS": "config.demo_provider.validators.DemoOAuth2Validator",
+        "SCOPES": {
+            "openid": "Know who you are",
+            "profile": "See your name and username",
+            "email": "See your email address",
+            "read": "Read your demo data",
+            "write": "Change your demo data",
+        },
+        "DEFAULT_SCOPES": ["read"],
+    }
+
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -93,6 +134,53 @@ INTEGRATIONS = {
     "ALLOW_PLAINTEXT_READS": env.bool("INTEGRATIONS_ALLOW_PLAINTEXT_READS", default=False),
 }
 
+# The REST API under /api/ (integrations.api). Its viewsets bring their own
+# permissions, JSON parser, pagination, filters and error handler; these are the
+# project-wide defaults for any other DRF view. Throttle counts live in the
+# default cache: set CACHE_URL to Redis when running several processes.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Token first: an anonymous request gets 401 with WWW-Authenticate.
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",  # CSRF enforced
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["integrations.api.parsers.StrictJSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "integrations.api.pagination.Pagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "integrations.api.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "integrations.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {
+        "integrations_credentials": env.str("API_THROTTLE_CREDENTIALS", default="120/min"),
+        "integrations_refresh": env.str("API_THROTTLE_REFRESH", default="10/min"),
+    },
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Sealed Integrations API",
+    "DESCRIPTION": "Providers, connected integrations, credentials and the audit log. "
+                   "Secrets are write-only: no response ever carries one.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "ProviderStatusEnum": "integrations.models.ProviderStatus",
+        "IntegrationStatusEnum": "integrations.models.IntegrationStatus",
+        "ProviderCategoryEnum": "integrations.models.ProviderCategory",
+        "ProviderAuthTypeEnum": "integrations.models.ProviderAuthType",
+        "CredentialTypeEnum": "integrations.models.CredentialType",
+        "AuditEventActionEnum": "integrations.models.AuditEventAction",
+        "AuditEventOutcomeEnum": "integrations.models.AuditEventOutcome",
+    },
+}
+
+# Debug pages and error e-mails are scrubbed the same way as log lines.
+DEFAULT_EXCEPTION_REPORTER = "integrations.reporting.RedactingExceptionReporter"
+
 # Every handler gets the redacting filter: it scrubs registered secrets and
 # well-known secret shapes from every record, whichever logger it came from.
 LOGGING = {
@@ -111,5 +199,7 @@ LOGGING = {
     "loggers": {
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.request": {"handlers": ["console", "mail_admins"], "level": "ERROR", "propagate": False},
+        # The demo provider's OAuth library logs token values at DEBUG.
+        "oauthlib": {"level": "WARNING"},
     },
 }

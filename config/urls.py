@@ -1,6 +1,17 @@
+from django.conf import settings
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
+
+from config import views
 
 urlpatterns = [
+    path("", views.home, name="home"),
     path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("integrations/", include("integrations.urls")),
+    path("api/", include("integrations.api.urls")),
 ]
+
+if "oauth2_provider" in settings.INSTALLED_APPS:
+    # The local demo authorization server (DEBUG only; see config/demo_provider).
+    urlpatterns.append(path("o/", include("oauth2_provider.urls")))

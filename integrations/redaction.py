@@ -128,6 +128,8 @@ _PATTERNS = [
     re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?(?:bearer|basic|token)\s+)[^\s'\",;]+"),
     # access_token=xyz, "client_secret": "xyz", password: xyz
     re.compile(rf"(?i)((?:{_KEYWORDS})['\"]?\s*[:=]\s*['\"]?)[^\s'\"&,;}}\]]+"),
+    # OAuth redirects in access logs and query strings: /callback/?code=xyz&state=xyz
+    re.compile(r"((?:^|[?&;\s'\"])(?:code|state|nonce)=)[^\s&#'\"]+"),
     # JWTs
     re.compile(r"()\beyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}"),
     # Well-known vendor token shapes (GitHub, Slack, Stripe, Google).

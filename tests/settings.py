@@ -7,6 +7,10 @@ default and on PostgreSQL when DATABASE_URL points there (as `.ci/run` does).
 import os
 
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key")
+# The demo authorization server is what the OAuth tests talk to over real HTTP;
+# its ID-token signing key lives in memory for the run.
+os.environ["DEMO_PROVIDER"] = "true"
+os.environ["DEMO_OIDC_KEY_FILE"] = ""
 
 from config.settings import *  # noqa: E402, F403
 from config.settings import INSTALLED_APPS  # noqa: E402

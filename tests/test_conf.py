@@ -55,3 +55,36 @@ def test_settings_must_be_a_dict():
     with override_settings(INTEGRATIONS=["1:abc"]):
         with pytest.raises(ImproperlyConfigured, match="must be a dict"):
             app_settings.ENCRYPTION_KEYS
+
+
+def test_oauth_settings_defaults():
+    with override_settings(INTEGRATIONS={"ENCRYPTION_KEYS": [TEST_KEY_V2]}):
+        assert app_settings.REFRESH_MARGIN_SECONDS == 60
+        assert app_settings.STATE_TTL_SECONDS == 600
+        assert app_settings.HTTP_TIMEOUT_SECONDS == 10
+        assert app_settings.DISCOVERY_CACHE_SECONDS == 3600
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("REFRESH_MARGIN_SECONDS", -1),
+        ("REFRESH_MARGIN_SECONDS", "60"),
+        ("REFRESH_MARGIN_SECONDS", True),
+        ("STATE_TTL_SECONDS", 0),
+        ("HTTP_TIMEOUT_SECONDS", 0),
+        ("HTTP_TIMEOUT_SECONDS", None),
+        ("DISCOVERY_CACHE_SECONDS", 1.5),
+    ],
+)
+def test_oauth_settings_are_validated(name, value):
+    with override_settings(INTEGRATIONS={"ENCRYPTION_KEYS": [TEST_KEY_V2], name: value}):
+        with pytest.raises(ImproperlyConfigured, match=name):
+            getattr(app_settings, name)
+
+
+def test_oauth_settings_accept_good_values():
+    with override_settings(INTEGRATIONS={"ENCRYPTION_KEYS": [TEST_KEY_V2], "REFRESH_MARGIN_SECONDS": 0,
+                                         "HTTP_TIMEOUT_SECONDS": 2.5}):
+        assert app_settings.REFRESH_MARGIN_SECONDS == 0
+        assert app_settings.HTTP_TIMEOUT_SECONDS == 2.5

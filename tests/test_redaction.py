@@ -96,3 +96,40 @@ def test_project_logging_installs_the_filter():
     assert all("redact_secrets" in handler.get("filters", []) for handler in handlers.values())
     console = [h for h in logging.getLogger().handlers if h.__class__.__name__ == "StreamHandler"]
     assert any(isinstance(f, RedactingFilter) for h in console for f in h.filters)
+
+
+def test_oauth_callback_query_strings_are_redacted():
+    line = '"GET /integrations/callback/demo/?code=SYYLzMClp127&state=7BpfPUZ_VuI7 HTTP/1.1" 302'
+    cleaned = redact(line)
+    assert "SYYLzMClp127" not in cleaned and "7BpfPUZ_VuI7" not in cleaned
+    assert cleaned.startswith('"GET /integrations/callback/demo/?code=[REDACTED]&state=[REDACTED] ')
+    assert redact("/authorize/?client_id=abc&nonce=n0nce-value") == (
+        "/authorize/?client_id=abc&nonce=[REDACTED]")
+    assert redact("postcode=12345 and zipcode") == "postcode=12345 and zipcode"
+
+
+def test_error_reports_hide_callback_parameters_and_secrets(rf, canary, settings):
+    import sys
+
+    from django.views.debug import technical_500_response
+
+    assert settings.DEFAULT_EXCEPTION_REPORTER == "integrations.reporting.RedactingExceptionReporter"
+    request = rf.get("/integrations/callback/demo/", {
+        "code": "-".join(["code", "4f8a9b2c1d"]), "state": "-".join(["state", "7e6d5c4b3a"]),
+        "page": "visible-value",
+    })
+    token = Secret(canary)  # noqa: F841 (a local the report would show)
+    leaked = f"provider said {canary}"
+    try:
+        raise RuntimeError(leaked)
+    except RuntimeError:
+        html = technical_500_response(request, *sys.exc_info()).content.decode()
+    request.META["HTTP_ACCEPT"] = "text/plain"
+    try:
+        raise RuntimeError(leaked)
+    except RuntimeError:
+        text = technical_500_response(request, *sys.exc_info()).content.decode()
+    for report in (html, text):
+        assert request.GET["code"] not in report and request.GET["state"] not in report
+        assert canary not in report
+    assert "visible-value" in html

@@ -1,0 +1,613 @@
+"""The OAuth 2 / OpenID Connect client, on Authlib.
+
+What lives here:
+
+* **Endpoints**: a Provider's own URLs, with blanks filled from its OpenID
+  Connect discovery document when it has a ``discovery_url`` (cached).
+* **The authorization-code flow with PKCE** (:func:`begin_authorization`,
+  :func:`complete_authorization`): ``state`` is random, single use, bound to the
+  user's session and to the user, and expires after ``STATE_TTL_SECONDS``. The
+  session keeps only a SHA-256 digest of the state next to the PKCE verifier and
+  the nonce, so neither ever leaves the server; a shared-cache marker makes the
+  state single use across processes as well.
+* **The account behind a token**: the userinfo endpoint, and a verified ID token
+  (signature from the provider's JWKS, issuer, audience, expiry, nonce).
+* **Token endpoint calls** for refresh and RFC 7009 revocation, used by
+  :mod:`integrations.tokens` (the service layer that stores the results).
+
+Failures are :class:`OAuthFlowError` subclasses whose ``code`` is a short
+machine-readable reason (``invalid_grant``, ``network_error``, ``http_503``,
+``state_expired``…). No message, log line or audit event here ever holds a
+token, code, verifier, state or client secret.
+"""
+
+import hashlib
+import logging
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from ipaddress import ip_address as parse_ip
+from urllib.parse import urlsplit
+
+import requests
+from authlib.integrations.base_client import OAuthError
+from authlib.integrations.requests_client import OAuth2Session
+from django.core.cache import cache
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.debug import sensitive_variables
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet, OctKey
+from joserfc.jws import extract_compact
+
+from . import audit
+from .conf import app_settings
+from .credentials import read_client_secret
+from .models import AuditEvent, Provider
+
+logger = logging.getLogger(__name__)
+
+SESSION_KEY = "_integrations_oauth"
+# Authorizations a session may have under way at once (several tabs); the
+# oldest is dropped beyond this.
+MAX_PENDING = 10
+# Digests of consumed states remembered per session, to tell a replay from a forgery.
+MAX_USED = 20
+# Error codes providers return, as we display and record them.
+_CODE_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# Parameters a preset may not override in the authorization request.
+_RESERVED_AUTHORIZE_PARAMS = frozenset({
+    "client_id", "response_type", "redirect_uri", "scope", "state", "nonce",
+    "code_challenge", "code_challenge_method",
+})
+_ASYMMETRIC_ALGS = frozenset({
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+})
+_SYMMETRIC_ALGS = frozenset({"HS256", "HS384", "HS512"})
+_ID_TOKEN_LEEWAY = 120
+_WELL_KNOWN = "/.well-known/openid-configuration"
+_DEFAULT_LABEL_FIELDS = ("email", "preferred_username", "login", "name")
+
+
+# -- errors -------------------------------------------------------------------
+
+class OAuthFlowError(Exception):
+    """A failure of the OAuth flow or of a call to the provider.
+
+    ``code`` is short and machine readable (never a secret); ``transient`` says
+    whether trying again later may succeed (network errors, 5xx).
+    """
+
+    default_code = "oauth_error"
+
+    def __init__(self, code=None, *, transient=False):
+        self.code = code or self.default_code
+        self.transient = transient
+        super().__init__(self.code)
+
+
+class ProviderMisconfigured(OAuthFlowError):
+    """The provider cannot be used: an endpoint is missing or unsafe, discovery failed."""
+
+    default_code = "provider_misconfigured"
+
+
+class StateError(OAuthFlowError):
+    """The callback's ``state`` is missing, unknown, replayed, expired or not this user's."""
+
+    default_code = "state_invalid"
+
+
+class UnsafeRedirect(OAuthFlowError):
+    """A ``next`` URL that leaves this site."""
+
+    default_code = "unsafe_next"
+
+
+class AuthorizationDenied(OAuthFlowError):
+    """The provider redirected back with an error (the user declined, or worse)."""
+
+    default_code = "access_denied"
+
+
+class ProviderRequestFailed(OAuthFlowError):
+    """A request to the provider failed: an OAuth error response, HTTP or network."""
+
+    default_code = "provider_error"
+
+
+class IdentityError(OAuthFlowError):
+    """The connected account could not be identified (userinfo, ID token)."""
+
+    default_code = "identity_failed"
+
+
+def error_code(value):
+    """A provider-supplied error code, or ``"provider_error"`` if it is not one."""
+    if isinstance(value, str) and _CODE_RE.fullmatch(value):
+        return value
+    return ProviderRequestFailed.default_code
+
+
+def request_failure(exc):
+    """The :class:`ProviderRequestFailed` for an exception raised by a provider call."""
+    if isinstance(exc, OAuthError):
+        code = error_code(getattr(exc, "error", None))
+        return ProviderRequestFailed(code, transient=code in ("server_error", "temporarily_unavailable"))
+    if isinstance(exc, requests.Timeout):
+        return ProviderRequestFailed("timeout", transient=True)
+    if isinstance(exc, requests.ConnectionError):
+        return ProviderRequestFailed("network_error", transient=True)
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        status = exc.response.status_code
+        return ProviderRequestFailed(f"http_{status}", transient=status >= 500 or status == 429)
+    if isinstance(exc, requests.RequestException):
+        return ProviderRequestFailed("network_error", transient=True)
+    if isinstance(exc, ValueError):  # a body that is not a JSON object
+        return ProviderRequestFailed("invalid_response", transient=True)
+    return ProviderRequestFailed("provider_error", transient=True)
+
+
+# -- endpoints ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Endpoints:
+    authorize_url: str = ""
+    token_url: str = ""
+    revocation_url: str = ""
+    userinfo_url: str = ""
+    jwks_uri: str = ""
+    issuer: str = ""
+    id_token_algs: tuple = ()
+
+
+def _is_loopback(host):
+    if host == "localhost":
+        return True
+    try:
+        return parse_ip(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_endpoint_url(url, name):
+    """Refuse an endpoint that would send secrets in the clear: HTTPS, or HTTP on loopback."""
+    if not url:
+        return url
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        raise ProviderMisconfigured(f"{name}_invalid") from None
+    if parts.scheme == "https" and host:
+        return url
+    if parts.scheme == "http" and _is_loopback(host):
+        return url
+    raise ProviderMisconfigured(f"{name}_not_https")
+
+
+def _http_get_json(url, what):
+    try:
+        response = requests.get(url, timeout=app_settings.HTTP_TIMEOUT_SECONDS,
+                                headers={"Accept": "application/json"})
+        response.raise_for_status()
+        document = response.json()
+    except (requests.RequestException, ValueError):
+        raise ProviderMisconfigured(f"{what}_unavailable", transient=True) from None
+    if not isinstance(document, dict):
+        raise ProviderMisconfigured(f"{what}_invalid")
+    return document
+
+
+def _cache_key(kind, url):
+    return f"integrations:oauth:{kind}:{hashlib.sha256(url.encode()).hexdigest()}"
+
+
+def discovery_document(url, *, refresh=False):
+    """The OpenID Connect discovery document at ``url`` (cached)."""
+    check_endpoint_url(url, "discovery_url")
+    key = _cache_key("discovery", url)
+    document = None if refresh else cache.get(key)
+    if document is None:
+        document = _http_get_json(url, "discovery")
+        issuer = document.get("issuer")
+        # OIDC Discovery §4.3: the issuer is the URL the document was fetched
+        # from, minus the well-known suffix. Multi-tenant issuers ("{tenantid}")
+        # are checked per ID token instead.
+        if url.endswith(_WELL_KNOWN) and isinstance(issuer, str) and "{" not in issuer:
+            if issuer.rstrip("/") != url[: -len(_WELL_KNOWN)].rstrip("/"):
+                raise ProviderMisconfigured("discovery_issuer_mismatch")
+        if app_settings.DISCOVERY_CACHE_SECONDS:
+            cache.set(key, document, app_settings.DISCOVERY_CACHE_SECONDS)
+    return document
+
+
+def endpoints(provider):
+    """The provider's endpoints: its own fields first, then its discovery document."""
+    document = discovery_document(provider.discovery_url) if provider.discovery_url else {}
+
+    def pick(own, name):
+        value = own or document.get(name) or ""
+        return value if isinstance(value, str) else ""
+
+    algs = document.get("id_token_signing_alg_values_supported") or ()
+    resolved = Endpoints(
+        authorize_url=pick(provider.authorize_url, "authorization_endpoint"),
+        token_url=pick(provider.token_url, "token_endpoint"),
+        revocation_url=pick(provider.revocation_url, "revocation_endpoint"),
+        userinfo_url=pick(provider.userinfo_url, "userinfo_endpoint"),
+        jwks_uri=pick(provider.metadata.get("jwks_uri"), "jwks_uri"),
+        issuer=pick(provider.metadata.get("issuer"), "issuer"),
+        id_token_algs=tuple(a for a in algs if isinstance(a, str)),
+    )
+    for name in ("authorize_url", "token_url", "revocation_url", "userinfo_url", "jwks_uri"):
+        check_endpoint_url(getattr(resolved, name), name)
+    return resolved
+
+
+# -- the Authlib client -------------------------------------------------------------
+
+def uses_pkce(provider):
+    """S256 is sent unless the provider says it does not support PKCE."""
+    return provider.pkce != Provider.PKCE.UNSUPPORTED
+
+
+@sensitive_variables()
+def build_client(provider, *, purpose=None, actor=None, redirect_uri=None, scope=None):
+    """An Authlib ``OAuth2Session`` for ``provider``.
+
+    With a ``purpose`` the provider's client secret is read (audited) for
+    client authentication; without one the client carries no secret (building
+    an authorization URL needs none).
+    """
+    client_secret = None
+    if purpose:
+        secret = read_client_secret(provider, purpose=purpose, actor=actor)
+        client_secret = secret.reveal() if secret else None
+    method = provider.metadata.get("token_endpoint_auth_method") or (
+        "client_secret_basic" if client_secret else "none"
+    )
+    return OAuth2Session(
+        client_id=provider.client_id,
+        client_secret=client_secret,
+        token_endpoint_auth_method=method,
+        revocation_endpoint_auth_method=method,
+        redirect_uri=redirect_uri,
+        scope=scope,
+        code_challenge_method="S256" if uses_pkce(provider) else None,
+        default_timeout=app_settings.HTTP_TIMEOUT_SECONDS,
+    )
+
+
+# -- state, bound to the session ----------------------------------------------------
+
+def _digest(state):
+    return hashlib.sha256(state.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _now():
+    return time.time()
+
+
+def safe_next_url(request, next_url):
+    """``next_url`` if it stays on this site, ``""`` if empty; else :class:`UnsafeRedirect`."""
+    if not next_url:
+        return ""
+    if url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()},
+                                       require_https=request.is_secure()):
+        return next_url
+    raise UnsafeRedirect()
+
+
+def client_ip(request):
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _session_bucket(request):
+    bucket = request.session.get(SESSION_KEY)
+    if not isinstance(bucket, dict):
+        bucket = {}
+    bucket.setdefault("pending", {})
+    bucket.setdefault("used", [])
+    return bucket
+
+
+def _save_bucket(request, bucket):
+    request.session[SESSION_KEY] = bucket
+    request.session.modified = True
+
+
+def authorize_params(provider):
+    """Extra authorization parameters from the provider's metadata (e.g. Google's
+    ``access_type=offline``), without the ones the flow itself sets."""
+    params = provider.metadata.get("authorize_params") or {}
+    if not isinstance(params, dict):
+        return {}
+    return {
+        key: value for key, value in params.items()
+        if isinstance(key, str) and isinstance(value, str) and key not in _RESERVED_AUTHORIZE_PARAMS
+    }
+
+
+@sensitive_variables()
+def begin_authorization(request, provider, *, next_url=""):
+    """Start connecting ``provider``: remember state, verifier and nonce in the
+    session and return the provider's authorization URL to redirect to."""
+    next_url = safe_next_url(request, next_url)
+    ends = endpoints(provider)
+    if not ends.authorize_url or not ends.token_url:
+        raise ProviderMisconfigured("endpoints_missing")
+    if not provider.client_id:
+        raise ProviderMisconfigured("client_id_missing")
+
+    scopes = [s for s in provider.default_scopes if isinstance(s, str)]
+    state = secrets.token_urlsafe(32)
+    verifier = secrets.token_urlsafe(64) if uses_pkce(provider) else None  # 86 characters
+    nonce = secrets.token_urlsafe(24) if "openid" in scopes else None
+    redirect_uri = request.build_absolute_uri(
+        reverse("integrations:callback", args=[provider.slug])
+    )
+    client = build_client(provider, redirect_uri=redirect_uri, scope=" ".join(scopes) or None)
+    extra = authorize_params(provider)
+    if nonce:
+        extra["nonce"] = nonce
+    url, _ = client.create_authorization_url(
+        ends.authorize_url, state=state, code_verifier=verifier, **extra
+    )
+
+    bucket = _session_bucket(request)
+    pending = bucket["pending"]
+    now = _now()
+    ttl = app_settings.STATE_TTL_SECONDS
+    for digest in [d for d, e in pending.items() if now - e.get("t", 0) > ttl]:
+        del pending[digest]
+    while len(pending) >= MAX_PENDING:
+        del pending[min(pending, key=lambda d: pending[d].get("t", 0))]
+    pending[_digest(state)] = {
+        "p": provider.slug,
+        "u": str(request.user.pk),
+        "t": now,
+        "v": verifier,
+        "n": nonce,
+        "r": redirect_uri,
+        "s": scopes,
+        "next": next_url,
+    }
+    _save_bucket(request, bucket)
+    return url
+
+
+def _reject_state(request, provider, reason):
+    audit.record(
+        AuditEvent.Action.STATE_REJECTED, actor=request.user, target=provider,
+        outcome=AuditEvent.Outcome.DENIED, detail=reason, ip_address=client_ip(request),
+    )
+    return StateError(reason)
+
+
+@sensitive_variables()
+def consume_state(request, provider):
+    """The pending authorization the callback's ``state`` names, removed from the
+    session (single use). A bad state is audited and raises :class:`StateError`."""
+    state = request.GET.get("state", "")
+    if not state:
+        raise _reject_state(request, provider, "state_missing")
+    digest = _digest(state)
+    bucket = _session_bucket(request)
+    entry = bucket["pending"].pop(digest, None)
+    if entry is None:
+        reason = "state_replayed" if digest in bucket["used"] else "state_unknown"
+        raise _reject_state(request, provider, reason)
+    bucket["used"] = [*bucket["used"], digest][-MAX_USED:]
+    _save_bucket(request, bucket)
+    # Two concurrent callbacks with one state would both find it in the
+    # session they loaded; the shared cache lets only one through.
+    ttl = app_settings.STATE_TTL_SECONDS
+    if not cache.add(_cache_key("state-used", digest), True, ttl + 60):
+        raise _reject_state(request, provider, "state_replayed")
+    if _now() - entry.get("t", 0) > ttl:
+        raise _reject_state(request, provider, "state_expired")
+    if entry.get("p") != provider.slug:
+        raise _reject_state(request, provider, "state_wrong_provider")
+    if entry.get("u") != str(request.user.pk):
+        raise _reject_state(request, provider, "state_wrong_user")
+    return entry
+
+
+# -- the callback -----------------------------------------------------------------
+
+@dataclass
+class Authorization:
+    """What a successful callback yields; ``token`` is the raw token response."""
+
+    token: dict = field(repr=False)
+    external_account_id: str
+    label: str
+    requested_scopes: list
+    next_url: str
+    claims: dict = field(default_factory=dict, repr=False)
+
+
+@sensitive_variables()
+def complete_authorization(request, provider):
+    """Check the callback, exchange the code (with the PKCE verifier) and identify
+    the account. Raises :class:`StateError` (a 400) before anything else."""
+    entry = consume_state(request, provider)
+    params = request.GET
+    if "error" in params:
+        raise AuthorizationDenied(error_code(params.get("error")))
+    code = params.get("code")
+    if not code:
+        raise AuthorizationDenied("missing_code")
+    ends = endpoints(provider)
+    # RFC 9207: a server that names itself must be the one we sent the user to.
+    if "iss" in params and ends.issuer and params["iss"] != ends.issuer:
+        raise AuthorizationDenied("issuer_mismatch")
+
+    client = build_client(provider, purpose="exchange an authorization code", actor=request.user,
+                          redirect_uri=entry["r"])
+    exchange = {"code": code, "redirect_uri": entry["r"]}
+    if entry.get("v"):
+        exchange["code_verifier"] = entry["v"]
+    try:
+        token = dict(client.fetch_token(ends.token_url, grant_type="authorization_code", **exchange))
+    except Exception as exc:  # noqa: BLE001 - classified, never re-raised with its text
+        raise request_failure(exc) from None
+    claims = identify(client, provider, ends, token, nonce=entry.get("n"))
+    external_id, label = account_from_claims(provider, claims)
+    return Authorization(token=token, external_account_id=external_id, label=label,
+                         requested_scopes=list(entry.get("s") or []),
+                         next_url=entry.get("next") or "", claims=_public_claims(claims))
+
+
+def _public_claims(claims):
+    """The identity claims worth keeping in an integration's metadata."""
+    keep = ("sub", "id", "email", "email_verified", "name", "preferred_username", "login", "iss")
+    return {k: claims[k] for k in keep if isinstance(claims.get(k), (str, int, bool))}
+
+
+def account_from_claims(provider, claims):
+    id_field = provider.metadata.get("account_id_field")
+    candidates = (id_field,) if id_field else ("sub", "id")
+    external_id = next(
+        (str(claims[name]) for name in candidates if claims.get(name) not in (None, "")), ""
+    )
+    label_fields = provider.metadata.get("account_label_fields") or _DEFAULT_LABEL_FIELDS
+    label = next(
+        (str(claims[name]) for name in label_fields
+         if isinstance(claims.get(name), (str, int)) and claims.get(name) != ""),
+        "",
+    )
+    return external_id[:255], label[:255]
+
+
+@sensitive_variables()
+def identify(client, provider, ends, token, *, nonce=None):
+    """Claims about the connected account: a verified ID token, then userinfo."""
+    claims = {}
+    id_token = token.get("id_token")
+    if isinstance(id_token, str) and id_token:
+        verified = verify_id_token(id_token, provider, ends, client_secret=client.client_secret,
+                                   nonce=nonce, required=not ends.userinfo_url)
+        claims.update(verified or {})
+    elif nonce and not ends.userinfo_url:
+        raise IdentityError("id_token_missing")
+    if ends.userinfo_url:
+        access_token = token.get("access_token")
+        try:
+            response = client.get(ends.userinfo_url, withhold_token=True,
+                                  headers={"Authorization": f"Bearer {access_token}",
+                                           "Accept": "application/json"})
+            response.raise_for_status()
+            info = response.json()
+        except (requests.RequestException, ValueError):
+            raise IdentityError("userinfo_failed") from None
+        if not isinstance(info, dict):
+            raise IdentityError("userinfo_failed")
+        # OIDC Core §5.3.2: userinfo must be about the ID token's subject.
+        if "sub" in claims and "sub" in info and str(info["sub"]) != str(claims["sub"]):
+            raise IdentityError("userinfo_subject_mismatch")
+        claims.update(info)
+    return claims
+
+
+def _jwks(uri, *, refresh=False):
+    key = _cache_key("jwks", uri)
+    document = None if refresh else cache.get(key)
+    if document is None:
+        document = _http_get_json(uri, "jwks")
+        if app_settings.DISCOVERY_CACHE_SECONDS:
+            cache.set(key, document, app_settings.DISCOVERY_CACHE_SECONDS)
+    try:
+        return KeySet.import_key_set(document)
+    except (JoseError, ValueError, TypeError, KeyError):
+        raise IdentityError("jwks_invalid") from None
+
+
+def _expected_issuer(ends, claims):
+    issuer = ends.issuer
+    if "{tenantid}" in issuer and isinstance(claims.get("tid"), str):
+        issuer = issuer.replace("{tenantid}", claims["tid"])
+    return issuer
+
+
+@sensitive_variables()
+def verify_id_token(id_token, provider, ends, *, client_secret=None, nonce=None, required=True):
+    """The claims of a verified ID token; ``None`` when it cannot be verified
+    and is not ``required`` (userinfo identifies the account instead)."""
+    try:
+        header = extract_compact(id_token.encode("ascii")).headers()
+    except (JoseError, ValueError, UnicodeError):
+        raise IdentityError("id_token_invalid") from None
+    alg = header.get("alg")
+    if ends.id_token_algs and alg not in ends.id_token_algs:
+        raise IdentityError("id_token_alg_unexpected")
+    if alg in _SYMMETRIC_ALGS and client_secret:
+        key = OctKey.import_key(client_secret)
+    elif alg in _ASYMMETRIC_ALGS and ends.jwks_uri:
+        key = _jwks(ends.jwks_uri)
+        kid = header.get("kid")
+        if kid and not any(k.kid == kid for k in key):
+            key = _jwks(ends.jwks_uri, refresh=True)  # the provider rotated its keys
+    elif required:
+        raise IdentityError("id_token_unverifiable")
+    else:
+        return None
+    try:
+        claims = jwt.decode(id_token, key, algorithms=[alg]).claims
+    except (JoseError, ValueError, TypeError):
+        raise IdentityError("id_token_invalid") from None
+
+    options = {
+        "sub": {"essential": True},
+        "exp": {"essential": True},
+        "aud": {"essential": True, "value": provider.client_id},
+    }
+    issuer = _expected_issuer(ends, claims)
+    if issuer:
+        options["iss"] = {"essential": True, "value": issuer}
+    if nonce:
+        options["nonce"] = {"essential": True, "value": nonce}
+    try:
+        jwt.JWTClaimsRegistry(leeway=_ID_TOKEN_LEEWAY, **options).validate(claims)
+    except JoseError as exc:
+        claim = getattr(exc, "claim", None) or "claims"
+        raise IdentityError(f"id_token_{error_code(claim)}_invalid") from None
+    return claims
+
+
+# -- refresh and revocation ---------------------------------------------------------
+
+@sensitive_variables()
+def refresh_token_request(provider, refresh_token, *, actor=None):
+    """The provider's token response to a refresh (a dict); raises
+    :class:`OAuthFlowError` (``code`` ``invalid_grant``, ``network_error``…)."""
+    ends = endpoints(provider)
+    if not ends.token_url:
+        raise ProviderMisconfigured("token_url_missing")
+    client = build_client(provider, purpose="refresh an access token", actor=actor)
+    try:
+        return dict(client.refresh_token(ends.token_url, refresh_token=refresh_token))
+    except Exception as exc:  # noqa: BLE001 - classified, never re-raised with its text
+        raise request_failure(exc) from None
+
+
+@sensitive_variables()
+def revoke_token_request(provider, token, token_type_hint, *, revocation_url, actor=None):
+    """Revoke one token at the provider (RFC 7009 §2); raises :class:`OAuthFlowError`."""
+    client = build_client(provider, purpose="revoke a token", actor=actor)
+    try:
+        response = client.revoke_token(revocation_url, token=token, token_type_hint=token_type_hint)
+    except Exception as exc:  # noqa: BLE001
+        raise request_failure(exc) from None
+    if response.status_code != 200:
+        code = f"http_{response.status_code}"
+        try:
+            body = response.json()
+            if isinstance(body, dict) and "error" in body:
+                code = error_code(body["error"])
+        except ValueError:
+            pass
+        raise ProviderRequestFailed(code, transient=response.status_code >= 500)

@@ -1,0 +1,100 @@
+"""Provider presets: data only. Each is the non-secret part of a Provider.
+
+A staff user picks one and adds the client id and secret the provider issued
+(:func:`integrations.providers.create_provider_from_preset`). Keys of
+``metadata`` the OAuth client reads:
+
+* ``authorize_params`` — extra authorization request parameters;
+* ``token_endpoint_auth_method`` — ``client_secret_basic`` (default with a
+  secret), ``client_secret_post`` or ``none``;
+* ``account_id_field`` / ``account_label_fields`` — which userinfo/ID token
+  claims name the connected account (default ``sub`` or ``id``; ``email``,
+  ``preferred_username``, ``login``, ``name``);
+* ``docs_url`` — where the provider documents its OAuth setup.
+
+``required`` lists fields the staff user must still fill in (besides the client
+id and secret), e.g. the generic OIDC provider's discovery URL.
+"""
+
+PRESETS = {
+    "google": {
+        "name": "Google",
+        "slug": "google",
+        "category": "authentication",
+        "description": "Google accounts (OpenID Connect). Refresh tokens need offline access.",
+        "icon_url": "https://www.google.com/favicon.ico",
+        "base_url": "https://www.googleapis.com/",
+        "discovery_url": "https://accounts.google.com/.well-known/openid-configuration",
+        "revocation_url": "https://oauth2.googleapis.com/revoke",
+        "default_scopes": ["openid", "email", "profile"],
+        "pkce": "supported",
+        "metadata": {
+            "authorize_params": {"access_type": "offline", "prompt": "consent"},
+            "docs_url": "https://developers.google.com/identity/protocols/oauth2/web-server",
+        },
+    },
+    "github": {
+        "name": "GitHub",
+        "slug": "github",
+        "category": "other",
+        "description": "GitHub accounts (OAuth app). GitHub revokes grants with its own API, "
+                       "not RFC 7009, so disconnecting erases the tokens here only.",
+        "icon_url": "https://github.com/favicon.ico",
+        "base_url": "https://api.github.com/",
+        "authorize_url": "https://github.com/login/oauth/authorize",
+        "token_url": "https://github.com/login/oauth/access_token",
+        "userinfo_url": "https://api.github.com/user",
+        "default_scopes": ["read:user", "user:email"],
+        "pkce": "supported",
+        "metadata": {
+            "account_id_field": "id",
+            "account_label_fields": ["login", "email", "name"],
+            "token_endpoint_auth_method": "client_secret_post",
+            "docs_url": "https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/"
+                        "authorizing-oauth-apps",
+        },
+    },
+    "slack": {
+        "name": "Slack",
+        "slug": "slack",
+        "category": "communication",
+        "description": "Slack workspaces (Sign in with Slack, OpenID Connect).",
+        "icon_url": "https://slack.com/favicon.ico",
+        "base_url": "https://slack.com/api/",
+        "discovery_url": "https://slack.com/.well-known/openid-configuration",
+        "default_scopes": ["openid", "email", "profile"],
+        "pkce": "unsupported",
+        "metadata": {
+            "token_endpoint_auth_method": "client_secret_post",
+            "docs_url": "https://api.slack.com/authentication/sign-in-with-slack",
+        },
+    },
+    "microsoft": {
+        "name": "Microsoft",
+        "slug": "microsoft",
+        "category": "authentication",
+        "description": "Microsoft work, school and personal accounts (Microsoft identity "
+                       "platform, OpenID Connect). Microsoft has no revocation endpoint.",
+        "icon_url": "https://www.microsoft.com/favicon.ico",
+        "base_url": "https://graph.microsoft.com/v1.0/",
+        "discovery_url": "https://login.microsoftonline.com/common/v2.0/"
+                         ".well-known/openid-configuration",
+        "default_scopes": ["openid", "email", "profile", "offline_access", "User.Read"],
+        "pkce": "supported",
+        "metadata": {
+            "docs_url": "https://learn.microsoft.com/en-us/entra/identity-platform/"
+                        "v2-oauth2-auth-code-flow",
+        },
+    },
+    "oidc": {
+        "name": "OpenID Connect provider",
+        "slug": "oidc",
+        "category": "authentication",
+        "description": "Any OpenID Connect provider: set its discovery URL "
+                       "(https://issuer/.well-known/openid-configuration).",
+        "default_scopes": ["openid", "email", "profile", "offline_access"],
+        "pkce": "supported",
+        "metadata": {},
+        "required": ["discovery_url"],
+    },
+}

@@ -1,0 +1,22 @@
+"""The app's pages; include under ``/integrations/``::
+
+    path("integrations/", include("integrations.urls")),
+"""
+
+from django.urls import path
+
+from . import views
+
+app_name = "integrations"
+
+urlpatterns = [
+    path("", views.connections, name="connections"),
+    path("credentials/", views.credential_list, name="credentials"),
+    path("credentials/add/", views.credential_add, name="credential-add"),
+    path("credentials/<uuid:pk>/edit/", views.credential_edit, name="credential-edit"),
+    path("credentials/<uuid:pk>/delete/", views.credential_delete, name="credential-delete"),
+    path("connect/<slug:provider>/", views.connect, name="connect"),
+    path("callback/<slug:provider>/", views.callback, name="callback"),
+    path("result/<uuid:pk>/", views.connect_result, name="connect-result"),
+    path("<uuid:pk>/disconnect/", views.disconnect, name="disconnect"),
+]

@@ -1,0 +1,299 @@
+"""The app's pages: connect and callback views for OAuth providers, and the
+user's "My connections" and "My credentials" pages. Thin: the work is in
+:mod:`integrations.oauth` (the flow), :mod:`integrations.tokens` and
+:mod:`integrations.credentials` (storage); secrets are never rendered.
+
+``/integrations/connect/<provider>/`` starts the authorization-code flow and
+``/integrations/callback/<provider>/`` finishes it. Both need a logged-in user.
+A bad ``state`` is a 400 (and an audit event); a provider that reports an error
+or cannot be reached gets a friendly page; a token never reaches a page, a
+message or a log line.
+"""
+
+import logging
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
+from django.views.decorators.http import require_GET, require_http_methods
+
+from . import audit, credentials, forms, oauth, secret_status, tokens
+from .models import AuditEvent, Credential, Integration, Provider
+
+logger = logging.getLogger(__name__)
+
+# What the user is told, by error code. Anything else gets the generic text.
+_FRIENDLY = {
+    "access_denied": "You cancelled the connection, or {provider} did not allow it. Nothing was saved.",
+    "network_error": "{provider} could not be reached. Please try again in a moment.",
+    "timeout": "{provider} took too long to answer. Please try again in a moment.",
+    "invalid_grant": "{provider} did not accept the authorization (it may have expired). Please try again.",
+    "temporarily_unavailable": "{provider} is temporarily unavailable. Please try again later.",
+    "server_error": "{provider} had a problem. Please try again later.",
+    "unsafe_next": "That link would have sent you to another site after connecting, so it was refused.",
+}
+_GENERIC = "Connecting to {provider} did not work ({code}). Nothing was saved."
+_STATE = (
+    "This connection attempt is not valid: it expired, was already used, or was started "
+    "from another browser session. Please start again."
+)
+
+
+def _active_oauth_provider(slug):
+    return get_object_or_404(
+        Provider, slug=slug, status=Provider.Status.ACTIVE, auth_type=Provider.AuthType.OAUTH2
+    )
+
+
+def _error_page(request, provider, code, *, status, message=None):
+    name = provider.name if provider else "the provider"
+    if message is None:
+        message = _FRIENDLY.get(code, _GENERIC).format(provider=name, code=code)
+    return render(
+        request, "integrations/connect_error.html",
+        {"provider": provider, "code": code, "message": message},
+        status=status,
+    )
+
+
+@never_cache
+@login_required
+@require_GET
+def connect(request, provider):
+    """Send the user to the provider to authorize (state, PKCE, nonce in the session)."""
+    provider = _active_oauth_provider(provider)
+    try:
+        url = oauth.begin_authorization(request, provider, next_url=request.GET.get("next", ""))
+    except oauth.UnsafeRedirect as exc:
+        return _error_page(request, provider, exc.code, status=400)
+    except oauth.OAuthFlowError as exc:
+        logger.warning("cannot start connecting provider %s: %s", provider.slug, exc.code)
+        return _error_page(request, provider, exc.code, status=502 if exc.transient else 503)
+    return HttpResponseRedirect(url)
+
+
+@sensitive_variables()
+@never_cache
+@login_required
+@require_GET
+def callback(request, provider):
+    """Finish the flow: check state, exchange the code, store sealed tokens."""
+    provider = _active_oauth_provider(provider)
+    ip = oauth.client_ip(request)
+    try:
+        authorization = oauth.complete_authorization(request, provider)
+    except oauth.StateError as exc:
+        return _error_page(request, provider, exc.code, status=400, message=_STATE)
+    except oauth.AuthorizationDenied as exc:
+        _record_failure(request, provider, exc.code, ip)
+        return _error_page(request, provider, exc.code,
+                           status=200 if exc.code == "access_denied" else 400)
+    except oauth.OAuthFlowError as exc:
+        _record_failure(request, provider, exc.code, ip)
+        logger.warning("connecting provider %s failed: %s", provider.slug, exc.code)
+        return _error_page(request, provider, exc.code, status=502)
+    try:
+        integration, created = tokens.connect(
+            request.user, provider, authorization.token,
+            external_account_id=authorization.external_account_id,
+            label=authorization.label,
+            requested_scopes=authorization.requested_scopes,
+            metadata={"identity": authorization.claims} if authorization.claims else None,
+            ip_address=ip,
+        )
+    except (tokens.TokenResponseError, tokens.ValidationError):
+        _record_failure(request, provider, "invalid_token_response", ip)
+        return _error_page(request, provider, "invalid_token_response", status=502)
+    verb = "Connected" if created else "Reconnected"
+    messages.success(request, f"{verb} {provider.name}"
+                     + (f" as {integration.label}." if integration.label else "."),
+                     fail_silently=True)
+    if authorization.next_url:
+        # Checked when the flow started; checked again, it never leaves the site.
+        try:
+            return HttpResponseRedirect(oauth.safe_next_url(request, authorization.next_url))
+        except oauth.UnsafeRedirect:
+            pass
+    return redirect("integrations:connect-result", pk=integration.pk)
+
+
+def _record_failure(request, provider, code, ip):
+    audit.record(AuditEvent.Action.CONNECT, actor=request.user, target=provider,
+                 outcome=AuditEvent.Outcome.FAILURE, detail=code, ip_address=ip)
+
+
+@never_cache
+@login_required
+@require_GET
+def connect_result(request, pk):
+    """A small page saying which account is connected (the owner's only)."""
+    try:
+        integration = tokens.get_integration(request.user, pk)
+    except Integration.DoesNotExist:
+        raise Http404("no such integration") from None
+    return render(request, "integrations/connect_result.html", {"integration": integration})
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def disconnect(request, pk):
+    """Confirm (GET), then revoke at the provider and erase the tokens (POST)."""
+    try:
+        integration = tokens.get_integration(request.user, pk)
+    except Integration.DoesNotExist:
+        raise Http404("no such integration") from None
+    next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next", ""))
+    if request.method == "GET":
+        return render(request, "integrations/disconnect_confirm.html",
+                      {"integration": integration, "next": next_url})
+    result = tokens.disconnect(request.user, integration, ip_address=oauth.client_ip(request))
+    if result.fully_revoked:
+        text = f"Disconnected {integration.provider.name}; its access was revoked."
+    elif result.revocation_supported:
+        text = (f"Disconnected {integration.provider.name}. The tokens were erased here, but "
+                "revoking them at the provider did not fully succeed.")
+    else:
+        text = (f"Disconnected {integration.provider.name}. The tokens were erased here; "
+                f"{integration.provider.name} cannot revoke them from this site.")
+    messages.success(request, text, fail_silently=True)
+    if next_url:
+        return HttpResponseRedirect(next_url)
+    return redirect("integrations:connect-result", pk=integration.pk)
+
+
+def _safe_next(request, next_url):
+    """``next_url`` when it stays on this site, else ""."""
+    try:
+        return oauth.safe_next_url(request, next_url)
+    except oauth.UnsafeRedirect:
+        return ""
+
+
+# -- the user's pages: connections and credentials -------------------------------
+
+_HIDDEN_STATUSES = (Integration.Status.REVOKED,)
+_NEEDS_RECONNECT = (Integration.Status.NEEDS_REAUTH, Integration.Status.EXPIRED)
+
+
+@never_cache
+@login_required
+@require_GET
+def connections(request):
+    """My connections: providers to connect, and the accounts connected."""
+    providers = Provider.objects.filter(
+        status=Provider.Status.ACTIVE, auth_type=Provider.AuthType.OAUTH2
+    ).only("slug", "name", "category", "icon_url", "description")
+    integrations = [
+        integration for integration in tokens.list_integrations(request.user)
+        .exclude(status__in=_HIDDEN_STATUSES).order_by("provider__name", "label")
+    ]
+    return render(request, "integrations/connections.html", {
+        "providers": providers,
+        "integrations": integrations,
+        "needs_reconnect": _NEEDS_RECONNECT,
+    })
+
+
+def _owned_credential(request, pk):
+    try:
+        return credentials.get_credential(request.user, pk)
+    except Credential.DoesNotExist:
+        raise Http404("no such credential") from None
+
+
+@never_cache
+@login_required
+@require_GET
+def credential_list(request):
+    """My credentials: name, type, provider, whether the secret is set, updated."""
+    rows = [
+        {"credential": credential, "is_set": secret_status.is_set(credential.data_sealed)}
+        for credential in credentials.list_credentials(request.user).order_by("name")
+    ]
+    return render(request, "integrations/credential_list.html", {
+        "rows": rows, "types": Credential.Type.choices,
+    })
+
+
+@sensitive_post_parameters(*forms.SECRET_PARAMETERS)
+@sensitive_variables()
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def credential_add(request):
+    """Add a credential; the type (``?type=``) picks the secret inputs."""
+    credential_type = request.GET.get("type") or Credential.Type.API_KEY
+    if credential_type not in Credential.Type.values:
+        raise Http404("unknown credential type")
+    form = forms.CredentialForm(request.POST or None, user=request.user,
+                                credential_type=credential_type)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            credential = credentials.create_credential(
+                request.user, name=data["name"], credential_type=credential_type,
+                data=data["data"], provider=data["provider"], plugin=data["plugin"],
+                ip_address=oauth.client_ip(request),
+            )
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            messages.success(request, f"Saved the credential “{credential.name}”.")
+            return redirect("integrations:credentials")
+    return render(request, "integrations/credential_form.html", {
+        "form": form, "credential": None, "credential_type": credential_type,
+        "type_label": Credential.Type(credential_type).label, "types": Credential.Type.choices,
+    })
+
+
+@sensitive_post_parameters(*forms.SECRET_PARAMETERS)
+@sensitive_variables()
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def credential_edit(request, pk):
+    """Edit a credential; blank secret inputs keep the stored secret."""
+    credential = _owned_credential(request, pk)
+    form = forms.CredentialForm(request.POST or None, user=request.user,
+                                credential_type=credential.credential_type,
+                                credential=credential)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        changes = {"name": data["name"], "provider": data["provider"], "plugin": data["plugin"]}
+        if data["data"] is not None:
+            changes["data"] = data["data"]
+        try:
+            credential = credentials.update_credential(
+                request.user, credential, ip_address=oauth.client_ip(request), **changes
+            )
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            kept = "" if "data" in changes else " The secret was kept."
+            messages.success(request, f"Updated the credential “{credential.name}”.{kept}")
+            return redirect("integrations:credentials")
+    return render(request, "integrations/credential_form.html", {
+        "form": form, "credential": credential, "credential_type": credential.credential_type,
+        "type_label": credential.get_credential_type_display(),
+        "is_set": secret_status.is_set(credential.data_sealed),
+    })
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def credential_delete(request, pk):
+    """Confirm (GET), then delete (POST) a credential."""
+    credential = _owned_credential(request, pk)
+    if request.method == "POST":
+        name = credential.name
+        credentials.delete_credential(request.user, credential, ip_address=oauth.client_ip(request))
+        messages.success(request, f"Deleted the credential “{name}”.")
+        return redirect("integrations:credentials")
+    return render(request, "integrations/credential_confirm_delete.html",
+                  {"credential": credential})

@@ -1,0 +1,361 @@
+"""get_valid_token and refresh against a provider over real HTTP (a loopback fake)."""
+
+import base64
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import override_settings
+from django.utils import timezone
+
+from integrations import oauth, signals, tokens
+from integrations.crypto import is_sealed
+from integrations.models import AuditEvent, Integration
+from tests.dbutil import raw_column
+from tests.fake_provider import closed_port_url
+from tests.oauth_helpers import (  # noqa: F401 (fixtures)
+    CLIENT_SECRET,
+    postgres_only,
+    alice,
+    bob,
+    connected,
+    expire,
+    fake,
+    make_provider,
+    provider,
+)
+from tests.settings import TEST_KEY_V1, TEST_KEY_V2
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def received():
+    """Signals sent, as (name, kwargs) pairs."""
+    seen = []
+    handlers = {}
+    for name in ("integration_refreshed", "integration_needs_reauth", "integration_recovered"):
+        def handler(sender, name=name, **kwargs):
+            kwargs.pop("signal", None)
+            seen.append((name, kwargs))
+        handlers[name] = handler
+        getattr(signals, name).connect(handler)
+    yield seen
+    for name, handler in handlers.items():
+        getattr(signals, name).disconnect(handler)
+
+
+def raw_tokens(integration):
+    return (raw_column(Integration, "access_token", integration.pk),
+            raw_column(Integration, "refresh_token", integration.pk))
+
+
+def test_valid_token_is_returned_without_asking_the_provider(alice, provider, fake):
+    integration = connected(alice, provider)
+    secret = tokens.get_valid_token(integration, purpose="sync", actor=alice)
+    assert secret.reveal() == "stored-access-token-0001"
+    assert fake.requests == []
+    use = AuditEvent.objects.get(action="use", target_id=str(integration.pk))
+    assert (use.purpose, use.actor) == ("sync", alice)
+
+
+def test_token_within_the_margin_is_refreshed_and_rotated(alice, provider, fake, received,
+                                                          django_capture_on_commit_callbacks):
+    integration = connected(alice, provider, expires_in=30)  # default margin is 60 s
+    with django_capture_on_commit_callbacks(execute=True):
+        secret = tokens.get_valid_token(integration, purpose="sync", actor=alice)
+
+    assert secret.reveal() == "fake-access-0001-" + "a" * 24
+    [request] = fake.refresh_requests()
+    assert request["form"]["refresh_token"] == "stored-refresh-token-0001"
+    expected_auth = base64.b64encode(f"{fake.client_id}:{CLIENT_SECRET}".encode()).decode()
+    assert request["headers"]["Authorization"] == f"Basic {expected_auth}"
+
+    loaded = Integration.objects.get(pk=integration.pk)
+    assert loaded.refresh_token == "fake-refresh-0001-" + "r" * 24  # the rotated one
+    assert loaded.status == "active" and loaded.last_refreshed_at is not None
+    assert loaded.expires_at > timezone.now() + timedelta(seconds=3500)
+    assert all(is_sealed(value) and "fake-" not in value for value in raw_tokens(loaded))
+    assert integration.access_token == loaded.access_token  # the caller's instance is current
+    refresh = AuditEvent.objects.get(action="refresh")
+    assert (refresh.outcome, refresh.actor) == ("success", alice)
+    assert [name for name, _ in received] == ["integration_refreshed"]
+    assert received[0][1]["integration"].pk == integration.pk
+
+    # Now valid: the next call does not refresh again.
+    tokens.get_valid_token(integration, purpose="sync", actor=alice)
+    assert len(fake.refresh_requests()) == 1
+
+
+def test_the_margin_is_a_setting(alice, provider, fake):
+    integration = connected(alice, provider, expires_in=30)
+    with override_settings(INTEGRATIONS={"ENCRYPTION_KEYS": [TEST_KEY_V2, TEST_KEY_V1],
+                                         "REFRESH_MARGIN_SECONDS": 10}):
+        assert tokens.get_valid_token(integration, purpose="p").reveal() == "stored-access-token-0001"
+    assert fake.requests == []
+
+
+def test_a_stale_instance_is_read_again_before_deciding(alice, provider, fake):
+    integration = connected(alice, provider, expires_in=3600)
+    stale = Integration.objects.get(pk=integration.pk)
+    tokens.store_token_response(integration, {"access_token": "newer-access-token-0002",
+                                              "expires_in": 3600})
+    assert tokens.get_valid_token(stale, purpose="p").reveal() == "newer-access-token-0002"
+    assert fake.requests == []
+
+
+def test_refresh_without_a_new_refresh_token_keeps_the_old_one(alice, provider, fake):
+    integration = connected(alice, provider)
+    expire(integration)
+    fake.script("/token", 200, {"access_token": "only-access-token-0003", "expires_in": 600})
+    assert tokens.get_valid_token(integration, purpose="p").reveal() == "only-access-token-0003"
+    assert Integration.objects.get(pk=integration.pk).refresh_token == "stored-refresh-token-0001"
+
+
+@pytest.mark.parametrize("error", ["invalid_grant", "invalid_client", "unauthorized_client"])
+def test_a_refused_grant_needs_reauth_and_keeps_the_old_tokens(
+    alice, provider, fake, received, error, django_capture_on_commit_callbacks
+):
+    integration = connected(alice, provider)
+    expire(integration)
+    before = raw_tokens(integration)
+    fake.script("/token", 400 if error != "invalid_client" else 401, {"error": error})
+    with django_capture_on_commit_callbacks(execute=True):
+        with pytest.raises(tokens.ReauthorizationRequired) as info:
+            tokens.get_valid_token(integration, purpose="p", actor=alice)
+    assert info.value.code == error
+    loaded = Integration.objects.get(pk=integration.pk)
+    assert (loaded.status, loaded.last_error) == ("needs_reauth", error)
+    assert raw_tokens(loaded) == before
+    assert loaded.refresh_token == "stored-refresh-token-0001"
+    failure = AuditEvent.objects.get(action="refresh")
+    assert (failure.outcome, failure.detail) == ("failure", error)
+    assert received == [("integration_needs_reauth", {"integration": received[0][1]["integration"],
+                                                      "reason": error})]
+
+    # Stays refused without asking the provider again, until the user reconnects.
+    with pytest.raises(tokens.ReauthorizationRequired):
+        tokens.get_valid_token(integration, purpose="p")
+    assert len(fake.refresh_requests()) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "code"),
+    [
+        (503, "Service Unavailable", "http_503"),
+        (500, {"error": "server_error"}, "http_500"),
+        (400, {"error": "temporarily_unavailable"}, "temporarily_unavailable"),
+        (200, "<html>not json</html>", "invalid_response"),
+        (200, {"token_type": "Bearer"}, "invalid_token_response"),
+    ],
+)
+def test_provider_errors_mark_error_and_keep_tokens(alice, provider, fake, status, body, code):
+    integration = connected(alice, provider)
+    expire(integration)
+    before = raw_tokens(integration)
+    fake.script("/token", status, body)
+    with pytest.raises(tokens.RefreshFailed) as info:
+        tokens.get_valid_token(integration, purpose="p")
+    assert info.value.code == code
+    loaded = Integration.objects.get(pk=integration.pk)
+    assert (loaded.status, loaded.last_error) == ("error", code)
+    assert raw_tokens(loaded) == before
+
+
+def test_provider_down_marks_error_and_keeps_tokens(alice, fake):
+    provider = make_provider(fake, token_url=closed_port_url() + "/token")
+    integration = connected(alice, provider)
+    expire(integration)
+    before = raw_tokens(integration)
+    with pytest.raises(tokens.RefreshFailed) as info:
+        tokens.get_valid_token(integration, purpose="p")
+    assert info.value.code == "network_error"
+    loaded = Integration.objects.get(pk=integration.pk)
+    assert (loaded.status, loaded.last_error) == ("error", "network_error")
+    assert raw_tokens(loaded) == before
+
+
+def test_provider_down_within_the_margin_still_returns_the_current_token(alice, fake):
+    provider = make_provider(fake, token_url=closed_port_url() + "/token")
+    integration = connected(alice, provider, expires_in=30)
+    assert tokens.get_valid_token(integration, purpose="p").reveal() == "stored-access-token-0001"
+    assert Integration.objects.get(pk=integration.pk).status == "error"
+
+
+def test_a_successful_refresh_after_an_error_recovers(alice, provider, fake, received,
+                                                      django_capture_on_commit_callbacks):
+    integration = connected(alice, provider)
+    expire(integration)
+    fake.script("/token", 502, "Bad Gateway")
+    with pytest.raises(tokens.RefreshFailed):
+        tokens.get_valid_token(integration, purpose="p")
+    with django_capture_on_commit_callbacks(execute=True):
+        tokens.get_valid_token(integration, purpose="p")
+    loaded = Integration.objects.get(pk=integration.pk)
+    assert (loaded.status, loaded.last_error) == ("active", "")
+    assert [name for name, _ in received] == ["integration_refreshed", "integration_recovered"]
+    assert received[1][1]["previous_status"] == "error"
+
+
+def test_reconnecting_after_needs_reauth_recovers(alice, provider, fake, received,
+                                                  django_capture_on_commit_callbacks):
+    integration = connected(alice, provider)
+    expire(integration)
+    fake.script("/token", 400, {"error": "invalid_grant"})
+    with pytest.raises(tokens.ReauthorizationRequired):
+        tokens.get_valid_token(integration, purpose="p")
+    with django_capture_on_commit_callbacks(execute=True):
+        connected(alice, provider, access="reconnected-access-0009")
+    assert Integration.objects.get(pk=integration.pk).status == "active"
+    assert ("integration_recovered", {"integration": received[-1][1]["integration"],
+                                      "previous_status": "needs_reauth"}) == received[-1]
+
+
+def test_invalid_grant_after_a_lost_race_uses_the_winners_token(alice, provider, monkeypatch):
+    """Without row locks (SQLite) another worker may rotate the refresh token first:
+    the provider then refuses ours, and the row read again has the winner's tokens."""
+    integration = connected(alice, provider)
+    expire(integration)
+
+    def other_worker_won(provider, refresh_token, *, actor=None):
+        winner = Integration.objects.get(pk=integration.pk)
+        tokens.store_token_response(winner, {"access_token": "winner-access-token-01",
+                                             "refresh_token": "winner-refresh-token-01",
+                                             "expires_in": 3600})
+        raise oauth.ProviderRequestFailed("invalid_grant")
+
+    monkeypatch.setattr(oauth, "refresh_token_request", other_worker_won)
+    assert tokens.get_valid_token(integration, purpose="p").reveal() == "winner-access-token-01"
+    loaded = Integration.objects.get(pk=integration.pk)
+    assert loaded.status == "active"
+    assert loaded.refresh_token == "winner-refresh-token-01"
+
+
+def test_expired_without_a_refresh_token_needs_reconnecting(alice, provider, fake):
+    integration = connected(alice, provider, refresh=None)
+    expire(integration)
+    with pytest.raises(tokens.ReauthorizationRequired) as info:
+        tokens.get_valid_token(integration, purpose="p")
+    assert info.value.code == "no_refresh_token"
+    assert Integration.objects.get(pk=integration.pk).status == "expired"
+    assert fake.requests == []
+
+
+def test_no_expiry_means_valid(alice, provider, fake):
+    integration, _ = tokens.connect(alice, provider, {"access_token": "forever-token-0001"})
+    assert tokens.get_valid_token(integration, purpose="p").reveal() == "forever-token-0001"
+    assert fake.requests == []
+
+
+def test_another_users_integration_is_denied_before_any_refresh(alice, bob, provider, fake):
+    integration = connected(alice, provider)
+    expire(integration)
+    with pytest.raises(Integration.DoesNotExist):
+        tokens.get_valid_token(integration, purpose="steal", actor=bob)
+    assert fake.requests == []
+    assert AuditEvent.objects.get(action="reveal_denied").actor == bob
+
+
+def test_a_purpose_is_required(alice, provider):
+    integration = connected(alice, provider)
+    with pytest.raises(ValueError, match="purpose"):
+        tokens.get_valid_token(integration, purpose="")
+
+
+def test_refresh_uses_endpoints_from_discovery(alice, fake):
+    provider = make_provider(fake, token_url="", discovery_url=fake.discovery_url)
+    integration = connected(alice, provider)
+    expire(integration)
+    tokens.get_valid_token(integration, purpose="p")
+    assert len(fake.refresh_requests()) == 1
+    assert len(fake.requests_to("/.well-known/openid-configuration")) == 1
+
+
+def test_an_insecure_token_endpoint_is_refused(alice, fake):
+    provider = make_provider(fake, token_url="http://provider.example/token")
+    integration = connected(alice, provider)
+    expire(integration)
+    with pytest.raises(tokens.RefreshFailed) as info:
+        tokens.get_valid_token(integration, purpose="p")
+    assert info.value.code == "token_url_not_https"
+
+
+def test_refresh_integration_force_and_outcomes(alice, provider, fake):
+    integration = connected(alice, provider)
+    assert tokens.refresh_integration(integration) == tokens.Outcome.FRESH
+    assert tokens.refresh_integration(integration, force=True) == tokens.Outcome.REFRESHED
+    assert integration.access_token.startswith("fake-access-0001")
+    with pytest.raises(Integration.DoesNotExist):
+        tokens.refresh_integration("00000000-0000-0000-0000-000000000000")
+
+
+def test_secrets_stay_out_of_errors_logs_and_audit(alice, fake, canary, all_logs):
+    provider = make_provider(fake)
+    integration = connected(alice, provider, access=canary + "-access", refresh=canary + "-refresh")
+    expire(integration)
+    fake.script("/token", 400, {"error": "invalid_grant", "error_description": f"bad {canary}"})
+    with pytest.raises(tokens.ReauthorizationRequired) as info:
+        tokens.get_valid_token(integration, purpose="p")
+    assert canary not in str(info.value) and canary not in repr(info.value)
+    assert canary not in all_logs.text
+    for event in AuditEvent.objects.all():
+        assert canary not in f"{event.detail} {event.purpose} {event.target_label}"
+
+
+def _race(integration, callers):
+    barrier = threading.Barrier(callers)
+    outcomes = []
+
+    def ask():
+        try:
+            fresh = Integration.objects.get(pk=integration.pk)
+            barrier.wait(timeout=30)
+            outcomes.append(tokens.get_valid_token(fresh, purpose="race").reveal())
+        except tokens.TokenUnavailable as exc:
+            outcomes.append(type(exc).__name__ + ":" + exc.code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=ask) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return outcomes
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_workers_racing_for_an_expired_token_refresh_it_once(alice, fake):
+    fake.delay = 0.2
+    integration = connected(alice, make_provider(fake))
+    expire(integration)
+    outcomes = _race(integration, 12)
+    assert len(fake.refresh_requests()) == 1
+    assert outcomes == [Integration.objects.get(pk=integration.pk).access_token] * 12
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_provider_outage_gets_one_request_not_one_per_waiting_worker(alice, fake):
+    fake.delay = 0.5
+    fake.handlers["/token"] = lambda form, headers: (503, "down")
+    integration = connected(alice, make_provider(fake))
+    expire(integration)
+    outcomes = _race(integration, 12)
+    assert len(fake.refresh_requests()) == 1
+    assert outcomes == ["RefreshFailed:http_503"] * 12
+    assert Integration.objects.get(pk=integration.pk).status == "error"
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_grant_is_shared_by_the_waiting_workers(alice, fake):
+    fake.delay = 0.5
+    fake.handlers["/token"] = lambda form, headers: (400, {"error": "invalid_grant"})
+    integration = connected(alice, make_provider(fake))
+    expire(integration)
+    outcomes = _race(integration, 8)
+    assert len(fake.refresh_requests()) == 1
+    assert outcomes == ["ReauthorizationRequired:invalid_grant"] * 8
