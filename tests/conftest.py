@@ -45,3 +45,15 @@ def all_logs(caplog):
         logger.removeHandler(caplog.handler)
     for handler, log_filter in removed:
         handler.addFilter(log_filter)
+
+
+def assert_not_logged(caplog, canary):
+    """No record of the test (its fixtures included) holds the canary, formatted or not."""
+    records = [*caplog.get_records("setup"), *caplog.get_records("call")]
+    for record in records:
+        assert canary not in record.getMessage()
+        assert canary not in repr(record.args)
+        assert canary not in (record.exc_text or "")
+        if record.exc_info:
+            assert canary not in logging.Formatter().formatException(record.exc_info)
+    assert canary not in caplog.text

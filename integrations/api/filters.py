@@ -1,0 +1,128 @@
+"""Query filters (django-filter) for the list endpoints.
+
+``?category=``, ``?status=``, ``?auth_type=``, ``?provider=`` (a provider's id
+or slug) and ``?type=`` as each endpoint has them, and ``?ordering=`` with the
+fields listed per endpoint (``-`` for descending, several comma separated). A
+value that is not one of the listed choices is a 400 naming the parameter;
+error messages never repeat the value.
+"""
+
+import uuid
+
+import django_filters
+from django.db.models import Q
+
+from ..models import AuditEvent, Credential, Integration, Provider
+from .fields import RFC3339DateTimeFormField
+
+_INVALID_CHOICE = {"invalid_choice": "Select one of the available choices."}
+
+
+def _choice(choices, **kwargs):
+    return django_filters.ChoiceFilter(choices=choices, error_messages=_INVALID_CHOICE, **kwargs)
+
+
+def _ordering(*fields):
+    return django_filters.OrderingFilter(
+        fields=[(field, field) for field in fields],
+        error_messages=_INVALID_CHOICE,
+        help_text=f"Sort by {', '.join(fields)}; prefix '-' for descending.",
+    )
+
+
+class StrictFilterSet(django_filters.FilterSet):
+    """A parameter with a closed set of values (a choice, an ordering, a
+    date-time) may not be sent empty: ``?status=`` is a 400, not "no filter"."""
+
+    NON_EMPTY = (django_filters.ChoiceFilter, django_filters.OrderingFilter,
+                 django_filters.IsoDateTimeFilter)
+
+    def get_form_class(self):
+        base = super().get_form_class()
+        strict = {name: isinstance(item, django_filters.filters.BaseCSVFilter)
+                  for name, item in self.filters.items() if isinstance(item, self.NON_EMPTY)}
+
+        class Form(base):
+            def clean(form):
+                cleaned = super().clean()
+                for name, is_csv in strict.items():
+                    values = form.data.getlist(name) if name in form.data else []
+                    if is_csv:
+                        values = [part for value in values for part in value.split(",")]
+                    if "" in values:
+                        form.add_error(name, "May not be empty.")
+                return cleaned
+
+        return Form
+
+
+class RFC3339DateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = RFC3339DateTimeFormField
+
+
+def _filter_provider(queryset, name, value, *, field="provider"):
+    """``value`` is a provider's UUID or its slug."""
+    try:
+        return queryset.filter(Q(**{f"{field}__pk": uuid.UUID(value)}))
+    except ValueError:
+        return queryset.filter(**{f"{field}__slug": value})
+
+
+class ProviderFilter(StrictFilterSet):
+    category = _choice(Provider.Category.choices)
+    status = _choice(Provider.Status.choices)
+    auth_type = _choice(Provider.AuthType.choices)
+    ordering = _ordering("name", "slug", "category", "created_at", "updated_at")
+
+    class Meta:
+        model = Provider
+        fields = ["category", "status", "auth_type"]
+
+
+class IntegrationFilter(StrictFilterSet):
+    status = _choice(Integration.Status.choices)
+    provider = django_filters.CharFilter(
+        method="filter_provider", max_length=100, help_text="A provider's id or slug."
+    )
+    category = _choice(Provider.Category.choices, field_name="provider__category")
+    auth_type = _choice(Provider.AuthType.choices, field_name="provider__auth_type")
+    ordering = _ordering("created_at", "updated_at", "expires_at", "last_refreshed_at",
+                         "label", "status")
+
+    class Meta:
+        model = Integration
+        fields = ["status", "provider", "category", "auth_type"]
+
+    def filter_provider(self, queryset, name, value):
+        return _filter_provider(queryset, name, value)
+
+
+class CredentialFilter(StrictFilterSet):
+    type = _choice(Credential.Type.choices, field_name="credential_type")
+    provider = django_filters.CharFilter(
+        method="filter_provider", max_length=100, help_text="A provider's id or slug."
+    )
+    category = _choice(Provider.Category.choices, field_name="provider__category")
+    auth_type = _choice(Provider.AuthType.choices, field_name="provider__auth_type")
+    ordering = _ordering("name", "created_at", "updated_at", "expires_at")
+
+    class Meta:
+        model = Credential
+        fields = ["type", "provider", "category", "auth_type"]
+
+    def filter_provider(self, queryset, name, value):
+        return _filter_provider(queryset, name, value)
+
+
+class AuditEventFilter(StrictFilterSet):
+    action = _choice(AuditEvent.Action.choices)
+    outcome = _choice(AuditEvent.Outcome.choices)
+    target_type = django_filters.CharFilter(max_length=100)
+    target_id = django_filters.CharFilter(max_length=64)
+    created_after = RFC3339DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = RFC3339DateTimeFilter(field_name="created_at", lookup_expr="lt")
+    ordering = _ordering("created_at", "action")
+
+    class Meta:
+        model = AuditEvent
+        fields = ["action", "outcome", "target_type", "target_id"]

@@ -1,0 +1,399 @@
+"""Serializers: all input validation, and the only shapes a response can take.
+
+Secrets are write-only. A response says about a secret only what
+:mod:`integrations.secret_status` reads from the stored sealed string (whether
+it is set, its state, the key version) and, for a credential, the service
+layer's short ``hint``: nothing here opens a sealed value.
+
+Error messages name fields and keys, never values: the messages DRF would fill
+with the submitted input (invalid choice, unknown related id) are replaced by
+fixed ones.
+"""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.views.decorators.debug import sensitive_variables
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from .. import credentials as credential_service
+from .. import oauth
+from ..models import AuditEvent, Credential, Integration, Provider
+from ..redaction import register_secret
+from ..secret_status import is_set, sealed_key_version, sealed_state
+from .errors import Conflict, django_error_detail
+from .fields import RFC3339DateTimeField, StrictCharField, StrictSlugField, StrictURLField
+
+_NOT_A_CHOICE = "Not one of the available choices."
+# A name must contain something besides whitespace (the schema says so too,
+# so generated clients and fuzzers know).
+_NOT_BLANK = RegexValidator(r"\S", message="This field may not be blank.")
+
+
+class StrictModelSerializer(serializers.ModelSerializer):
+    """Model fields map to the strict input fields of :mod:`.fields`."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+        models.SlugField: StrictSlugField,
+        models.URLField: StrictURLField,
+        models.DateTimeField: RFC3339DateTimeField,
+    }
+
+
+def choice_field(choices, **kwargs):
+    """A ChoiceField whose error does not repeat the submitted value."""
+    return serializers.ChoiceField(
+        choices=choices, error_messages={"invalid_choice": _NOT_A_CHOICE}, **kwargs
+    )
+
+
+def _no_nul(value):
+    """Refuse NUL characters anywhere in a JSON value (PostgreSQL cannot store them)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise serializers.ValidationError("Null characters are not allowed.")
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+
+
+# -- secret status -----------------------------------------------------------------
+
+
+class SecretStatusSerializer(serializers.Serializer):
+    """What is known about a stored secret without opening it."""
+
+    set = serializers.BooleanField(read_only=True, help_text="Whether a value is stored.")
+    state = serializers.ChoiceField(
+        choices=["not_set", "sealed", "legacy_plaintext", "damaged"], read_only=True,
+        help_text="'sealed' is normal; 'legacy_plaintext' awaits encrypt_legacy; "
+                  "'damaged' cannot be opened.",
+    )
+    key_version = serializers.IntegerField(
+        read_only=True, allow_null=True, min_value=1,
+        help_text="Version of the key that sealed the value (null unless sealed).",
+    )
+
+
+class SecretStatusField(serializers.Field):
+    """Read-only status of the sealed column ``sealed_attr`` (``<field>_sealed``)."""
+
+    def __init__(self, sealed_attr, **kwargs):
+        self.sealed_attr = sealed_attr
+        kwargs.update(source="*", read_only=True)
+        super().__init__(**kwargs)
+
+    def to_representation(self, instance):
+        sealed = getattr(instance, self.sealed_attr)
+        return {
+            "set": is_set(sealed),
+            "state": sealed_state(sealed),
+            "key_version": sealed_key_version(sealed),
+        }
+
+
+# -- providers ---------------------------------------------------------------------
+
+
+class ProviderRelatedField(serializers.PrimaryKeyRelatedField):
+    """A provider by id; non-staff may only pick active providers."""
+
+    default_error_messages = {
+        "does_not_exist": "Unknown provider.",
+        "incorrect_type": "Must be a provider id.",
+    }
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("pk_field", serializers.UUIDField())
+        super().__init__(**kwargs)
+
+    def get_queryset(self):
+        queryset = Provider.objects.all()
+        request = self.context.get("request")
+        if request is None or not getattr(request.user, "is_staff", False):
+            queryset = queryset.filter(status=Provider.Status.ACTIVE)
+        return queryset
+
+
+def _endpoint_validator(name):
+    def validate(value):
+        try:
+            oauth.check_endpoint_url(value, name)
+        except oauth.OAuthFlowError:
+            raise serializers.ValidationError(
+                "Must be an https:// URL (http:// only on a loopback address)."
+            ) from None
+
+    return validate
+
+
+_ENDPOINTS = ("authorize_url", "token_url", "revocation_url", "userinfo_url", "discovery_url")
+
+
+class ProviderSerializer(StrictModelSerializer):
+    category = choice_field(Provider.Category.choices, required=False)
+    auth_type = choice_field(Provider.AuthType.choices, required=False)
+    status = choice_field(Provider.Status.choices, required=False)
+    pkce = choice_field(Provider.PKCE.choices, required=False)
+    default_scopes = serializers.ListField(
+        child=StrictCharField(max_length=200), required=False, max_length=100,
+    )
+    metadata = serializers.DictField(required=False, validators=[_no_nul])
+    client_secret = StrictCharField(
+        write_only=True, required=False, allow_null=True, allow_blank=True,
+        max_length=4096, trim_whitespace=False,
+        style={"input_type": "password"},
+        help_text="Write-only: never returned. Omit to keep the stored secret; "
+                  "null or an empty string clears it.",
+    )
+    client_secret_status = SecretStatusField("client_secret_sealed")
+
+    class Meta:
+        model = Provider
+        fields = [
+            "id", "slug", "name", "category", "auth_type", "status", "description",
+            "icon_url", "base_url", *_ENDPOINTS, "default_scopes", "pkce", "client_id",
+            "client_secret", "client_secret_status", "metadata", "created_at", "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+        extra_kwargs = {
+            "slug": {"validators": []},  # uniqueness: a 409, checked below
+            **{name: {"validators": [_endpoint_validator(name)]} for name in _ENDPOINTS},
+        }
+
+    def validate(self, attrs):
+        # Last, so that invalid input is a 400 before a taken slug is a 409.
+        slug = attrs.get("slug")
+        if slug is not None:
+            taken = Provider.objects.filter(slug=slug)
+            if self.instance is not None:
+                taken = taken.exclude(pk=self.instance.pk)
+            if taken.exists():
+                message = "A provider with this slug already exists."
+                raise Conflict(message, fields={"slug": [message]})
+        return attrs
+
+    @sensitive_variables()
+    def validate_client_secret(self, value):
+        if value:
+            register_secret(value)
+        return value
+
+
+# -- integrations ------------------------------------------------------------------
+
+
+class IntegrationSerializer(serializers.ModelSerializer):
+    """An integration as the API shows it: never a token."""
+
+    provider = serializers.PrimaryKeyRelatedField(read_only=True, pk_field=serializers.UUIDField())
+    provider_slug = serializers.CharField(source="provider.slug", read_only=True)
+    provider_name = serializers.CharField(source="provider.name", read_only=True)
+    status = choice_field(Integration.Status.choices, read_only=True)
+    requested_scopes = serializers.ListField(child=serializers.CharField(), read_only=True)
+    granted_scopes = serializers.ListField(child=serializers.CharField(), read_only=True)
+    access_token_status = SecretStatusField("access_token_sealed")
+    refresh_token_status = SecretStatusField("refresh_token_sealed")
+
+    class Meta:
+        model = Integration
+        fields = [
+            "id", "provider", "provider_slug", "provider_name", "external_account_id",
+            "label", "status", "requested_scopes", "granted_scopes", "token_type",
+            "expires_at", "last_refreshed_at", "last_error", "access_token_status",
+            "refresh_token_status", "created_at", "updated_at",
+        ]
+        read_only_fields = fields
+
+
+# Statuses a user may set. ``revoked`` is what DELETE (disconnect) does, after
+# revoking at the provider; a revoked integration is connected again through
+# the OAuth flow, not by changing its status.
+USER_SETTABLE_STATUSES = [
+    choice for choice in Integration.Status.choices if choice[0] != Integration.Status.REVOKED
+]
+
+
+class IntegrationUpdateSerializer(serializers.Serializer):
+    label = StrictCharField(max_length=255, required=False, allow_blank=True)
+    status = choice_field(
+        USER_SETTABLE_STATUSES, required=False,
+        help_text="To disconnect (revoke), DELETE the integration instead. "
+                  "'active' needs a stored access token.",
+    )
+
+    def validate(self, attrs):
+        integration = self.instance
+        status = attrs.get("status")
+        if status is None or integration is None or status == integration.status:
+            return attrs
+        if integration.status == Integration.Status.REVOKED:
+            raise Conflict("A revoked integration must be connected again.",
+                           fields={"status": ["A revoked integration must be connected again."]})
+        if status == Integration.Status.ACTIVE and integration.access_token_sealed is None:
+            raise Conflict("It has no access token; connect it again.",
+                           fields={"status": ["It has no access token; connect it again."]})
+        return attrs
+
+
+class RevocationSerializer(serializers.Serializer):
+    supported = serializers.BooleanField(
+        help_text="Whether the provider has a revocation endpoint (RFC 7009).")
+    revoked = serializers.ListField(
+        child=serializers.CharField(), help_text="Token types revoked at the provider.")
+    failed = serializers.DictField(
+        child=serializers.CharField(), help_text="Token type -> error code, where revoking failed.")
+
+
+class DisconnectionSerializer(serializers.Serializer):
+    integration = IntegrationSerializer()
+    revocation = RevocationSerializer()
+
+
+# -- credentials -------------------------------------------------------------------
+
+
+@extend_schema_field({
+    "type": "object",
+    "additionalProperties": {},
+    "minProperties": 1,
+    "writeOnly": True,
+    "description": "Write-only secret data, never returned. Keys by type: api_key "
+                   "{api_key}, basic {username, password}, bearer {token}, custom: any "
+                   "keys (1-100 characters each).",
+})
+class SecretDataField(serializers.JSONField):
+    """Write-only secret JSON object. Registered with the log redactor on entry."""
+
+    default_error_messages = {"invalid": "Must be a JSON object."}
+
+    def __init__(self, **kwargs):
+        kwargs["write_only"] = True
+        kwargs.setdefault("style", {"base_template": "textarea.html"})
+        super().__init__(**kwargs)
+
+    @sensitive_variables()
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            self.fail("invalid")
+        register_secret(data)
+        return data
+
+    def to_representation(self, value):  # pragma: no cover - never rendered
+        raise AssertionError("secret data is write-only")
+
+
+class CredentialSerializer(serializers.ModelSerializer):
+    """A credential as the API shows it: never its data."""
+
+    type = choice_field(Credential.Type.choices, source="credential_type", read_only=True)
+    provider = serializers.PrimaryKeyRelatedField(
+        read_only=True, allow_null=True, pk_field=serializers.UUIDField())
+    secret_status = SecretStatusField("data_sealed")
+    hint = serializers.CharField(
+        read_only=True, help_text="At most the last four characters of a long key; often empty.")
+
+    class Meta:
+        model = Credential
+        fields = ["id", "name", "type", "provider", "plugin", "secret_status", "hint",
+                  "expires_at", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class _CredentialWriteSerializer(serializers.Serializer):
+    name = StrictCharField(max_length=100, validators=[_NOT_BLANK])
+    provider = ProviderRelatedField(required=False, allow_null=True)
+    plugin = StrictCharField(max_length=100, required=False, allow_blank=True)
+    expires_at = RFC3339DateTimeField(required=False, allow_null=True)
+
+    def _owner(self):
+        return self.context["request"].user
+
+    def check_name(self, attrs):
+        """A name the owner already uses is a 409 (checked after all else)."""
+        name = attrs.get("name")
+        if name is None:
+            return
+        taken = Credential.objects.filter(owner=self._owner(), name=name)
+        if self.instance is not None:
+            taken = taken.exclude(pk=self.instance.pk)
+        if taken.exists():
+            message = "You already have a credential with this name."
+            raise Conflict(message, fields={"name": [message]})
+
+    @staticmethod
+    @sensitive_variables()
+    def check_data(credential_type, data):
+        try:
+            credential_service.validate_data(credential_type, data)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(
+                django_error_detail(exc, rename={"credential_type": "type"})
+            ) from None
+
+    def to_representation(self, instance):
+        return CredentialSerializer(instance, context=self.context).data
+
+
+class CredentialCreateSerializer(_CredentialWriteSerializer):
+    type = choice_field(Credential.Type.choices)
+    data = SecretDataField()
+
+    @sensitive_variables()
+    def validate(self, attrs):
+        self.check_data(attrs["type"], attrs["data"])
+        self.check_name(attrs)
+        return attrs
+
+
+class CredentialUpdateSerializer(_CredentialWriteSerializer):
+    """Type and owner never change; ``data`` replaces the secret when given."""
+
+    data = SecretDataField(required=False)
+
+    @sensitive_variables()
+    def validate(self, attrs):
+        if "data" in attrs:
+            self.check_data(self.instance.credential_type, attrs["data"])
+        self.check_name(attrs)
+        return attrs
+
+
+# -- audit events ------------------------------------------------------------------
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    action = choice_field(AuditEvent.Action.choices, read_only=True)
+    outcome = choice_field(AuditEvent.Outcome.choices, read_only=True)
+
+    class Meta:
+        model = AuditEvent
+        fields = ["id", "created_at", "actor", "actor_label", "action", "target_type",
+                  "target_id", "target_label", "purpose", "outcome", "detail", "ip_address"]
+        read_only_fields = fields
+
+
+# -- errors (for the schema) ---------------------------------------------------------
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Machine-readable, e.g. 'invalid', 'not_found'.")
+    message = serializers.CharField()
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="Field (dotted when nested) -> messages; empty unless input was invalid.",
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+

@@ -1,0 +1,30 @@
+"""The REST API; include it under ``/api/``::
+
+    path("api/", include("integrations.api.urls")),
+
+``providers/``, ``integrations/`` (+ ``{id}/refresh/``), ``credentials/``,
+``audit-events/``, the OpenAPI 3 schema at ``schema/`` and Swagger UI at
+``docs/`` (its assets come from drf-spectacular-sidecar as static files: no
+CDN). Any other path under the prefix is a JSON 404.
+"""
+
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from . import errors, views
+
+app_name = "integrations_api"
+
+router = SimpleRouter()
+router.register("providers", views.ProviderViewSet, basename="provider")
+router.register("integrations", views.IntegrationViewSet, basename="integration")
+router.register("credentials", views.CredentialViewSet, basename="credential")
+router.register("audit-events", views.AuditEventViewSet, basename="auditevent")
+
+urlpatterns = [
+    *router.urls,
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="integrations_api:schema"), name="docs"),
+    re_path(r"^", errors.not_found),
+]
