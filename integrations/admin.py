@@ -19,46 +19,27 @@ import json
 from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from . import audit, credentials, resealing
+from . import audit, credentials, resealing, tokens
 from .conf import app_settings
-from .crypto import PREFIX, CryptoError, is_sealed
 from .fields import EncryptedJSONField, EncryptedTokenField, sealed_fields
 from .models import AuditEvent, Credential, Integration, Provider
+from .providers import create_provider_from_preset, preset_choices
+from .secret_status import sealed_status
 
 # The POST parameters that carry secrets; hidden from error reports.
 SECRET_POST_PARAMETERS = ("new_client_secret", "secret_data")
-
-
-def sealed_status(sealed):
-    """Describe a stored sealed value without opening it.
-
-    ``sealed`` is what the column holds (``obj.<field>_sealed``). Returns "Not
-    set", "Sealed (key vN)" (with a note when that key is not the primary one or
-    is not configured), "Legacy plaintext" or "Damaged sealed value".
-    """
-    if sealed is None or sealed == "":
-        return _("Not set")
-    if not is_sealed(sealed):
-        if isinstance(sealed, str) and sealed.startswith(PREFIX):
-            return _("Damaged sealed value")
-        return _("Legacy plaintext")
-    try:
-        keyring = app_settings.keyring
-    except (CryptoError, ImproperlyConfigured):
-        return _("Sealed (keyring not configured)")
-    version = keyring.key_version(sealed)
-    if version not in keyring.versions:
-        return _("Sealed (key v%(version)s, key not configured)") % {"version": version}
-    if keyring.needs_reseal(sealed):
-        return _("Sealed (key v%(version)s, not the primary key)") % {"version": version}
-    return _("Sealed (key v%(version)s)") % {"version": version}
+# The "create from preset" form's secret input.
+PRESET_SECRET_POST_PARAMETERS = ("client_secret",)
 
 
 def client_ip(request):
@@ -215,9 +196,37 @@ class ProviderAdminForm(AdminModelForm):
         return cleaned_data
 
 
+class ProviderFromPresetForm(forms.Form):
+    """Create a Provider from a preset: staff add only what the provider issued."""
+
+    preset = forms.ChoiceField(choices=preset_choices)
+    client_id = forms.CharField(label=_("Client ID"), max_length=255)
+    client_secret = forms.CharField(
+        label=_("Client secret"), required=False, strip=False, widget=_write_only_password(),
+        help_text=_("Write-only: sealed and never shown again."),
+    )
+    slug = forms.SlugField(
+        required=False, max_length=64,
+        help_text=_("Leave blank for the preset's (e.g. a second Google app needs another)."),
+    )
+    name = forms.CharField(required=False, max_length=100,
+                           help_text=_("Leave blank for the preset's name."))
+    discovery_url = forms.URLField(
+        label=_("Discovery URL"), required=False,
+        help_text=_("Only for the generic OpenID Connect preset: the issuer's "
+                    "/.well-known/openid-configuration."),
+    )
+
+    def overrides(self):
+        return {name: self.cleaned_data[name] for name in ("slug", "name", "discovery_url")
+                if self.cleaned_data.get(name)}
+
+
 @admin.register(Provider)
 class ProviderAdmin(SealedFieldsAdmin):
     form = ProviderAdminForm
+    change_list_template = "admin/integrations/provider/change_list.html"
+    actions = ["reseal_with_primary_key", "mark_inactive"]
     list_display = ("name", "slug", "category", "auth_type", "status", "client_secret_status",
                     "updated_at")
     list_filter = ("category", "status", "auth_type")
@@ -237,6 +246,70 @@ class ProviderAdmin(SealedFieldsAdmin):
     @admin.display(description=_("client secret"))
     def client_secret_status(self, obj):
         return sealed_status(obj.client_secret_sealed)
+
+    @admin.action(description=_("Mark selected providers inactive"), permissions=["change"])
+    def mark_inactive(self, request, queryset):
+        """Hide the providers from users (no new connections); existing ones stay."""
+        changed = 0
+        with transaction.atomic(using=queryset.db):
+            for provider in queryset.exclude(status=Provider.Status.INACTIVE).only("pk", "name"):
+                provider.status = Provider.Status.INACTIVE
+                provider.save(update_fields=["status", "updated_at"])
+                _record_staff_action(request, AuditEvent.Action.UPDATE, provider,
+                                     detail="admin: marked inactive")
+                changed += 1
+        self.message_user(request, _("%(count)d provider(s) marked inactive.") % {"count": changed})
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path("from-preset/", self.admin_site.admin_view(self.from_preset_view),
+                 name="%s_%s_from_preset" % info),
+            *super().get_urls(),
+        ]
+
+    @method_decorator(sensitive_post_parameters(*PRESET_SECRET_POST_PARAMETERS))
+    @sensitive_variables()
+    def from_preset_view(self, request):
+        """A small form (preset, client id, write-only client secret) that calls
+        :func:`integrations.providers.create_provider_from_preset`."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = ProviderFromPresetForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                provider = create_provider_from_preset(
+                    data["preset"], client_id=data["client_id"],
+                    client_secret=data["client_secret"] or None, actor=request.user,
+                    ip_address=client_ip(request), **form.overrides(),
+                )
+            except ValidationError as exc:
+                # Names fields only, never the secret.
+                if hasattr(exc, "error_dict"):
+                    for field, errors in exc.message_dict.items():
+                        form.add_error(field if field in form.fields else None, errors)
+                else:
+                    form.add_error(None, exc.messages)
+            else:
+                try:
+                    callback = request.build_absolute_uri(
+                        reverse("integrations:callback", args=[provider.slug]))
+                except NoReverseMatch:  # the app's URLs are not included in this project
+                    callback = f".../integrations/callback/{provider.slug}/"
+                self.message_user(request, _("Created the provider “%(name)s” from a preset. "
+                                             "Register this callback URL with it: %(url)s")
+                                  % {"name": provider.name, "url": callback})
+                return redirect(f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
+                                provider.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Add provider from a preset"),
+            "form": form,
+            "has_view_permission": self.has_view_permission(request),
+        }
+        return TemplateResponse(request, "admin/integrations/provider/from_preset.html", context)
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
@@ -304,11 +377,31 @@ class IntegrationAdmin(SealedFieldsAdmin):
     def refresh_token_status(self, obj):
         return sealed_status(obj.refresh_token_sealed)
 
+    actions = ["reseal_with_primary_key", "disconnect_selected"]
+
     def has_add_permission(self, request):
         return False
 
+    @admin.action(description=_("Disconnect selected (revoke at the provider, erase tokens)"),
+                  permissions=["change"])
+    def disconnect_selected(self, request, queryset):
+        """What a user's Disconnect does, on their behalf: revoke, then erase (audited,
+        naming the staff user). The rows are kept, with status ``revoked``."""
+        done, partial = 0, 0
+        for integration in queryset.exclude(status=Integration.Status.REVOKED).select_related("owner"):
+            result = tokens.disconnect(integration.owner, integration.pk, actor=request.user,
+                                       ip_address=client_ip(request))
+            done += 1
+            if result.revocation_supported and not result.fully_revoked:
+                partial += 1
+        self.message_user(request, _("%(count)d integration(s) disconnected.") % {"count": done})
+        if partial:
+            self.message_user(
+                request, _("%(count)d could not be fully revoked at the provider; their tokens "
+                           "were erased here.") % {"count": partial}, level="warning")
+
     # Deleting here removes the row and its tokens without revoking them at
-    # the provider; users disconnect (which revokes) from their own pages.
+    # the provider: prefer the "Disconnect selected" action.
 
 
 # -- Credential -----------------------------------------------------------------
@@ -458,9 +551,10 @@ class CredentialAdmin(SealedFieldsAdmin):
 class AuditEventAdmin(admin.ModelAdmin):
     """The audit log: view only. Events are append-only and never hold a secret."""
 
-    list_display = ("created_at", "actor_label", "action", "target_type", "target_label",
-                    "purpose", "outcome", "ip_address")
-    list_filter = ("action", "outcome", "target_type")
+    list_display = ("created_at", "actor_label", "action", "outcome_display", "target_type",
+                    "target_label", "purpose", "detail", "ip_address")
+    list_display_links = ("created_at",)
+    list_filter = ("action", "outcome", "target_type", "created_at")
     search_fields = ("actor_label", "target_id", "purpose")
     date_hierarchy = "created_at"
     list_select_related = False
@@ -468,6 +562,12 @@ class AuditEventAdmin(admin.ModelAdmin):
     fields = ("id", "created_at", "actor", "actor_label", "action", "target_type", "target_id",
               "target_label", "purpose", "outcome", "detail", "ip_address")
     readonly_fields = fields
+
+    @admin.display(description=_("outcome"), ordering="outcome")
+    def outcome_display(self, obj):
+        colour = {"success": "#2e7d32", "failure": "#c62828", "denied": "#b26a00"}.get(obj.outcome)
+        return format_html('<span style="color:{};font-weight:600">{}</span>', colour or "inherit",
+                           obj.get_outcome_display())
 
     def has_add_permission(self, request):
         return False

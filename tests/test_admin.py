@@ -6,7 +6,6 @@ is fetched and searched for the canary.
 """
 
 import json
-import logging
 import sys
 
 import pytest
@@ -23,6 +22,7 @@ from integrations.admin import sealed_status
 from integrations.crypto import Keyring, is_sealed
 from integrations.models import AuditEvent, Credential, Integration, Provider
 from integrations.redaction import RedactingFilter
+from tests.conftest import assert_not_logged
 from tests.dbutil import raw_column
 from tests.settings import TEST_KEY_V1, TEST_KEY_V2
 
@@ -85,18 +85,6 @@ def credential_change_post(credential, **overrides):
     del data["owner"], data["credential_type"]
     data.update(overrides)
     return data
-
-
-def assert_not_logged(caplog, canary):
-    """No record of the test (its fixtures included) holds the canary, formatted or not."""
-    records = [*caplog.get_records("setup"), *caplog.get_records("call")]
-    for record in records:
-        assert canary not in record.getMessage()
-        assert canary not in repr(record.args)
-        assert canary not in (record.exc_text or "")
-        if record.exc_info:
-            assert canary not in logging.Formatter().formatException(record.exc_info)
-    assert canary not in caplog.text
 
 
 def page_text(response):

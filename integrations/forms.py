@@ -1,0 +1,168 @@
+"""Forms of the user pages. Secret inputs are write-only.
+
+A credential's secret goes in through inputs that are never rendered with a
+value: not the stored one (the pages never open it), and not the one just
+posted when the form is shown again with errors. When editing, blank secret
+inputs keep the stored secret; typing a new one replaces it (through the
+service layer, which validates, seals and audits).
+"""
+
+import json
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.views.decorators.debug import sensitive_variables
+
+from .models import Credential, Provider
+
+Type = Credential.Type
+
+
+class WriteOnlyTextInput(forms.TextInput):
+    """A text input that never renders a value (not even the one just posted)."""
+
+    def format_value(self, value):
+        return None
+
+
+class WriteOnlyTextarea(forms.Textarea):
+    """A textarea that never renders a value (not even the one just posted)."""
+
+    def format_value(self, value):
+        return None
+
+
+def _secret_input(**attrs):
+    return forms.PasswordInput(
+        render_value=False,
+        attrs={"autocomplete": "new-password", "spellcheck": "false", **attrs},
+    )
+
+
+# The secret inputs each credential type gets: (form field, data key).
+SECRET_FIELDS = {
+    Type.API_KEY: [("api_key", "api_key")],
+    Type.BEARER: [("token", "token")],
+    Type.BASIC: [("username", "username"), ("password", "password")],
+    Type.CUSTOM: [("custom_data", None)],
+}
+# Every POST parameter that may carry a secret (for sensitive_post_parameters).
+SECRET_PARAMETERS = ("api_key", "token", "username", "password", "custom_data")
+
+
+class CredentialForm(forms.Form):
+    """Add (``credential=None``) or edit a credential of ``credential_type``.
+
+    ``cleaned_data["data"]`` is the new secret data, or ``None`` on an edit that
+    leaves every secret input blank (the stored secret is kept).
+    """
+
+    name = forms.CharField(max_length=100)
+    provider = forms.ModelChoiceField(
+        queryset=Provider.objects.none(), required=False, empty_label="(none)",
+        help_text="The platform this credential is for, if it is listed.",
+    )
+    plugin = forms.CharField(
+        max_length=100, required=False, label="Plugin or service",
+        help_text="A name for the service when it is not in the provider list.",
+    )
+    api_key = forms.CharField(label="API key", required=False, strip=False,
+                              widget=_secret_input())
+    token = forms.CharField(label="Token", required=False, strip=False, widget=_secret_input())
+    username = forms.CharField(
+        label="Username", required=False,
+        widget=WriteOnlyTextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    password = forms.CharField(label="Password", required=False, strip=False,
+                               widget=_secret_input())
+    custom_data = forms.CharField(
+        label="Secret data (JSON)", required=False,
+        widget=WriteOnlyTextarea(attrs={"rows": 5, "autocomplete": "off", "spellcheck": "false",
+                                        "placeholder": '{"client_id": "...", "secret": "..."}'}),
+        help_text='A JSON object, for example {"account": "...", "secret": "..."}.',
+    )
+
+    def __init__(self, *args, user, credential_type, credential=None, **kwargs):
+        self.user = user
+        self.credential_type = credential_type
+        self.credential = credential
+        if credential is not None:
+            kwargs.setdefault("initial", {
+                "name": credential.name,
+                "provider": credential.provider_id,
+                "plugin": credential.plugin,
+            })
+        super().__init__(*args, **kwargs)
+        self.fields["provider"].queryset = Provider.objects.exclude(
+            status=Provider.Status.INACTIVE
+        ).only("pk", "name")
+        keep = {name for name, _ in SECRET_FIELDS[credential_type]}
+        for name, _key in (pair for pairs in SECRET_FIELDS.values() for pair in pairs):
+            if name not in keep:
+                del self.fields[name]
+        for name in keep:
+            field = self.fields[name]
+            field.required = credential is None
+            if credential is not None:
+                field.help_text = "Write-only. Leave blank to keep the current value."
+            else:
+                field.help_text = field.help_text or "Write-only: it is never shown again."
+
+    @property
+    def secret_field_names(self):
+        return [name for name, _ in SECRET_FIELDS[self.credential_type]]
+
+    def clean_name(self):
+        name = self.cleaned_data["name"]
+        taken = Credential.objects.filter(owner=self.user, name=name)
+        if self.credential is not None:
+            taken = taken.exclude(pk=self.credential.pk)
+        if taken.exists():
+            raise ValidationError("You already have a credential with this name.", code="unique")
+        return name
+
+    @sensitive_variables()
+    def clean_custom_data(self):
+        text = self.cleaned_data.get("custom_data")
+        if not text:
+            return None
+        try:
+            data = json.loads(text)
+        except ValueError:
+            # Nothing about the input, not even the parser's message (it quotes it).
+            raise ValidationError("Enter a valid JSON object.", code="invalid") from None
+        if not isinstance(data, dict) or not data:
+            raise ValidationError("Enter a non-empty JSON object.", code="invalid")
+        return data
+
+    @sensitive_variables()
+    def clean(self):
+        cleaned_data = super().clean()
+        if self.credential_type == Type.CUSTOM:
+            data = cleaned_data.get("custom_data")
+            given = data is not None
+        else:
+            pairs = SECRET_FIELDS[self.credential_type]
+            values = {key: cleaned_data.get(name) or "" for name, key in pairs}
+            given = any(values.values())
+            missing = [name for name, key in pairs if not values[key]]
+            if given and missing:
+                # Secret data is replaced as a whole: a partial change is refused.
+                for name in missing:
+                    self.add_error(name, "Enter this too, to replace the stored secret.")
+            data = values if given and not missing else None
+        if self.credential is None and not given and not self.errors:
+            raise ValidationError("Enter the secret.", code="required")
+        cleaned_data["data"] = data
+        return cleaned_data
+
+    def add_service_errors(self, error):
+        """Show a service-layer ValidationError (it names fields and keys, never values)."""
+        for field, messages in error.message_dict.items():
+            if field == "data":
+                target = self.secret_field_names[0]
+            elif field in self.fields:
+                target = field
+            else:
+                target = None
+            self.add_error(target, messages)

@@ -1,0 +1,238 @@
+"""The user's pages: My connections and My credentials (server-rendered, Django test client).
+
+Secrets go in through write-only inputs and never come back out: every page is
+searched for the canary, and each change goes through the service layer (audited).
+"""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from integrations import credentials
+from integrations.models import AuditEvent, Credential, Integration, Provider
+from tests.oauth_helpers import alice, bob, connected, fake, make_provider, provider  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+CANARY_KEY_SUFFIX = "-api-key-0123456789"
+
+
+@pytest.fixture
+def alice_client(alice):
+    client = Client(enforce_csrf_checks=False)
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def bob_client(bob):
+    client = Client()
+    client.force_login(bob)
+    return client
+
+
+def _html(response):
+    return response.content.decode()
+
+
+# -- My connections -------------------------------------------------------------
+
+
+def test_pages_need_a_login():
+    client = Client()
+    for name in ("integrations:connections", "integrations:credentials",
+                 "integrations:credential-add"):
+        response = client.get(reverse(name))
+        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_connections_lists_providers_and_accounts_with_status(alice, alice_client, fake, canary):
+    provider = make_provider(fake, name="Fake Cloud", category="storage")
+    Provider.objects.create(slug="off", name="Switched Off", status="inactive")
+    Provider.objects.create(slug="keys", name="Key Only", auth_type="api_key")
+    active = connected(alice, provider, access=canary + "-access", refresh=canary + "-refresh",
+                       external_account_id="acct-1")
+    broken = connected(alice, provider, external_account_id="acct-2")
+    Integration.objects.filter(pk=broken.pk).update(status="needs_reauth",
+                                                    last_error="invalid_grant")
+    gone = connected(alice, provider, external_account_id="acct-3")
+    Integration.objects.filter(pk=gone.pk).update(status="revoked")
+
+    html = _html(alice_client.get("/integrations/"))
+    assert "Connect Fake Cloud" in html and "Storage" in html
+    assert "Switched Off" not in html and "Key Only" not in html
+    assert str(active.pk) in html and str(broken.pk) in html
+    assert str(gone.pk) not in html
+    assert "Needs re-authorization" in html and "Reconnect" in html
+    assert html.count("Reconnect") == 1
+    assert f"/integrations/{active.pk}/disconnect/?next=/integrations/" in html
+    assert "/integrations/connect/fake/?next=/integrations/" in html
+    assert canary not in html
+
+
+def test_connections_shows_only_the_users_own(alice, bob, bob_client, provider):
+    mine = connected(alice, provider)
+    html = _html(bob_client.get("/integrations/"))
+    assert str(mine.pk) not in html and "not connected any account" in html
+
+
+def test_disconnect_from_the_connections_page_returns_there(alice, alice_client, provider, fake):
+    integration = connected(alice, provider)
+    url = f"/integrations/{integration.pk}/disconnect/?next=/integrations/"
+    page = alice_client.get(url)
+    assert 'name="next" value="/integrations/"' in _html(page)
+    response = alice_client.post(f"/integrations/{integration.pk}/disconnect/",
+                                 {"next": "/integrations/"})
+    assert response.status_code == 302 and response["Location"] == "/integrations/"
+    page = alice_client.get("/integrations/")
+    assert "its access was revoked" in _html(page)
+    assert Integration.objects.get(pk=integration.pk).status == "revoked"
+
+
+def test_disconnect_ignores_an_offsite_next(alice, alice_client, provider, fake):
+    integration = connected(alice, provider)
+    response = alice_client.post(f"/integrations/{integration.pk}/disconnect/",
+                                 {"next": "https://evil.example/"})
+    assert response["Location"] == f"/integrations/result/{integration.pk}/"
+
+
+# -- My credentials -------------------------------------------------------------
+
+
+def test_add_api_key_credential_is_sealed_audited_and_never_shown(alice, alice_client, canary):
+    secret = canary + CANARY_KEY_SUFFIX
+    page = alice_client.get("/integrations/credentials/add/?type=api_key")
+    html = _html(page)
+    assert 'type="password"' in html and 'name="api_key"' in html
+    response = alice_client.post("/integrations/credentials/add/?type=api_key",
+                                 {"name": "Stripe", "plugin": "stripe", "api_key": secret})
+    assert response.status_code == 302 and response["Location"] == "/integrations/credentials/"
+    credential = Credential.objects.get(owner=alice)
+    assert credential.credential_type == "api_key" and credential.data == {"api_key": secret}
+    assert canary not in credential.data_sealed
+    assert AuditEvent.objects.filter(action="create", target_id=str(credential.pk),
+                                     actor=alice).exists()
+    listing = _html(alice_client.get(response["Location"]))
+    assert "Stripe" in listing and "Saved the credential" in listing
+    assert "Set" in listing and "…6789" in listing
+    edit = _html(alice_client.get(f"/integrations/credentials/{credential.pk}/edit/"))
+    assert canary not in listing and canary not in edit
+
+
+@pytest.mark.parametrize(("credential_type", "post", "data"), [
+    ("bearer", {"token": "tok-123"}, {"token": "tok-123"}),
+    ("basic", {"username": "ann", "password": "pw-1"}, {"username": "ann", "password": "pw-1"}),
+    ("custom", {"custom_data": '{"a": "1", "b": 2}'}, {"a": "1", "b": 2}),
+])
+def test_each_type_gets_friendly_fields(alice, alice_client, credential_type, post, data):
+    url = f"/integrations/credentials/add/?type={credential_type}"
+    html = _html(alice_client.get(url))
+    for name in post:
+        assert f'name="{name}"' in html
+    response = alice_client.post(url, {"name": "one", **post})
+    assert response.status_code == 302, _html(response)
+    assert Credential.objects.get(owner=alice).data == data
+
+
+def test_an_invalid_form_does_not_render_the_posted_secret(alice_client, canary):
+    response = alice_client.post("/integrations/credentials/add/?type=basic",
+                                 {"name": "", "username": canary + "-user",
+                                  "password": canary + "-pw"})
+    assert response.status_code == 200
+    assert "This field is required" in _html(response)
+    assert canary not in _html(response)
+    response = alice_client.post("/integrations/credentials/add/?type=custom",
+                                 {"name": "x", "custom_data": '{"k": "' + canary})
+    assert "Enter a valid JSON object." in _html(response) and canary not in _html(response)
+    assert not Credential.objects.exists()
+
+
+def test_unknown_type_is_404(alice_client):
+    assert alice_client.get("/integrations/credentials/add/?type=nope").status_code == 404
+
+
+def test_duplicate_name_is_a_form_error(alice, alice_client):
+    credentials.create_credential(alice, name="dup", credential_type="bearer", data={"token": "t"})
+    response = alice_client.post("/integrations/credentials/add/?type=bearer",
+                                 {"name": "dup", "token": "t2"})
+    assert response.status_code == 200 and "already have a credential" in _html(response)
+
+
+def test_edit_keeps_the_secret_unless_a_new_one_is_typed(alice, alice_client, canary):
+    credential = credentials.create_credential(alice, name="old", credential_type="api_key",
+                                               data={"api_key": canary})
+    url = f"/integrations/credentials/{credential.pk}/edit/"
+    html = _html(alice_client.get(url))
+    assert 'value="old"' in html and canary not in html
+    response = alice_client.post(url, {"name": "renamed", "api_key": ""})
+    assert response.status_code == 302
+    credential.refresh_from_db()
+    assert credential.name == "renamed" and credential.data == {"api_key": canary}
+    assert "The secret was kept" in _html(alice_client.get("/integrations/credentials/"))
+
+    response = alice_client.post(url, {"name": "renamed", "api_key": "new-key"})
+    credential.refresh_from_db()
+    assert credential.data == {"api_key": "new-key"}
+    assert AuditEvent.objects.filter(action="update", detail="secret replaced").count() == 1
+
+
+def test_edit_basic_needs_both_parts_to_replace(alice, alice_client):
+    credential = credentials.create_credential(alice, name="b", credential_type="basic",
+                                               data={"username": "u", "password": "p"})
+    url = f"/integrations/credentials/{credential.pk}/edit/"
+    response = alice_client.post(url, {"name": "b", "password": "new"})
+    assert response.status_code == 200 and "Enter this too" in _html(response)
+    credential.refresh_from_db()
+    assert credential.data == {"username": "u", "password": "p"}
+
+
+def test_delete_confirms_then_deletes(alice, alice_client):
+    credential = credentials.create_credential(alice, name="gone", credential_type="bearer",
+                                               data={"token": "t"})
+    url = f"/integrations/credentials/{credential.pk}/delete/"
+    assert "Delete “gone”?" in _html(alice_client.get(url))
+    assert Credential.objects.filter(pk=credential.pk).exists()
+    response = alice_client.post(url)
+    assert response.status_code == 302
+    assert not Credential.objects.filter(pk=credential.pk).exists()
+    assert AuditEvent.objects.filter(action="delete", target_id=str(credential.pk)).exists()
+
+
+def test_another_users_credential_is_404(alice, bob_client):
+    credential = credentials.create_credential(alice, name="mine", credential_type="bearer",
+                                               data={"token": "t"})
+    for suffix in ("edit/", "delete/"):
+        url = f"/integrations/credentials/{credential.pk}/{suffix}"
+        assert bob_client.get(url).status_code == 404
+        assert bob_client.post(url, {"name": "stolen"}).status_code == 404
+    assert Credential.objects.get(pk=credential.pk).name == "mine"
+    assert "mine" not in _html(bob_client.get("/integrations/credentials/"))
+
+
+def test_forms_need_csrf(alice):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    response = client.post("/integrations/credentials/add/?type=bearer",
+                           {"name": "x", "token": "t"})
+    assert response.status_code == 403
+    html = _html(client.get("/integrations/credentials/add/?type=bearer"))
+    assert 'name="csrfmiddlewaretoken"' in html
+
+
+def test_secret_post_parameters_are_hidden_from_error_reports(alice, rf, canary):
+    from django.views.debug import SafeExceptionReporterFilter
+
+    from integrations import views
+
+    request = rf.post("/integrations/credentials/add/?type=api_key",
+                      {"name": "n", "api_key": canary})
+    request.user = alice
+    request._dont_enforce_csrf_checks = True
+    from django.contrib.messages.storage.fallback import FallbackStorage
+    from django.contrib.sessions.backends.db import SessionStore
+
+    request.session = SessionStore()
+    request._messages = FallbackStorage(request)
+    views.credential_add(request)
+    cleansed = SafeExceptionReporterFilter().get_post_parameters(request)
+    assert cleansed["api_key"] != canary and cleansed["name"] == "n"
