@@ -107,6 +107,10 @@ class SealedFieldsAdmin(admin.ModelAdmin):
                 level="error",
             )
 
+    @method_decorator(sensitive_post_parameters(*SECRET_POST_PARAMETERS))
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if isinstance(db_field, (EncryptedTokenField, EncryptedJSONField)):
             return None
@@ -320,10 +324,6 @@ class ProviderAdmin(SealedFieldsAdmin):
             return _without(fieldsets, {"new_client_secret", "clear_client_secret"})
         return fieldsets
 
-    @method_decorator(sensitive_post_parameters(*SECRET_POST_PARAMETERS))
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        return super().changeform_view(request, object_id, form_url, extra_context)
-
     @sensitive_variables()
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
@@ -509,10 +509,6 @@ class CredentialAdmin(SealedFieldsAdmin):
         if not self.has_change_permission(request, obj):
             return _without(fieldsets, {"secret_data"})
         return fieldsets
-
-    @method_decorator(sensitive_post_parameters(*SECRET_POST_PARAMETERS))
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        return super().changeform_view(request, object_id, form_url, extra_context)
 
     @sensitive_variables()
     def save_model(self, request, obj, form, change):
