@@ -16,6 +16,9 @@ _PREFIX_BYTES = PREFIX.encode("ascii")
 _PREFIX_LEN = len(_PREFIX_BYTES)
 _SEPARATOR = ord("$")
 _ZERO = ord("0")
+# FORMAT.md: at most 9 digits. Checked before int(), which would otherwise turn
+# thousands of digits into Python's bare ValueError (the int-conversion limit).
+MAX_VERSION_DIGITS = 9
 
 NONCE_SIZE = 12
 TAG_SIZE = 16
@@ -58,11 +61,21 @@ def split(sealed):
         raise MalformedValueError(
             "sealed value is too short to hold a nonce and a tag", key_version=version
         )
-    if not is_canonical(translated):
+    if not is_canonical(translated) or len(translated) != encoded_length(len(payload)):
         raise MalformedValueError(
             "sealed value is not canonically encoded", key_version=version
         )
     return header, version, payload
+
+
+def encoded_length(payload_size):
+    """The length of the one canonical padded base64 text of ``payload_size`` bytes.
+
+    Python 3.11 and 3.12's ``a2b_base64(strict_mode=True)`` accept excess ``=``
+    padding (3.13 refuses it), so "exactly one string per envelope" needs this
+    explicit comparison on every supported Python.
+    """
+    return (payload_size + 2) // 3 * 4
 
 
 def _unused_bits_table():
@@ -108,7 +121,13 @@ def split_header(sealed):
         raise NotSealedError("value is not sealed")
     end = data.find(b"$", _PREFIX_LEN)
     digits = data[_PREFIX_LEN:end]
-    if end < 0 or not digits.isdigit() or digits[0] == _ZERO:
+    if (
+        end < 0
+        or not digits.isdigit()
+        or digits[0] == _ZERO
+        or len(digits) > MAX_VERSION_DIGITS
+    ):
+        # Never echo the digits: the message must not carry stored content.
         raise MalformedValueError("sealed value has no valid key version")
     return data[: end + 1], int(digits), data[end + 1 :]
 

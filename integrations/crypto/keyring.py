@@ -232,6 +232,8 @@ class Keyring:
         if (
             cipher is not None
             and len(payload) >= 28
+            # Canonical length: 3.11/3.12's strict mode accepts excess '='.
+            and len(body) == (len(payload) + 2) // 3 * 4
             and (body[-1] != 61 or not (
                 _UNUSED_TWO_PAD[body[-3]] if body[-2] == 61 else _UNUSED_ONE_PAD[body[-2]]
             ))
