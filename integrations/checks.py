@@ -23,9 +23,13 @@ _KEYRING_IDS = {
     "duplicate": "integrations.E003",
     "retired_primary": "integrations.E005",
 }
-_KEY_HINT = (
-    "Set INTEGRATIONS['ENCRYPTION_KEYS'] (env INTEGRATIONS_ENCRYPTION_KEYS) to entries "
-    "'N:<base64 of 32 bytes>', primary first; `manage.py generate_encryption_key` makes one."
+# Speaks to any project: only the demo project in this repository reads an
+# environment variable into the setting, so the variable is named as the demo's.
+KEY_HINT = (
+    "Set INTEGRATIONS['ENCRYPTION_KEYS'] in your settings to a list of entries "
+    "'N:<base64 of 32 bytes>', primary first (`manage.py generate_encryption_key` prints one); "
+    "load them from your secret store, never from source control. (The demo project of the "
+    "sealed-integrations repository reads them from INTEGRATIONS_ENCRYPTION_KEYS.)"
 )
 
 
@@ -38,7 +42,7 @@ def check_keyring(app_configs=None, **kwargs):
     try:
         app_settings.keyring
     except KeyringError as exc:
-        return [checks.Error(str(exc), hint=_KEY_HINT, id=_KEYRING_IDS.get(exc.code, "integrations.E002"))]
+        return [checks.Error(str(exc), hint=KEY_HINT, id=_KEYRING_IDS.get(exc.code, "integrations.E002"))]
     except ImproperlyConfigured as exc:
         return [checks.Error(str(exc), id="integrations.E004")]
     return []

@@ -111,3 +111,18 @@ def test_shared_purpose_is_an_error():
         (error,) = check_unique_purposes()
     assert error.id == "integrations.E011"
     assert "testapp.One.token" in error.msg and "testapp.Two.secret" in error.msg
+
+
+def _env_var_only_named_as_the_demo_s(text):
+    """The setting is what a project sets; the env variable is only our demo's."""
+    assert "INTEGRATIONS['ENCRYPTION_KEYS']" in text
+    before, _, after = text.partition("INTEGRATIONS_ENCRYPTION_KEYS")
+    if after or before != text:
+        assert "demo project" in before[-120:], text
+
+
+def test_missing_keys_hint_speaks_of_the_setting_not_the_demo_variable():
+    with override_settings(INTEGRATIONS={"ENCRYPTION_KEYS": []}):
+        (error,) = check_keyring()
+    assert error.hint.startswith("Set INTEGRATIONS['ENCRYPTION_KEYS'] in your settings")
+    _env_var_only_named_as_the_demo_s(error.hint)

@@ -56,3 +56,10 @@ def test_stdout_is_only_the_entry_from_a_shell():
         check=True,
     )
     assert Keyring.parse(result.stdout.strip()).primary_version == 4
+
+
+def test_hint_speaks_of_the_setting_and_names_the_variable_only_as_the_demo_s():
+    entry, hint = run("--key-version", "5")
+    assert "Put this entry first in INTEGRATIONS['ENCRYPTION_KEYS']" in hint
+    head, _, _ = hint.partition("INTEGRATIONS_ENCRYPTION_KEYS")
+    assert "demo project" in head[-80:]

@@ -34,9 +34,10 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         self.stdout.write(entry)
         self.stderr.write(
-            f"Put this entry first in INTEGRATIONS_ENCRYPTION_KEYS to make key version "
+            f"Put this entry first in INTEGRATIONS['ENCRYPTION_KEYS'] to make key version "
             f"{key_version} the primary; keep the older entries after it until "
-            "`manage.py rotate_keys` has re-sealed everything."
+            "`manage.py rotate_keys` has re-sealed everything. (The demo project reads "
+            "the list from INTEGRATIONS_ENCRYPTION_KEYS.)"
         )
 
     def _next_version(self):
