@@ -113,6 +113,9 @@ class IntegrationsSettings:
                 raise ImproperlyConfigured(
                     f"INTEGRATIONS['KEY_PROVIDER'] {self.KEY_PROVIDER!r} must return a Keyring"
                 )
+            if self.MIN_DECRYPTION_VERSION is not None:
+                # Retirement is a setting of this app, whoever supplies the keys.
+                keyring = keyring.with_min_decryption_version(self.MIN_DECRYPTION_VERSION)
             return keyring
         return Keyring.parse(
             self.ENCRYPTION_KEYS, min_decryption_version=self.MIN_DECRYPTION_VERSION

@@ -3,7 +3,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test.utils import override_settings
 
 from integrations.conf import app_settings
-from integrations.crypto import Keyring, generate_key
+from integrations.crypto import Keyring, RetiredKeyVersionError, generate_key
 from tests.settings import TEST_KEY_V2
 
 PROVIDED = Keyring.parse([generate_key(40)])
@@ -11,6 +11,14 @@ PROVIDED = Keyring.parse([generate_key(40)])
 
 def provide_keyring():
     return PROVIDED
+
+
+KEY_41, KEY_40 = generate_key(41), generate_key(40)
+PROVIDED_TWO = Keyring.parse([KEY_41, KEY_40])
+
+
+def provide_two_keys():
+    return PROVIDED_TWO
 
 
 def provide_nonsense():
@@ -35,6 +43,31 @@ def test_reloads_when_settings_change():
 def test_key_provider_replaces_the_key_list():
     with override_settings(INTEGRATIONS={"KEY_PROVIDER": "tests.test_conf.provide_keyring"}):
         assert app_settings.keyring is PROVIDED
+
+
+def test_min_decryption_version_applies_to_a_key_provider_s_keyring():
+    current = PROVIDED_TWO.encrypt(b"x")
+    retired = Keyring.parse([KEY_40]).encrypt(b"y")
+    assert PROVIDED_TWO.decrypt(retired) == b"y"
+    with override_settings(
+        INTEGRATIONS={"KEY_PROVIDER": "tests.test_conf.provide_two_keys", "MIN_DECRYPTION_VERSION": 41}
+    ):
+        keyring = app_settings.keyring
+        assert keyring.min_decryption_version == 41 and keyring.versions == (41, 40)
+        assert keyring.decrypt(current) == b"x"
+        with pytest.raises(RetiredKeyVersionError):
+            keyring.decrypt(retired)
+    assert PROVIDED_TWO.min_decryption_version is None  # the provider's own object is untouched
+
+
+def test_key_provider_with_a_primary_below_the_minimum_fails_check_e005():
+    from integrations.checks import check_keyring
+
+    with override_settings(
+        INTEGRATIONS={"KEY_PROVIDER": "tests.test_conf.provide_two_keys", "MIN_DECRYPTION_VERSION": 42}
+    ):
+        (error,) = check_keyring()
+    assert error.id == "integrations.E005"
 
 
 def test_key_provider_must_return_a_keyring():

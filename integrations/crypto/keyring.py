@@ -133,6 +133,9 @@ class Keyring:
             order.append(version)
         if not order:
             raise MissingKeysError()
+        self._setup(ciphers, tuple(order), min_decryption_version)
+
+    def _setup(self, ciphers, order, min_decryption_version):
         if min_decryption_version is not None:
             min_decryption_version = _check_version(min_decryption_version)
             if order[0] < min_decryption_version:
@@ -150,10 +153,23 @@ class Keyring:
         self._by_header = {
             sealed_format.header_for(v): c for v, c in ciphers.items() if not self.is_retired(v)
         }
-        self._versions = tuple(order)
+        self._versions = order
         self._primary_version = order[0]
         self._primary_cipher = ciphers[order[0]]
         self._primary_header = sealed_format.header_for(order[0])
+
+    def with_min_decryption_version(self, version):
+        """The same keys, refusing values sealed below ``version`` as well.
+
+        For keyrings built elsewhere (a ``KEY_PROVIDER``): the retirement setting
+        applies to them too. The stricter of the two minimums wins.
+        """
+        version = _check_version(version)
+        if self._min_version is not None:
+            version = max(version, self._min_version)
+        retired = object.__new__(type(self))
+        retired._setup(self._ciphers, self._versions, version)
+        return retired
 
     @classmethod
     def parse(cls, spec, *, min_decryption_version=None):
