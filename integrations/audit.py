@@ -11,28 +11,68 @@ SYSTEM = "system"
 
 
 def record(action, *, actor=None, target=None, purpose="", outcome=AuditEvent.Outcome.SUCCESS,
-           detail="", ip_address=None, target_type=None, target_id=None):
+           detail="", ip_address=None, target_type=None, target_id=None, target_label="",
+           actor_label=None):
     """Append one event and return it.
 
     ``target`` is a model instance; ``target_type``/``target_id`` describe a
     target that cannot be loaded (an id that does not exist or is not yours).
+    ``actor_label`` names an actor that is not a user (a command's operator).
     """
     if target is not None:
         target_type = target._meta.label_lower
         target_id = str(target.pk)
         target_label = str(getattr(target, "audit_label", None) or target)[:255]
-    else:
-        target_label = ""
     authenticated = actor is not None and getattr(actor, "is_authenticated", False)
+    if authenticated:
+        actor_label = actor.get_username()
     return AuditEvent.objects.create(
         action=action,
         actor=actor if authenticated else None,
-        actor_label=actor.get_username()[:150] if authenticated else SYSTEM,
+        actor_label=(actor_label or SYSTEM)[:150],
         target_type=target_type or "",
         target_id=str(target_id or "")[:64],
-        target_label=target_label,
+        target_label=target_label[:255],
         purpose=purpose[:255],
         outcome=outcome,
         detail=detail[:255],
         ip_address=ip_address,
+    )
+
+
+def _limited(parts, limit=255):
+    """``parts`` joined by ", ", cut at a whole part with a "+N more" tail."""
+    text = ""
+    for index, part in enumerate(parts):
+        candidate = f"{text}, {part}" if text else part
+        rest = len(parts) - index - 1
+        tail = f", +{rest} more" if rest else ""
+        if len(candidate) + len(tail) > limit:
+            return f"{text}, +{len(parts) - index} more" if text else f"+{len(parts)} more"
+        text = candidate
+    return text
+
+
+def record_reseal_run(sender, *, command, initiator, reports, dry_run, completed, **kwargs):
+    """One event per run of rotate_keys / encrypt_legacy: who, which columns, counts.
+
+    Connected to :data:`integrations.resealing.reseal_run_finished` by the app
+    config. The counts are the run's report, never a value.
+    """
+    unreadable = sum(len(r.unreadable) for r in reports)
+    counts = (
+        f"{'dry run: ' if dry_run else ''}{sum(r.resealed for r in reports)} "
+        f"{'would be ' if dry_run else ''}re-sealed, {sum(r.current for r in reports)} current, "
+        f"{sum(r.plaintext for r in reports)} plaintext, {sum(r.changed for r in reports)} changed, "
+        f"{sum(r.remaining for r in reports)} remaining, {unreadable} unreadable"
+        f"{'' if completed else '; stopped before the end'}"
+    )
+    record(
+        AuditEvent.Action.RESEAL,
+        actor_label=initiator,
+        target_type="sealed_columns",
+        target_label=_limited([f"{r.model}.{r.field}" for r in reports]) or "(none)",
+        purpose=command,
+        outcome=AuditEvent.Outcome.SUCCESS if completed and not unreadable else AuditEvent.Outcome.FAILURE,
+        detail=counts,
     )

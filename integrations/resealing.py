@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 
 from django.apps import apps
 from django.db import connections, router, transaction
+from django.dispatch import Signal
 from django.views.decorators.debug import sensitive_variables
 
 from .conf import app_settings
@@ -32,6 +33,14 @@ from .fields import sealed_fields
 
 ROTATE = "rotate"
 LEGACY = "legacy"
+
+# Sent once per run of a re-sealing command, finished or aborted, so that whoever
+# keeps an audit log records who opened which columns (the integrations app
+# writes an AuditEvent; this layer knows nothing of it). Arguments: ``command``
+# ("rotate_keys", "encrypt_legacy"), ``initiator`` (a label: who ran it),
+# ``reports`` (the FieldReports of the columns handled), ``dry_run``,
+# ``completed`` (False when the run stopped on an error). Never a value.
+reseal_run_finished = Signal()
 # SQLite allows 32766 bound parameters per statement (999 before 3.32); three per row.
 _SQLITE_ROWS_PER_STATEMENT = 300
 # PostgreSQL: a batch's columns travel as one separator-joined string each and are

@@ -218,6 +218,40 @@ class TestCommands:
         with pytest.raises(CommandError, match="unknown model"):
             self.run("rotate_keys", "--model", "testapp.Nope")
 
+    def test_every_run_is_audited_with_who_which_columns_and_counts(self, canary):
+        from integrations.models import AuditEvent
+
+        make_mixed_table()
+        self.run("rotate_keys", "--model", "testapp.Account", "--actor", "ops-alice")
+        self.run("encrypt_legacy", "--model", "testapp.Account", "--dry-run")
+        rotate, legacy = AuditEvent.objects.filter(action="reseal").order_by("created_at")
+        assert (rotate.actor_label, rotate.purpose, rotate.outcome) == ("ops-alice", "rotate_keys", "success")
+        assert rotate.target_type == "sealed_columns"
+        assert rotate.target_label == "testapp.Account.token, testapp.Account.other_token, testapp.Account.data"
+        assert rotate.detail.startswith("2 re-sealed, 1 current,")
+        assert legacy.actor_label.startswith("os:") and legacy.purpose == "encrypt_legacy"
+        assert legacy.detail.startswith("dry run: 1 would be re-sealed")
+
+    def test_a_run_with_unreadable_values_is_audited_as_a_failure(self, canary):
+        from integrations.models import AuditEvent
+
+        account = Account.objects.create(token="x")
+        write_raw(Account, "token", account.pk, Keyring.parse([generate_key(7)]).encrypt(canary.encode(), b"x"))
+        with pytest.raises(CommandError):
+            self.run("rotate_keys", "--model", "testapp.Account")
+        (event,) = AuditEvent.objects.filter(action="reseal")
+        assert event.outcome == "failure" and "1 unreadable" in event.detail
+        assert canary not in " ".join([event.detail, event.target_label, event.purpose])
+
+    def test_a_run_stopped_by_a_broken_keyring_is_audited(self):
+        from integrations.models import AuditEvent
+
+        with override_settings(INTEGRATIONS={"ENCRYPTION_KEYS": ["1:broken"]}):
+            with pytest.raises(CommandError):
+                self.run("rotate_keys", "--model", "testapp.Account")
+        (event,) = AuditEvent.objects.filter(action="reseal")
+        assert event.outcome == "failure" and "stopped before the end" in event.detail
+
     def test_all_installed_models_are_discovered(self):
         labels = {(m._meta.label, f.name) for m, f in resealing.sealed_columns()}
         assert ("integrations.Integration", "access_token") in labels

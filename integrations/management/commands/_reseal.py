@@ -3,13 +3,14 @@
 (A leading underscore keeps Django from listing this module as a command.)
 """
 
+import getpass
 import json
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
 from integrations.crypto import CryptoError
-from integrations.resealing import count_work, reseal_field, sealed_columns
+from integrations.resealing import count_work, reseal_field, reseal_run_finished, sealed_columns
 
 COLUMNS = ("model.field", "re-sealed", "current", "plaintext", "empty/null", "changed",
            "remaining", "unreadable")
@@ -17,6 +18,7 @@ COLUMNS = ("model.field", "re-sealed", "current", "plaintext", "empty/null", "ch
 
 class ResealCommand(BaseCommand):
     mode = None  # set by subclasses
+    command_name = None  # set by subclasses: the name the audit log shows
     verb = "re-sealed"
 
     def add_arguments(self, parser):
@@ -31,8 +33,11 @@ class ResealCommand(BaseCommand):
                             help="Open every value and count what would change; write nothing.")
         parser.add_argument("--json", action="store_true",
                             help="Print a machine-readable summary instead of the table.")
+        parser.add_argument("--actor", metavar="NAME",
+                            help="Who runs this, for the audit log (default: the OS user).")
 
-    def handle(self, *args, models=None, batch_size=500, dry_run=False, json=False, **options):
+    def handle(self, *args, models=None, batch_size=500, dry_run=False, json=False, actor=None,
+               **options):
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1")
         try:
@@ -40,11 +45,19 @@ class ResealCommand(BaseCommand):
         except (LookupError, ValueError) as exc:
             raise CommandError(f"unknown model: {exc}") from None
         reports = []
+        completed = False
         try:
             for model, sealed_field in columns:
                 reports.append(self._run_one(model, sealed_field, batch_size, dry_run))
+            completed = True
         except CryptoError as exc:  # the keyring itself is unusable
             raise CommandError(str(exc)) from None
+        finally:
+            # Every run opens values: it is audited whether it finished or not.
+            reseal_run_finished.send(
+                sender=type(self), command=self.command_name, initiator=_initiator(actor),
+                reports=reports, dry_run=dry_run, completed=completed,
+            )
         if json:
             self.stdout.write(_json_dump(self.mode, dry_run, reports))
         else:
@@ -87,6 +100,16 @@ class ResealCommand(BaseCommand):
             self.stdout.write("  ".join(cells).rstrip())
         if not rows:
             self.stdout.write("No sealed fields found.")
+
+
+def _initiator(actor):
+    """A label for who ran the command: ``--actor``, else the OS account."""
+    if actor:
+        return actor
+    try:
+        return f"os:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name and no passwd entry (containers)
+        return "os:unknown"
 
 
 def _json_dump(mode, dry_run, reports):

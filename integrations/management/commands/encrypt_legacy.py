@@ -9,3 +9,4 @@ class Command(ResealCommand):
         "whatever ALLOW_PLAINTEXT_READS says; run it again to resume."
     )
     mode = LEGACY
+    command_name = "encrypt_legacy"

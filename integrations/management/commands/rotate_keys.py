@@ -9,3 +9,4 @@ class Command(ResealCommand):
         "Safe while the app runs and in several processes at once; run it again to resume."
     )
     mode = ROTATE
+    command_name = "rotate_keys"
