@@ -3,22 +3,22 @@
 
 VENV := .venv
 PY := $(VENV)/bin/python
-# Django 6 needs Python >= 3.12: the first interpreter that qualifies, looking on
-# PATH and then in pyenv's versions (a shim for a version that is not active fails
-# the probe and is skipped).
-PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3 \
-	$$(ls -d $$HOME/.pyenv/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV); do \
-	if "$$p" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then \
+# Python >= 3.11 (the newest found wins, so Django 6 is installed where it can
+# be): the first interpreter that qualifies, looking on PATH and then in pyenv's
+# versions (a shim for a version that is not active fails the probe and is skipped).
+PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3.11 python3 \
+	$$(ls -d $$HOME/.pyenv/versions/3.1[1-9]*/bin/python3 2>/dev/null | sort -rV); do \
+	if "$$p" -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; then \
 	echo "$$p"; break; fi; done)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test bench venv check migrate superuser clean
+.PHONY: run test matrix bench venv check migrate superuser clean
 
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
-	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is required (Django 6)."; exit 1; }
+	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is required."; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
@@ -50,6 +50,11 @@ superuser: migrate
 
 test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The supported matrix (noxfile.py): what CI runs. NOX_ARGS="-s tests-..." picks sessions.
+matrix: venv
+	$(PY) -m nox --list
+	$(PY) -m nox $(NOX_ARGS)
 
 bench: venv
 	$(PY) benchmarks/run.py

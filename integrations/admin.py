@@ -20,7 +20,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
@@ -216,7 +216,7 @@ class ProviderFromPresetForm(forms.Form):
     name = forms.CharField(required=False, max_length=100,
                            help_text=_("Leave blank for the preset's name."))
     discovery_url = forms.URLField(
-        label=_("Discovery URL"), required=False,
+        label=_("Discovery URL"), required=False, assume_scheme="https",
         help_text=_("Only for the generic OpenID Connect preset: the issuer's "
                     "/.well-known/openid-configuration."),
     )
@@ -229,6 +229,8 @@ class ProviderFromPresetForm(forms.Form):
 @admin.register(Provider)
 class ProviderAdmin(SealedFieldsAdmin):
     form = ProviderAdminForm
+    # Endpoints must be HTTPS anyway; also Django 6's default, explicit for 5.2.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     change_list_template = "admin/integrations/provider/change_list.html"
     actions = ["reseal_with_primary_key", "mark_inactive"]
     list_display = ("name", "slug", "category", "auth_type", "status", "client_secret_status",

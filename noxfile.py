@@ -1,0 +1,64 @@
+"""The supported matrix, as CI runs it: ``make matrix`` (or ``nox``).
+
+Each session builds its own virtualenv from the interpreters already on this
+machine (PATH, then pyenv's versions): nox never downloads one. The matrix is
+the oldest and the newest supported combination on SQLite and on PostgreSQL,
+the middle Django on SQLite, and the browser tests once (in the newest SQLite
+session). Python 3.14 joins the newest combinations when an interpreter exists.
+"""
+
+import glob
+import os
+import shutil
+
+import nox
+
+# pyenv's interpreters, for machines where they are not on PATH (never downloaded).
+_PYENV = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[1-9]*/bin")), reverse=True)
+os.environ["PATH"] = os.pathsep.join([*_PYENV, os.environ.get("PATH", "")])
+
+nox.options.default_venv_backend = "venv"
+nox.options.error_on_missing_interpreters = True
+nox.options.reuse_existing_virtualenvs = True
+
+POSTGRES_URL = os.environ.get("NOX_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+DJANGO = {"5.2": "Django>=5.2,<5.3", "6.0": "Django>=6.0,<6.1", "6.1": "Django>=6.1,<6.2"}
+
+# (python, django, database, browser tests)
+MATRIX = [
+    ("3.11", "5.2", "sqlite", False),
+    ("3.11", "5.2", "postgres", False),
+    ("3.12", "6.0", "sqlite", False),
+    ("3.13", "6.1", "sqlite", True),
+    ("3.13", "6.1", "postgres", False),
+]
+if shutil.which("python3.14"):
+    MATRIX += [("3.14", "6.1", "sqlite", False)]
+
+
+def _suite(session, django, database, browser):
+    """The whole suite for one combination."""
+    session.install("-e", ".[dev]", DJANGO[django])
+    env = {"BROWSER_TESTS": "1" if browser else "0", "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"}
+    if database == "postgres":
+        env["DATABASE_URL"] = POSTGRES_URL
+    else:  # explicit, whatever the caller's environment says (tests run in memory)
+        env["DATABASE_URL"] = f"sqlite:///{session.create_tmp()}/db.sqlite3"
+    session.run("python", "-c", "import django, sys; print('Python', sys.version.split()[0], "
+                "'Django', django.get_version())")
+    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *session.posargs, env=env)
+
+
+def _define(python, django, database, browser):
+    # One named session per combination, each with its own interpreter.
+    @nox.session(python=python, name=f"tests-py{python}-django{django}-{database}")
+    def combination(session):
+        _suite(session, django, database, browser)
+
+    combination.__doc__ = f"Python {python}, Django {django}, {database}" + (
+        ", browser tests" if browser else ""
+    )
+
+
+for _combo in MATRIX:
+    _define(*_combo)
