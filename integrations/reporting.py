@@ -123,7 +123,10 @@ class SecretSafeExceptionReporterFilter(SafeExceptionReporterFilter):
     def get_post_parameters(self, request):
         if request is not None and self.handled_by_our_view(request):
             return self._cleanse_multivaluedict(request.POST, "__ALL__")
-        return {name: redact(value) for name, value in super().get_post_parameters(request).items()}
+        return {
+            name: self.cleansed_substitute if self.hidden_settings.search(name) else redact(value)
+            for name, value in super().get_post_parameters(request).items()
+        }
 
     def get_cleansed_multivaluedict(self, request, multivaluedict):
         if request is not None and self.handled_by_our_view(request):

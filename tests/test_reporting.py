@@ -138,3 +138,96 @@ def test_a_valid_key_next_to_a_bad_entry_is_not_shown(debug_page, alice):
                           {"name": "stripe", "api_key": "sk-0123456789abcdef", "plugin": "x"})
     assert "KeyringError" in page
     assert_hidden(page, valid, valid.partition(":")[2], "sk-0123456789abcdef")
+
+
+# -- DEBUG off: the error e-mail to ADMINS -------------------------------------------
+
+def test_the_error_email_hides_the_same_secrets_with_debug_off(settings, alice, mailoutbox, canary):
+    settings.DEBUG = False
+    settings.ADMINS = ["ops@example.test"]
+    with failing_save(Credential):
+        response = browser_for(alice).post("/integrations/credentials/add/?type=basic",
+                                           {"name": "db", "username": f"{canary}-user",
+                                            "password": f"{canary}-password"})
+    assert response.status_code == 500
+    assert canary.encode() not in response.content
+    (email,) = mailoutbox
+    assert "DatabaseError" in email.body
+    bodies = [email.body] + [content for content, _ in getattr(email, "alternatives", [])]
+    for body in bodies:
+        assert_hidden(body, canary)
+
+
+# -- outside a request, and frames that are not ours --------------------------------
+
+def _keyring_failure_reports():
+    """Reports of building the keyring from settings (no key in this frame's locals)."""
+    from integrations.conf import app_settings
+    from integrations.crypto import KeyringError
+
+    try:
+        app_settings.keyring
+    except KeyringError:
+        return [reporter.get_traceback_html() for reporter in (
+            RedactingExceptionReporter(None, *sys.exc_info()),
+            RedactingExceptionReporter(None, *sys.exc_info(), is_email=True),
+        )] + [RedactingExceptionReporter(None, *sys.exc_info()).get_traceback_text()]
+    raise AssertionError("the keyring was built")
+
+
+def test_the_keyring_parser_frames_never_show_a_key():
+    valid = generate_key(3)
+    with override_settings(INTEGRATIONS={"ENCRYPTION_KEYS": f"{valid},2:short"}):
+        reports = _keyring_failure_reports()
+    for report in reports:
+        assert "KeyringError" in report and "keyring.py" in report
+        assert "spec" in report  # the local's name, not its value
+        assert_hidden(report, valid.partition(":")[2])
+
+
+def project_view(request):
+    """A hosting project's view that uses a revealed secret and then fails."""
+    owner = get_user_model().objects.get(username="alice")
+    secret = credentials.read_secret(owner, Credential.objects.get(owner=owner), purpose="call")
+    api_key = secret.reveal()["api_key"]
+    note = "visible-note-of-the-project"
+    raise RuntimeError(f"the vendor refused {api_key[:3]}... ({note})")
+
+
+urlpatterns = [
+    __import__("django.urls", fromlist=["path"]).path("project/", project_view),
+]
+
+
+@pytest.mark.urls("tests.test_reporting")
+def test_frames_of_other_code_keep_their_locals_redacted(debug_page, alice, canary):
+    credentials.create_credential(alice, name="vendor", credential_type="api_key",
+                                  data={"api_key": f"{canary}-vendor-key"})
+    page = error_page(browser_for(alice), "get", "/project/", {"page": "2"})
+    assert "visible-note-of-the-project" in page  # other code's locals are still shown
+    assert "project_view" in page and "RuntimeError" in page
+    assert "read_secret" not in page or "credentials.py" in page
+    assert_hidden(page, canary)
+
+
+def test_the_filter_is_active_with_debug_on(settings, rf):
+    settings.DEBUG = True
+    request = rf.post("/elsewhere/", {"password": "hunter2-hunter2", "q": "fine"})
+    request.COOKIES["remember_me"] = "cookie-secret-0123"
+    safe = SecretSafeExceptionReporterFilter()
+    assert safe.is_active(request)
+    assert "cookie-secret-0123" not in str(safe.get_safe_cookies(request))
+    posted = safe.get_post_parameters(request)
+    assert posted["q"] == "fine" and "hunter2" not in str(posted)
+
+
+def test_every_view_of_the_app_hides_its_request_data(rf):
+    safe = SecretSafeExceptionReporterFilter()
+    for path in ("/integrations/credentials/add/", "/api/credentials/",
+                 "/admin/integrations/provider/add/",
+                 "/admin/integrations/provider/from-preset/"):
+        request = rf.post(path, {"name": "n", "anything": "typed-0123456789"})
+        assert safe.handled_by_our_view(request), path
+        assert "typed-0123456789" not in str(safe.get_post_parameters(request))
+    for path in ("/admin/auth/user/add/", "/accounts/login/", "/no/such/page/"):
+        assert not safe.handled_by_our_view(rf.post(path)), path
