@@ -2,14 +2,20 @@
 
 Two layers, because either alone can be bypassed:
 
-* :class:`Secret` wraps every value the service layer hands out. Its ``str`` and
-  ``repr`` are masked, so ``logger.info("got %s", secret)`` or a traceback's local
-  variables show ``Secret('********')``; code that needs the value says so with
-  ``reveal()``. Each revealed-able value is registered with the filter below.
+* :class:`Secret` wraps every value the service layer reads from storage and
+  hands out. Its ``str`` and ``repr`` are masked, so ``logger.info("got %s",
+  secret)`` or a traceback's local variables show ``Secret('********')``; code
+  that needs the value says so with ``reveal()``. Creating a Secret registers
+  its strings with the filter below, for as long as the Secret lives (and a
+  while after). Nothing else registers anything: a value a client merely posts
+  must not be able to make the filter erase chosen text from every log line,
+  nor push real secrets out of a bounded registry.
 * :class:`RedactingFilter`, installed on the project's log handlers, rewrites any
   record that contains a registered secret or a well-known secret shape
-  (Authorization headers, ``access_token=...``, JWTs, common vendor key prefixes)
-  before it is formatted or written, traceback text included.
+  (Authorization headers, ``access_token=...``, ``code``/``state`` in URLs,
+  JWTs, common vendor key prefixes), also HTML-escaped or percent-encoded (a
+  callback URL inside ``next=``), before it is formatted or written, traceback
+  text included.
 """
 
 import html
