@@ -231,3 +231,13 @@ def test_every_view_of_the_app_hides_its_request_data(rf):
         assert "typed-0123456789" not in str(safe.get_post_parameters(request))
     for path in ("/admin/auth/user/add/", "/accounts/login/", "/no/such/page/"):
         assert not safe.handled_by_our_view(rf.post(path)), path
+
+
+def test_the_project_filter_also_covers_the_demo_provider(rf, settings):
+    from django.utils.module_loading import import_string
+
+    project_filter = import_string(settings.DEFAULT_EXCEPTION_REPORTER_FILTER)()
+    assert isinstance(project_filter, SecretSafeExceptionReporterFilter)
+    assert project_filter.handled_by_our_view(rf.post("/o/token/"))
+    assert project_filter.handled_by_our_view(rf.post("/integrations/credentials/add/"))
+    assert not SecretSafeExceptionReporterFilter().handled_by_our_view(rf.post("/o/token/"))
