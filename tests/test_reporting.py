@@ -142,6 +142,7 @@ def test_a_valid_key_next_to_a_bad_entry_is_not_shown(debug_page, alice):
 
 # -- DEBUG off: the error e-mail to ADMINS -------------------------------------------
 
+@pytest.mark.filterwarnings("ignore:Django 2028 will not have a default mailer")
 def test_the_error_email_hides_the_same_secrets_with_debug_off(settings, alice, mailoutbox, canary):
     settings.DEBUG = False
     settings.ADMINS = ["ops@example.test"]
