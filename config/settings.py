@@ -178,8 +178,11 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-# Debug pages and error e-mails are scrubbed the same way as log lines.
+# Debug pages and error e-mails never show a secret, DEBUG on or off: locals of
+# our code (and of what it calls) and our views' request data are hidden, the
+# rest is scrubbed the same way as log lines.
 DEFAULT_EXCEPTION_REPORTER = "integrations.reporting.RedactingExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "config.reporting.ProjectExceptionReporterFilter"
 
 # Every handler gets the redacting filter: it scrubs registered secrets and
 # well-known secret shapes from every record, whichever logger it came from.

@@ -10,6 +10,7 @@ from django.apps import apps
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 
 from .conf import app_settings
 from .crypto import KeyringError
@@ -64,6 +65,28 @@ def check_plaintext_reads(app_configs=None, **kwargs):
             )
         ]
     return []
+
+
+@checks.register(checks.Tags.security)
+def check_exception_reporter(app_configs=None, **kwargs):
+    """Django's own reporter shows every local and POST value while DEBUG is on."""
+    from .reporting import RedactingExceptionReporter
+
+    try:
+        reporter = import_string(settings.DEFAULT_EXCEPTION_REPORTER)
+    except ImportError:
+        reporter = None
+    if isinstance(reporter, type) and issubclass(reporter, RedactingExceptionReporter):
+        return []
+    return [
+        checks.Warning(
+            "DEFAULT_EXCEPTION_REPORTER is not integrations.reporting.RedactingExceptionReporter: "
+            "error pages and error e-mails can show tokens, keys and credential data.",
+            hint='Set DEFAULT_EXCEPTION_REPORTER = '
+                 '"integrations.reporting.RedactingExceptionReporter".',
+            id="integrations.W002",
+        )
+    ]
 
 
 @checks.register(checks.Tags.models)

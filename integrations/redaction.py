@@ -2,20 +2,29 @@
 
 Two layers, because either alone can be bypassed:
 
-* :class:`Secret` wraps every value the service layer hands out. Its ``str`` and
-  ``repr`` are masked, so ``logger.info("got %s", secret)`` or a traceback's local
-  variables show ``Secret('********')``; code that needs the value says so with
-  ``reveal()``. Each revealed-able value is registered with the filter below.
+* :class:`Secret` wraps every value the service layer reads from storage and
+  hands out. Its ``str`` and ``repr`` are masked, so ``logger.info("got %s",
+  secret)`` or a traceback's local variables show ``Secret('********')``; code
+  that needs the value says so with ``reveal()``. Creating a Secret registers
+  its strings with the filter below, for as long as the Secret lives (and a
+  while after). Nothing else registers anything: a value a client merely posts
+  must not be able to make the filter erase chosen text from every log line,
+  nor push real secrets out of a bounded registry.
 * :class:`RedactingFilter`, installed on the project's log handlers, rewrites any
   record that contains a registered secret or a well-known secret shape
-  (Authorization headers, ``access_token=...``, JWTs, common vendor key prefixes)
-  before it is formatted or written, traceback text included.
+  (Authorization headers, ``access_token=...``, ``code``/``state`` in URLs,
+  JWTs, common vendor key prefixes), also HTML-escaped or percent-encoded (a
+  callback URL inside ``next=``), before it is formatted or written, traceback
+  text included.
 """
 
+import html
 import logging
 import re
 import threading
-from collections import OrderedDict
+import weakref
+from collections import OrderedDict, deque
+from urllib.parse import quote
 
 MASK = "********"
 REDACTED = "[REDACTED]"
@@ -23,7 +32,8 @@ REDACTED = "[REDACTED]"
 # Values shorter than this are not registered: redacting every "abc" in every
 # log line would hide more than it protects.
 _MIN_REGISTERED_LENGTH = 8
-_MAX_REGISTERED = 2048
+# How many values whose Secret is gone are still redacted (the most recent).
+_MAX_RECENT = 2048
 
 
 class Secret:
@@ -32,13 +42,17 @@ class Secret:
     ``reveal()`` returns the value (a ``str`` for tokens, the decoded JSON for
     credential data). Equality compares the revealed values; secrets are not
     hashable, picklable or formattable without ``reveal()``.
+
+    Only the service layer creates them, from values it read from storage: a
+    Secret is what registers a value with the log filter, and the value stays
+    registered for as long as any Secret holding it is alive.
     """
 
-    __slots__ = ("_value",)
+    __slots__ = ("_value", "__weakref__")
 
     def __init__(self, value):
         self._value = value
-        register_secret(value)
+        _registry.hold(self, value)
 
     def reveal(self):
         return self._value
@@ -66,38 +80,80 @@ class Secret:
 
 
 class _SecretRegistry:
-    """The most recent secret strings this process handled, for the log filter."""
+    """The secret strings the log filter redacts.
+
+    * Live: every string inside a :class:`Secret` that is still referenced,
+      counted per Secret. Never evicted, and bounded by the Secrets the service
+      layer handed out, not by anything a client can send.
+    * Recent: strings whose last Secret was collected, kept (most recent
+      ``_MAX_RECENT``) so a copy logged a little later is still redacted.
+
+    Releases come from garbage collection, at any moment and in any thread
+    (possibly while this thread holds the lock), so they are only queued there
+    (``deque.append`` is atomic) and applied under the lock by the next caller.
+    """
 
     def __init__(self):
-        self._values = OrderedDict()
+        self._live = {}
+        self._recent = OrderedDict()
+        self._released = deque()
         self._lock = threading.Lock()
-        self._pattern = None
+        self._index = None
 
-    def add(self, value):
-        for text in _strings_in(value):
-            if len(text) < _MIN_REGISTERED_LENGTH:
-                continue
-            with self._lock:
-                if text in self._values:
-                    self._values.move_to_end(text)
-                    continue
-                self._values[text] = None
-                if len(self._values) > _MAX_REGISTERED:
-                    self._values.popitem(last=False)
-                self._pattern = None
-
-    def pattern(self):
+    def hold(self, owner, value):
+        texts = tuple({text for text in _strings_in(value)
+                       if len(text) >= _MIN_REGISTERED_LENGTH})
+        if not texts:
+            return
         with self._lock:
-            if self._pattern is None and self._values:
-                # Longest first, so a secret containing another is replaced whole.
-                ordered = sorted(self._values, key=len, reverse=True)
-                self._pattern = re.compile("|".join(map(re.escape, ordered)))
-            return self._pattern
+            self._apply_releases()
+            for text in texts:
+                if text not in self._live and text not in self._recent:
+                    self._index = None
+                self._recent.pop(text, None)
+                self._live[text] = self._live.get(text, 0) + 1
+        weakref.finalize(owner, self._released.append, texts)
+
+    def _apply_releases(self):
+        while self._released:
+            for text in self._released.popleft():
+                count = self._live.get(text, 0) - 1
+                if count > 0:
+                    self._live[text] = count
+                    continue
+                self._live.pop(text, None)
+                self._recent[text] = None
+                self._recent.move_to_end(text)
+        while len(self._recent) > _MAX_RECENT:
+            self._recent.popitem(last=False)
+            self._index = None
+
+    def index(self):
+        """Every written form of every registered string, by its first
+        ``_MIN_REGISTERED_LENGTH`` characters, longest first. (One regex
+        alternating thousands of literals costs milliseconds per log line.)"""
+        with self._lock:
+            self._apply_releases()
+            if self._index is None:
+                index = {}
+                for text in (*self._live, *self._recent):
+                    for form in _written_forms(text):
+                        index.setdefault(form[:_MIN_REGISTERED_LENGTH], set()).add(form)
+                self._index = {prefix: sorted(forms, key=len, reverse=True)
+                               for prefix, forms in index.items()}
+            return self._index
+
+    def __contains__(self, text):
+        with self._lock:
+            self._apply_releases()
+            return text in self._live or text in self._recent
 
     def clear(self):
         with self._lock:
-            self._values.clear()
-            self._pattern = None
+            self._released.clear()
+            self._live.clear()
+            self._recent.clear()
+            self._index = None
 
 
 def _strings_in(value):
@@ -111,25 +167,60 @@ def _strings_in(value):
             yield from _strings_in(item)
 
 
+def _replace_registered(text, index):
+    """``text`` with each registered form replaced, scanning left to right."""
+    if not index:
+        return text
+    width = _MIN_REGISTERED_LENGTH
+    parts, start, position, last = [], 0, 0, len(text) - width
+    while position <= last:
+        for form in index.get(text[position:position + width], ()):
+            if text.startswith(form, position):
+                parts += (text[start:position], REDACTED)
+                position = start = position + len(form)
+                break
+        else:
+            position += 1
+    if not parts:
+        return text
+    parts.append(text[start:])
+    return "".join(parts)
+
+
+def _written_forms(text):
+    """``text`` as it may appear in output: as is, HTML-escaped (an error page),
+    percent-encoded (a URL, a ``next=`` parameter)."""
+    return {text, html.escape(text), quote(text, safe=""), quote(text)}
+
+
 _registry = _SecretRegistry()
 
 
-def register_secret(value):
-    """Make the log filter redact ``value`` (and every string inside it)."""
-    _registry.add(value)
+def is_registered(text):
+    """Whether the log filter currently redacts ``text``."""
+    return text in _registry
 
 
+# Quotes as written in code, JSON, reprs, and HTML-escaped in an error page.
+_QUOTE = r"(?:['\"]|&quot;|&#x27;|&#39;|&#34;)"
+# "=" and query-string separators, also percent-encoded (once or more: a URL
+# inside a URL's parameter, e.g. next=%2Fcb%3Fcode%3D...).
+_EQUALS = r"(?:=|%(?:25)*3[Dd])"
+_SEPARATOR = r"(?:^|[?&;\s'\"]|%(?:25)*(?:3[Ff]|26|3[Bb]|20))"
+_END = r"%(?:25)*(?:26|23|20|22|27)"
 _KEYWORDS = (
     r"access_token|refresh_token|id_token|client_secret|api_key|apikey|api-key|password|"
     r"passwd|secret|code_verifier|authorization_code|private_key"
 )
 _PATTERNS = [
     # Authorization: Bearer xyz / Basic xyz
-    re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?(?:bearer|basic|token)\s+)[^\s'\",;]+"),
+    re.compile(rf"(?i)(authorization{_QUOTE}?\s*[:=]\s*{_QUOTE}?(?:bearer|basic|token)\s+)"
+               r"[^\s'\",;&]+"),
     # access_token=xyz, "client_secret": "xyz", password: xyz
-    re.compile(rf"(?i)((?:{_KEYWORDS})['\"]?\s*[:=]\s*['\"]?)[^\s'\"&,;}}\]]+"),
+    re.compile(rf"(?i)((?:{_KEYWORDS}){_QUOTE}?\s*(?:[:=]|%(?:25)*3[Dd])\s*{_QUOTE}?)"
+               rf"(?:(?!{_END})[^\s'\"&,;}}\]])+"),
     # OAuth redirects in access logs and query strings: /callback/?code=xyz&state=xyz
-    re.compile(r"((?:^|[?&;\s'\"])(?:code|state|nonce)=)[^\s&#'\"]+"),
+    re.compile(rf"({_SEPARATOR}(?:code|state|nonce){_EQUALS})(?:(?!{_END})[^\s&#'\"])+"),
     # JWTs
     re.compile(r"()\beyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}"),
     # Well-known vendor token shapes (GitHub, Slack, Stripe, Google).
@@ -141,12 +232,11 @@ _PATTERNS = [
 
 
 def redact(text):
-    """``text`` with registered secrets and known secret shapes replaced."""
+    """``text`` with registered secrets and known secret shapes replaced, also
+    where they appear HTML-escaped or percent-encoded."""
     if not text:
         return text
-    registered = _registry.pattern()
-    if registered is not None:
-        text = registered.sub(REDACTED, text)
+    text = _replace_registered(text, _registry.index())
     for pattern in _PATTERNS:
         text = pattern.sub(lambda match: match.group(1) + REDACTED, text)
     return text

@@ -3,7 +3,12 @@ from django.core import checks
 from django.db import models
 from django.test.utils import isolate_apps, override_settings
 
-from integrations.checks import check_keyring, check_plaintext_reads, check_unique_purposes
+from integrations.checks import (
+    check_exception_reporter,
+    check_keyring,
+    check_plaintext_reads,
+    check_unique_purposes,
+)
 from integrations.crypto import generate_key
 from integrations.fields import EncryptedTokenField
 from tests.settings import TEST_KEY_V2
@@ -126,3 +131,13 @@ def test_missing_keys_hint_speaks_of_the_setting_not_the_demo_variable():
         (error,) = check_keyring()
     assert error.hint.startswith("Set INTEGRATIONS['ENCRYPTION_KEYS'] in your settings")
     _env_var_only_named_as_the_demo_s(error.hint)
+
+
+def test_django_default_exception_reporter_is_a_warning(settings):
+    assert check_exception_reporter() == []
+    settings.DEFAULT_EXCEPTION_REPORTER = "django.views.debug.ExceptionReporter"
+    (warning,) = check_exception_reporter()
+    assert warning.id == "integrations.W002"
+    assert warning.level == checks.WARNING
+    settings.DEFAULT_EXCEPTION_REPORTER = "no.such.Reporter"
+    assert ids(check_exception_reporter()) == ["integrations.W002"]

@@ -1,9 +1,12 @@
+import gc
 import logging
 import pickle
 
 import pytest
+from django.test import Client
 
-from integrations.redaction import REDACTED, RedactingFilter, Secret, redact, register_secret
+from integrations import credentials
+from integrations.redaction import REDACTED, RedactingFilter, Secret, is_registered, redact
 
 
 def test_secret_is_masked_everywhere(canary):
@@ -26,7 +29,7 @@ def test_registered_values_are_redacted(canary):
 
 
 def test_short_values_are_not_registered():
-    register_secret("abc")
+    Secret("abc")
     assert redact("abc") == "abc"
 
 
@@ -61,7 +64,7 @@ def test_plain_text_is_untouched():
 
 
 def test_filter_scrubs_messages_args_and_tracebacks(canary):
-    register_secret(canary)
+    held = Secret(canary)  # noqa: F841 (registered while it lives)
     records = []
 
     class Collect(logging.Handler):
@@ -133,3 +136,89 @@ def test_error_reports_hide_callback_parameters_and_secrets(rf, canary, settings
         assert request.GET["code"] not in report and request.GET["state"] not in report
         assert canary not in report
     assert "visible-value" in html
+
+
+# -- what gets registered, and for how long (issue 10, item 17) ------------------------
+
+def _api(user):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.mark.django_db
+def test_a_rejected_credential_cannot_make_the_filter_erase_chosen_text(django_user_model):
+    """Only values actually stored are registered: not what a client merely posts."""
+    mallory = django_user_model.objects.create_user("mallory", password="pw-mallory-1")
+    line = '"POST /admin/login/?next=/admin/ HTTP/1.1" 302 0'
+    response = _api(mallory).post("/api/credentials/", {
+        "name": "", "type": "api_key", "data": {"api_key": "/admin/login/"},
+    }, format="json")
+    assert response.status_code == 400
+    browser = Client()
+    browser.force_login(mallory)
+    page = browser.post("/integrations/credentials/add/?type=bearer",
+                        {"name": "", "token": "/admin/login/?next=/admin/"})
+    assert page.status_code == 200  # the form, with its errors
+    assert not is_registered("/admin/login/")
+    assert redact(line) == line
+
+
+@pytest.mark.django_db
+def test_posting_many_strings_does_not_evict_a_live_secret(django_user_model, canary):
+    owner = django_user_model.objects.create_user("owner", password="pw-owner-1")
+    stored = credentials.create_credential(owner, name="live", credential_type="api_key",
+                                           data={"api_key": f"{canary}-live"})
+    live = credentials.read_secret(owner, stored, purpose="call the API")  # noqa: F841
+    flood = {f"k{n}": f"flood-value-{n:06d}" for n in range(10_000)}
+    response = _api(owner).post("/api/credentials/", {
+        "name": "", "type": "custom", "data": flood}, format="json")
+    assert response.status_code == 400
+    assert not is_registered("flood-value-000001")
+    assert redact(f"calling with {canary}-live") == f"calling with {REDACTED}"
+
+
+def test_a_live_secret_outlives_any_number_of_other_secrets(canary):
+    live = Secret({"api_key": f"{canary}-kept"})
+    for n in range(10_000):
+        Secret(f"other-stored-value-{n:06d}")  # handed out and dropped at once
+    gc.collect()
+    assert redact(f"x {canary}-kept y") == f"x {REDACTED} y"
+    assert is_registered("other-stored-value-009999")  # recent ones are still redacted
+    assert not is_registered("other-stored-value-000000")  # the oldest dropped ones are not
+    assert live.reveal()["api_key"].endswith("-kept")
+
+
+def test_a_dropped_secret_stays_redacted_for_a_while(canary):
+    Secret(f"{canary}-dropped")
+    gc.collect()
+    assert redact(f"{canary}-dropped") == REDACTED
+
+
+@pytest.mark.parametrize("line, hidden", [
+    ("GET /accounts/login/?next=%2Fintegrations%2Fcallback%2Fdemo%2F%3Fcode%3DSYYLzMClp127"
+     "%26state%3D7BpfPUZ_VuI7 HTTP/1.1", ("SYYLzMClp127", "7BpfPUZ_VuI7")),
+    ("next=%252Fcb%253Fcode%253Dc0de-twice%2526state%253Dst4te-twice",
+     ("c0de-twice", "st4te-twice")),
+    ("/o/authorize/?next=%2Fcb%3Fnonce%3Dn0nce-in-next%23frag", ("n0nce-in-next",)),
+    ("next=%2Fcb%3Faccess_token%3Dtok-in-next%26x%3D1", ("tok-in-next",)),
+])
+def test_percent_encoded_secrets_in_urls_are_redacted(line, hidden):
+    cleaned = redact(line)
+    assert REDACTED in cleaned
+    for value in hidden:
+        assert value not in cleaned
+    assert "next=" in cleaned
+
+
+def test_html_escaped_forms_are_redacted(canary):
+    held = Secret(f"{canary}-<'html'>")  # noqa: F841
+    page = ("<td>{&#x27;access_token&#x27;: &#x27;opaque-abc-123&#x27;}</td>"
+            "<td>&quot;client_secret&quot;: &quot;shh-0123456789&quot;</td>"
+            f"<pre>{canary}-&lt;&#x27;html&#x27;&gt;</pre>")
+    cleaned = redact(page)
+    for fragment in ("opaque-abc-123", "shh-0123456789", canary):
+        assert fragment not in cleaned
+    assert cleaned.startswith("<td>{&#x27;access_token&#x27;: &#x27;[REDACTED]&#x27;}</td>")

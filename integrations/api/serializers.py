@@ -20,7 +20,6 @@ from rest_framework import serializers
 from .. import credentials as credential_service
 from .. import oauth
 from ..models import AuditEvent, Credential, Integration, Provider
-from ..redaction import register_secret
 from ..secret_status import is_set, sealed_key_version, sealed_state
 from .errors import Conflict, django_error_detail
 from .fields import RFC3339DateTimeField, StrictCharField, StrictSlugField, StrictURLField
@@ -182,11 +181,6 @@ class ProviderSerializer(StrictModelSerializer):
                 raise Conflict(message, fields={"slug": [message]})
         return attrs
 
-    @sensitive_variables()
-    def validate_client_secret(self, value):
-        if value:
-            register_secret(value)
-        return value
 
 
 # -- integrations ------------------------------------------------------------------
@@ -272,7 +266,7 @@ class DisconnectionSerializer(serializers.Serializer):
                    "keys (1-100 characters each).",
 })
 class SecretDataField(serializers.JSONField):
-    """Write-only secret JSON object. Registered with the log redactor on entry."""
+    """Write-only secret JSON object."""
 
     default_error_messages = {"invalid": "Must be a JSON object."}
 
@@ -285,7 +279,6 @@ class SecretDataField(serializers.JSONField):
     def to_internal_value(self, data):
         if not isinstance(data, dict):
             self.fail("invalid")
-        register_secret(data)
         return data
 
     def to_representation(self, value):  # pragma: no cover - never rendered
