@@ -13,7 +13,7 @@ PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3.11 python3 \
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test matrix bench venv check migrate superuser clean
+.PHONY: run test matrix bench dist venv check migrate superuser clean
 
 venv: $(VENV)/.installed
 
@@ -56,6 +56,12 @@ matrix: venv
 	$(PY) -m nox --list
 	$(PY) -m nox $(NOX_ARGS)
 
+# The wheel and the sdist (no tests: they need the hosting project), checked as PyPI would.
+dist: venv
+	rm -rf dist
+	$(PY) -m build --outdir dist .
+	$(PY) -m twine check --strict dist/*
+
 bench: venv
 	$(PY) benchmarks/run.py
 
@@ -63,4 +69,4 @@ check: venv
 	$(PY) manage.py check --deploy --fail-level WARNING
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache
+	rm -rf $(VENV) *.egg-info .pytest_cache .nox dist build

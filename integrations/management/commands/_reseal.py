@@ -137,8 +137,11 @@ class _PlainProgress:
 
 
 def _progress(label, total, stream):
+    """A tqdm bar on a terminal when the ``progress`` extra is installed; lines otherwise."""
     if total and getattr(stream, "isatty", lambda: False)():
-        from tqdm import tqdm
-
+        try:
+            from tqdm import tqdm
+        except ImportError:  # optional: pip install sealed-integrations[progress]
+            return _PlainProgress(label, total, stream)
         return tqdm(total=total, desc=label, unit="row", file=sys.stderr, leave=False)
     return _PlainProgress(label, total, stream)
