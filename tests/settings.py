@@ -20,6 +20,10 @@ TEST_KEY_V1 = "1:QOxPwcSNk1Fk5AFQ48_pPi6XNVjrGmuqvCoJXp7fR2w="
 TEST_KEY_V2 = "2:MHlTEmbMz9bDpJWDQHMhgpCrzswR0iaIX3OY4X5ubpI="
 
 DEBUG = False
+# The suite's own threads and processes (refresh races, concurrent rotations) end
+# with close_old_connections(); persistent connections would outlive them and
+# keep PostgreSQL from dropping the test database. The project keeps them.
+DATABASES = {"default": {**DATABASES["default"], "CONN_MAX_AGE": 0}}  # noqa: F405
 INTEGRATIONS = {"ENCRYPTION_KEYS": [TEST_KEY_V2, TEST_KEY_V1]}
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

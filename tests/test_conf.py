@@ -121,3 +121,10 @@ def test_oauth_settings_accept_good_values():
                                          "HTTP_TIMEOUT_SECONDS": 2.5}):
         assert app_settings.REFRESH_MARGIN_SECONDS == 0
         assert app_settings.HTTP_TIMEOUT_SECONDS == 2.5
+
+
+def test_the_hosting_project_keeps_database_connections():
+    import config.settings as project
+
+    assert project.DATABASES["default"]["CONN_MAX_AGE"] >= 60
+    assert project.DATABASES["default"]["CONN_HEALTH_CHECKS"] is True
