@@ -6,7 +6,6 @@ over real HTTP for the code exchange, userinfo, discovery and JWKS.
 
 import base64
 import hashlib
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.test import Client
@@ -16,31 +15,19 @@ from integrations.crypto import is_sealed
 from integrations.models import AuditEvent, Integration
 from tests.dbutil import raw_column
 from tests.fake_provider import closed_port_url
-from tests.oauth_helpers import alice, bob, fake, make_provider, provider  # noqa: F401
+from tests.oauth_helpers import (  # noqa: F401 (fixtures)
+    alice,
+    bob,
+    browser,
+    callback,
+    fake,
+    make_provider,
+    pending,
+    provider,
+    start,
+)
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def browser(alice):
-    client = Client()
-    client.force_login(alice)
-    return client
-
-
-def start(browser, slug="fake", **params):
-    response = browser.get(f"/integrations/connect/{slug}/", params)
-    assert response.status_code == 302, response.content
-    query = {k: v[0] for k, v in parse_qs(urlsplit(response["Location"]).query).items()}
-    return response["Location"], query
-
-
-def callback(browser, slug="fake", **params):
-    return browser.get(f"/integrations/callback/{slug}/", params)
-
-
-def pending(browser):
-    return browser.session[oauth.SESSION_KEY]["pending"]
 
 
 def rejections():
