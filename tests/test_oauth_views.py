@@ -393,3 +393,82 @@ def test_discovery_with_a_foreign_issuer_is_refused(browser, oidc, fake):
     response = browser.get("/integrations/connect/fake/")
     assert response.status_code == 503
     assert b"discovery_issuer_mismatch" in response.content
+
+
+# -- malformed provider responses: a failed, audited connection, never a 500 ----------
+
+def _assert_refused(browser, response, code, canary, all_logs):
+    assert response.status_code == 502
+    assert code.encode() in response.content
+    assert canary.encode() not in response.content
+    assert not Integration.objects.exists()
+    failure = AuditEvent.objects.get(action="connect")
+    assert (failure.outcome, failure.detail) == ("failure", code)
+    assert not any(canary in detail for detail in AuditEvent.objects.values_list("detail", flat=True))
+    assert canary not in all_logs.text
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"expires_in": 10**12},
+        {"expires_in": -3600},
+        {"scope": "read CANARY\x00write"},
+        {"scope": "read CANARY\ud800"},
+        {"token_type": "Bearer\x00CANARY"},
+        {"token_type": "CANARY\udc00"},
+        {"access_token": "CANARY\x00"},
+        {"refresh_token": "CANARY\ud83d"},
+    ],
+    ids=["expires_in-huge", "expires_in-negative", "scope-nul", "scope-surrogate",
+         "token_type-nul", "token_type-surrogate", "access_token-nul", "refresh_token-surrogate"],
+)
+def test_a_malformed_token_response_is_a_502_with_an_audited_failure(
+        browser, provider, fake, canary, all_logs, fields):
+    """On PostgreSQL a NUL would reach the database as a DataError, a lone
+    surrogate as an encoding error, a huge expires_in overflow datetime: all
+    are refused before any of them (before userinfo too)."""
+    original = fake.issue
+    fields = {k: v.replace("CANARY", canary) if isinstance(v, str) else v
+              for k, v in fields.items()}
+
+    def malformed(form, headers):
+        status, token = original(form)
+        return status, {**token, **fields}
+
+    fake.handlers["/token"] = malformed
+    _, query = start(browser)
+    response = callback(browser, code="c", state=query["state"])
+    _assert_refused(browser, response, "invalid_token_response", canary, all_logs)
+    assert fake.requests_to("/userinfo") == []
+
+
+@pytest.mark.parametrize(
+    ("claims", "code"),
+    [
+        ({"sub": "CANARY\x00"}, "claim_sub_invalid"),
+        ({"sub": "CANARY\ud800"}, "claim_sub_invalid"),
+        ({"sub": "CANARY" * 20}, "claim_sub_invalid"),  # longer than an account id column
+        ({"sub": {"CANARY": 1}}, "claim_sub_invalid"),
+        ({"email": "CANARY\x00@fake.test"}, "claim_email_invalid"),
+        ({"name": "Al\x00ice CANARY"}, "claim_name_invalid"),  # kept in metadata (JSON)
+        ({"preferred_username": "CANARY\udfff"}, "claim_preferred_username_invalid"),
+    ],
+)
+def test_malformed_userinfo_claims_are_a_502_with_an_audited_failure(
+        browser, provider, fake, canary, all_logs, claims, code):
+    fake.userinfo = {"sub": "fake-user-1", "email": "alice@fake.test", **{
+        k: v.replace("CANARY", canary) if isinstance(v, str) else {canary: 1}
+        for k, v in claims.items()}}
+    _, query = start(browser)
+    response = callback(browser, code="c", state=query["state"])
+    _assert_refused(browser, response, code, canary, all_logs)
+
+
+def test_an_integer_account_id_and_unicode_names_are_fine(browser, provider, fake):
+    fake.userinfo = {"id": 12345, "name": "Zoë 🦊 Ünïcode", "login": "zoe"}
+    _, query = start(browser)
+    assert callback(browser, code="c", state=query["state"]).status_code == 302
+    integration = Integration.objects.get()
+    assert (integration.external_account_id, integration.label) == ("12345", "zoe")
+    assert integration.metadata["identity"]["name"] == "Zoë 🦊 Ünïcode"
