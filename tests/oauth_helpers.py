@@ -4,6 +4,7 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
@@ -93,6 +94,14 @@ def start(browser, slug="fake", **params):
     assert response.status_code == 302, response.content
     query = {k: v[0] for k, v in parse_qs(urlsplit(response["Location"]).query).items()}
     return response["Location"], query
+
+
+def consent(location):
+    """Follow the authorization URL to the provider, as the browser would, and
+    return the query it sends the browser back to the callback with."""
+    response = requests.get(location, allow_redirects=False, timeout=10)
+    assert response.status_code == 302, response.text
+    return {k: v[0] for k, v in parse_qs(urlsplit(response.headers["Location"]).query).items()}
 
 
 def callback(browser, slug="fake", **params):

@@ -20,6 +20,7 @@ from tests.oauth_helpers import (  # noqa: F401 (fixtures)
     bob,
     browser,
     callback,
+    consent,
     fake,
     make_provider,
     pending,
@@ -312,6 +313,57 @@ def test_a_mismatched_iss_parameter_is_refused(browser, fake):
     response = callback(browser, code="c", state=query["state"], iss="https://attacker.example")
     assert response.status_code == 400 and b"issuer_mismatch" in response.content
     assert fake.requests_to("/token") == []
+
+
+@pytest.fixture
+def iss_provider(fake):
+    """A provider whose discovery promises ``iss`` in every authorization response."""
+    fake.iss_parameter_supported = True
+    return make_provider(fake, discovery_url=fake.discovery_url, token_url="", authorize_url="")
+
+
+def test_the_iss_parameter_the_provider_sends_is_accepted(browser, iss_provider, fake):
+    location, _ = start(browser)
+    params = consent(location)
+    assert params["iss"] == fake.issuer
+    assert callback(browser, **params).status_code == 302
+    assert Integration.objects.exists()
+
+
+@pytest.mark.parametrize("extra", [{"code": "c"}, {"error": "access_denied"}])
+def test_a_missing_iss_is_refused_when_the_provider_promises_one(browser, iss_provider, fake,
+                                                                  extra):
+    """RFC 9207 §2.4: the mix-up defence, for error responses too."""
+    location, query = start(browser)
+    response = callback(browser, state=query["state"], **extra)
+    assert response.status_code == 400 and b"issuer_missing" in response.content
+    assert fake.requests_to("/token") == [] and not Integration.objects.exists()
+    failure = AuditEvent.objects.get(action="connect")
+    assert (failure.outcome, failure.detail) == ("failure", "issuer_missing")
+
+
+@pytest.mark.parametrize("iss", ["", "https://attacker.example", "IGNORED"])
+def test_a_wrong_iss_is_refused_when_the_provider_promises_one(browser, iss_provider, fake, iss):
+    location, _ = start(browser)
+    params = consent(location)
+    params["iss"] = fake.issuer + "/" if iss == "IGNORED" else iss
+    response = callback(browser, **params)
+    assert response.status_code == 400 and b"issuer_mismatch" in response.content
+    assert fake.requests_to("/token") == []
+
+
+def test_the_iss_promise_can_come_from_the_providers_metadata(browser, fake):
+    make_provider(fake, metadata={"authorization_response_iss_parameter_supported": True,
+                                  "issuer": fake.issuer})
+    _, query = start(browser)
+    response = callback(browser, code="c", state=query["state"])
+    assert response.status_code == 400 and b"issuer_missing" in response.content
+
+
+def test_without_the_promise_a_callback_without_iss_is_accepted(browser, fake):
+    make_provider(fake, discovery_url=fake.discovery_url, token_url="", authorize_url="")
+    _, query = start(browser)
+    assert callback(browser, code="c", state=query["state"]).status_code == 302
 
 
 def test_tokens_never_reach_logs_or_pages(browser, provider, fake, all_logs):
