@@ -496,11 +496,15 @@ def complete_authorization(request, provider):
 
 def check_response_issuer(params, ends):
     """RFC 9207 §2.4, the mix-up defence: an ``iss`` in the authorization
-    response must name the provider we sent the user to, and a provider that
-    says it always sends one (``authorization_response_iss_parameter_supported``)
-    must have sent one. Checked for error responses too."""
+    response must name the provider we sent the user to, and a response with a
+    code from a provider that says it always sends one
+    (``authorization_response_iss_parameter_supported``) must have one.
+
+    An error response without ``iss`` is let through to its friendly page:
+    nothing is exchanged for it, and django-oauth-toolkit, for one, leaves
+    ``iss`` out of its error responses."""
     if "iss" not in params:
-        if ends.iss_parameter_supported:
+        if ends.iss_parameter_supported and "error" not in params:
             raise AuthorizationDenied("issuer_missing")
         return
     if ends.issuer and params["iss"] != ends.issuer:
