@@ -15,6 +15,10 @@ What lives here:
 * **Token endpoint calls** for refresh and RFC 7009 revocation, used by
   :mod:`integrations.tokens` (the service layer that stores the results).
 
+Every request to a provider goes through a session that never follows a
+redirect (:mod:`integrations.provider_http`), and what a provider sends is
+checked by :mod:`integrations.provider_data` before it is stored or used.
+
 Failures are :class:`OAuthFlowError` subclasses whose ``code`` is a short
 machine-readable reason (``invalid_grant``, ``network_error``, ``http_503``,
 ``state_expired``…). No message, log line or audit event here ever holds a
