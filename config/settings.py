@@ -63,6 +63,8 @@ if DEMO_PROVIDER:
         "PKCE_REQUIRED": True,
         "ROTATE_REFRESH_TOKEN": True,
         "REQUEST_APPROVAL_PROMPT": "force",
+        # RFC 9207: `iss` in every authorization response, advertised in discovery.
+        "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
         "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("DEMO_ACCESS_TOKEN_SECONDS", default=3600),
         "OIDC_ENABLED": True,
         # An RS256 key kept beside manage.py (created on first use, git-ignored);

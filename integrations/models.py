@@ -211,6 +211,12 @@ class Integration(TimestampedModel):
     def is_expired(self):
         return self.expires_at is not None and self.expires_at <= timezone.now()
 
+    @property
+    def can_refresh(self):
+        """Whether a refresh token is stored, read from the sealed column alone
+        (nothing is decrypted). Without one the account dies at ``expires_at``."""
+        return self.refresh_token_sealed not in (None, "")
+
 
 class Credential(TimestampedModel):
     """A secret a user enters: an API key, basic-auth pair, bearer token or custom set."""

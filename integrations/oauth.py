@@ -15,6 +15,10 @@ What lives here:
 * **Token endpoint calls** for refresh and RFC 7009 revocation, used by
   :mod:`integrations.tokens` (the service layer that stores the results).
 
+Every request to a provider goes through a session that never follows a
+redirect (:mod:`integrations.provider_http`), and what a provider sends is
+checked by :mod:`integrations.provider_data` before it is stored or used.
+
 Failures are :class:`OAuthFlowError` subclasses whose ``code`` is a short
 machine-readable reason (``invalid_grant``, ``network_error``, ``http_503``,
 ``state_expired``…). No message, log line or audit event here ever holds a
@@ -27,6 +31,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from ipaddress import ip_address as parse_ip
 from urllib.parse import urlsplit
 
@@ -46,6 +51,14 @@ from . import audit
 from .conf import app_settings
 from .credentials import read_client_secret
 from .models import AuditEvent, Provider
+from .provider_data import (
+    ACCOUNT_ID_MAX_LENGTH,
+    CLAIM_MAX_LENGTH,
+    TokenResponseError,
+    checked_text,
+    read_token_response,
+)
+from .provider_http import NoRedirects, ProviderSession, RedirectRefused
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +82,7 @@ _SYMMETRIC_ALGS = frozenset({"HS256", "HS384", "HS512"})
 _ID_TOKEN_LEEWAY = 120
 _WELL_KNOWN = "/.well-known/openid-configuration"
 _DEFAULT_LABEL_FIELDS = ("email", "preferred_username", "login", "name")
+_ISS_SUPPORTED = "authorization_response_iss_parameter_supported"
 
 
 # -- errors -------------------------------------------------------------------
@@ -133,6 +147,8 @@ def error_code(value):
 
 def request_failure(exc):
     """The :class:`ProviderRequestFailed` for an exception raised by a provider call."""
+    if isinstance(exc, RedirectRefused):
+        return ProviderRequestFailed("redirect_refused")
     if isinstance(exc, OAuthError):
         code = error_code(getattr(exc, "error", None))
         return ProviderRequestFailed(code, transient=code in ("server_error", "temporarily_unavailable"))
@@ -161,6 +177,8 @@ class Endpoints:
     jwks_uri: str = ""
     issuer: str = ""
     id_token_algs: tuple = ()
+    # RFC 9207: the provider puts ``iss`` in every authorization response.
+    iss_parameter_supported: bool = False
 
 
 def _is_loopback(host):
@@ -190,10 +208,13 @@ def check_endpoint_url(url, name):
 
 def _http_get_json(url, what):
     try:
-        response = requests.get(url, timeout=app_settings.HTTP_TIMEOUT_SECONDS,
-                                headers={"Accept": "application/json"})
-        response.raise_for_status()
-        document = response.json()
+        with ProviderSession() as session:
+            response = session.get(url, timeout=app_settings.HTTP_TIMEOUT_SECONDS,
+                                   headers={"Accept": "application/json"})
+            response.raise_for_status()
+            document = response.json()
+    except RedirectRefused:
+        raise ProviderMisconfigured(f"{what}_redirected") from None
     except (requests.RequestException, ValueError):
         raise ProviderMisconfigured(f"{what}_unavailable", transient=True) from None
     if not isinstance(document, dict):
@@ -233,6 +254,7 @@ def endpoints(provider):
         return value if isinstance(value, str) else ""
 
     algs = document.get("id_token_signing_alg_values_supported") or ()
+    iss_supported = provider.metadata.get(_ISS_SUPPORTED, document.get(_ISS_SUPPORTED))
     resolved = Endpoints(
         authorize_url=pick(provider.authorize_url, "authorization_endpoint"),
         token_url=pick(provider.token_url, "token_endpoint"),
@@ -241,6 +263,7 @@ def endpoints(provider):
         jwks_uri=pick(provider.metadata.get("jwks_uri"), "jwks_uri"),
         issuer=pick(provider.metadata.get("issuer"), "issuer"),
         id_token_algs=tuple(a for a in algs if isinstance(a, str)),
+        iss_parameter_supported=iss_supported is True,
     )
     for name in ("authorize_url", "token_url", "revocation_url", "userinfo_url", "jwks_uri"):
         check_endpoint_url(getattr(resolved, name), name)
@@ -248,6 +271,11 @@ def endpoints(provider):
 
 
 # -- the Authlib client -------------------------------------------------------------
+
+class ProviderClient(NoRedirects, OAuth2Session):
+    """Authlib's requests session, refusing redirects (see :mod:`.provider_http`):
+    the token, refresh, revocation and userinfo requests all go through it."""
+
 
 def uses_pkce(provider):
     """S256 is sent unless the provider says it does not support PKCE."""
@@ -269,7 +297,7 @@ def build_client(provider, *, purpose=None, actor=None, redirect_uri=None, scope
     method = provider.metadata.get("token_endpoint_auth_method") or (
         "client_secret_basic" if client_secret else "none"
     )
-    return OAuth2Session(
+    return ProviderClient(
         client_id=provider.client_id,
         client_secret=client_secret,
         token_endpoint_auth_method=method,
@@ -351,6 +379,11 @@ def begin_authorization(request, provider, *, next_url=""):
     )
     client = build_client(provider, redirect_uri=redirect_uri, scope=" ".join(scopes) or None)
     extra = authorize_params(provider)
+    # OIDC Core §11: a provider may ignore offline_access (and so issue no
+    # refresh token) unless the user is asked to consent. A preset that knows
+    # better sets its own prompt.
+    if "offline_access" in scopes:
+        extra.setdefault("prompt", "consent")
     if nonce:
         extra["nonce"] = nonce
     url, _ = client.create_authorization_url(
@@ -436,15 +469,13 @@ def complete_authorization(request, provider):
     the account. Raises :class:`StateError` (a 400) before anything else."""
     entry = consume_state(request, provider)
     params = request.GET
+    ends = endpoints(provider)
+    check_response_issuer(params, ends)
     if "error" in params:
         raise AuthorizationDenied(error_code(params.get("error")))
     code = params.get("code")
     if not code:
         raise AuthorizationDenied("missing_code")
-    ends = endpoints(provider)
-    # RFC 9207: a server that names itself must be the one we sent the user to.
-    if "iss" in params and ends.issuer and params["iss"] != ends.issuer:
-        raise AuthorizationDenied("issuer_mismatch")
 
     client = build_client(provider, purpose="exchange an authorization code", actor=request.user,
                           redirect_uri=entry["r"])
@@ -455,6 +486,11 @@ def complete_authorization(request, provider):
         token = dict(client.fetch_token(ends.token_url, grant_type="authorization_code", **exchange))
     except Exception as exc:  # noqa: BLE001 - classified, never re-raised with its text
         raise request_failure(exc) from None
+    try:  # before the access token is sent anywhere (userinfo) or stored
+        read_token_response(token, now=datetime.now(UTC))
+    except TokenResponseError as exc:
+        logger.warning("provider %s sent an unusable token response: %s", provider.slug, exc)
+        raise ProviderRequestFailed("invalid_token_response") from None
     claims = identify(client, provider, ends, token, nonce=entry.get("n"))
     external_id, label = account_from_claims(provider, claims)
     return Authorization(token=token, external_account_id=external_id, label=label,
@@ -462,25 +498,71 @@ def complete_authorization(request, provider):
                          next_url=entry.get("next") or "", claims=_public_claims(claims))
 
 
+def check_response_issuer(params, ends):
+    """RFC 9207 §2.4, the mix-up defence: an ``iss`` in the authorization
+    response must name the provider we sent the user to, and a response with a
+    code from a provider that says it always sends one
+    (``authorization_response_iss_parameter_supported``) must have one.
+
+    An error response without ``iss`` is let through to its friendly page:
+    nothing is exchanged for it, and django-oauth-toolkit, for one, leaves
+    ``iss`` out of its error responses."""
+    if "iss" not in params:
+        if ends.iss_parameter_supported and "error" not in params:
+            raise AuthorizationDenied("issuer_missing")
+        return
+    if ends.issuer and params["iss"] != ends.issuer:
+        raise AuthorizationDenied("issuer_mismatch")
+
+
+def _claim_error(name):
+    code = f"claim_{name}_invalid"
+    code = code if _CODE_RE.fullmatch(code) else "claim_invalid"
+    return lambda _message: IdentityError(code)
+
+
+def _claim_text(claims, name, max_length):
+    """The claim ``name`` as text (an integer id becomes its digits); ``""`` when
+    absent; :class:`IdentityError` when it is not clean, bounded text."""
+    value = claims.get(name)
+    if value is None or value == "":
+        return ""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    return checked_text(value, name, max_length=max_length, error=_claim_error(name))
+
+
 def _public_claims(claims):
     """The identity claims worth keeping in an integration's metadata."""
     keep = ("sub", "id", "email", "email_verified", "name", "preferred_username", "login", "iss")
-    return {k: claims[k] for k in keep if isinstance(claims.get(k), (str, int, bool))}
+    kept = {}
+    for name in keep:
+        value = claims.get(name)
+        if isinstance(value, str):
+            checked_text(value, name, max_length=CLAIM_MAX_LENGTH, error=_claim_error(name))
+        if isinstance(value, (str, int, bool)):
+            kept[name] = value
+    return kept
 
 
 def account_from_claims(provider, claims):
+    """``(external account id, label)`` from the claims the provider's metadata
+    names. Every claim used is checked (:func:`provider_data.checked_text`)."""
     id_field = provider.metadata.get("account_id_field")
     candidates = (id_field,) if id_field else ("sub", "id")
-    external_id = next(
-        (str(claims[name]) for name in candidates if claims.get(name) not in (None, "")), ""
-    )
+    external_id = ""
+    for name in candidates:
+        external_id = _claim_text(claims, name, ACCOUNT_ID_MAX_LENGTH)
+        if external_id:
+            break
     label_fields = provider.metadata.get("account_label_fields") or _DEFAULT_LABEL_FIELDS
-    label = next(
-        (str(claims[name]) for name in label_fields
-         if isinstance(claims.get(name), (str, int)) and claims.get(name) != ""),
-        "",
-    )
-    return external_id[:255], label[:255]
+    label = ""
+    for name in label_fields:
+        if isinstance(claims.get(name), (str, int)) and not isinstance(claims.get(name), bool):
+            label = _claim_text(claims, name, CLAIM_MAX_LENGTH)
+            if label:
+                break
+    return external_id, label[:255]
 
 
 @sensitive_variables()
@@ -502,6 +584,8 @@ def identify(client, provider, ends, token, *, nonce=None):
                                            "Accept": "application/json"})
             response.raise_for_status()
             info = response.json()
+        except RedirectRefused:
+            raise IdentityError("userinfo_redirected") from None
         except (requests.RequestException, ValueError):
             raise IdentityError("userinfo_failed") from None
         if not isinstance(info, dict):

@@ -8,7 +8,7 @@ revocation build on these functions.
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import connections, router, transaction
@@ -18,6 +18,7 @@ from django.utils import timezone
 from . import audit, oauth
 from .conf import app_settings
 from .models import AuditEvent, Integration
+from .provider_data import TokenResponseError, parse_scopes, read_token_response
 from .redaction import Secret
 from .signals import (
     integration_needs_reauth,
@@ -29,68 +30,24 @@ from .signals import (
 Action = AuditEvent.Action
 
 
-class TokenResponseError(ValueError):
-    """A token response that cannot be stored; the message names fields only."""
-
-
-def parse_scopes(scope):
-    if scope is None:
-        return None
-    if isinstance(scope, str):
-        return [part for part in scope.replace(",", " ").split() if part]
-    if isinstance(scope, (list, tuple)) and all(isinstance(s, str) for s in scope):
-        return list(scope)
-    raise TokenResponseError("token response field 'scope' must be a string or a list of strings")
-
-
-def _expiry(token, now):
-    expires_in = token.get("expires_in")
-    if expires_in not in (None, ""):
-        try:
-            seconds = int(expires_in)
-        except (TypeError, ValueError):
-            raise TokenResponseError("token response field 'expires_in' is not a number") from None
-        return now + timedelta(seconds=max(seconds, 0))
-    expires_at = token.get("expires_at")
-    if expires_at not in (None, ""):
-        if isinstance(expires_at, datetime):
-            return expires_at
-        try:
-            return datetime.fromtimestamp(int(expires_at), tz=UTC)
-        except (TypeError, ValueError, OverflowError, OSError):
-            raise TokenResponseError("token response field 'expires_at' is not a timestamp") from None
-    return None
-
-
 @sensitive_variables()
 def apply_token_response(integration, token, *, now=None):
-    """Copy a token response onto ``integration`` (not saved).
+    """Copy a token response onto ``integration`` (not saved), after
+    :func:`provider_data.read_token_response` checked every field
+    (:class:`TokenResponseError` names the first bad one, never its value).
 
     A response without a refresh token keeps the one stored (RFC 6749 §6: the
     server may keep the old refresh token valid); one without a scope keeps the
     granted scopes, or takes the requested ones on first connect (§5.1).
     """
-    if not isinstance(token, dict):
-        raise TokenResponseError("token response must be a JSON object")
-    access = token.get("access_token")
-    if not isinstance(access, str) or not access:
-        raise TokenResponseError("token response has no access_token")
-    refresh = token.get("refresh_token")
-    if refresh is not None and not isinstance(refresh, str):
-        raise TokenResponseError("token response field 'refresh_token' must be a string")
-    token_type = token.get("token_type") or "Bearer"
-    if not isinstance(token_type, str) or len(token_type) > 40:
-        raise TokenResponseError("token response field 'token_type' is invalid")
-    now = now or timezone.now()
-    scopes = parse_scopes(token.get("scope"))
-
-    integration.access_token = access
-    if refresh:
-        integration.refresh_token = refresh
-    integration.token_type = token_type
-    integration.expires_at = _expiry(token, now)
-    if scopes is not None:
-        integration.granted_scopes = scopes
+    response = read_token_response(token, now=now or timezone.now())
+    integration.access_token = response.access_token
+    if response.refresh_token:
+        integration.refresh_token = response.refresh_token
+    integration.token_type = response.token_type
+    integration.expires_at = response.expires_at
+    if response.scopes is not None:
+        integration.granted_scopes = response.scopes
     elif not integration.granted_scopes:
         integration.granted_scopes = list(integration.requested_scopes)
     return integration
@@ -516,6 +473,7 @@ __all__ = [
     "get_integration",
     "get_valid_token",
     "list_integrations",
+    "parse_scopes",
     "read_access_token",
     "refresh_expiring",
     "refresh_integration",

@@ -4,8 +4,18 @@ and the refresh benchmark: real HTTP, no Django, no database.
 By default the token endpoint answers every grant with fresh, numbered tokens
 (a rotated refresh token each time), the revocation endpoint answers 200, and
 userinfo describes one account. ``script(path, status, body)`` queues one
-answer for an endpoint; ``handlers[path]`` replaces its logic. Every request is
-recorded (path, form, headers) for the test to inspect; nothing is printed.
+answer for an endpoint (``redirect(path, location)`` a redirect);
+``handlers[path]`` replaces its logic. Every request is recorded (path, form,
+headers) for the test to inspect; nothing is printed.
+
+Strictness a test can switch on, as certified providers behave:
+
+* ``/authorize`` answers like a consenting user: a redirect to the client's
+  ``redirect_uri`` with a code bound to that authorization request, plus
+  ``iss`` when ``iss_parameter_supported`` (RFC 9207; discovery says so too).
+* ``offline_access_needs_consent``: a code issues a refresh token only when
+  its authorization request asked for ``offline_access`` with ``prompt=consent``
+  (OpenID Connect Core §11), as panva's oidc-provider does.
 """
 
 import json
@@ -13,7 +23,7 @@ import threading
 import time
 from collections import defaultdict, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from joserfc import jwt
 from joserfc.jwk import RSAKey
@@ -40,6 +50,9 @@ class FakeProvider:
         # Claims to put in an ID token on code exchange (None: no ID token).
         self.id_token_claims = None
         self.issued = 0
+        self.iss_parameter_supported = False
+        self.offline_access_needs_consent = False
+        self.grants = {}  # code -> the authorization request's parameters
         self._lock = threading.Lock()
         self.key = _signing_key()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -81,9 +94,24 @@ class FakeProvider:
     def discovery_url(self):
         return f"{self.url}/.well-known/openid-configuration"
 
-    def script(self, path, status, body):
+    def script(self, path, status, body, headers=None):
         """Queue one answer (``body`` a dict for JSON, or a str) for ``path``."""
-        self.scripts[path].append((status, body))
+        self.scripts[path].append((status, body, headers or {}))
+
+    def redirect(self, path, location, status=307):
+        """Queue a redirect to ``location`` as the next answer for ``path``."""
+        self.script(path, status, "", {"Location": location})
+
+    def authorize(self, query):
+        """What the authorization endpoint does for a consenting user: the
+        ``(redirect_uri, params)`` it sends the browser back to."""
+        with self._lock:
+            code = f"fake-code-{len(self.grants) + 1:04d}"
+            self.grants[code] = dict(query)
+        params = {"code": code, "state": query.get("state", "")}
+        if self.iss_parameter_supported:
+            params["iss"] = self.issuer
+        return query.get("redirect_uri", ""), params
 
     def requests_to(self, path):
         return [r for r in self.requests if r["path"] == path]
@@ -104,6 +132,11 @@ class FakeProvider:
             "expires_in": 3600,
             "scope": form.get("scope") or "read",
         }
+        grant = self.grants.get(form.get("code")) if form.get("grant_type") == "authorization_code" else None
+        if grant is not None:
+            token["scope"] = grant.get("scope", "")
+            if self.offline_access_needs_consent and not self.offline_granted(grant):
+                del token["refresh_token"]
         if form.get("grant_type") == "authorization_code" and self.id_token_claims is not None:
             claims = {
                 "iss": self.issuer, "aud": self.client_id, "sub": self.userinfo.get("sub"),
@@ -113,8 +146,15 @@ class FakeProvider:
             token["id_token"] = jwt.encode({"alg": "RS256", "kid": self.key.kid}, claims, self.key)
         return 200, token
 
+    @staticmethod
+    def offline_granted(grant):
+        """OIDC Core §11: offline access needs the scope and a consent prompt."""
+        return ("offline_access" in grant.get("scope", "").split()
+                and "consent" in grant.get("prompt", "").split())
+
     def discovery(self):
         return 200, {
+            "authorization_response_iss_parameter_supported": self.iss_parameter_supported,
             "issuer": self.issuer,
             "authorization_endpoint": self.authorize_url,
             "token_endpoint": self.token_url,
@@ -128,6 +168,9 @@ class FakeProvider:
     def _answer(self, path, form, headers):
         if self.scripts[path]:
             return self.scripts[path].popleft()
+        if path == "/authorize":
+            redirect_uri, params = self.authorize(form)
+            return 302, "", {"Location": f"{redirect_uri}?{urlencode(params)}"}
         if path in self.handlers:
             return self.handlers[path](form, headers)
         if path == "/token":
@@ -159,11 +202,13 @@ class FakeProvider:
                     fake.requests.append(record)
                 if fake.delay:
                     time.sleep(fake.delay)
-                status, body = fake._answer(parts.path, form, dict(self.headers))
+                status, body, *extra = fake._answer(parts.path, form, dict(self.headers))
                 payload = json.dumps(body).encode() if isinstance(body, dict) else body.encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json" if isinstance(body, dict)
                                  else "text/plain")
+                for name, value in (extra[0] if extra else {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)

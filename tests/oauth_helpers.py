@@ -1,12 +1,15 @@
 """Fixtures and helpers shared by the OAuth tests (import the fixtures by name)."""
 
 from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 from django.db import connection
+from django.test import Client
 from django.utils import timezone
 
-from integrations import credentials, tokens
+from integrations import credentials, oauth, tokens
 from integrations.models import Integration, Provider
 from tests.fake_provider import FakeProvider
 
@@ -74,3 +77,36 @@ def expire(integration, seconds_ago=10):
         expires_at=timezone.now() - timedelta(seconds=seconds_ago)
     )
     integration.refresh_from_db()
+
+
+# -- the browser side of the flow (Django's test client) ---------------------------
+
+@pytest.fixture
+def browser(alice):
+    client = Client()
+    client.force_login(alice)
+    return client
+
+
+def start(browser, slug="fake", **params):
+    """Open the connect URL; returns the provider's authorization URL and its query."""
+    response = browser.get(f"/integrations/connect/{slug}/", params)
+    assert response.status_code == 302, response.content
+    query = {k: v[0] for k, v in parse_qs(urlsplit(response["Location"]).query).items()}
+    return response["Location"], query
+
+
+def consent(location):
+    """Follow the authorization URL to the provider, as the browser would, and
+    return the query it sends the browser back to the callback with."""
+    response = requests.get(location, allow_redirects=False, timeout=10)
+    assert response.status_code == 302, response.text
+    return {k: v[0] for k, v in parse_qs(urlsplit(response.headers["Location"]).query).items()}
+
+
+def callback(browser, slug="fake", **params):
+    return browser.get(f"/integrations/callback/{slug}/", params)
+
+
+def pending(browser):
+    return browser.session[oauth.SESSION_KEY]["pending"]

@@ -6,7 +6,6 @@ over real HTTP for the code exchange, userinfo, discovery and JWKS.
 
 import base64
 import hashlib
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.test import Client
@@ -16,31 +15,20 @@ from integrations.crypto import is_sealed
 from integrations.models import AuditEvent, Integration
 from tests.dbutil import raw_column
 from tests.fake_provider import closed_port_url
-from tests.oauth_helpers import alice, bob, fake, make_provider, provider  # noqa: F401
+from tests.oauth_helpers import (  # noqa: F401 (fixtures)
+    alice,
+    bob,
+    browser,
+    callback,
+    consent,
+    fake,
+    make_provider,
+    pending,
+    provider,
+    start,
+)
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def browser(alice):
-    client = Client()
-    client.force_login(alice)
-    return client
-
-
-def start(browser, slug="fake", **params):
-    response = browser.get(f"/integrations/connect/{slug}/", params)
-    assert response.status_code == 302, response.content
-    query = {k: v[0] for k, v in parse_qs(urlsplit(response["Location"]).query).items()}
-    return response["Location"], query
-
-
-def callback(browser, slug="fake", **params):
-    return browser.get(f"/integrations/callback/{slug}/", params)
-
-
-def pending(browser):
-    return browser.session[oauth.SESSION_KEY]["pending"]
 
 
 def rejections():
@@ -327,6 +315,67 @@ def test_a_mismatched_iss_parameter_is_refused(browser, fake):
     assert fake.requests_to("/token") == []
 
 
+@pytest.fixture
+def iss_provider(fake):
+    """A provider whose discovery promises ``iss`` in every authorization response."""
+    fake.iss_parameter_supported = True
+    return make_provider(fake, discovery_url=fake.discovery_url, token_url="", authorize_url="")
+
+
+def test_the_iss_parameter_the_provider_sends_is_accepted(browser, iss_provider, fake):
+    location, _ = start(browser)
+    params = consent(location)
+    assert params["iss"] == fake.issuer
+    assert callback(browser, **params).status_code == 302
+    assert Integration.objects.exists()
+
+
+def test_a_missing_iss_is_refused_when_the_provider_promises_one(browser, iss_provider, fake):
+    """RFC 9207 §2.4: the mix-up defence."""
+    _, query = start(browser)
+    response = callback(browser, state=query["state"], code="c")
+    assert response.status_code == 400 and b"issuer_missing" in response.content
+    assert fake.requests_to("/token") == [] and not Integration.objects.exists()
+    failure = AuditEvent.objects.get(action="connect")
+    assert (failure.outcome, failure.detail) == ("failure", "issuer_missing")
+
+
+@pytest.mark.parametrize("iss", ["", "https://attacker.example", "IGNORED"])
+def test_a_wrong_iss_is_refused_when_the_provider_promises_one(browser, iss_provider, fake, iss):
+    location, _ = start(browser)
+    params = consent(location)
+    params["iss"] = fake.issuer + "/" if iss == "IGNORED" else iss
+    response = callback(browser, **params)
+    assert response.status_code == 400 and b"issuer_mismatch" in response.content
+    assert fake.requests_to("/token") == []
+
+
+def test_an_error_response_without_iss_still_gets_its_friendly_page(browser, iss_provider, fake):
+    """Nothing is exchanged for an error; some providers (django-oauth-toolkit)
+    leave iss out of error responses. A wrong iss there is still refused."""
+    _, query = start(browser)
+    response = callback(browser, state=query["state"], error="access_denied")
+    assert response.status_code == 200 and b"You cancelled" in response.content
+    _, query = start(browser)
+    response = callback(browser, state=query["state"], error="access_denied",
+                        iss="https://attacker.example")
+    assert response.status_code == 400 and b"issuer_mismatch" in response.content
+
+
+def test_the_iss_promise_can_come_from_the_providers_metadata(browser, fake):
+    make_provider(fake, metadata={"authorization_response_iss_parameter_supported": True,
+                                  "issuer": fake.issuer})
+    _, query = start(browser)
+    response = callback(browser, code="c", state=query["state"])
+    assert response.status_code == 400 and b"issuer_missing" in response.content
+
+
+def test_without_the_promise_a_callback_without_iss_is_accepted(browser, fake):
+    make_provider(fake, discovery_url=fake.discovery_url, token_url="", authorize_url="")
+    _, query = start(browser)
+    assert callback(browser, code="c", state=query["state"]).status_code == 302
+
+
 def test_tokens_never_reach_logs_or_pages(browser, provider, fake, all_logs):
     _, query = start(browser)
     response = callback(browser, code="the-code", state=query["state"])
@@ -406,3 +455,82 @@ def test_discovery_with_a_foreign_issuer_is_refused(browser, oidc, fake):
     response = browser.get("/integrations/connect/fake/")
     assert response.status_code == 503
     assert b"discovery_issuer_mismatch" in response.content
+
+
+# -- malformed provider responses: a failed, audited connection, never a 500 ----------
+
+def _assert_refused(browser, response, code, canary, all_logs):
+    assert response.status_code == 502
+    assert code.encode() in response.content
+    assert canary.encode() not in response.content
+    assert not Integration.objects.exists()
+    failure = AuditEvent.objects.get(action="connect")
+    assert (failure.outcome, failure.detail) == ("failure", code)
+    assert not any(canary in detail for detail in AuditEvent.objects.values_list("detail", flat=True))
+    assert canary not in all_logs.text
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"expires_in": 10**12},
+        {"expires_in": -3600},
+        {"scope": "read CANARY\x00write"},
+        {"scope": "read CANARY\ud800"},
+        {"token_type": "Bearer\x00CANARY"},
+        {"token_type": "CANARY\udc00"},
+        {"access_token": "CANARY\x00"},
+        {"refresh_token": "CANARY\ud83d"},
+    ],
+    ids=["expires_in-huge", "expires_in-negative", "scope-nul", "scope-surrogate",
+         "token_type-nul", "token_type-surrogate", "access_token-nul", "refresh_token-surrogate"],
+)
+def test_a_malformed_token_response_is_a_502_with_an_audited_failure(
+        browser, provider, fake, canary, all_logs, fields):
+    """On PostgreSQL a NUL would reach the database as a DataError, a lone
+    surrogate as an encoding error, a huge expires_in overflow datetime: all
+    are refused before any of them (before userinfo too)."""
+    original = fake.issue
+    fields = {k: v.replace("CANARY", canary) if isinstance(v, str) else v
+              for k, v in fields.items()}
+
+    def malformed(form, headers):
+        status, token = original(form)
+        return status, {**token, **fields}
+
+    fake.handlers["/token"] = malformed
+    _, query = start(browser)
+    response = callback(browser, code="c", state=query["state"])
+    _assert_refused(browser, response, "invalid_token_response", canary, all_logs)
+    assert fake.requests_to("/userinfo") == []
+
+
+@pytest.mark.parametrize(
+    ("claims", "code"),
+    [
+        ({"sub": "CANARY\x00"}, "claim_sub_invalid"),
+        ({"sub": "CANARY\ud800"}, "claim_sub_invalid"),
+        ({"sub": "CANARY" * 20}, "claim_sub_invalid"),  # longer than an account id column
+        ({"sub": {"CANARY": 1}}, "claim_sub_invalid"),
+        ({"email": "CANARY\x00@fake.test"}, "claim_email_invalid"),
+        ({"name": "Al\x00ice CANARY"}, "claim_name_invalid"),  # kept in metadata (JSON)
+        ({"preferred_username": "CANARY\udfff"}, "claim_preferred_username_invalid"),
+    ],
+)
+def test_malformed_userinfo_claims_are_a_502_with_an_audited_failure(
+        browser, provider, fake, canary, all_logs, claims, code):
+    fake.userinfo = {"sub": "fake-user-1", "email": "alice@fake.test", **{
+        k: v.replace("CANARY", canary) if isinstance(v, str) else {canary: 1}
+        for k, v in claims.items()}}
+    _, query = start(browser)
+    response = callback(browser, code="c", state=query["state"])
+    _assert_refused(browser, response, code, canary, all_logs)
+
+
+def test_an_integer_account_id_and_unicode_names_are_fine(browser, provider, fake):
+    fake.userinfo = {"id": 12345, "name": "Zoë 🦊 Ünïcode", "login": "zoe"}
+    _, query = start(browser)
+    assert callback(browser, code="c", state=query["state"]).status_code == 302
+    integration = Integration.objects.get()
+    assert (integration.external_account_id, integration.label) == ("12345", "zoe")
+    assert integration.metadata["identity"]["name"] == "Zoë 🦊 Ünïcode"

@@ -5,9 +5,19 @@ from django.core.exceptions import ValidationError
 
 from integrations import oauth
 from integrations.crypto import is_sealed
-from integrations.models import AuditEvent, Provider
+from integrations.models import AuditEvent, Integration, Provider
 from integrations.providers import PRESETS, create_provider_from_preset, get_preset, preset_choices
 from tests.dbutil import raw_column
+from tests.oauth_helpers import (  # noqa: F401 (fixtures)
+    CLIENT_SECRET,
+    alice,
+    browser,
+    callback,
+    consent,
+    fake,
+    make_provider,
+    start,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -75,3 +85,66 @@ def test_presets_are_data_and_get_preset_copies():
     preset = get_preset("google")
     preset["metadata"]["authorize_params"]["access_type"] = "online"
     assert PRESETS["google"]["metadata"]["authorize_params"]["access_type"] == "offline"
+
+
+# -- refresh tokens: each preset asks for what its provider needs -------------------------
+
+@pytest.fixture
+def preset_provider(fake):
+    """A provider made from a preset, pointed at the loopback fake's discovery."""
+    def make(key):
+        return create_provider_from_preset(key, client_id=fake.client_id,
+                                           client_secret=CLIENT_SECRET,
+                                           discovery_url=fake.discovery_url)
+    return make
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("google", {"access_type": "offline", "prompt": "consent"}),
+        ("oidc", {"prompt": "consent"}),
+        # offline_access suffices; consent would fail in admin-consent-only tenants.
+        ("microsoft", {"prompt": "select_account"}),
+    ],
+)
+def test_each_preset_asks_for_a_refresh_token_the_way_its_provider_needs(
+        browser, preset_provider, key, expected):
+    preset_provider(key)
+    _, query = start(browser, key)
+    assert {name: query.get(name) for name in expected} == expected
+    scopes = query["scope"].split()
+    assert ("offline_access" in scopes) == (key != "google")  # Google refuses that scope
+
+
+def test_the_generic_oidc_preset_gets_a_refresh_token_from_a_strict_provider(
+        browser, preset_provider, fake):
+    """OIDC Core §11, as panva's oidc-provider applies it: offline_access
+    without prompt=consent is ignored and no refresh token is issued."""
+    fake.offline_access_needs_consent = True
+    preset_provider("oidc")
+    location, _ = start(browser, "oidc")
+    assert callback(browser, "oidc", **consent(location)).status_code == 302
+    integration = Integration.objects.get()
+    assert integration.refresh_token and integration.refresh_token.startswith("fake-refresh-")
+    assert "offline_access" in integration.granted_scopes
+
+
+def test_a_preset_prompt_wins_and_a_connection_without_refresh_token_says_so(
+        browser, fake):
+    """The strict fake really withholds the refresh token without consent, and
+    the user is told on the result page and on My connections."""
+    fake.offline_access_needs_consent = True
+    make_provider(fake, default_scopes=["offline_access"],
+                  metadata={"authorize_params": {"prompt": "login"}})
+    location, query = start(browser)
+    assert query["prompt"] == "login"
+    response = callback(browser, **consent(location))
+    integration = Integration.objects.get()
+    assert raw_column(Integration, "refresh_token", integration.pk) is None
+    assert not integration.can_refresh
+    result = browser.get(response["Location"]).content.decode()
+    page = browser.get("/integrations/").content.decode()
+    for html in (result, page):
+        assert "This connection cannot renew itself; reconnect when it expires" in html
+        assert integration.expires_at.isoformat(timespec="seconds")[:16] in html

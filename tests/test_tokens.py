@@ -7,6 +7,7 @@ from django.utils import timezone
 from integrations import tokens
 from integrations.crypto import is_sealed
 from integrations.models import AuditEvent, Integration, Provider
+from tests.oauth_helpers import connected, expire, fake, make_provider  # noqa: F401 (fake)
 
 pytestmark = pytest.mark.django_db
 
@@ -103,6 +104,21 @@ def test_expires_at_and_no_expiry(alice, provider):
         ({"access_token": "canary-at", "scope": 7}, "'scope' must be"),
         ({"access_token": "canary-at", "expires_at": "x"}, "'expires_at' is not a timestamp"),
         ("canary-string", "must be a JSON object"),
+        # Malformed values a real provider was seen to send, or a hostile one could:
+        ({"access_token": "canary-at", "expires_in": 10**12}, "'expires_in' is out of range"),
+        ({"access_token": "canary-at", "expires_in": -1}, "'expires_in' is out of range"),
+        ({"access_token": "canary-at", "expires_in": float("inf")}, "'expires_in' is not a number"),
+        ({"access_token": "canary-at", "expires_in": True}, "'expires_in' is not a number"),
+        ({"access_token": "canary-at", "expires_at": 10**15}, "'expires_at' is out of range"),
+        ({"access_token": "canary-at", "scope": "read canary\x00write"}, "'scope' holds a control"),
+        ({"access_token": "canary-at", "scope": ["read", "canary\ud800"]}, "'scope' holds a control"),
+        ({"access_token": "canary-at", "scope": "canary" * 200}, "'scope' is too long"),
+        ({"access_token": "canary-at", "token_type": "Bearer\x00canary"}, "'token_type' holds"),
+        ({"access_token": "canary-at", "token_type": "canary" * 10}, "'token_type' is too long"),
+        ({"access_token": "canary-at", "token_type": ["Bearer"]}, "'token_type' must be a string"),
+        ({"access_token": "canary-at\x00"}, "'access_token' holds a control"),
+        ({"access_token": "canary-at\udfff"}, "'access_token' holds a control"),
+        ({"access_token": "canary-at", "refresh_token": "canary-rt\x00"}, "'refresh_token' holds"),
     ],
 )
 def test_bad_token_responses_name_fields_not_values(alice, provider, response, fragment):
@@ -138,3 +154,22 @@ def test_system_reads_are_labelled(alice, provider):
     tokens.read_access_token(integration, purpose="nightly sync")
     use = AuditEvent.objects.get(action="use")
     assert (use.actor, use.actor_label) == (None, "system")
+
+
+def test_a_malformed_refresh_response_is_a_failed_refresh_and_keeps_the_tokens(
+        alice, fake, canary):
+    """The refresh path stores through apply_token_response too: a malformed
+    response is a recorded, audited failure, never a server error."""
+    provider = make_provider(fake)
+    integration = connected(alice, provider)
+    expire(integration)
+    fake.script("/token", 200, {"access_token": canary, "expires_in": 10**12,
+                                "scope": f"read {canary}\x00"})
+    with pytest.raises(tokens.RefreshFailed) as info:
+        tokens.refresh_integration(integration)
+    assert info.value.code == "invalid_token_response"
+    loaded = Integration.objects.get(pk=integration.pk)
+    assert loaded.access_token == "stored-access-token-0001"
+    assert (loaded.status, loaded.last_error) == ("error", "invalid_token_response")
+    failure = AuditEvent.objects.get(action="refresh", outcome="failure")
+    assert failure.detail == "invalid_token_response" and canary not in failure.detail

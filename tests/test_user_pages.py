@@ -70,6 +70,20 @@ def test_connections_lists_providers_and_accounts_with_status(alice, alice_clien
     assert canary not in html
 
 
+def test_connections_say_which_accounts_cannot_renew_themselves(alice, alice_client, provider):
+    renewing = connected(alice, provider, external_account_id="acct-1")
+    dying = connected(alice, provider, refresh=None, external_account_id="acct-2")
+    lasting = connected(alice, provider, refresh=None, expires_in=None, external_account_id="acct-3")
+    html = _html(alice_client.get("/integrations/"))
+    rows = {pk: html.split(f'data-integration="{pk}"')[1].split("</tr>")[0]
+            for pk in (renewing.pk, dying.pk, lasting.pk)}
+    note = "This connection cannot renew itself; reconnect when it expires"
+    assert note in rows[dying.pk]
+    assert dying.expires_at.isoformat(timespec="seconds")[:16] in rows[dying.pk]
+    assert note not in rows[renewing.pk]
+    assert note not in rows[lasting.pk]  # no expiry: nothing to renew
+
+
 def test_connections_shows_only_the_users_own(alice, bob, bob_client, provider):
     mine = connected(alice, provider)
     html = _html(bob_client.get("/integrations/"))

@@ -197,6 +197,11 @@ class IntegrationSerializer(serializers.ModelSerializer):
     granted_scopes = serializers.ListField(child=serializers.CharField(), read_only=True)
     access_token_status = SecretStatusField("access_token_sealed")
     refresh_token_status = SecretStatusField("refresh_token_sealed")
+    can_refresh = serializers.BooleanField(
+        read_only=True,
+        help_text="Whether a refresh token is stored. When false and expires_at is set, the "
+                  "connection cannot renew itself: it must be connected again once it expires.",
+    )
 
     class Meta:
         model = Integration
@@ -204,7 +209,7 @@ class IntegrationSerializer(serializers.ModelSerializer):
             "id", "provider", "provider_slug", "provider_name", "external_account_id",
             "label", "status", "requested_scopes", "granted_scopes", "token_type",
             "expires_at", "last_refreshed_at", "last_error", "access_token_status",
-            "refresh_token_status", "created_at", "updated_at",
+            "refresh_token_status", "can_refresh", "created_at", "updated_at",
         ]
         read_only_fields = fields
 

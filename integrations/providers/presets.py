@@ -4,7 +4,10 @@ A staff user picks one and adds the client id and secret the provider issued
 (:func:`integrations.providers.create_provider_from_preset`). Keys of
 ``metadata`` the OAuth client reads:
 
-* ``authorize_params`` — extra authorization request parameters;
+* ``authorize_params`` — extra authorization request parameters. When the
+  scopes include ``offline_access`` the client sends ``prompt=consent`` (OpenID
+  Connect Core §11 lets a provider ignore ``offline_access`` without it, and
+  then no refresh token comes back) unless these set a ``prompt`` of their own;
 * ``token_endpoint_auth_method`` — ``client_secret_basic`` (default with a
   secret), ``client_secret_post`` or ``none``;
 * ``account_id_field`` / ``account_label_fields`` — which userinfo/ID token
@@ -14,6 +17,23 @@ A staff user picks one and adds the client id and secret the provider issued
 
 ``required`` lists fields the staff user must still fill in (besides the client
 id and secret), e.g. the generic OIDC provider's discovery URL.
+
+What each provider needs to issue a refresh token, so that a connection renews
+itself instead of dying at its first expiry:
+
+* Google: ``access_type=offline``, and ``prompt=consent`` (otherwise a user
+  who connected before gets no new refresh token).
+* Generic OpenID Connect: the ``offline_access`` scope with ``prompt=consent``
+  (sent automatically, see above).
+* Microsoft: the ``offline_access`` scope is enough; ``prompt=select_account``
+  keeps the automatic ``prompt=consent`` away, which tenants that allow only
+  admin consent would refuse.
+* GitHub (OAuth app): no refresh token, and the token does not expire.
+* Slack: no refresh token and no expiry, unless the app turned on token
+  rotation (then Slack issues refresh tokens).
+
+A connection stored without a refresh token but with an expiry is shown as one
+that cannot renew itself (My connections, and ``can_refresh`` in the API).
 """
 
 PRESETS = {
@@ -37,7 +57,8 @@ PRESETS = {
         "name": "GitHub",
         "slug": "github",
         "category": "other",
-        "description": "GitHub accounts (OAuth app). GitHub revokes grants with its own API, "
+        "description": "GitHub accounts (OAuth app). Its tokens do not expire and come "
+                       "without a refresh token. GitHub revokes grants with its own API, "
                        "not RFC 7009, so disconnecting erases the tokens here only.",
         "icon_url": "https://github.com/favicon.ico",
         "base_url": "https://api.github.com/",
@@ -58,7 +79,8 @@ PRESETS = {
         "name": "Slack",
         "slug": "slack",
         "category": "communication",
-        "description": "Slack workspaces (Sign in with Slack, OpenID Connect).",
+        "description": "Slack workspaces (Sign in with Slack, OpenID Connect). Tokens "
+                       "come without a refresh token unless the app uses token rotation.",
         "icon_url": "https://slack.com/favicon.ico",
         "base_url": "https://slack.com/api/",
         "discovery_url": "https://slack.com/.well-known/openid-configuration",
@@ -82,6 +104,7 @@ PRESETS = {
         "default_scopes": ["openid", "email", "profile", "offline_access", "User.Read"],
         "pkce": "supported",
         "metadata": {
+            "authorize_params": {"prompt": "select_account"},
             "docs_url": "https://learn.microsoft.com/en-us/entra/identity-platform/"
                         "v2-oauth2-auth-code-flow",
         },
@@ -91,7 +114,8 @@ PRESETS = {
         "slug": "oidc",
         "category": "authentication",
         "description": "Any OpenID Connect provider: set its discovery URL "
-                       "(https://issuer/.well-known/openid-configuration).",
+                       "(https://issuer/.well-known/openid-configuration). Asks for "
+                       "offline_access with prompt=consent to get a refresh token.",
         "default_scopes": ["openid", "email", "profile", "offline_access"],
         "pkce": "supported",
         "metadata": {},

@@ -3,6 +3,7 @@
 import pytest
 
 from integrations import oauth, tokens
+from integrations.conf import app_settings
 from integrations.models import AuditEvent, Integration
 
 from .conftest import ACCESS, REFRESH, assert_no_secret, assert_no_secret_keys
@@ -39,11 +40,35 @@ def test_list_and_retrieve_show_status_never_tokens(alice_api, integration, prov
     assert item["granted_scopes"] == ["read", "write"]
     assert item["access_token_status"] == {"set": True, "state": "sealed", "key_version": 2}
     assert item["refresh_token_status"]["set"] is True
+    assert item["can_refresh"] is True
     one = alice_api.get(detail(integration))
     assert one.json() == item
     for response in (listed, one):
         assert_no_secret(response, ACCESS, REFRESH)
         assert_no_secret_keys(response.json())
+
+
+def test_an_integration_without_refresh_token_says_it_cannot_refresh(
+        alice, alice_api, provider, monkeypatch):
+    """Computed from the sealed column alone: nothing is decrypted."""
+    integration, _ = tokens.connect(alice, provider, {"access_token": ACCESS, "expires_in": 60},
+                                    external_account_id="no-refresh")
+
+    def no_decrypting(*args, **kwargs):
+        raise AssertionError("the API decrypted a token")
+
+    monkeypatch.setattr(type(app_settings.keyring), "decrypt", no_decrypting)
+    item = alice_api.get(detail(integration)).json()
+    assert item["can_refresh"] is False
+    assert item["refresh_token_status"]["set"] is False
+    assert item["expires_at"] is not None
+
+
+def test_can_refresh_is_in_the_schema(alice_api):
+    schema = alice_api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    field = schema["components"]["schemas"]["Integration"]["properties"]["can_refresh"]
+    assert (field["type"], field["readOnly"]) == ("boolean", True)
+    assert "connected again" in field["description"]
 
 
 def test_there_is_no_create(alice_api, provider):

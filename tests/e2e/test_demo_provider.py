@@ -349,3 +349,26 @@ def test_refresh_race_refreshes_exactly_once(browser):
     assert set(results) == {integration.access_token}
     assert AuditEvent.objects.filter(action="refresh", outcome="success").count() == 1
     assert time.monotonic() - started < 30
+
+
+def test_the_demo_providers_iss_is_checked_and_required(live_server, demo, browser, alice):
+    """django-oauth-toolkit, configured like a careful provider, advertises
+    RFC 9207 and sends ``iss``: the right one passes; without it, or with
+    another, the callback is refused before the code is exchanged."""
+    callback_url, response = browser.connect()
+    query = parse_qs(urlsplit(callback_url).query)
+    assert query["iss"] == [f"{live_server.url}/o"]
+    assert response.status_code == 302, response.text
+
+    for tamper, code in ((lambda q: q.pop("iss"), "issuer_missing"),
+                         (lambda q: q.update(iss=["https://attacker.example/o"]), "issuer_mismatch")):
+        authorize_url, page = browser.start_connect()
+        callback_url = browser.consent(authorize_url, page)
+        query = parse_qs(urlsplit(callback_url).query)
+        tamper(query)
+        with TokenRequests() as token_requests:
+            refused = browser.get(urlsplit(callback_url).path,
+                                  params={k: v[0] for k, v in query.items()})
+        assert refused.status_code == 400 and code in refused.text
+        assert token_requests.count == 0
+    assert Integration.objects.filter(owner=alice).count() == 1
