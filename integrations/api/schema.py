@@ -22,6 +22,7 @@ _DESCRIPTIONS = {
     "403": "Signed in but not allowed.",
     "404": "Not found, or not yours.",
     "409": "Conflicts with the current state (a name in use, a revoked integration...).",
+    "413": "The body is larger than the server accepts (`DATA_UPLOAD_MAX_MEMORY_SIZE`).",
     "415": "The body is not JSON.",
     "429": "Rate limited; `Retry-After` says when to try again.",
     "502": "The provider could not be reached or failed; nothing was lost.",
@@ -42,7 +43,7 @@ class AutoSchema(SpectacularAutoSchema):
         if self.method in ("POST", "PUT", "PATCH", "DELETE"):
             statuses.append("409")
         if writes:
-            statuses.append("415")
+            statuses.extend(["413", "415"])
         throttles = self.view.get_throttles() if hasattr(self.view, "get_throttles") else []
         if throttles:
             statuses.append("429")
