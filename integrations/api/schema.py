@@ -2,6 +2,7 @@
 
 * :class:`AutoSchema` documents the error responses every operation can give,
   all with the one error body (:class:`~.serializers.ErrorSerializer`).
+* API tokens (:mod:`.authentication`, knox) are the ``tokenAuth`` scheme.
 * The credential create body is documented per type (``oneOf``), so clients and
   fuzzers know which keys ``data`` needs for ``api_key``, ``basic`` and
   ``bearer`` credentials.
@@ -9,6 +10,7 @@
 
 import copy
 
+from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
 from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
@@ -123,3 +125,10 @@ class SecretStatusFieldSchema(OpenApiSerializerFieldExtension):
     def map_serializer_field(self, auto_schema, direction):
         component = auto_schema.resolve_serializer(SecretStatusSerializer, "response")
         return {"allOf": [component.ref], "readOnly": True}
+
+
+class TokenScheme(KnoxTokenScheme):
+    """``Authorization: Token <token>`` (knox, with hostile headers refused)."""
+
+    target_class = "integrations.api.authentication.TokenAuthentication"
+    name = "tokenAuth"

@@ -3,7 +3,8 @@
     path("api/", include("integrations.api.urls")),
 
 ``providers/``, ``integrations/`` (+ ``{id}/refresh/``), ``credentials/``,
-``audit-events/``, the OpenAPI 3 schema at ``schema/`` and Swagger UI at
+``audit-events/``, ``auth/logout/`` and ``auth/logoutall/`` (revoke API tokens),
+the OpenAPI 3 schema at ``schema/`` and Swagger UI at
 ``docs/`` (its assets come from drf-spectacular-sidecar as static files: no
 CDN), both for signed-in users only. Any other path under the prefix is a JSON 404.
 """
@@ -11,7 +12,7 @@ CDN), both for signed-in users only. Any other path under the prefix is a JSON 4
 from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
-from . import docs, errors, views
+from . import docs, errors, token_views, views
 
 app_name = "integrations_api"
 
@@ -23,6 +24,8 @@ router.register("audit-events", views.AuditEventViewSet, basename="auditevent")
 
 urlpatterns = [
     *router.urls,
+    path("auth/logout/", token_views.LogoutView.as_view(), name="logout"),
+    path("auth/logoutall/", token_views.LogoutAllView.as_view(), name="logoutall"),
     path("schema/", docs.SchemaView.as_view(), name="schema"),
     path("docs/", docs.SwaggerView.as_view(url_name="integrations_api:schema"), name="docs"),
     re_path(r"^", errors.not_found),

@@ -39,6 +39,7 @@ def test_paths_and_operations(schema):
         ("/api/credentials/{id}/", "get"), ("/api/credentials/{id}/", "put"),
         ("/api/credentials/{id}/", "patch"), ("/api/credentials/{id}/", "delete"),
         ("/api/audit-events/", "get"), ("/api/audit-events/{id}/", "get"),
+        ("/api/auth/logout/", "post"), ("/api/auth/logoutall/", "post"),
     }
     assert set(schema["components"]["securitySchemes"]) == {"tokenAuth", "cookieAuth"}
 
