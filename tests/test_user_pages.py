@@ -17,6 +17,16 @@ pytestmark = pytest.mark.django_db
 CANARY_KEY_SUFFIX = "-api-key-0123456789"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """The credential pages count posts in the cache: every test starts from zero."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def alice_client(alice):
     client = Client(enforce_csrf_checks=False)
@@ -287,14 +297,10 @@ def test_renaming_to_a_name_taken_in_a_race_is_a_form_error(alice, alice_client,
 
 @pytest.fixture
 def credential_rate(settings):
-    from django.core.cache import cache
-
     def set_rate(value):
         settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
             "integrations_credentials": value}}
-    cache.clear()
-    yield set_rate
-    cache.clear()
+    return set_rate
 
 
 def test_credential_posts_over_the_limit_are_429_and_change_nothing(alice, alice_client,
