@@ -5,6 +5,7 @@ writes on first use); `.env.example` documents them all. The reusable app reads
 only the ``INTEGRATIONS`` dict below.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -31,10 +32,10 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    # The REST API (integrations.api): DRF, token auth, filters, OpenAPI + Swagger UI
-    # with its assets served from static files (no CDN).
+    # The REST API (integrations.api): DRF, hashed expiring API tokens (knox),
+    # filters, OpenAPI + Swagger UI with its assets served from static files (no CDN).
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -147,7 +148,7 @@ INTEGRATIONS = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: an anonymous request gets 401 with WWW-Authenticate.
-        "rest_framework.authentication.TokenAuthentication",
+        "integrations.api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",  # CSRF enforced
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -162,6 +163,12 @@ REST_FRAMEWORK = {
         "integrations_credentials": env.str("API_THROTTLE_CREDENTIALS", default="120/min"),
         "integrations_refresh": env.str("API_THROTTLE_REFRESH", default="10/min"),
     },
+}
+# API tokens (django-rest-knox): stored as SHA-512 digests, shown once when
+# created (`manage.py create_api_token <user>`), expiring after this many days.
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=env.int("API_TOKEN_TTL_DAYS", default=30)),
+    "AUTO_REFRESH": False,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Sealed Integrations API",

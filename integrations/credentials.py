@@ -6,8 +6,10 @@ event. Lookups are scoped to the owner: another user's credential is reported as
 secret is recorded as ``reveal_denied``.
 """
 
+from functools import wraps
+
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.views.decorators.debug import sensitive_variables
 
 from . import audit
@@ -62,6 +64,38 @@ def hint_for(credential_type, data):
     return ""
 
 
+_KEEP = object()
+NAME_TAKEN = "You already have a credential with this name."
+
+
+def _name_clash_is_a_validation_error(service):
+    """Report losing a race for a credential name as the validation error it is.
+
+    ``full_clean`` checks that the name is free, but another request can take
+    it between that check and the INSERT or UPDATE; the database's unique
+    constraint then refuses the row. Outside the service's transaction (rolled
+    back by then), the clash is confirmed and raised as the same ``unique``
+    field error the check gives: a 409 in the API, a form error on the pages.
+    Any other integrity error propagates unchanged.
+    """
+
+    @sensitive_variables()
+    @wraps(service)
+    def wrapper(user, *args, **kwargs):
+        try:
+            return service(user, *args, **kwargs)
+        except IntegrityError:
+            name = kwargs.get("name", _KEEP)
+            if name is _KEEP:
+                raise
+            own_pk = getattr(args[0], "pk", args[0]) if args else None
+            if not list_credentials(user).filter(name=name).exclude(pk=own_pk).exists():
+                raise
+            raise ValidationError({"name": ValidationError(NAME_TAKEN, code="unique")}) from None
+
+    return wrapper
+
+
 def list_credentials(user):
     return Credential.objects.filter(owner=user).select_related("provider")
 
@@ -71,6 +105,7 @@ def get_credential(user, credential_id):
     return list_credentials(user).get(pk=credential_id)
 
 
+@_name_clash_is_a_validation_error
 @sensitive_variables()
 @transaction.atomic
 def create_credential(user, *, name, credential_type, data, provider=None, plugin="",
@@ -98,9 +133,7 @@ def create_credential(user, *, name, credential_type, data, provider=None, plugi
     return credential
 
 
-_KEEP = object()
-
-
+@_name_clash_is_a_validation_error
 @sensitive_variables()
 @transaction.atomic
 def update_credential(user, credential, *, name=_KEEP, data=_KEEP, provider=_KEEP,

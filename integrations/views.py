@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from . import audit, credentials, forms, oauth, secret_status, tokens
 from .models import AuditEvent, Credential, Integration, Provider
+from .ratelimit import CREDENTIALS_SCOPE, limit_posts
 
 logger = logging.getLogger(__name__)
 
@@ -225,6 +226,7 @@ def credential_list(request):
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
+@limit_posts(CREDENTIALS_SCOPE)
 def credential_add(request):
     """Add a credential; the type (``?type=``) picks the secret inputs."""
     credential_type = request.GET.get("type") or Credential.Type.API_KEY
@@ -256,6 +258,7 @@ def credential_add(request):
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
+@limit_posts(CREDENTIALS_SCOPE)
 def credential_edit(request, pk):
     """Edit a credential; blank secret inputs keep the stored secret."""
     credential = _owned_credential(request, pk)
@@ -287,6 +290,7 @@ def credential_edit(request, pk):
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
+@limit_posts(CREDENTIALS_SCOPE)
 def credential_delete(request, pk):
     """Confirm (GET), then delete (POST) a credential."""
     credential = _owned_credential(request, pk)

@@ -17,6 +17,16 @@ pytestmark = pytest.mark.django_db
 CANARY_KEY_SUFFIX = "-api-key-0123456789"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """The credential pages count posts in the cache: every test starts from zero."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def alice_client(alice):
     client = Client(enforce_csrf_checks=False)
@@ -250,3 +260,90 @@ def test_secret_post_parameters_are_hidden_from_error_reports(alice, rf, canary)
     views.credential_add(request)
     cleansed = SafeExceptionReporterFilter().get_post_parameters(request)
     assert cleansed["api_key"] != canary and cleansed["name"] == "n"
+
+
+# -- races and rate limits --------------------------------------------------------
+
+
+@pytest.fixture
+def name_taken_after_validation(monkeypatch, bob):
+    """Another request takes the credential name ``clash`` after the form and the
+    service have checked it is free, and before the row is written."""
+    from integrations import forms as credential_forms
+
+    clean_name = credential_forms.CredentialForm.clean_name
+
+    def clean_then_lose_the_race(form):
+        name = clean_name(form)
+        credentials.create_credential(form.user, name="clash", credential_type="bearer",
+                                      data={"token": "the other request's"})
+        return name
+
+    full_clean = Credential.full_clean
+    monkeypatch.setattr(credential_forms.CredentialForm, "clean_name", clean_then_lose_the_race)
+    monkeypatch.setattr(Credential, "full_clean", lambda self, *args, **kwargs: full_clean(
+        self, *args, validate_unique=False, validate_constraints=False,
+        **{k: v for k, v in kwargs.items() if k not in ("validate_unique", "validate_constraints")}))
+
+
+def test_adding_a_name_taken_in_a_race_is_a_form_error(alice, alice_client, canary,
+                                                       name_taken_after_validation):
+    response = alice_client.post("/integrations/credentials/add/?type=api_key",
+                                 {"name": "clash", "api_key": canary})
+    assert response.status_code == 200
+    html = _html(response)
+    assert "already have a credential with this name" in html and canary not in html
+    assert list(Credential.objects.filter(owner=alice).values_list("name", flat=True)) == ["clash"]
+    assert Credential.objects.get(owner=alice).data == {"token": "the other request's"}
+
+
+def test_renaming_to_a_name_taken_in_a_race_is_a_form_error(alice, alice_client, canary,
+                                                           name_taken_after_validation):
+    mine = credentials.create_credential(alice, name="mine", credential_type="api_key",
+                                         data={"api_key": canary})
+    response = alice_client.post(f"/integrations/credentials/{mine.pk}/edit/",
+                                 {"name": "clash", "api_key": ""})
+    assert response.status_code == 200
+    assert "already have a credential with this name" in _html(response)
+    mine.refresh_from_db()
+    assert mine.name == "mine" and mine.data == {"api_key": canary}
+
+
+@pytest.fixture
+def credential_rate(settings):
+    def set_rate(value):
+        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
+            "integrations_credentials": value}}
+    return set_rate
+
+
+def test_credential_posts_over_the_limit_are_429_and_change_nothing(alice, alice_client,
+                                                                    credential_rate):
+    credential_rate("2/min")
+    url = "/integrations/credentials/add/?type=bearer"
+    assert alice_client.post(url, {"name": "one", "token": "t1"}).status_code == 302
+    mine = Credential.objects.get(owner=alice)
+    assert alice_client.post(f"/integrations/credentials/{mine.pk}/edit/",
+                             {"name": "renamed", "token": ""}).status_code == 302
+    for response in (alice_client.post(url, {"name": "two", "token": "t2"}),
+                     alice_client.post(f"/integrations/credentials/{mine.pk}/delete/")):
+        assert response.status_code == 429
+        assert 0 < int(response["Retry-After"]) <= 60
+        assert "Too many changes" in _html(response)
+    assert list(Credential.objects.filter(owner=alice).values_list("name", flat=True)) == [
+        "renamed"]
+    assert alice_client.get(url).status_code == 200  # reading the pages is not counted
+
+
+def test_the_pages_and_the_api_share_one_limit(alice, alice_client, bob_client, credential_rate):
+    from rest_framework.test import APIClient
+
+    credential_rate("2/min")
+    api = APIClient()
+    api.force_login(alice)
+    assert api.get("/api/credentials/").status_code == 200
+    url = "/integrations/credentials/add/?type=bearer"
+    assert alice_client.post(url, {"name": "one", "token": "t1"}).status_code == 302
+    assert alice_client.post(url, {"name": "two", "token": "t2"}).status_code == 429
+    assert api.get("/api/credentials/").status_code == 429
+    assert bob_client.post(url, {"name": "one", "token": "t1"}).status_code == 302  # per user

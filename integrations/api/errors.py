@@ -1,6 +1,6 @@
 """One JSON shape for every API error, and no secret in any of them.
 
-Every error the API answers — validation, 401/403/404/405, 409, 429 and
+Every error the API answers — validation, 401/403/404/405, 409, 413, 429 and
 unexpected 500s — has the body::
 
     {"error": {"code": "invalid", "message": "Invalid input.",
@@ -20,6 +20,7 @@ import logging
 import traceback
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.db.models import ProtectedError, RestrictedError
@@ -56,6 +57,14 @@ class Conflict(exceptions.APIException):
     def __init__(self, detail=None, code=None, *, fields=None):
         super().__init__(detail, code)
         self.fields = fields or {}
+
+
+class PayloadTooLarge(exceptions.APIException):
+    """The body is over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (Django refuses to read it)."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
 
 
 class ReauthorizationRequired(exceptions.APIException):
@@ -182,6 +191,8 @@ def exception_handler(exc, context):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(django_error_detail(exc))
+    elif isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge()
     elif isinstance(exc, (ProtectedError, RestrictedError)):
         exc = Conflict("It is still in use and cannot be deleted.")
     elif isinstance(exc, IntegrityError):

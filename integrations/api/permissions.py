@@ -7,7 +7,9 @@
   is never found, so its existence is not confirmed. :class:`IsOwner` is the
   second lock, for any code path that finds an object another way.
 * Audit events: a user reads the events about themselves (as actor) and about
-  their own integrations and credentials; staff read them all.
+  their own integrations and credentials; reading everyone's takes a staff user
+  with ``integrations.view_auditevent``, as the admin asks (``is_staff`` alone
+  is not enough).
 """
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission
@@ -52,14 +54,20 @@ class IsOwner(BasePermission):
         return obj.owner_id == request.user.pk
 
 
+def reads_every_audit_event(user):
+    """Whether ``user`` may read the whole audit log, not only their own part."""
+    return bool(user.is_staff and user.has_perm("integrations.view_auditevent"))
+
+
 class CanReadAuditEvent(BasePermission):
-    """Read only; staff see every event, others those in their scope."""
+    """Read only; staff with the view permission see every event, others
+    those in their scope."""
 
     def has_permission(self, request, view):
         return _signed_in(request) and request.method in SAFE_METHODS
 
     def has_object_permission(self, request, view, obj):
-        if request.user.is_staff:
+        if reads_every_audit_event(request.user):
             return True
         # The viewset's queryset already holds only this user's events.
         return view.get_queryset().filter(pk=obj.pk).exists()

@@ -2,6 +2,7 @@
 
 * :class:`AutoSchema` documents the error responses every operation can give,
   all with the one error body (:class:`~.serializers.ErrorSerializer`).
+* API tokens (:mod:`.authentication`, knox) are the ``tokenAuth`` scheme.
 * The credential create body is documented per type (``oneOf``), so clients and
   fuzzers know which keys ``data`` needs for ``api_key``, ``basic`` and
   ``bearer`` credentials.
@@ -9,6 +10,7 @@
 
 import copy
 
+from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
 from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
@@ -22,6 +24,7 @@ _DESCRIPTIONS = {
     "403": "Signed in but not allowed.",
     "404": "Not found, or not yours.",
     "409": "Conflicts with the current state (a name in use, a revoked integration...).",
+    "413": "The body is larger than the server accepts (`DATA_UPLOAD_MAX_MEMORY_SIZE`).",
     "415": "The body is not JSON.",
     "429": "Rate limited; `Retry-After` says when to try again.",
     "502": "The provider could not be reached or failed; nothing was lost.",
@@ -42,7 +45,7 @@ class AutoSchema(SpectacularAutoSchema):
         if self.method in ("POST", "PUT", "PATCH", "DELETE"):
             statuses.append("409")
         if writes:
-            statuses.append("415")
+            statuses.extend(["413", "415"])
         throttles = self.view.get_throttles() if hasattr(self.view, "get_throttles") else []
         if throttles:
             statuses.append("429")
@@ -122,3 +125,10 @@ class SecretStatusFieldSchema(OpenApiSerializerFieldExtension):
     def map_serializer_field(self, auto_schema, direction):
         component = auto_schema.resolve_serializer(SecretStatusSerializer, "response")
         return {"allOf": [component.ref], "readOnly": True}
+
+
+class TokenScheme(KnoxTokenScheme):
+    """``Authorization: Token <token>`` (knox, with hostile headers refused)."""
+
+    target_class = "integrations.api.authentication.TokenAuthentication"
+    name = "tokenAuth"

@@ -1,52 +1,28 @@
 """Scoped rate limits for the credential and refresh endpoints.
 
-Rates come from ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]`` under the scopes
-below (``None`` switches one off), read on every request so a changed setting
-takes effect at once; a project that sets none gets the defaults here. Counts
-live in Django's default cache, which must be shared by every process (Redis
-through ``CACHE_URL`` in production): a per-process cache would multiply the
-limit by the number of processes.
+A DRF face for :mod:`integrations.ratelimit`, which holds the one mechanism
+(atomic counters in the shared cache) and the rates; the credential pages use
+the same counters, so a user's API calls and page posts share one limit.
 """
 
-from rest_framework.settings import api_settings
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle
 
-CREDENTIALS_SCOPE = "integrations_credentials"
-REFRESH_SCOPE = "integrations_refresh"
+from ..ratelimit import CREDENTIALS_SCOPE, DEFAULT_RATES, REFRESH_SCOPE, hit
 
-DEFAULT_RATES = {
-    CREDENTIALS_SCOPE: "120/min",
-    REFRESH_SCOPE: "10/min",
-}
+__all__ = ["DEFAULT_RATES", "CredentialsThrottle", "RefreshThrottle"]
 
 
-class _ScopedThrottle(SimpleRateThrottle):
+class _ScopedThrottle(BaseThrottle):
     """A per-user (per-IP when anonymous) limit for one fixed scope."""
 
     scope = None
 
-    def __init__(self):
-        # The rate is read per request (SimpleRateThrottle reads it once, at
-        # import time, which ignores later settings changes).
-        pass
-
-    def get_rate(self):
-        rates = api_settings.DEFAULT_THROTTLE_RATES or {}
-        if self.scope in rates:
-            return rates[self.scope]
-        return DEFAULT_RATES[self.scope]
-
     def allow_request(self, request, view):
-        self.rate = self.get_rate()
-        if self.rate is None:
-            return True
-        self.num_requests, self.duration = self.parse_rate(self.rate)
-        return super().allow_request(request, view)
+        self.usage = hit(request, self.scope)
+        return self.usage.allowed
 
-    def get_cache_key(self, request, view):
-        user = getattr(request, "user", None)
-        ident = user.pk if user is not None and user.is_authenticated else self.get_ident(request)
-        return self.cache_format % {"scope": self.scope, "ident": ident}
+    def wait(self):
+        return self.usage.retry_after
 
 
 class CredentialsThrottle(_ScopedThrottle):

@@ -3,16 +3,16 @@
     path("api/", include("integrations.api.urls")),
 
 ``providers/``, ``integrations/`` (+ ``{id}/refresh/``), ``credentials/``,
-``audit-events/``, the OpenAPI 3 schema at ``schema/`` and Swagger UI at
+``audit-events/``, ``auth/logout/`` and ``auth/logoutall/`` (revoke API tokens),
+the OpenAPI 3 schema at ``schema/`` and Swagger UI at
 ``docs/`` (its assets come from drf-spectacular-sidecar as static files: no
-CDN). Any other path under the prefix is a JSON 404.
+CDN), both for signed-in users only. Any other path under the prefix is a JSON 404.
 """
 
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from . import errors, views
+from . import docs, errors, token_views, views
 
 app_name = "integrations_api"
 
@@ -24,7 +24,9 @@ router.register("audit-events", views.AuditEventViewSet, basename="auditevent")
 
 urlpatterns = [
     *router.urls,
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="integrations_api:schema"), name="docs"),
+    path("auth/logout/", token_views.LogoutView.as_view(), name="logout"),
+    path("auth/logoutall/", token_views.LogoutAllView.as_view(), name="logoutall"),
+    path("schema/", docs.SchemaView.as_view(), name="schema"),
+    path("docs/", docs.SwaggerView.as_view(url_name="integrations_api:schema"), name="docs"),
     re_path(r"^", errors.not_found),
 ]

@@ -32,7 +32,7 @@ from . import errors, filters
 from .errors import Conflict, django_error_detail
 from .pagination import Pagination
 from .parsers import StrictJSONParser
-from .permissions import CanReadAuditEvent, IsOwner, IsStaffOrReadOnly
+from .permissions import CanReadAuditEvent, IsOwner, IsStaffOrReadOnly, reads_every_audit_event
 from .schema import AutoSchema
 from .serializers import (
     AuditEventSerializer,
@@ -397,12 +397,13 @@ class CredentialViewSet(APIViewSetMixin, viewsets.ModelViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="Audit events (yours; staff see all)"),
+    list=extend_schema(summary="Audit events (yours; all with integrations.view_auditevent)"),
     retrieve=extend_schema(summary="One audit event"),
 )
 class AuditEventViewSet(APIViewSetMixin, viewsets.ReadOnlyModelViewSet):
     """Who used or changed which secret, when and why. Read only. A user sees the
-    events they caused and those about their own integrations and credentials."""
+    events they caused and those about their own integrations and credentials;
+    staff with ``integrations.view_auditevent`` see every event."""
 
     serializer_class = AuditEventSerializer
     permission_classes = [CanReadAuditEvent]
@@ -414,7 +415,7 @@ class AuditEventViewSet(APIViewSetMixin, viewsets.ReadOnlyModelViewSet):
             return AuditEvent.objects.none()
         user = self.request.user
         queryset = AuditEvent.objects.all()
-        if not user.is_staff:
+        if not reads_every_audit_event(user):
             owned = Q(actor=user)
             for model in (Integration, Credential):
                 ids = [str(pk) for pk in model.objects.filter(owner=user).values_list("pk", flat=True)]

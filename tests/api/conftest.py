@@ -4,10 +4,10 @@ world of integrations and credentials owned by alice (bob owns nothing of hers).
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.cache import cache
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from integrations import credentials, tokens
+from integrations.api.api_tokens import create_api_token
 from integrations.models import Provider
 
 # Secret values used by the fixtures; none may ever appear in a response.
@@ -29,8 +29,8 @@ def _clear_cache():
 def _client(user=None):
     client = APIClient()
     if user is not None:
-        token, _ = Token.objects.get_or_create(user=user)
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        token, _expires_at = create_api_token(user)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     return client
 
 

@@ -199,3 +199,21 @@ class TestReadUpdateDelete:
         """Staff manage other users' credentials in the admin, not through the API."""
         assert staff_api.get(detail(credential)).status_code == 404
         assert staff_api.get(LIST).json()["count"] == 0
+
+
+def test_a_name_taken_in_a_race_is_409_naming_the_field(alice, alice_api, monkeypatch, canary):
+    """Another request takes the name after the service checked it was free."""
+    from integrations.models import Credential
+
+    credentials.create_credential(alice, name="clash", credential_type="bearer",
+                                  data={"token": "the other request's"})
+    full_clean = Credential.full_clean
+    monkeypatch.setattr(Credential, "full_clean", lambda self, *args, **kwargs: full_clean(
+        self, *args, validate_unique=False, validate_constraints=False, **kwargs))
+    response = alice_api.post(LIST, {"name": "clash", "type": "bearer", "data": {"token": canary}},
+                              format="json")
+    assert response.status_code == 409
+    assert response.json()["error"]["fields"] == {
+        "name": ["You already have a credential with this name."]}
+    assert canary not in response.content.decode()
+    assert Credential.objects.get(owner=alice).data == {"token": "the other request's"}

@@ -171,3 +171,24 @@ def test_canary_client_secret_on_provider_writes(all_logs, staff_api, provider, 
         assert response.status_code in (200, 201, 400)
         assert_no_secret(response, canary, secret)
     assert_not_logged(all_logs, canary)
+
+
+def test_a_body_over_the_upload_limit_is_413(settings, alice, alice_api, canary):
+    from rest_framework.test import APIClient
+
+    from integrations.models import Credential
+
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    padding = canary + "x" * 2000
+    json_body = '{"name": "big", "type": "custom", "data": {"k": "%s"}}' % padding
+    session = APIClient()
+    session.force_login(alice)
+    for api, body, content_type in (
+        (alice_api, json_body, "application/json"),
+        (session, json_body, "application/json"),
+    ):
+        response = api.generic("POST", "/api/credentials/", body, content_type=content_type)
+        error = assert_error_shape(response, 413, "payload_too_large")
+        assert error["message"] == "The request body is too large."
+        assert_no_secret(response, canary)
+    assert not Credential.objects.exists()

@@ -39,6 +39,7 @@ def test_paths_and_operations(schema):
         ("/api/credentials/{id}/", "get"), ("/api/credentials/{id}/", "put"),
         ("/api/credentials/{id}/", "patch"), ("/api/credentials/{id}/", "delete"),
         ("/api/audit-events/", "get"), ("/api/audit-events/{id}/", "get"),
+        ("/api/auth/logout/", "post"), ("/api/auth/logoutall/", "post"),
     }
     assert set(schema["components"]["securitySchemes"]) == {"tokenAuth", "cookieAuth"}
 
@@ -91,10 +92,39 @@ def test_examples_hold_no_secret(schema):
         assert not SECRET_KEYS & keys, example
 
 
-def test_schema_is_the_same_for_everyone(alice_api, staff_api, anon_api):
+def test_schema_is_the_same_for_everyone(alice_api, staff_api):
     accept = {"HTTP_ACCEPT": "application/vnd.oai.openapi+json"}
-    bodies = [api.get("/api/schema/", **accept).content for api in (alice_api, staff_api, anon_api)]
-    assert bodies[0] == bodies[1] == bodies[2]
+    bodies = [api.get("/api/schema/", **accept).content for api in (alice_api, staff_api)]
+    assert bodies[0] == bodies[1]
+
+
+@pytest.mark.parametrize(("url", "accept"), [
+    ("/api/schema/", "*/*"), ("/api/schema/", "application/vnd.oai.openapi+json"),
+    ("/api/docs/", "*/*"), ("/api/docs/", "text/html"),
+])
+def test_schema_and_docs_are_401_for_anonymous_users(anon_api, url, accept):
+    for method in ("get", "head", "options"):
+        response = getattr(anon_api, method)(url, HTTP_ACCEPT=accept)
+        assert response.status_code == 401, (method, url)
+        assert response["WWW-Authenticate"] == "Token"
+        assert response["Content-Type"] == "application/json"
+        if method != "head":
+            assert response.json()["error"]["code"] == "not_authenticated"
+
+
+def test_schema_and_docs_answer_options_in_json(alice_api):
+    for url in ("/api/schema/", "/api/docs/"):
+        response = alice_api.options(url)
+        assert response.status_code == 200, url
+        assert response["Content-Type"] == "application/json"
+        assert "GET" in response["Allow"]
+        assert "name" in response.json()
+
+
+def test_docs_refuse_writes_in_json(alice_api):
+    response = alice_api.post("/api/docs/", {}, format="json")
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
 
 
 def test_swagger_ui_is_served_without_any_cdn(alice_api):

@@ -1,0 +1,96 @@
+"""One rate-limit mechanism for the API's throttles and the credential pages.
+
+Counting is django-ratelimit's core (:func:`django_ratelimit.core.get_usage`):
+one fixed-window counter per scope, client and window, created with
+``cache.add`` and bumped with ``cache.incr``. Both are atomic on Redis and on
+Django's local-memory cache, so a burst of simultaneous requests lets exactly
+``limit`` through, and the state is one small integer per client and window
+(O(1) per request), unlike DRF's ``SimpleRateThrottle``, which reads, appends
+to and writes back a list of every request time without any atomicity.
+
+Counts live in the cache named by ``RATELIMIT_USE_CACHE`` (Django's default
+cache unless set). It must be shared by every process — Redis through
+``CACHE_URL`` in production — or each process counts on its own and the limit
+is multiplied by the number of processes.
+
+Rates are read per request from ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]``
+(the scopes below; ``None`` switches one off) so that the API and the pages
+share one setting and one counter per user; a project that sets none gets
+:data:`DEFAULT_RATES`. Nothing here imports DRF: the pages work without it.
+"""
+
+from dataclasses import dataclass
+from functools import wraps
+
+from django.conf import settings
+from django.shortcuts import render
+from django_ratelimit.core import get_usage
+
+CREDENTIALS_SCOPE = "integrations_credentials"
+REFRESH_SCOPE = "integrations_refresh"
+
+DEFAULT_RATES = {
+    CREDENTIALS_SCOPE: "120/min",
+    REFRESH_SCOPE: "10/min",
+}
+
+
+@dataclass(frozen=True)
+class Usage:
+    """The outcome of counting one request."""
+
+    allowed: bool
+    retry_after: int  # seconds until the window ends (meaningful when not allowed)
+
+
+def rate_for(scope):
+    """The configured rate of ``scope`` ("120/min" style), or ``None`` (no limit)."""
+    rates = getattr(settings, "REST_FRAMEWORK", {}).get("DEFAULT_THROTTLE_RATES") or {}
+    if scope in rates:
+        return rates[scope]
+    return DEFAULT_RATES[scope]
+
+
+def client_key(request):
+    """Who is counted: the signed-in user, else the client's address."""
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return f"user:{user.pk}"
+    return f"ip:{request.META.get('REMOTE_ADDR', '')}"
+
+
+def hit(request, scope):
+    """Count this request against ``scope``; say whether it may go on.
+
+    A cache that cannot be reached refuses (django-ratelimit fails closed
+    unless ``RATELIMIT_FAIL_OPEN`` is set).
+    """
+    rate = rate_for(scope)
+    if rate is None:
+        return Usage(allowed=True, retry_after=0)
+    usage = get_usage(request, group=scope, key=lambda _group, req: client_key(req),
+                      rate=rate, increment=True)
+    if usage is None:  # RATELIMIT_ENABLE = False
+        return Usage(allowed=True, retry_after=0)
+    return Usage(allowed=not usage["should_limit"], retry_after=max(usage["time_left"], 1))
+
+
+def limit_posts(scope):
+    """Decorate a page view: a POST over ``scope``'s limit is a 429 page with
+    ``Retry-After`` and changes nothing. GETs are not counted."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if request.method == "POST":
+                usage = hit(request, scope)
+                if not usage.allowed:
+                    response = render(request, "integrations/rate_limited.html",
+                                      {"retry_after": usage.retry_after}, status=429)
+                    response["Retry-After"] = str(usage.retry_after)
+                    return response
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
