@@ -3,8 +3,9 @@
 Each session builds its own virtualenv from the interpreters already on this
 machine (PATH, then pyenv's versions): nox never downloads one. The matrix is
 the oldest and the newest supported combination on SQLite and on PostgreSQL,
-the middle Django on SQLite, and the browser tests once (in the newest SQLite
-session). Python 3.14 joins the newest combinations when an interpreter exists.
+the middle Django on SQLite, the newest without the ``api`` extra (no DRF: the
+core must import and work without it), and the browser tests once (in the
+newest SQLite session). Python 3.14 joins the newest combinations when an interpreter exists.
 """
 
 import glob
@@ -62,3 +63,13 @@ def _define(python, django, database, browser):
 
 for _combo in MATRIX:
     _define(*_combo)
+
+
+@nox.session(python="3.13", name="tests-py3.13-django6.1-sqlite-without-api")
+def without_api(session):
+    """Python 3.13, Django 6.1, sqlite, without the api extra (no DRF): the core works."""
+    session.install("-e", ".[test]", DJANGO["6.1"])
+    session.run("python", "-c", "import importlib.util, sys; "
+                "sys.exit(importlib.util.find_spec('rest_framework') is not None)")
+    env = {"BROWSER_TESTS": "0", "DATABASE_URL": f"sqlite:///{session.create_tmp()}/db.sqlite3"}
+    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *session.posargs, env=env)

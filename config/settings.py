@@ -6,6 +6,7 @@ only the ``INTEGRATIONS`` dict below.
 """
 
 from datetime import timedelta
+from importlib.util import find_spec
 from pathlib import Path
 
 import environ
@@ -32,15 +33,20 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    # The REST API (integrations.api): DRF, hashed expiring API tokens (knox),
-    # filters, OpenAPI + Swagger UI with its assets served from static files (no CDN).
-    "rest_framework",
-    "knox",
-    "django_filters",
-    "drf_spectacular",
-    "drf_spectacular_sidecar",
     "integrations",
 ]
+# The REST API (integrations.api) comes with the `api` extra: DRF, hashed expiring
+# API tokens (knox), filters, OpenAPI + Swagger UI with its assets served from
+# static files (no CDN). Without the extra, the project runs without /api/.
+API_ENABLED = find_spec("rest_framework") is not None
+if API_ENABLED:
+    INSTALLED_APPS[-1:-1] = [
+        "rest_framework",
+        "knox",
+        "django_filters",
+        "drf_spectacular",
+        "drf_spectacular_sidecar",
+    ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -9,8 +9,11 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("integrations/", include("integrations.urls")),
-    path("api/", include("integrations.api.urls")),
 ]
+
+if settings.API_ENABLED:
+    # The REST API needs the `api` extra (DRF); the rest of the app works without it.
+    urlpatterns.append(path("api/", include("integrations.api.urls")))
 
 if "oauth2_provider" in settings.INSTALLED_APPS:
     # The local demo authorization server (DEBUG only; see config/demo_provider).

@@ -48,11 +48,13 @@ def _user_pk_with_an_hour_left(period=3600, margin=900):
     raise AssertionError("no user id with a window far enough from its end")
 
 
+@pytest.mark.api  # bursts go through the API's throttle class
 def test_a_burst_of_threads_lets_exactly_the_limit_through(latent_cache, rate):
     rate("7/h")
     assert burst(64, _user_pk_with_an_hour_left()) == 7
 
 
+@pytest.mark.api  # bursts go through the API's throttle class
 def test_a_burst_from_two_processes_sharing_redis_lets_exactly_the_limit_through():
     prefix = f"rl-test-{uuid.uuid4().hex}:"
     env = {**os.environ, "CACHE_URL": REDIS_URL, "RATELIMIT_CACHE_PREFIX": prefix,

@@ -148,6 +148,7 @@ def _api(user):
     return client
 
 
+@pytest.mark.api
 @pytest.mark.django_db
 def test_a_rejected_credential_cannot_make_the_filter_erase_chosen_text(django_user_model):
     """Only values actually stored are registered: not what a client merely posts."""
@@ -166,6 +167,7 @@ def test_a_rejected_credential_cannot_make_the_filter_erase_chosen_text(django_u
     assert redact(line) == line
 
 
+@pytest.mark.api
 @pytest.mark.django_db
 def test_posting_many_strings_does_not_evict_a_live_secret(django_user_model, canary):
     owner = django_user_model.objects.create_user("owner", password="pw-owner-1")

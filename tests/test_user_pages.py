@@ -335,6 +335,7 @@ def test_credential_posts_over_the_limit_are_429_and_change_nothing(alice, alice
     assert alice_client.get(url).status_code == 200  # reading the pages is not counted
 
 
+@pytest.mark.api
 def test_the_pages_and_the_api_share_one_limit(alice, alice_client, bob_client, credential_rate):
     from rest_framework.test import APIClient
 

@@ -9,8 +9,7 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
-from integrations.api.api_tokens import DEFAULT_EXPIRY, create_api_token
-
+from ._api import api_tokens
 from ._users import user_by_username
 
 
@@ -27,6 +26,7 @@ class Command(BaseCommand):
                               help="A token that never expires (revoke it when done).")
 
     def handle(self, *args, username, expiry_days=None, no_expiry=False, **options):
+        tokens = api_tokens()
         user = user_by_username(username)
         if not user.is_active:
             raise CommandError("That user is not active.")
@@ -35,9 +35,9 @@ class Command(BaseCommand):
         elif expiry_days is not None:
             expiry = timedelta(days=expiry_days)
         else:
-            expiry = DEFAULT_EXPIRY
+            expiry = tokens.DEFAULT_EXPIRY
         try:
-            token, expires_at = create_api_token(user, expiry=expiry)
+            token, expires_at = tokens.create_api_token(user, expiry=expiry)
         except ValueError:
             raise CommandError("--expiry-days must be at least 1.") from None
         self.stdout.write(token)

@@ -2,8 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from integrations.api.api_tokens import revoke_api_tokens
-
+from ._api import api_tokens
 from ._users import user_by_username
 
 
@@ -15,6 +14,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, username, **options):
         user = user_by_username(username)
-        count = revoke_api_tokens(user)
+        count = api_tokens().revoke_api_tokens(user)
         self.stdout.write(f"Revoked {count} API token{'s' if count != 1 else ''} of "
                           f"{user.get_username()}.")
