@@ -26,15 +26,16 @@ import re
 import uuid
 import weakref
 
-from django import forms
 from django.core import checks
-from django.core.exceptions import FieldError
+from django.core.exceptions import FieldError, ValidationError
 from django.db import models
 from django.db.models.fields import AutoFieldMixin
 from django.utils.functional import cached_property
 
 from .conf import app_settings
 from .crypto import CryptoError, NotSealedError, is_sealed
+from .formfields import KEEP, NOT_CLEARABLE, SealedJSONFormField, SealedTokenFormField
+from .jsonlimits import JSONLimitError, check_json_value
 
 __all__ = ["EncryptedJSONField", "EncryptedTokenField", "SealedValue", "sealed_fields"]
 
@@ -453,7 +454,11 @@ class _SealedField(models.Field):
         return value
 
     def value_from_object(self, obj):
-        """The sealed form, for serializers (dumpdata) and form initial data."""
+        """The sealed form, for serializers (dumpdata) and ``model_to_dict``.
+
+        Forms get it too, as their initial value: the form field only tells
+        from it whether a value is stored (see :mod:`integrations.formfields`).
+        """
         raw = getattr(obj, self.attname)
         if type(raw) is _Unsealed:
             return str(self._seal(raw.value, self._context(obj)))
@@ -461,6 +466,21 @@ class _SealedField(models.Field):
 
     def value_to_string(self, obj):
         return self.value_from_object(obj)
+
+    # -- forms ----------------------------------------------------------------
+
+    def _cleared_value(self):
+        """What ticking "clear" in a form stores, or NOT_CLEARABLE."""
+        return None if self.null else NOT_CLEARABLE
+
+    def formfield(self, **kwargs):
+        """A write-only form field: see :mod:`integrations.formfields`."""
+        return super().formfield(**{"cleared_value": self._cleared_value(), **kwargs})
+
+    def save_form_data(self, instance, data):
+        if data is KEEP:
+            return  # left blank: the stored value stays as it is
+        super().save_form_data(instance, data)
 
 
 class EncryptedTokenField(_SealedField):
@@ -486,15 +506,13 @@ class EncryptedTokenField(_SealedField):
     def _decode(self, plaintext):
         return plaintext.decode("utf-8", "surrogatepass")
 
+    def _cleared_value(self):
+        if not self.null and self.blank:
+            return ""
+        return super()._cleared_value()
+
     def formfield(self, **kwargs):
-        return super().formfield(
-            **{
-                "form_class": forms.CharField,
-                "strip": False,
-                "widget": forms.PasswordInput(render_value=False),
-                **kwargs,
-            }
-        )
+        return super().formfield(**{"form_class": SealedTokenFormField, **kwargs})
 
 
 class EncryptedJSONField(_SealedField):
@@ -528,7 +546,28 @@ class EncryptedJSONField(_SealedField):
     def _dumps(self, value):
         return json.dumps(value, cls=self.encoder, ensure_ascii=False, separators=(",", ":"))
 
+    def _check_assignable(self, value):
+        """Refuse values nested too deeply (see :mod:`integrations.jsonlimits`).
+
+        NUL characters are allowed: the database only sees the sealed string.
+        """
+        try:
+            return check_json_value(value, allow_nul=True)
+        except JSONLimitError as exc:
+            raise JSONLimitError(f"{self.label_for_errors}: {exc}", exc.code) from None
+
+    def validate(self, value, model_instance):
+        # full_clean() sees the attname: a value assigned (or edited in place)
+        # and not sealed yet is checked here, as a ValidationError.
+        if type(value) is _Unsealed:
+            try:
+                self._check_assignable(value.value)
+            except JSONLimitError as exc:
+                raise ValidationError(str(exc), code=exc.code) from None
+        super().validate(value, model_instance)
+
     def _encode(self, value):
+        self._check_assignable(value)  # in-place edits are only seen here
         try:
             return self._dumps(value).encode("utf-8", "surrogatepass")
         except (TypeError, ValueError) as exc:
@@ -557,7 +596,7 @@ class EncryptedJSONField(_SealedField):
     def formfield(self, **kwargs):
         return super().formfield(
             **{
-                "form_class": forms.JSONField,
+                "form_class": SealedJSONFormField,
                 "encoder": self.encoder,
                 "decoder": self.decoder,
                 **kwargs,
