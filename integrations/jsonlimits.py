@@ -57,9 +57,10 @@ def check_json_value(value, *, allow_nul=False, max_depth=MAX_JSON_DEPTH):
     return value
 
 
-def parse_json_text(text, *, decoder=None, allow_nul=False):
+def parse_json_text(text, *, decoder=None, allow_nul=False, invalid_message="Enter valid JSON."):
     """Parse submitted JSON text and check it; :class:`JSONLimitError` if it
-    is not valid JSON or breaks a limit (never quoting the text)."""
+    is not valid JSON (``invalid_message``) or breaks a limit, never quoting
+    the text."""
     try:
         value = json.loads(text, cls=decoder)
     except RecursionError:
@@ -67,5 +68,5 @@ def parse_json_text(text, *, decoder=None, allow_nul=False):
                              code="too_deep") from None
     except ValueError:
         # Not the parser's message: it quotes the input.
-        raise JSONLimitError("Enter valid JSON.", code="invalid") from None
+        raise JSONLimitError(invalid_message, code="invalid") from None
     return check_json_value(value, allow_nul=allow_nul)
