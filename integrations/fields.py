@@ -557,11 +557,18 @@ class EncryptedJSONField(_SealedField):
             raise JSONLimitError(f"{self.label_for_errors}: {exc}", exc.code) from None
 
     def validate(self, value, model_instance):
-        # full_clean() sees the attname: a value assigned (or edited in place)
-        # and not sealed yet is checked here, as a ValidationError.
+        # full_clean() sees the attname: a value assigned, or opened and edited
+        # in place, is checked here (a ValidationError) before save() seals it.
+        opened = model_instance.__dict__.get(self.cache_name) if model_instance else None
         if type(value) is _Unsealed:
+            pending = (value.value,)
+        elif opened is not None and opened.raw == value:
+            pending = (opened.value,)
+        else:
+            pending = ()
+        for item in pending:
             try:
-                self._check_assignable(value.value)
+                self._check_assignable(item)
             except JSONLimitError as exc:
                 raise ValidationError(str(exc), code=exc.code) from None
         super().validate(value, model_instance)
