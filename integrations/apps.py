@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import pre_migrate
 
 
 class IntegrationsConfig(AppConfig):
@@ -8,3 +9,7 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self):
         from . import checks  # noqa: F401  (registers the system checks)
+        from .migration_defaults import on_pre_migrate
+
+        # Seal sealed fields' migration defaults into existing rows, per row.
+        pre_migrate.connect(on_pre_migrate, sender=self, dispatch_uid="integrations.seal_defaults")

@@ -21,5 +21,5 @@ TEST_KEY_V2 = "2:MHlTEmbMz9bDpJWDQHMhgpCrzswR0iaIX3OY4X5ubpI="
 
 DEBUG = False
 INTEGRATIONS = {"ENCRYPTION_KEYS": [TEST_KEY_V2, TEST_KEY_V1]}
-INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp", "tests.migrationsapp"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
