@@ -30,6 +30,7 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from .jsonlimits import JSONLimitError, check_json_value, parse_json_text
+from .redaction import register_secret
 
 __all__ = ["KEEP", "STORED", "CheckedJSONFormField", "SealedJSONFormField",
            "SealedTokenFormField"]
@@ -195,6 +196,10 @@ class _SealedFormField(forms.Field):
             return KEEP
         value = self.to_python(value)
         self.run_validators(value)
+        # From here on, log records and error reports (with the project's
+        # RedactingFilter / RedactingExceptionReporter) hide the typed secret,
+        # even on a plain ModelAdmin that marks no POST parameter sensitive.
+        register_secret(value)
         return value
 
 

@@ -82,7 +82,6 @@ class SealPendingDefaults(Operation):
 
     reversible = True
     reduces_to_sql = False
-    elidable = True
 
     def __init__(self, model_name, name):
         self.model_name = model_name

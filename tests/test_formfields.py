@@ -6,6 +6,9 @@ admin change view.
 """
 
 import json
+import logging
+import uuid
+from unittest import mock
 
 import pytest
 from django import forms
@@ -13,6 +16,7 @@ from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 
 from integrations.formfields import KEEP, STORED
+from integrations.redaction import redact
 from tests.dbutil import raw_column
 from tests.testapp.models import Account, Connection
 
@@ -165,6 +169,24 @@ class TestPlainModelAdmin:
         assert created.settings == {}
         assert created.access_token is None and created.extra is None
         assert created.refresh_token == ""
+
+
+    @pytest.mark.parametrize("debug", [True, False])
+    def test_error_page_after_typing_never_shows_it(self, client, admin_user, connection_row,
+                                                    canary, settings, debug, all_logs):
+        settings.DEBUG = debug
+        settings.DEFAULT_EXCEPTION_REPORTER = "integrations.reporting.RedactingExceptionReporter"
+        client.raise_request_exception = False
+        client.force_login(admin_user)
+        typed = f"typed-{uuid.uuid4().hex}"  # never registered by an earlier test
+        with mock.patch.object(Connection, "save", side_effect=RuntimeError("database down")):
+            response = client.post(change_url(connection_row), untouched_post(
+                api_key=typed, settings=json.dumps({"k": typed})))
+        assert response.status_code == 500
+        assert typed not in response.content.decode()
+        # What the project's RedactingFilter lets through to its handlers.
+        for record in all_logs.records:
+            assert typed not in redact(logging.Formatter().format(record))
 
 
 class TestPlainModelForm:
