@@ -14,8 +14,6 @@ sealed model fields are kept out of every ModelForm, so they are neither form
 initial values nor part of the admin history, which names changed fields only.
 """
 
-import json
-
 from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
@@ -32,6 +30,8 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from . import audit, credentials, resealing, tokens
 from .conf import app_settings
 from .fields import EncryptedJSONField, EncryptedTokenField, sealed_fields
+from .formfields import CheckedJSONFormField
+from .jsonlimits import JSONLimitError, parse_json_text
 from .models import AuditEvent, Credential, Integration, Provider
 from .providers import create_provider_from_preset, preset_choices
 from .secret_status import sealed_status
@@ -78,6 +78,8 @@ class SealedFieldsAdmin(admin.ModelAdmin):
     """
 
     actions = ["reseal_with_primary_key"]
+    # Plain JSON columns: depth and NUL checks, form errors instead of 500s.
+    formfield_overrides = {models.JSONField: {"form_class": CheckedJSONFormField}}
 
     @admin.action(description=_("Re-seal selected with the primary key"),
                   permissions=["change"])
@@ -230,7 +232,10 @@ class ProviderFromPresetForm(forms.Form):
 class ProviderAdmin(SealedFieldsAdmin):
     form = ProviderAdminForm
     # Endpoints must be HTTPS anyway; also Django 6's default, explicit for 5.2.
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    formfield_overrides = {
+        **SealedFieldsAdmin.formfield_overrides,
+        models.URLField: {"assume_scheme": "https"},
+    }
     change_list_template = "admin/integrations/provider/change_list.html"
     actions = ["reseal_with_primary_key", "mark_inactive"]
     list_display = ("name", "slug", "category", "auth_type", "status", "client_secret_status",
@@ -436,10 +441,10 @@ class CredentialAdminForm(AdminModelForm):
                                       code="required")
             return None  # keep the stored data
         try:
-            data = json.loads(text)
-        except ValueError:
-            # Nothing about the input, not even the parser's message.
-            raise ValidationError(_("Enter a valid JSON object."), code="invalid") from None
+            data = parse_json_text(text, invalid_message="Enter a valid JSON object.")
+        except JSONLimitError as exc:
+            # Never quotes the input.
+            raise ValidationError(str(exc), code=exc.code) from None
         if not isinstance(data, dict):
             raise ValidationError(_("Enter a JSON object."), code="invalid")
         return data

@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.views.decorators.debug import sensitive_variables
 
 from . import audit
+from .jsonlimits import JSONLimitError, check_json_value
 from .models import AuditEvent, Credential, Provider
 from .redaction import Secret
 
@@ -41,6 +42,10 @@ def validate_data(credential_type, data):
         raise ValidationError({"credential_type": f"unknown credential type {credential_type!r}"})
     if not isinstance(data, dict) or not data:
         raise ValidationError({"data": "must be a non-empty JSON object"})
+    try:
+        check_json_value(data, allow_nul=True)
+    except JSONLimitError as exc:
+        raise ValidationError({"data": str(exc)}) from None
     errors = {}
     for key in REQUIRED_KEYS[credential_type]:
         value = data.get(key)

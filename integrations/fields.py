@@ -26,21 +26,30 @@ import re
 import uuid
 import weakref
 
-from django import forms
 from django.core import checks
-from django.core.exceptions import FieldError
+from django.core.exceptions import FieldError, ValidationError
 from django.db import models
 from django.db.models.fields import AutoFieldMixin
+from django.db.models.signals import post_init
 from django.utils.functional import cached_property
 
 from .conf import app_settings
-from .crypto import CryptoError, NotSealedError, is_sealed
+from .crypto import CryptoError, MalformedValueError, NotSealedError, is_sealed
+from .formfields import KEEP, NOT_CLEARABLE, SealedJSONFormField, SealedTokenFormField
+from .jsonlimits import JSONLimitError, check_json_value
+from .redaction import unmasked
 
 __all__ = ["EncryptedJSONField", "EncryptedTokenField", "SealedValue", "sealed_fields"]
 
 logger = logging.getLogger("integrations.fields")
 
 _PURPOSE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}")
+# What the schema editor writes into existing rows for the default of a
+# row-bound field (it cannot know each row); integrations.migration_defaults
+# seals the default per row right after, in the same migration. It carries the
+# sealed prefix but is malformed: never opened, never taken for legacy plaintext.
+PENDING_DEFAULT = "$si1$pending-migration-default"
+
 # Instance attribute caching (pk, str(pk) as bytes): every sealed field of a row
 # shares it, so the key is formatted once per row, not once per value.
 _ROW_ID_CACHE = "_sealed_row_id"
@@ -67,15 +76,17 @@ class _Unsealed:
 
     ``save()`` seals it with the row binding current at save time. Writes that
     never see the instance (``bulk_update``, pickling) reach it through the weak
-    reference; without one (a default), only column-bound fields can seal.
+    reference; without one (a default the schema editor writes into existing
+    rows), only column-bound fields can seal.
     """
 
-    __slots__ = ("value", "instance", "field")
+    __slots__ = ("value", "instance", "field", "is_default")
 
-    def __init__(self, value, instance, field):
+    def __init__(self, value, instance, field, is_default=False):
         self.value = value
         self.instance = weakref.ref(instance) if instance is not None else None
         self.field = field
+        self.is_default = is_default
 
     def __repr__(self):
         return "<unsealed value>"
@@ -97,7 +108,7 @@ class _Unsealed:
         return self
 
     def __deepcopy__(self, memo):
-        copied = _Unsealed(copy.deepcopy(self.value, memo), None, self.field)
+        copied = _Unsealed(copy.deepcopy(self.value, memo), None, self.field, self.is_default)
         copied.instance = self.instance
         return copied
 
@@ -193,6 +204,18 @@ class _SealedField(models.Field):
     def contribute_to_class(self, cls, name, private_only=False):
         super().contribute_to_class(cls, name, private_only=private_only)
         setattr(cls, self.name, _SealedAttribute(self))
+        if self.has_default() and not cls._meta.abstract:
+            post_init.connect(self._bind_default, sender=cls)
+
+    def _bind_default(self, instance, **kwargs):
+        """Tie a default that ``Model.__init__`` filled in to its instance.
+
+        (``get_default()`` cannot know it.) Then every write of the value --
+        ``save()``, ``bulk_update()``, pickling -- seals it for that row.
+        """
+        raw = instance.__dict__.get(self.attname)
+        if type(raw) is _Unsealed and raw.instance is None:
+            raw.instance = weakref.ref(instance)
 
     def deconstruct(self):
         name, path, args, kwargs = super().deconstruct()
@@ -318,9 +341,9 @@ class _SealedField(models.Field):
             raise FieldError(
                 f"{self.label_for_errors}: a plaintext value cannot be sealed here because "
                 "the field is bound to each row's primary key and this write does not know "
-                "the row (QuerySet.update(), bulk_update() of a value assigned before the "
-                "primary key was set, or a migration default for existing rows). Assign "
-                "the value on the instance and call save() or bulk_update()."
+                "the row (QuerySet.update(), or bulk_update() of a value assigned before "
+                "the primary key was set). Assign the value on the instance and call "
+                "save() or bulk_update()."
             )
         return self._purpose_bytes
 
@@ -345,6 +368,11 @@ class _SealedField(models.Field):
         """Open ``raw`` for ``instance``, remember it, and return the value."""
         if raw == "" and self._is_text:
             return ""
+        if raw == PENDING_DEFAULT:
+            raise MalformedValueError(
+                "a migration default was never sealed for this row (the migration ran "
+                "without `manage.py migrate`); see integrations.migration_defaults"
+            ).with_location(self._where(instance))
         context = self._context(instance)
         try:
             plaintext = app_settings.keyring.decrypt(raw, context)
@@ -413,6 +441,8 @@ class _SealedField(models.Field):
                     return raw
             else:
                 return raw
+        elif raw == PENDING_DEFAULT:
+            return raw  # never sealed as if it were a value
         else:
             # Legacy plaintext loaded from the database: seal it on the way back.
             opened = instance.__dict__.get(self.cache_name)
@@ -435,9 +465,13 @@ class _SealedField(models.Field):
         if value == "" and self._is_text:
             return value
         if type(value) is _Unsealed:
+            if value.is_default and value.instance is None and self.binds_to_row:
+                # The schema editor filling existing rows (AddField, AlterField
+                # to NOT NULL): see integrations.migration_defaults.
+                return PENDING_DEFAULT
             return value.seal()
-        if isinstance(value, str) and is_sealed(value):
-            return value  # already sealed: never seal twice
+        if isinstance(value, str) and (is_sealed(value) or value == PENDING_DEFAULT):
+            return value  # already sealed (or waiting to be): never seal twice
         # Plaintext with no instance: QuerySet.update(), a migration default.
         return self._seal(self._check_assignable(value), self._unbound_context())
 
@@ -445,7 +479,15 @@ class _SealedField(models.Field):
         value = super().get_default()
         if value is None or (value == "" and self._is_text):
             return value
-        return _Unsealed(value, None, self)
+        return _Unsealed(value, None, self, is_default=True)
+
+    def plain_default(self):
+        """The default as plaintext (``get_default()`` wraps it for sealing)."""
+        return super().get_default()
+
+    def seal_for_pk(self, value, pk):
+        """``value`` sealed for this column in row ``pk`` (no instance needed)."""
+        return SealedValue(self._seal(self._check_assignable(value), self.context_for_pk(pk)))
 
     def to_python(self, value):
         if isinstance(value, str) and not isinstance(value, SealedValue) and is_sealed(value):
@@ -453,7 +495,11 @@ class _SealedField(models.Field):
         return value
 
     def value_from_object(self, obj):
-        """The sealed form, for serializers (dumpdata) and form initial data."""
+        """The sealed form, for serializers (dumpdata) and ``model_to_dict``.
+
+        Forms get it too, as their initial value: the form field only tells
+        from it whether a value is stored (see :mod:`integrations.formfields`).
+        """
         raw = getattr(obj, self.attname)
         if type(raw) is _Unsealed:
             return str(self._seal(raw.value, self._context(obj)))
@@ -461,6 +507,21 @@ class _SealedField(models.Field):
 
     def value_to_string(self, obj):
         return self.value_from_object(obj)
+
+    # -- forms ----------------------------------------------------------------
+
+    def _cleared_value(self):
+        """What ticking "clear" in a form stores, or NOT_CLEARABLE."""
+        return None if self.null else NOT_CLEARABLE
+
+    def formfield(self, **kwargs):
+        """A write-only form field: see :mod:`integrations.formfields`."""
+        return super().formfield(**{"cleared_value": self._cleared_value(), **kwargs})
+
+    def save_form_data(self, instance, data):
+        if data is KEEP:
+            return  # left blank: the stored value stays as it is
+        super().save_form_data(instance, unmasked(data))
 
 
 class EncryptedTokenField(_SealedField):
@@ -486,15 +547,13 @@ class EncryptedTokenField(_SealedField):
     def _decode(self, plaintext):
         return plaintext.decode("utf-8", "surrogatepass")
 
+    def _cleared_value(self):
+        if not self.null and self.blank:
+            return ""
+        return super()._cleared_value()
+
     def formfield(self, **kwargs):
-        return super().formfield(
-            **{
-                "form_class": forms.CharField,
-                "strip": False,
-                "widget": forms.PasswordInput(render_value=False),
-                **kwargs,
-            }
-        )
+        return super().formfield(**{"form_class": SealedTokenFormField, **kwargs})
 
 
 class EncryptedJSONField(_SealedField):
@@ -528,7 +587,35 @@ class EncryptedJSONField(_SealedField):
     def _dumps(self, value):
         return json.dumps(value, cls=self.encoder, ensure_ascii=False, separators=(",", ":"))
 
+    def _check_assignable(self, value):
+        """Refuse values nested too deeply (see :mod:`integrations.jsonlimits`).
+
+        NUL characters are allowed: the database only sees the sealed string.
+        """
+        try:
+            return check_json_value(value, allow_nul=True)
+        except JSONLimitError as exc:
+            raise JSONLimitError(f"{self.label_for_errors}: {exc}", exc.code) from None
+
+    def validate(self, value, model_instance):
+        # full_clean() sees the attname: a value assigned, or opened and edited
+        # in place, is checked here (a ValidationError) before save() seals it.
+        opened = model_instance.__dict__.get(self.cache_name) if model_instance else None
+        if type(value) is _Unsealed:
+            pending = (value.value,)
+        elif opened is not None and opened.raw == value:
+            pending = (opened.value,)
+        else:
+            pending = ()
+        for item in pending:
+            try:
+                self._check_assignable(item)
+            except JSONLimitError as exc:
+                raise ValidationError(str(exc), code=exc.code) from None
+        super().validate(value, model_instance)
+
     def _encode(self, value):
+        self._check_assignable(value)  # in-place edits are only seen here
         try:
             return self._dumps(value).encode("utf-8", "surrogatepass")
         except (TypeError, ValueError) as exc:
@@ -557,7 +644,7 @@ class EncryptedJSONField(_SealedField):
     def formfield(self, **kwargs):
         return super().formfield(
             **{
-                "form_class": forms.JSONField,
+                "form_class": SealedJSONFormField,
                 "encoder": self.encoder,
                 "decoder": self.decoder,
                 **kwargs,

@@ -7,12 +7,11 @@ inputs keep the stored secret; typing a new one replaces it (through the
 service layer, which validates, seals and audits).
 """
 
-import json
-
 from django import forms
 from django.core.exceptions import ValidationError
 from django.views.decorators.debug import sensitive_variables
 
+from .jsonlimits import JSONLimitError, parse_json_text
 from .models import Credential, Provider
 
 Type = Credential.Type
@@ -127,10 +126,10 @@ class CredentialForm(forms.Form):
         if not text:
             return None
         try:
-            data = json.loads(text)
-        except ValueError:
-            # Nothing about the input, not even the parser's message (it quotes it).
-            raise ValidationError("Enter a valid JSON object.", code="invalid") from None
+            data = parse_json_text(text, invalid_message="Enter a valid JSON object.")
+        except JSONLimitError as exc:
+            # Never quotes the input (the parser's own message would).
+            raise ValidationError(str(exc), code=exc.code) from None
         if not isinstance(data, dict) or not data:
             raise ValidationError("Enter a non-empty JSON object.", code="invalid")
         return data

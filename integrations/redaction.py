@@ -79,6 +79,54 @@ class Secret:
         raise TypeError("a Secret cannot be pickled; pickle the model instance instead")
 
 
+class _MaskedText(str):
+    """Typed text that prints masked (``repr``) but is otherwise the ``str`` itself."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return repr(MASK)
+
+
+class _MaskedDict(dict):
+    __slots__ = ()
+
+    def __repr__(self):
+        return "{%r: %r}" % (MASK, MASK)
+
+
+class _MaskedList(list):
+    __slots__ = ()
+
+    def __repr__(self):
+        return "[%r]" % MASK
+
+
+_MASKED = {str: _MaskedText, dict: _MaskedDict, list: _MaskedList}
+
+
+def masked(value):
+    """``value`` (text, a JSON object or array) as an equal object whose ``repr``
+    is masked, without registering it.
+
+    For what a user types into a secret's form field: on its way to being sealed
+    it sits in ``cleaned_data`` and in the locals of form and admin code, which an
+    error report prints with ``repr``. Registering it instead would let anyone who
+    can post a form make the log filter erase chosen text. Other values are
+    returned as they are; :func:`unmasked` gives back the plain type.
+    """
+    kind = _MASKED.get(type(value))
+    return kind(value) if kind is not None else value
+
+
+def unmasked(value):
+    """The plain ``str``/``dict``/``list`` of a :func:`masked` value (others as they are)."""
+    for plain, kind in _MASKED.items():
+        if type(value) is kind:
+            return plain(value)
+    return value
+
+
 class _SecretRegistry:
     """The secret strings the log filter redacts.
 

@@ -45,6 +45,15 @@ _SENSITIVE_PARAMETER = re.compile(
 )
 
 
+def _has_sealed_fields(model):
+    from .fields import sealed_fields
+
+    try:
+        return bool(sealed_fields(model))
+    except Exception:  # a broken model must not break the report
+        return False
+
+
 class _Redacted:
     """A local shown by its redacted ``pformat`` (what the report would print)."""
 
@@ -107,6 +116,8 @@ class SecretSafeExceptionReporterFilter(SafeExceptionReporterFilter):
         owners = [view, getattr(view, "cls", None), getattr(view, "view_class", None)]
         if model_admin is not None:
             owners += [type(model_admin), model_admin.model]
+        if model_admin is not None and _has_sealed_fields(model_admin.model):
+            return True  # any project's admin page of a model with sealed fields
         return any(
             owner is not None and self.is_secret_module(getattr(owner, "__module__", "") or "")
             for owner in owners

@@ -500,6 +500,38 @@ class TestSecretsDiscipline:
         assert canary not in str(info.value)
 
 
+class TestJSONLimits:
+    def nested(self, levels):
+        return json.loads("[" * levels + "]" * levels)
+
+    def test_at_the_limit_round_trips(self):
+        account = Account.objects.create(data=self.nested(100))
+        assert fresh(account).data == self.nested(100)
+
+    def test_assigning_too_deep_a_value_is_refused(self, canary):
+        value = {"k": canary, "deep": self.nested(100)}
+        with pytest.raises(ValueError, match="nested more than 100") as info:
+            Account(data=value)
+        assert canary not in str(info.value)
+        with pytest.raises(ValueError, match="nested more than 100"):
+            Account.objects.filter(pk=uuid.uuid4()).update(data=self.nested(5000))
+
+    def test_too_deep_after_an_in_place_edit_is_refused_before_storing(self):
+        from django.core.exceptions import ValidationError
+
+        account = Account.objects.create(data={"x": []})
+        account.data["x"] = self.nested(100)
+        with pytest.raises(ValidationError, match="nested more than 100"):
+            account.full_clean()
+        with pytest.raises(ValueError, match="nested more than 100"), transaction.atomic():
+            account.save()
+        assert fresh(account).data == {"x": []}
+
+    def test_nul_characters_are_stored_sealed(self):
+        account = Account.objects.create(data={"a\u0000": "b\u0000"})
+        assert fresh(account).data == {"a\u0000": "b\u0000"}
+
+
 class TestForms:
     def test_model_form_never_renders_the_secret(self, canary):
         class AccountForm(forms.ModelForm):

@@ -65,22 +65,3 @@ def test_migration_writer_serializes_the_purpose():
     assert "integrations.fields.EncryptedTokenField(" in source
     assert "purpose='testapp.account.secret'" in source
     assert "import integrations.fields" in source
-
-
-@pytest.mark.django_db(transaction=True)
-def test_add_field_with_a_default_to_existing_rows_is_refused_clearly():
-    from django.core.exceptions import FieldError
-
-    create = migrations.CreateModel(
-        "Holder", [("id", models.UUIDField(primary_key=True, default=uuid.uuid4))]
-    )
-    state = _apply(ProjectState(), create)
-    try:
-        add = migrations.AddField(
-            "Holder", "data", EncryptedJSONField(purpose="renametest.holder.data", default=dict)
-        )
-        with pytest.raises(FieldError, match="migration default for existing rows"):
-            _apply(state, add)
-    finally:
-        with connection.schema_editor() as editor:
-            editor.delete_model(state.apps.get_model(APP, "Holder"))

@@ -171,6 +171,16 @@ def test_an_invalid_form_does_not_render_the_posted_secret(alice_client, canary)
     assert not Credential.objects.exists()
 
 
+@pytest.mark.parametrize("nested", [101, 100_000])
+def test_custom_data_nested_too_deep_is_a_form_error(alice_client, canary, nested):
+    text = '{"k": %s"%s"%s}' % ("[" * nested, canary, "]" * nested)
+    response = alice_client.post("/integrations/credentials/add/?type=custom",
+                                 {"name": "x", "custom_data": text})
+    assert response.status_code == 200
+    assert "nested more than 100 levels" in _html(response) and canary not in _html(response)
+    assert not Credential.objects.exists()
+
+
 def test_unknown_type_is_404(alice_client):
     assert alice_client.get("/integrations/credentials/add/?type=nope").status_code == 404
 

@@ -39,3 +39,17 @@ class ManualKey(models.Model):
 
     id = models.UUIDField(primary_key=True)
     token = EncryptedTokenField(purpose="testapp.manualkey.token", null=True)
+
+
+class Connection(models.Model):
+    """A project's own model, registered with a plain ModelAdmin (testapp/admin.py)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=50)
+    api_key = EncryptedTokenField(purpose="testapp.connection.api_key")
+    access_token = EncryptedTokenField(purpose="testapp.connection.access_token", null=True,
+                                       blank=True)
+    refresh_token = EncryptedTokenField(purpose="testapp.connection.refresh_token", blank=True)
+    settings = EncryptedJSONField(purpose="testapp.connection.settings", default=dict,
+                                  blank=True)
+    extra = EncryptedJSONField(purpose="testapp.connection.extra", null=True, blank=True)

@@ -1,0 +1,72 @@
+"""What a JSON value from outside must respect before it is stored.
+
+One place for the rules every JSON input shares (the sealed ``EncryptedJSONField``,
+its form field, the admin's plain ``JSONField`` inputs, the credential service):
+
+* **Depth.** A value nested deeper than :data:`MAX_JSON_DEPTH` is refused. Deeper
+  values are never legitimate configuration, and thousands of levels break
+  Python's recursive encoders and decoders (``dumpdata``, ``json.dumps``) and
+  PostgreSQL's jsonb parser: refusing them on the way in means no stored value can
+  break a backup later.
+* **NUL characters** (``\\u0000``) in any string or key are refused where the value
+  may reach a PostgreSQL ``jsonb`` column, which cannot store them (the database
+  would answer with an error, a 500, instead of a form error).
+
+Errors say what is wrong, never the value. Depth is measured without recursion,
+so a hostile value cannot exhaust the stack while being checked.
+"""
+
+import json
+
+__all__ = ["MAX_JSON_DEPTH", "JSONLimitError", "check_json_value", "parse_json_text"]
+
+# Containers inside containers: {"a": {"b": [1]}} is 3 deep, a scalar 0.
+MAX_JSON_DEPTH = 100
+
+
+class JSONLimitError(ValueError):
+    """A JSON value (or text) outside the limits; the message never quotes it."""
+
+    def __init__(self, message, code):
+        super().__init__(message)
+        self.code = code
+
+
+def check_json_value(value, *, allow_nul=False, max_depth=MAX_JSON_DEPTH):
+    """Raise :class:`JSONLimitError` if ``value`` is too deep or (unless
+    ``allow_nul``) holds a NUL character; return ``value`` otherwise."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if not allow_nul and "\x00" in item:
+                raise JSONLimitError("JSON strings cannot contain NUL characters (\\u0000).",
+                                     code="nul")
+            continue
+        if isinstance(item, dict):
+            children = [*item.keys(), *item.values()]
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        depth += 1
+        if depth > max_depth:
+            raise JSONLimitError(f"JSON nested more than {max_depth} levels deep.",
+                                 code="too_deep")
+        stack.extend((child, depth) for child in children)
+    return value
+
+
+def parse_json_text(text, *, decoder=None, allow_nul=False, invalid_message="Enter valid JSON."):
+    """Parse submitted JSON text and check it; :class:`JSONLimitError` if it
+    is not valid JSON (``invalid_message``) or breaks a limit, never quoting
+    the text."""
+    try:
+        value = json.loads(text, cls=decoder)
+    except RecursionError:
+        raise JSONLimitError(f"JSON nested more than {MAX_JSON_DEPTH} levels deep.",
+                             code="too_deep") from None
+    except ValueError:
+        # Not the parser's message: it quotes the input.
+        raise JSONLimitError(invalid_message, code="invalid") from None
+    return check_json_value(value, allow_nul=allow_nul)

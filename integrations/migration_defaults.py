@@ -1,0 +1,136 @@
+"""Sealing a sealed field's default into the rows that exist when a migration adds it.
+
+``AddField(..., EncryptedTokenField(default="x", ...))`` on a table with rows asks
+the schema editor for *one* value to write into every existing row. A field bound
+to each row's primary key (the normal case: UUID keys) has no such value: each row
+needs its own sealed string. So:
+
+1. The field answers the schema editor with :data:`~integrations.fields.PENDING_DEFAULT`,
+   a placeholder that is not a sealed value (it has the sealed prefix but is
+   malformed, so it is never opened nor taken for legacy plaintext). The schema
+   change itself stays plain DDL: ``sqlmigrate`` prints it, SQLite's table rebuild
+   and PostgreSQL's ``ADD COLUMN ... DEFAULT`` both work.
+2. Before ``manage.py migrate`` applies a plan, a ``pre_migrate`` receiver (Django's
+   documented hook, which is given the plan) inserts a
+   :class:`SealPendingDefaults` operation right after every ``AddField`` or
+   ``AlterField`` of a sealed field with a default. It runs inside the same
+   migration (and transaction, where the database has transactional DDL), replaces
+   every placeholder with the default sealed for that row's primary key, in
+   batches, and leaves nothing for a later step to forget.
+
+Why this rather than the alternatives: sealing in the schema editor is impossible
+(it writes one value for all rows, and ``sqlmigrate`` has no rows); a lazy "read
+the placeholder as the default" would leave values that are not bound to their row
+(a copied placeholder would open anywhere); asking users to edit generated
+migrations would be forgotten. Nothing here is in the generated migration, so
+``makemigrations`` output stays ordinary.
+
+Applying migrations without ``manage.py migrate`` (``MigrationExecutor`` directly,
+or SQL from ``sqlmigrate``) skips step 2: such rows hold the placeholder, reading
+them raises ``MalformedValueError`` naming the row, and :func:`seal_pending_defaults`
+seals them.
+"""
+
+from django.db import connections
+from django.db.migrations.operations import AddField, AlterField
+from django.db.migrations.operations.base import Operation
+
+from .fields import PENDING_DEFAULT, _SealedField
+
+__all__ = ["SealPendingDefaults", "insert_sealing_steps", "seal_pending_defaults"]
+
+BATCH_SIZE = 500
+
+
+def seal_pending_defaults(model, field, *, using="default", batch_size=BATCH_SIZE):
+    """Replace every placeholder in ``field``'s column with its default sealed
+    for the row; return how many rows were sealed.
+
+    Works on raw rows (sealed fields refuse lookups other than ``isnull``), so it
+    runs with historical models inside a migration as well as with real ones.
+    """
+    if not field.binds_to_row:
+        return 0  # column-bound: the schema editor sealed the default already
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    table, column = quote(model._meta.db_table), quote(field.column)
+    pk_field = model._meta.pk
+    pk_column = quote(pk_field.column)
+    select = (f"SELECT {pk_column} FROM {table} WHERE {column} = %s "
+              f"{connection.ops.limit_offset_sql(0, batch_size)}")
+    update = f"UPDATE {table} SET {column} = %s WHERE {pk_column} = %s AND {column} = %s"
+    sealed = 0
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(select, [PENDING_DEFAULT])
+            stored_pks = [row[0] for row in cursor.fetchall()]
+            if not stored_pks:
+                return sealed
+            cursor.executemany(update, [
+                (field.seal_for_pk(field.plain_default(), pk_field.to_python(stored_pk)),
+                 stored_pk, PENDING_DEFAULT)
+                for stored_pk in stored_pks
+            ])
+            sealed += len(stored_pks)
+
+
+class SealPendingDefaults(Operation):
+    """Seal ``model_name.name``'s default into the rows the schema editor filled.
+
+    Inserted by :func:`insert_sealing_steps`; never written into a migration file.
+    """
+
+    reversible = True
+    reduces_to_sql = False
+
+    def __init__(self, model_name, name):
+        self.model_name = model_name
+        self.name = name
+
+    def deconstruct(self):
+        return type(self).__qualname__, [], {"model_name": self.model_name, "name": self.name}
+
+    def state_forwards(self, app_label, state):
+        pass
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        model = to_state.apps.get_model(app_label, self.model_name)
+        if self.allow_migrate_model(schema_editor.connection.alias, model):
+            seal_pending_defaults(model, model._meta.get_field(self.name),
+                                  using=schema_editor.connection.alias)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        pass  # going back, the schema change removes or relaxes the column
+
+    def describe(self):
+        return f"Seal the default of {self.model_name}.{self.name} into existing rows"
+
+
+def _needs_sealing(operation):
+    field = getattr(operation, "field", None)
+    return (isinstance(operation, (AddField, AlterField)) and isinstance(field, _SealedField)
+            and field.has_default())
+
+
+def insert_sealing_steps(plan):
+    """Add a :class:`SealPendingDefaults` after each operation of ``plan`` (the
+    executor's ``[(migration, backwards), ...]``) that fills rows with a sealed
+    field's default. Idempotent; each Migration instance has its own list."""
+    for migration, backwards in plan:
+        if backwards:
+            continue
+        operations = []
+        for index, operation in enumerate(migration.operations):
+            operations.append(operation)
+            following = migration.operations[index + 1:index + 2]
+            if _needs_sealing(operation) and not (
+                following and isinstance(following[0], SealPendingDefaults)
+            ):
+                operations.append(SealPendingDefaults(operation.model_name, operation.name))
+        migration.operations = operations
+
+
+def on_pre_migrate(sender, plan=None, **kwargs):
+    """``pre_migrate`` receiver (connected in ``IntegrationsConfig.ready``)."""
+    if plan:
+        insert_sealing_steps(plan)

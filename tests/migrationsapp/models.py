@@ -1,0 +1,26 @@
+"""Sealed fields added by migrations to tables that already have rows
+(tests/test_migration_defaults.py migrates back to 0001, adds rows, migrates on)."""
+
+import uuid
+
+from django.db import models
+
+from integrations.fields import EncryptedJSONField, EncryptedTokenField
+
+
+class Device(models.Model):
+    """UUID keys: every value is bound to its row."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=50)
+    token = EncryptedTokenField(purpose="migrationsapp.device.token", default="factory-token")
+    settings = EncryptedJSONField(purpose="migrationsapp.device.settings", default=dict)
+    note = EncryptedTokenField(purpose="migrationsapp.device.note", null=True)
+    label = EncryptedTokenField(purpose="migrationsapp.device.label", default="unlabelled")
+
+
+class Counter(models.Model):
+    """An auto-increment key: values are bound to the column only."""
+
+    name = models.CharField(max_length=50)
+    token = EncryptedTokenField(purpose="migrationsapp.counter.token", default="shared")
