@@ -16,7 +16,7 @@ import time
 from django.db import connection, transaction
 from django.test.utils import override_settings
 
-from integrations import resealing
+from integrations.sealed import resealing
 from tests.settings import TEST_KEY_V1
 from tests.testapp.models import Account
 

@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 
 from integrations import tokens
 from integrations.models import AuditEvent, Integration, Provider
-from integrations.redaction import Secret
+from integrations.sealed.redaction import Secret
 
 from .common import Row, Section
 

@@ -33,6 +33,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # The sealed-values layer (fields, keys, checks, key commands), then the
+    # integrations app built on it.
+    "integrations.sealed",
     "integrations",
 ]
 # The REST API (integrations.api) comes with the `api` extra: DRF, hashed expiring

@@ -27,11 +27,12 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from . import audit, credentials, resealing, tokens
+from . import audit, credentials, tokens
 from .conf import app_settings
 from .fields import EncryptedJSONField, EncryptedTokenField, sealed_fields
-from .formfields import CheckedJSONFormField
-from .jsonlimits import JSONLimitError, parse_json_text
+from .sealed import resealing
+from .sealed.formfields import CheckedJSONFormField
+from .sealed.jsonlimits import JSONLimitError, parse_json_text
 from .models import AuditEvent, Credential, Integration, Provider
 from .providers import create_provider_from_preset, preset_choices
 from .secret_status import sealed_status

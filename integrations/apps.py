@@ -1,5 +1,8 @@
 from django.apps import AppConfig
-from django.db.models.signals import pre_migrate
+
+# The integrations layer's keys of the INTEGRATIONS dict exist before any
+# setting is read or validated.
+from . import conf  # noqa: F401
 
 
 class IntegrationsConfig(AppConfig):
@@ -10,9 +13,7 @@ class IntegrationsConfig(AppConfig):
     def ready(self):
         from . import checks  # noqa: F401  (registers the system checks)
         from .audit import record_reseal_run
-        from .migration_defaults import on_pre_migrate
-        from .resealing import reseal_run_finished
+        from .sealed.resealing import reseal_run_finished
 
+        # Every rotate_keys / encrypt_legacy run becomes an audit event.
         reseal_run_finished.connect(record_reseal_run, dispatch_uid="integrations.audit.reseal_run")
-        # Seal sealed fields' migration defaults into existing rows, per row.
-        pre_migrate.connect(on_pre_migrate, sender=self, dispatch_uid="integrations.seal_defaults")

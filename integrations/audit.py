@@ -56,7 +56,7 @@ def _limited(parts, limit=255):
 def record_reseal_run(sender, *, command, initiator, reports, dry_run, completed, **kwargs):
     """One event per run of rotate_keys / encrypt_legacy: who, which columns, counts.
 
-    Connected to :data:`integrations.resealing.reseal_run_finished` by the app
+    Connected to :data:`integrations.sealed.resealing.reseal_run_finished` by the app
     config. The counts are the run's report, never a value.
     """
     unreadable = sum(len(r.unreadable) for r in reports)

@@ -1,111 +1,40 @@
-"""System checks: a missing or broken key configuration stops ``manage.py`` early.
+"""System checks of the integrations layer: what the full app needs around it.
 
-``runserver``, ``migrate`` and ``check --deploy`` all run these, so a deployment
-with malformed keys fails at its first command instead of at the first secret.
+The sealed-values checks (keys, plaintext reads, purposes, the error reporter)
+live in :mod:`integrations.sealed.checks` and are re-exported here.
 """
 
-from collections import defaultdict
-
 from django.apps import apps
-from django.conf import settings
 from django.core import checks
-from django.core.exceptions import ImproperlyConfigured
-from django.utils.module_loading import import_string
 
-from .conf import app_settings
-from .crypto import KeyringError
-
-_KEYRING_IDS = {
-    "missing": "integrations.E001",
-    "bad_entry": "integrations.E002",
-    "bad_version": "integrations.E002",
-    "bad_base64": "integrations.E002",
-    "bad_length": "integrations.E002",
-    "duplicate": "integrations.E003",
-    "retired_primary": "integrations.E005",
-}
-# Speaks to any project: only the demo project in this repository reads an
-# environment variable into the setting, so the variable is named as the demo's.
-KEY_HINT = (
-    "Set INTEGRATIONS['ENCRYPTION_KEYS'] in your settings to a list of entries "
-    "'N:<base64 of 32 bytes>', primary first (`manage.py generate_encryption_key` prints one); "
-    "load them from your secret store, never from source control. (The demo project of the "
-    "sealed-integrations repository reads them from INTEGRATIONS_ENCRYPTION_KEYS.)"
+from .sealed.checks import (  # noqa: F401  (the public names of the checks)
+    KEY_HINT,
+    check_exception_reporter,
+    check_keyring,
+    check_plaintext_reads,
+    check_unique_purposes,
 )
 
-
-@checks.register(checks.Tags.security)
-def check_keyring(app_configs=None, **kwargs):
-    try:
-        app_settings.validate()
-    except ImproperlyConfigured as exc:
-        return [checks.Error(str(exc), id="integrations.E004")]
-    try:
-        app_settings.keyring
-    except KeyringError as exc:
-        return [checks.Error(str(exc), hint=KEY_HINT, id=_KEYRING_IDS.get(exc.code, "integrations.E002"))]
-    except ImproperlyConfigured as exc:
-        return [checks.Error(str(exc), id="integrations.E004")]
-    return []
+# What the integrations app cannot work without, and why.
+REQUIRED_APPS = {
+    "integrations.sealed": "the sealed fields, the keyring and the key commands",
+    "django.contrib.auth": "owners of integrations and credentials",
+    "django.contrib.contenttypes": "permissions",
+    "django.contrib.sessions": "the OAuth state and PKCE verifier between connect and callback",
+    "django.contrib.messages": "the outcome messages of the user pages",
+}
 
 
-@checks.register(checks.Tags.security)
-def check_plaintext_reads(app_configs=None, **kwargs):
-    try:
-        allowed = app_settings.ALLOW_PLAINTEXT_READS
-    except ImproperlyConfigured:
-        return []  # reported by check_keyring
-    if allowed and not settings.DEBUG:
-        return [
-            checks.Warning(
-                "INTEGRATIONS['ALLOW_PLAINTEXT_READS'] is on with DEBUG off: unsealed legacy "
-                "values are returned instead of refused.",
-                hint="Run `manage.py encrypt_legacy`, then turn ALLOW_PLAINTEXT_READS off.",
-                id="integrations.W001",
-            )
-        ]
-    return []
-
-
-@checks.register(checks.Tags.security)
-def check_exception_reporter(app_configs=None, **kwargs):
-    """Django's own reporter shows every local and POST value while DEBUG is on."""
-    from .reporting import RedactingExceptionReporter
-
-    try:
-        reporter = import_string(settings.DEFAULT_EXCEPTION_REPORTER)
-    except ImportError:
-        reporter = None
-    if isinstance(reporter, type) and issubclass(reporter, RedactingExceptionReporter):
-        return []
-    return [
-        checks.Warning(
-            "DEFAULT_EXCEPTION_REPORTER is not integrations.reporting.RedactingExceptionReporter: "
-            "error pages and error e-mails can show tokens, keys and credential data.",
-            hint='Set DEFAULT_EXCEPTION_REPORTER = '
-                 '"integrations.reporting.RedactingExceptionReporter".',
-            id="integrations.W002",
-        )
-    ]
-
-
-@checks.register(checks.Tags.models)
-def check_unique_purposes(app_configs=None, **kwargs):
-    """Two sealed columns with one purpose could swap values undetected."""
-    from .fields import sealed_fields
-
-    seen = defaultdict(list)
-    for model in apps.get_models():
-        for field in sealed_fields(model):
-            if field.purpose:
-                seen[field.purpose].append(f"{model._meta.label}.{field.name}")
+@checks.register()
+def check_required_apps(app_configs=None, **kwargs):
+    """The full app is installed without what it builds on."""
     return [
         checks.Error(
-            f"sealed fields {', '.join(sorted(where))} share the purpose {purpose!r}",
-            hint="Give every sealed column its own purpose; a shared one lets a value "
-            "copied between them decrypt.",
-            id="integrations.E011",
+            f"'integrations' needs {name!r} in INSTALLED_APPS ({why}).",
+            hint='INSTALLED_APPS = [..., "integrations.sealed", "integrations"]; a project '
+                 'that only wants sealed fields lists "integrations.sealed" alone.',
+            id="integrations.E020",
         )
-        for purpose, where in seen.items()
-        if len(where) > 1
+        for name, why in REQUIRED_APPS.items()
+        if not apps.is_installed(name)
     ]

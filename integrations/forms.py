@@ -11,7 +11,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.views.decorators.debug import sensitive_variables
 
-from .jsonlimits import JSONLimitError, parse_json_text
+from .sealed.jsonlimits import JSONLimitError, parse_json_text
 from .models import Credential, Provider
 
 Type = Credential.Type

@@ -5,7 +5,7 @@ from django.db import connection
 from integrations import credentials
 from integrations.crypto import is_sealed
 from integrations.models import AuditEvent, Credential, Provider
-from integrations.redaction import Secret
+from integrations.sealed.redaction import Secret
 
 pytestmark = pytest.mark.django_db
 

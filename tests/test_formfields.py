@@ -15,8 +15,8 @@ from django import forms
 from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 
-from integrations.formfields import KEEP, STORED
-from integrations.redaction import redact
+from integrations.sealed.formfields import KEEP, STORED
+from integrations.sealed.redaction import redact
 from tests.dbutil import raw_column
 from tests.testapp.models import Account, Connection
 

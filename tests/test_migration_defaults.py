@@ -12,8 +12,8 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from integrations.crypto import DecryptionError, MalformedValueError, is_sealed
-from integrations.fields import PENDING_DEFAULT
-from integrations.migration_defaults import seal_pending_defaults
+from integrations.sealed.fields import PENDING_DEFAULT
+from integrations.sealed.migration_defaults import seal_pending_defaults
 from tests.dbutil import raw_column, write_raw
 from tests.migrationsapp.models import Counter, Device
 

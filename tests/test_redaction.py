@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 
 from integrations import credentials
-from integrations.redaction import REDACTED, RedactingFilter, Secret, is_registered, redact
+from integrations.sealed.redaction import REDACTED, RedactingFilter, Secret, is_registered, redact
 
 
 def test_secret_is_masked_everywhere(canary):

@@ -25,7 +25,7 @@ from django.views.debug import ExceptionReporter, technical_500_response
 from integrations import credentials, tokens
 from integrations.crypto import generate_key
 from integrations.models import Credential, Integration, Provider
-from integrations.redaction import Secret
+from integrations.sealed.redaction import Secret
 from integrations.reporting import RedactingExceptionReporter, SecretSafeExceptionReporterFilter
 from tests.dbutil import write_raw
 from tests.oauth_helpers import alice, fake, make_provider, provider  # noqa: F401

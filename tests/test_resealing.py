@@ -14,7 +14,7 @@ from django.core.management.base import CommandError
 from django.db import close_old_connections, connection
 from django.test.utils import override_settings
 
-from integrations import resealing
+from integrations.sealed import resealing
 from integrations.conf import app_settings
 from integrations.crypto import Keyring, generate_key, is_sealed
 from tests.settings import TEST_KEY_V1, TEST_KEY_V2

@@ -3,7 +3,7 @@
 import io
 import sys
 
-from integrations.management.commands import _reseal
+from integrations.sealed.management.commands import _reseal
 
 
 class _Terminal(io.StringIO):

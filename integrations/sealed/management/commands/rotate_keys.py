@@ -1,4 +1,4 @@
-from integrations.resealing import ROTATE
+from integrations.sealed.resealing import ROTATE
 
 from ._reseal import ResealCommand
 

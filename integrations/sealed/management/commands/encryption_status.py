@@ -2,10 +2,10 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from integrations.conf import app_settings
+from integrations.sealed.conf import app_settings
 from integrations.crypto import CryptoError
-from integrations.inventory import column_status
-from integrations.resealing import sealed_columns
+from integrations.sealed.inventory import column_status
+from integrations.sealed.resealing import sealed_columns
 
 
 class Command(BaseCommand):

@@ -28,7 +28,7 @@ from django.dispatch import Signal
 from django.views.decorators.debug import sensitive_variables
 
 from .conf import app_settings
-from .crypto import PREFIX, CryptoError
+from ..crypto import PREFIX, CryptoError
 from .fields import sealed_fields
 
 ROTATE = "rotate"

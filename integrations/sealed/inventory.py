@@ -8,8 +8,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .conf import app_settings
-from .crypto import PREFIX, MalformedValueError, NotSealedError
-from .crypto.format import read_version
+from ..crypto import PREFIX, MalformedValueError, NotSealedError
+from ..crypto.format import read_version
 from .resealing import _Column
 
 # "$si1$" + up to 9 digits + "$"

@@ -1,4 +1,4 @@
-from integrations.resealing import LEGACY
+from integrations.sealed.resealing import LEGACY
 
 from ._reseal import ResealCommand
 

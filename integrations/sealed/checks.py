@@ -1,0 +1,111 @@
+"""System checks: a missing or broken key configuration stops ``manage.py`` early.
+
+``runserver``, ``migrate`` and ``check --deploy`` all run these, so a deployment
+with malformed keys fails at its first command instead of at the first secret.
+"""
+
+from collections import defaultdict
+
+from django.apps import apps
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+from .conf import app_settings
+from ..crypto import KeyringError
+
+_KEYRING_IDS = {
+    "missing": "integrations.E001",
+    "bad_entry": "integrations.E002",
+    "bad_version": "integrations.E002",
+    "bad_base64": "integrations.E002",
+    "bad_length": "integrations.E002",
+    "duplicate": "integrations.E003",
+    "retired_primary": "integrations.E005",
+}
+# Speaks to any project: only the demo project in this repository reads an
+# environment variable into the setting, so the variable is named as the demo's.
+KEY_HINT = (
+    "Set INTEGRATIONS['ENCRYPTION_KEYS'] in your settings to a list of entries "
+    "'N:<base64 of 32 bytes>', primary first (`manage.py generate_encryption_key` prints one); "
+    "load them from your secret store, never from source control. (The demo project of the "
+    "sealed-integrations repository reads them from INTEGRATIONS_ENCRYPTION_KEYS.)"
+)
+
+
+@checks.register(checks.Tags.security)
+def check_keyring(app_configs=None, **kwargs):
+    try:
+        app_settings.validate()
+    except ImproperlyConfigured as exc:
+        return [checks.Error(str(exc), id="integrations.E004")]
+    try:
+        app_settings.keyring
+    except KeyringError as exc:
+        return [checks.Error(str(exc), hint=KEY_HINT, id=_KEYRING_IDS.get(exc.code, "integrations.E002"))]
+    except ImproperlyConfigured as exc:
+        return [checks.Error(str(exc), id="integrations.E004")]
+    return []
+
+
+@checks.register(checks.Tags.security)
+def check_plaintext_reads(app_configs=None, **kwargs):
+    try:
+        allowed = app_settings.ALLOW_PLAINTEXT_READS
+    except ImproperlyConfigured:
+        return []  # reported by check_keyring
+    if allowed and not settings.DEBUG:
+        return [
+            checks.Warning(
+                "INTEGRATIONS['ALLOW_PLAINTEXT_READS'] is on with DEBUG off: unsealed legacy "
+                "values are returned instead of refused.",
+                hint="Run `manage.py encrypt_legacy`, then turn ALLOW_PLAINTEXT_READS off.",
+                id="integrations.W001",
+            )
+        ]
+    return []
+
+
+@checks.register(checks.Tags.security)
+def check_exception_reporter(app_configs=None, **kwargs):
+    """Django's own reporter shows every local and POST value while DEBUG is on."""
+    from .reporting import RedactingExceptionReporter
+
+    try:
+        reporter = import_string(settings.DEFAULT_EXCEPTION_REPORTER)
+    except ImportError:
+        reporter = None
+    if isinstance(reporter, type) and issubclass(reporter, RedactingExceptionReporter):
+        return []
+    return [
+        checks.Warning(
+            "DEFAULT_EXCEPTION_REPORTER is not integrations.reporting.RedactingExceptionReporter: "
+            "error pages and error e-mails can show tokens, keys and credential data.",
+            hint='Set DEFAULT_EXCEPTION_REPORTER = '
+                 '"integrations.reporting.RedactingExceptionReporter".',
+            id="integrations.W002",
+        )
+    ]
+
+
+@checks.register(checks.Tags.models)
+def check_unique_purposes(app_configs=None, **kwargs):
+    """Two sealed columns with one purpose could swap values undetected."""
+    from .fields import sealed_fields
+
+    seen = defaultdict(list)
+    for model in apps.get_models():
+        for field in sealed_fields(model):
+            if field.purpose:
+                seen[field.purpose].append(f"{model._meta.label}.{field.name}")
+    return [
+        checks.Error(
+            f"sealed fields {', '.join(sorted(where))} share the purpose {purpose!r}",
+            hint="Give every sealed column its own purpose; a shared one lets a value "
+            "copied between them decrypt.",
+            id="integrations.E011",
+        )
+        for purpose, where in seen.items()
+        if len(where) > 1
+    ]

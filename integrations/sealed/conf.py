@@ -1,0 +1,125 @@
+"""The app's settings: one object, defaults, validation, read lazily.
+
+Projects configure the app with one dict::
+
+    INTEGRATIONS = {"ENCRYPTION_KEYS": ["2:<base64>", "1:<base64>"]}
+
+``app_settings`` reads it on first use and again after ``override_settings`` or
+any other ``setting_changed`` signal, so tests and key rotation in a running
+process see the new values. The keyring (``app_settings.keyring``) is built on first use, not per value;
+``KeyringError`` from building it names what is wrong.
+"""
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
+
+from ..crypto import Keyring
+
+# Each key: (default, accepted types, smallest accepted number or None). The
+# sealed-values layer declares its own; a layer built on it (the integrations
+# app) adds its keys with register_settings(), so the INTEGRATIONS dict stays one.
+_SPECS = {}
+DEFAULTS = {}
+
+
+def register_settings(specs):
+    """Add keys to the ``INTEGRATIONS`` dict: ``{name: (default, types, minimum)}``.
+
+    Unknown keys are refused by :meth:`IntegrationsSettings.validate`, so a layer
+    registers its keys when it is imported (its app config imports its conf).
+    """
+    for name, (default, types, minimum) in specs.items():
+        _SPECS[name] = (default, tuple(types), minimum)
+        DEFAULTS[name] = default
+    app_settings.reload()
+
+
+class IntegrationsSettings:
+    """Attribute access to the ``INTEGRATIONS`` dict, validated, with defaults."""
+
+    @property
+    def user_settings(self):
+        value = getattr(settings, "INTEGRATIONS", {})
+        if not isinstance(value, dict):
+            raise ImproperlyConfigured("settings.INTEGRATIONS must be a dict")
+        return value
+
+    def validate(self):
+        """Raise ImproperlyConfigured for unknown names and wrong types."""
+        user = self.user_settings
+        unknown = sorted(set(user) - set(DEFAULTS))
+        if unknown:
+            raise ImproperlyConfigured(
+                f"unknown INTEGRATIONS setting(s): {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(DEFAULTS))}"
+            )
+        for name, (_default, types, minimum) in _SPECS.items():
+            if name not in user:
+                continue
+            value = user[name]
+            if not isinstance(value, types):
+                expected = " or ".join(t.__name__ for t in types)
+                raise ImproperlyConfigured(f"INTEGRATIONS[{name!r}] must be {expected}")
+            if minimum is not None and (isinstance(value, bool) or value < minimum):
+                raise ImproperlyConfigured(
+                    f"INTEGRATIONS[{name!r}] must be a number of seconds >= {minimum}"
+                )
+
+    def __getattr__(self, name):
+        # Only called for names not yet cached in the instance __dict__: after
+        # the first read, a setting (and the keyring) is a plain attribute.
+        if name == "keyring":
+            value = self._load_keyring()
+        elif name in DEFAULTS:
+            self.validate()
+            value = self.user_settings.get(name, DEFAULTS[name])
+        else:
+            raise AttributeError(f"no INTEGRATIONS setting named {name!r}")
+        setattr(self, name, value)
+        return value
+
+    def _load_keyring(self):
+        if self.KEY_PROVIDER:
+            keyring = import_string(self.KEY_PROVIDER)()
+            if not isinstance(keyring, Keyring):
+                raise ImproperlyConfigured(
+                    f"INTEGRATIONS['KEY_PROVIDER'] {self.KEY_PROVIDER!r} must return a Keyring"
+                )
+            if self.MIN_DECRYPTION_VERSION is not None:
+                # Retirement is a setting of this app, whoever supplies the keys.
+                keyring = keyring.with_min_decryption_version(self.MIN_DECRYPTION_VERSION)
+            return keyring
+        return Keyring.parse(
+            self.ENCRYPTION_KEYS, min_decryption_version=self.MIN_DECRYPTION_VERSION
+        )
+
+    def reload(self):
+        for name in [*DEFAULTS, "keyring"]:
+            self.__dict__.pop(name, None)
+
+
+app_settings = IntegrationsSettings()
+
+register_settings({
+    # Keyring entries "N:<base64 of 32 bytes>", primary first; or one
+    # comma-separated string of them.
+    "ENCRYPTION_KEYS": ((), (list, tuple, str), None),
+    # Dotted path to a callable returning a Keyring (a KMS or Vault provider).
+    # When set, it replaces ENCRYPTION_KEYS.
+    "KEY_PROVIDER": (None, (str, type(None)), None),
+    # Return legacy unsealed values instead of raising (logs a warning per read).
+    "ALLOW_PLAINTEXT_READS": (False, (bool,), None),
+    # Retire old keys: values sealed with a lower key version refuse to open
+    # (RetiredKeyVersionError). Set it after `rotate_keys`, before deleting keys.
+    "MIN_DECRYPTION_VERSION": (None, (int, type(None)), None),
+})
+
+
+def _reload_on_change(*, setting, **kwargs):
+    if setting == "INTEGRATIONS":
+        app_settings.reload()
+
+
+setting_changed.connect(_reload_on_change)

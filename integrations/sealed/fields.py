@@ -1,0 +1,659 @@
+"""Model fields that keep their values sealed in the database.
+
+``EncryptedTokenField`` (text) and ``EncryptedJSONField`` (any JSON value) are
+thin ORM adapters over :mod:`integrations.crypto`. Each column stores one sealed
+string per row. How a value reaches and leaves the database:
+
+* ``instance.<name>`` is a descriptor: reading it opens the stored value on first
+  access (rows whose secrets are never read cost nothing to load) and assigning
+  it records plaintext that ``save()`` seals.
+* ``instance.<name>_sealed`` (the field's ``attname``, like a ForeignKey's
+  ``_id``) holds what the database holds: the sealed string. Everything in
+  Django that works on attnames -- ``dumpdata``/``loaddata``, ``bulk_update``,
+  raw saves, ``refresh_from_db`` -- therefore moves sealed values and never a
+  plaintext. ``values()`` and ``values_list()`` return sealed strings too.
+
+Every value is bound to its **purpose** (a stable name for the column, given
+explicitly so that renaming a model or field never changes it) and, when the
+model assigns primary keys before insert (UUID keys), to the row's primary key.
+A sealed value copied to another column or row fails to open.
+"""
+
+import copy
+import json
+import logging
+import re
+import uuid
+import weakref
+
+from django.core import checks
+from django.core.exceptions import FieldError, ValidationError
+from django.db import models
+from django.db.models.fields import AutoFieldMixin
+from django.db.models.signals import post_init
+from django.utils.functional import cached_property
+
+from .conf import app_settings
+from ..crypto import CryptoError, MalformedValueError, NotSealedError, is_sealed
+from .formfields import KEEP, NOT_CLEARABLE, SealedJSONFormField, SealedTokenFormField
+from .jsonlimits import JSONLimitError, check_json_value
+from .redaction import unmasked
+
+__all__ = ["EncryptedJSONField", "EncryptedTokenField", "SealedValue", "sealed_fields"]
+
+logger = logging.getLogger("integrations.fields")
+
+_PURPOSE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}")
+# What the schema editor writes into existing rows for the default of a
+# row-bound field (it cannot know each row); integrations.migration_defaults
+# seals the default per row right after, in the same migration. It carries the
+# sealed prefix but is malformed: never opened, never taken for legacy plaintext.
+PENDING_DEFAULT = "$si1$pending-migration-default"
+
+# Instance attribute caching (pk, str(pk) as bytes): every sealed field of a row
+# shares it, so the key is formatted once per row, not once per value.
+_ROW_ID_CACHE = "_sealed_row_id"
+
+
+class SealedValue(str):
+    """A string known to be sealed already; assigned as is, never sealed again.
+
+    ``to_python`` returns one for sealed input, which is how ``loaddata`` hands
+    a fixture's sealed value to the field without it being taken for plaintext;
+    ``pre_save`` returns one so the value is not validated a second time on its
+    way to the database. Constructing one asserts that the string is sealed.
+    """
+
+    __slots__ = ()
+
+
+def _forget():
+    return None
+
+
+class _Unsealed:
+    """Plaintext assigned to a sealed field and not sealed yet.
+
+    ``save()`` seals it with the row binding current at save time. Writes that
+    never see the instance (``bulk_update``, pickling) reach it through the weak
+    reference; without one (a default the schema editor writes into existing
+    rows), only column-bound fields can seal.
+    """
+
+    __slots__ = ("value", "instance", "field", "is_default")
+
+    def __init__(self, value, instance, field, is_default=False):
+        self.value = value
+        self.instance = weakref.ref(instance) if instance is not None else None
+        self.field = field
+        self.is_default = is_default
+
+    def __repr__(self):
+        return "<unsealed value>"
+
+    def seal(self):
+        instance = self.instance() if self.instance is not None else None
+        if instance is None:
+            context = self.field._unbound_context()
+        else:
+            context = self.field._context(instance)
+        return SealedValue(self.field._seal(self.value, context))
+
+    def __reduce__(self):
+        # Pickling an instance (for a cache, a task queue) must not write the
+        # plaintext out: send the sealed form.
+        return (SealedValue, (self.seal(),))
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        copied = _Unsealed(copy.deepcopy(self.value, memo), None, self.field, self.is_default)
+        copied.instance = self.instance
+        return copied
+
+
+class _Opened:
+    """The last value opened for one field of one instance (never pickled)."""
+
+    __slots__ = ("raw", "value", "context", "text")
+
+    def __init__(self, raw, value, context, text):
+        self.raw = raw
+        self.value = value
+        self.context = context
+        self.text = text
+
+    def __repr__(self):
+        return "<opened value>"
+
+    def __reduce__(self):
+        return (_forget, ())
+
+    def __copy__(self):
+        return None
+
+    def __deepcopy__(self, memo):
+        return None
+
+
+class _SealedAttribute(property):
+    """Descriptor on the field's name: opens lazily, records assignments.
+
+    A ``property`` subclass only so that ``Model.__init__`` assigns keyword
+    arguments through it directly instead of looking the name up as a field.
+    """
+
+    def __init__(self, field):
+        super().__init__(doc=f"The opened value of {field.name}; assign plaintext to seal it.")
+        self.field = field
+        self.attname = field.attname
+        self.cache_name = field.cache_name
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        d = instance.__dict__
+        try:
+            raw = d[self.attname]
+        except KeyError:
+            raw = getattr(instance, self.attname)  # deferred: Django loads it
+        if raw is None:
+            return None
+        if type(raw) is _Unsealed:
+            return raw.value
+        opened = d.get(self.cache_name)
+        if opened is not None and opened.raw is raw:
+            return opened.value
+        return self.field._open_into(instance, raw)
+
+    def __set__(self, instance, value):
+        instance.__dict__[self.attname] = self.field._accept(instance, value)
+
+
+class _SealedField(models.Field):
+    """Shared machinery; use EncryptedTokenField or EncryptedJSONField."""
+
+    description = "A sealed value"
+    _is_text = False
+
+    def __init__(self, *args, purpose=None, **kwargs):
+        self.purpose = purpose
+        self._purpose_bytes = purpose.encode("utf-8") if isinstance(purpose, str) else b""
+        self._row_prefix = self._purpose_bytes + b"|"
+        super().__init__(*args, **kwargs)
+
+    # -- naming -----------------------------------------------------------
+
+    def get_attname(self):
+        return f"{self.name}_sealed"
+
+    def get_attname_column(self):
+        attname = self.get_attname()
+        return attname, self.db_column or self.name
+
+    def set_attributes_from_name(self, name):
+        super().set_attributes_from_name(name)
+        self.cache_name = f"_{self.attname}_opened"
+
+    @property
+    def label_for_errors(self):
+        model = getattr(self, "model", None)
+        return f"{model._meta.label}.{self.name}" if model else self.name or "sealed field"
+
+    def contribute_to_class(self, cls, name, private_only=False):
+        super().contribute_to_class(cls, name, private_only=private_only)
+        setattr(cls, self.name, _SealedAttribute(self))
+        if self.has_default() and not cls._meta.abstract:
+            post_init.connect(self._bind_default, sender=cls)
+
+    def _bind_default(self, instance, **kwargs):
+        """Tie a default that ``Model.__init__`` filled in to its instance.
+
+        (``get_default()`` cannot know it.) Then every write of the value --
+        ``save()``, ``bulk_update()``, pickling -- seals it for that row.
+        """
+        raw = instance.__dict__.get(self.attname)
+        if type(raw) is _Unsealed and raw.instance is None:
+            raw.instance = weakref.ref(instance)
+
+    def deconstruct(self):
+        name, _path, args, kwargs = super().deconstruct()
+        kwargs["purpose"] = self.purpose
+        # The public path, whichever module defines the class: migrations written
+        # before the sealed layer had its own package must not see a change.
+        return name, f"integrations.fields.{type(self).__name__}", args, kwargs
+
+    def get_internal_type(self):
+        return "TextField"
+
+    # -- checks -----------------------------------------------------------
+
+    def check(self, **kwargs):
+        return [*super().check(**kwargs), *self._check_purpose(), *self._check_indexing()]
+
+    def _check_purpose(self):
+        if self.purpose is None:
+            return [
+                checks.Error(
+                    f"{type(self).__name__} needs a purpose.",
+                    hint=f"Add purpose=\"{self.model._meta.label_lower}.{self.name}\" and never "
+                    "change it: it is part of every sealed value, so it must survive "
+                    "renames of the model and the field.",
+                    obj=self,
+                    id="integrations.E010",
+                )
+            ]
+        if not isinstance(self.purpose, str) or not _PURPOSE_RE.fullmatch(self.purpose):
+            return [
+                checks.Error(
+                    "purpose must be 1-200 characters of letters, digits and '_.:-'.",
+                    obj=self,
+                    id="integrations.E012",
+                )
+            ]
+        return []
+
+    def _check_indexing(self):
+        if self.primary_key or self.unique or self.db_index:
+            return [
+                checks.Error(
+                    "sealed fields cannot be primary keys, unique or indexed: every "
+                    "seal uses a fresh random nonce, so equal secrets never compare equal.",
+                    obj=self,
+                    id="integrations.E013",
+                )
+            ]
+        return []
+
+    # -- lookups ----------------------------------------------------------
+
+    def get_lookup(self, lookup_name):
+        if lookup_name == "isnull":
+            return super().get_lookup(lookup_name)
+        raise FieldError(
+            f"{self.label_for_errors} does not support the lookup {lookup_name!r}: sealed "
+            "values use a random nonce, so the database cannot compare secrets. Only "
+            "'isnull' is supported."
+        )
+
+    def get_transform(self, lookup_name):
+        raise FieldError(
+            f"{self.label_for_errors} does not support the transform {lookup_name!r}: the "
+            "database only sees sealed values."
+        )
+
+    # -- binding ------------------------------------------------------------
+
+    @cached_property
+    def binds_to_row(self):
+        """Whether values are bound to the row's primary key.
+
+        True unless the database assigns the key on insert (an AutoField),
+        because only then can every write know the key beforehand.
+        """
+        return not isinstance(self.model._meta.pk, AutoFieldMixin)
+
+    @cached_property
+    def _pk_attname(self):
+        return self.model._meta.pk.attname
+
+    def _context(self, instance):
+        if not self.binds_to_row:
+            return self._purpose_bytes
+        d = instance.__dict__
+        pk = d.get(self._pk_attname)
+        cached = d.get(_ROW_ID_CACHE)
+        if cached is not None and cached[0] is pk:
+            return self._row_prefix + cached[1]
+        if pk is None:
+            raise FieldError(
+                f"{self.label_for_errors} is bound to the row's primary key, which is not "
+                "set yet; give the model a primary key default (e.g. uuid.uuid4)."
+            )
+        row_id = self._row_id(pk)
+        d[_ROW_ID_CACHE] = (pk, row_id)
+        return self._row_prefix + row_id
+
+    def _row_id(self, pk):
+        normalized = pk if type(pk) is uuid.UUID else self.model._meta.pk.to_python(pk)
+        return str(normalized).encode("utf-8")
+
+    def context_for_pk(self, pk):
+        """The associated-data context of this column's value in row ``pk``.
+
+        For code that works on stored values without model instances (the
+        re-sealing engine); see docs/FORMAT.md.
+        """
+        if not self.binds_to_row:
+            return self._purpose_bytes
+        return self._row_prefix + self._row_id(pk)
+
+    def plaintext_from_legacy(self, raw):
+        """The bytes to seal for a legacy unsealed stored value (raises ValueError)."""
+        self._decode_legacy_text(raw)
+        return raw.encode("utf-8", "surrogatepass")
+
+    def _decode_legacy_text(self, raw):
+        return raw
+
+    def _unbound_context(self):
+        """The context for a write that cannot see the row."""
+        if self.binds_to_row:
+            raise FieldError(
+                f"{self.label_for_errors}: a plaintext value cannot be sealed here because "
+                "the field is bound to each row's primary key and this write does not know "
+                "the row (QuerySet.update(), or bulk_update() of a value assigned before "
+                "the primary key was set). Assign the value on the instance and call "
+                "save() or bulk_update()."
+            )
+        return self._purpose_bytes
+
+    def _where(self, instance):
+        return f"{self.label_for_errors} pk={instance.pk}"
+
+    # -- sealing and opening --------------------------------------------------
+
+    def _encode(self, value):
+        raise NotImplementedError
+
+    def _decode(self, plaintext):
+        raise NotImplementedError
+
+    def _check_assignable(self, value):
+        return value
+
+    def _seal(self, value, context):
+        return app_settings.keyring.encrypt(self._encode(value), context)
+
+    def _open_into(self, instance, raw):
+        """Open ``raw`` for ``instance``, remember it, and return the value."""
+        if raw == "" and self._is_text:
+            return ""
+        if raw == PENDING_DEFAULT:
+            raise MalformedValueError(
+                "a migration default was never sealed for this row (the migration ran "
+                "without `manage.py migrate`); see integrations.migration_defaults"
+            ).with_location(self._where(instance))
+        context = self._context(instance)
+        try:
+            plaintext = app_settings.keyring.decrypt(raw, context)
+        except NotSealedError as exc:
+            value = self._read_legacy(instance, raw, exc)
+            text = None
+        except CryptoError as exc:
+            raise exc.with_location(self._where(instance)) from None
+        else:
+            value = self._decode(plaintext)
+            text = plaintext
+        instance.__dict__[self.cache_name] = _Opened(raw, value, context, text)
+        return value
+
+    def _read_legacy(self, instance, raw, exc):
+        if not app_settings.ALLOW_PLAINTEXT_READS:
+            raise NotSealedError(
+                "stored value is not sealed (legacy plaintext); run `manage.py "
+                "encrypt_legacy`, or set INTEGRATIONS['ALLOW_PLAINTEXT_READS'] while "
+                "migrating"
+            ).with_location(self._where(instance)) from None
+        logger.warning(
+            "Read an unsealed legacy value of %s; run `manage.py encrypt_legacy`.",
+            self._where(instance),
+        )
+        return self._decode_legacy(raw, instance)
+
+    def _decode_legacy(self, raw, instance):
+        return raw
+
+    def _accept(self, instance, value):
+        """What the attname holds after ``instance.<name> = value``."""
+        if value is None:
+            return None
+        if isinstance(value, SealedValue):
+            return str(value)
+        value = self._check_assignable(value)
+        if value == "" and self._is_text:
+            return ""
+        return _Unsealed(value, instance, self)
+
+    def pre_save(self, instance, add):
+        raw = instance.__dict__.get(self.attname)
+        if raw is None or (raw == "" and self._is_text):
+            return raw
+        context = self._context(instance)
+        if type(raw) is _Unsealed:
+            value = raw.value
+        elif isinstance(raw, str) and is_sealed(raw):
+            opened = instance.__dict__.get(self.cache_name)
+            if opened is not None and opened.raw is raw:
+                if (
+                    opened.context == context
+                    and not self._changed_in_place(opened)
+                    and not app_settings.keyring.needs_reseal(raw)
+                ):
+                    return raw
+                # Opened before: seal again for a new primary key, an in-place
+                # edit of a JSON value, or onto the primary key.
+                value = opened.value
+            elif add:
+                # Inserting a value loaded from elsewhere (a copied instance):
+                # prove it opens for this row before writing it.
+                value = self._open_into(instance, raw)
+                if not app_settings.keyring.needs_reseal(raw):
+                    return raw
+            else:
+                return raw
+        elif raw == PENDING_DEFAULT:
+            return raw  # never sealed as if it were a value
+        else:
+            # Legacy plaintext loaded from the database: seal it on the way back.
+            opened = instance.__dict__.get(self.cache_name)
+            if opened is not None and opened.raw is raw:
+                value = opened.value
+            else:
+                value = self._decode_legacy(raw, instance)
+        plaintext = self._encode(value)
+        sealed = SealedValue(app_settings.keyring.encrypt(plaintext, context))
+        instance.__dict__[self.attname] = sealed
+        instance.__dict__[self.cache_name] = _Opened(sealed, value, context, plaintext)
+        return sealed
+
+    def _changed_in_place(self, opened):
+        return False
+
+    def get_db_prep_value(self, value, connection, prepared=False):
+        if value is None or type(value) is SealedValue:
+            return value
+        if value == "" and self._is_text:
+            return value
+        if type(value) is _Unsealed:
+            if value.is_default and value.instance is None and self.binds_to_row:
+                # The schema editor filling existing rows (AddField, AlterField
+                # to NOT NULL): see integrations.migration_defaults.
+                return PENDING_DEFAULT
+            return value.seal()
+        if isinstance(value, str) and (is_sealed(value) or value == PENDING_DEFAULT):
+            return value  # already sealed (or waiting to be): never seal twice
+        # Plaintext with no instance: QuerySet.update(), a migration default.
+        return self._seal(self._check_assignable(value), self._unbound_context())
+
+    def get_default(self):
+        value = super().get_default()
+        if value is None or (value == "" and self._is_text):
+            return value
+        return _Unsealed(value, None, self, is_default=True)
+
+    def plain_default(self):
+        """The default as plaintext (``get_default()`` wraps it for sealing)."""
+        return super().get_default()
+
+    def seal_for_pk(self, value, pk):
+        """``value`` sealed for this column in row ``pk`` (no instance needed)."""
+        return SealedValue(self._seal(self._check_assignable(value), self.context_for_pk(pk)))
+
+    def to_python(self, value):
+        if isinstance(value, str) and not isinstance(value, SealedValue) and is_sealed(value):
+            return SealedValue(value)
+        return value
+
+    def value_from_object(self, obj):
+        """The sealed form, for serializers (dumpdata) and ``model_to_dict``.
+
+        Forms get it too, as their initial value: the form field only tells
+        from it whether a value is stored (see :mod:`integrations.formfields`).
+        """
+        raw = getattr(obj, self.attname)
+        if type(raw) is _Unsealed:
+            return str(self._seal(raw.value, self._context(obj)))
+        return raw
+
+    def value_to_string(self, obj):
+        return self.value_from_object(obj)
+
+    # -- forms ----------------------------------------------------------------
+
+    def _cleared_value(self):
+        """What ticking "clear" in a form stores, or NOT_CLEARABLE."""
+        return None if self.null else NOT_CLEARABLE
+
+    def formfield(self, **kwargs):
+        """A write-only form field: see :mod:`integrations.formfields`."""
+        return super().formfield(**{"cleared_value": self._cleared_value(), **kwargs})
+
+    def save_form_data(self, instance, data):
+        if data is KEEP:
+            return  # left blank: the stored value stays as it is
+        super().save_form_data(instance, unmasked(data))
+
+
+class EncryptedTokenField(_SealedField):
+    """A text secret (an OAuth token, an API key) sealed in a TEXT column.
+
+    ``None`` is stored as NULL and ``""`` as an empty string; every other value
+    is sealed.
+    """
+
+    description = "A sealed text secret"
+    _is_text = True
+
+    def _check_assignable(self, value):
+        if not isinstance(value, str):
+            raise TypeError(
+                f"{self.label_for_errors} takes str values, not {type(value).__name__}"
+            )
+        return value
+
+    def _encode(self, value):
+        return value.encode("utf-8", "surrogatepass")
+
+    def _decode(self, plaintext):
+        return plaintext.decode("utf-8", "surrogatepass")
+
+    def _cleared_value(self):
+        if not self.null and self.blank:
+            return ""
+        return super()._cleared_value()
+
+    def formfield(self, **kwargs):
+        return super().formfield(**{"form_class": SealedTokenFormField, **kwargs})
+
+
+class EncryptedJSONField(_SealedField):
+    """Any JSON value (dict, list, str, number, bool) sealed in a TEXT column.
+
+    Python ``None`` is stored as NULL; JSON ``null`` inside a value round-trips.
+    Mutating a value in place (``obj.data["key"] = ...``) is saved like
+    Django's JSONField: ``save()`` notices and seals the new content.
+    """
+
+    description = "A sealed JSON value"
+    empty_strings_allowed = False
+
+    def __init__(self, *args, encoder=None, decoder=None, **kwargs):
+        if encoder is not None and not callable(encoder):
+            raise ValueError("The encoder parameter must be a callable object.")
+        if decoder is not None and not callable(decoder):
+            raise ValueError("The decoder parameter must be a callable object.")
+        self.encoder = encoder
+        self.decoder = decoder
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        if self.encoder is not None:
+            kwargs["encoder"] = self.encoder
+        if self.decoder is not None:
+            kwargs["decoder"] = self.decoder
+        return name, path, args, kwargs
+
+    def _dumps(self, value):
+        return json.dumps(value, cls=self.encoder, ensure_ascii=False, separators=(",", ":"))
+
+    def _check_assignable(self, value):
+        """Refuse values nested too deeply (see :mod:`integrations.jsonlimits`).
+
+        NUL characters are allowed: the database only sees the sealed string.
+        """
+        try:
+            return check_json_value(value, allow_nul=True)
+        except JSONLimitError as exc:
+            raise JSONLimitError(f"{self.label_for_errors}: {exc}", exc.code) from None
+
+    def validate(self, value, model_instance):
+        # full_clean() sees the attname: a value assigned, or opened and edited
+        # in place, is checked here (a ValidationError) before save() seals it.
+        opened = model_instance.__dict__.get(self.cache_name) if model_instance else None
+        if type(value) is _Unsealed:
+            pending = (value.value,)
+        elif opened is not None and opened.raw == value:
+            pending = (opened.value,)
+        else:
+            pending = ()
+        for item in pending:
+            try:
+                self._check_assignable(item)
+            except JSONLimitError as exc:
+                raise ValidationError(str(exc), code=exc.code) from None
+        super().validate(value, model_instance)
+
+    def _encode(self, value):
+        self._check_assignable(value)  # in-place edits are only seen here
+        try:
+            return self._dumps(value).encode("utf-8", "surrogatepass")
+        except (TypeError, ValueError) as exc:
+            # The message of json's TypeError names a type, never a value.
+            raise TypeError(f"{self.label_for_errors}: value is not JSON serializable: {exc}") from None
+
+    def _decode(self, plaintext):
+        return json.loads(plaintext.decode("utf-8", "surrogatepass"), cls=self.decoder)
+
+    def _decode_legacy(self, raw, instance):
+        try:
+            return self._decode_legacy_text(raw)
+        except ValueError:
+            raise NotSealedError(
+                "stored value is neither sealed nor valid JSON"
+            ).with_location(self._where(instance)) from None
+
+    def _decode_legacy_text(self, raw):
+        return json.loads(raw, cls=self.decoder)
+
+    def _changed_in_place(self, opened):
+        if opened.text is None:
+            return True
+        return self._dumps(opened.value).encode("utf-8", "surrogatepass") != opened.text
+
+    def formfield(self, **kwargs):
+        return super().formfield(
+            **{
+                "form_class": SealedJSONFormField,
+                "encoder": self.encoder,
+                "decoder": self.decoder,
+                **kwargs,
+            }
+        )
+
+
+def sealed_fields(model):
+    """The sealed fields a model stores in its own table."""
+    return [f for f in model._meta.local_concrete_fields if isinstance(f, _SealedField)]
