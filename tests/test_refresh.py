@@ -2,9 +2,11 @@
 
 import base64
 import threading
+import uuid
 from datetime import timedelta
 
 import pytest
+import requests
 from django.db import connection
 from django.test.utils import override_settings
 from django.utils import timezone
@@ -14,9 +16,9 @@ from integrations.crypto import is_sealed
 from integrations.models import AuditEvent, Integration
 from tests.dbutil import raw_column
 from tests.fake_provider import closed_port_url
+from tests.processes import run_in_processes
 from tests.oauth_helpers import (  # noqa: F401 (fixtures)
     CLIENT_SECRET,
-    postgres_only,
     alice,
     bob,
     connected,
@@ -325,18 +327,94 @@ def _race(integration, callers):
     return outcomes
 
 
-@postgres_only
 @pytest.mark.django_db(transaction=True)
-def test_workers_racing_for_an_expired_token_refresh_it_once(alice, fake):
+def test_threads_racing_for_an_expired_token_refresh_it_once(alice, fake):
+    """On every database (SQLite included): threads of one process, each on its
+    own connection, against a provider that revokes the grant on reuse."""
     fake.delay = 0.2
+    fake.revoke_on_reuse = True
     integration = connected(alice, make_provider(fake))
     expire(integration)
     outcomes = _race(integration, 12)
     assert len(fake.refresh_requests()) == 1
-    assert outcomes == [Integration.objects.get(pk=integration.pk).access_token] * 12
+    loaded = Integration.objects.get(pk=integration.pk)
+    assert outcomes == [loaded.access_token] * 12
+    assert (loaded.status, loaded.last_error) == ("active", "")
+    assert fake.grant_active(loaded.access_token) and fake.grant_active(loaded.refresh_token)
+    assert AuditEvent.objects.filter(action="refresh", outcome="success").count() == 1
+    assert loaded.refresh_lease is None  # released
 
 
-@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_processes_racing_for_an_expired_token_refresh_it_once(alice, fake, tmp_path):
+    """Separate OS processes on the same database file (SQLite) or database."""
+    fake.delay = 0.5
+    fake.revoke_on_reuse = True
+    integration = connected(alice, make_provider(fake))
+    expire(integration)
+    outcomes = run_in_processes(4, integration.pk, tmp_path)
+    assert len(fake.refresh_requests()) == 1
+    loaded = Integration.objects.get(pk=integration.pk)
+    assert outcomes == [loaded.access_token] * 4
+    assert loaded.status == "active" and fake.grant_active(loaded.refresh_token)
+
+
+def test_a_strict_provider_revokes_the_grant_when_a_refresh_token_is_reused(alice, fake):
+    """The fake behaves like oidc-provider and Auth0 (what the races above rely on)."""
+    fake.revoke_on_reuse = True
+    integration = connected(alice, make_provider(fake))
+    expire(integration)
+    first = tokens.get_valid_token(integration, purpose="p").reveal()
+    replay = requests.post(fake.token_url, data={"grant_type": "refresh_token",
+                                                 "refresh_token": "stored-refresh-token-0001"},
+                           timeout=10)
+    assert replay.json()["error"] == "invalid_grant"
+    assert not fake.grant_active(first)
+    expire(integration)
+    with pytest.raises(tokens.ReauthorizationRequired) as info:
+        tokens.get_valid_token(integration, purpose="p")
+    assert info.value.code == "invalid_grant"
+
+
+def test_a_stale_lease_of_a_dead_worker_is_taken_over(alice, provider, fake):
+    """A worker killed mid-refresh leaves its lease: once expired, the next caller
+    refreshes (one request), and a lease still running is waited for until then."""
+    integration = connected(alice, provider)
+    expire(integration)
+    dead = uuid.uuid4()
+    Integration.objects.filter(pk=integration.pk).update(
+        refresh_lease=dead, refresh_lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert tokens.get_valid_token(integration, purpose="p").reveal().startswith("fake-access-0001")
+    assert len(fake.refresh_requests()) == 1
+    assert Integration.objects.get(pk=integration.pk).refresh_lease is None
+
+    expire(integration)
+    Integration.objects.filter(pk=integration.pk).update(
+        refresh_lease=dead, refresh_lease_expires_at=timezone.now() + timedelta(seconds=0.5))
+    assert tokens.get_valid_token(integration, purpose="p").reveal().startswith("fake-access-0002")
+    assert len(fake.refresh_requests()) == 2
+
+
+def test_a_refresh_that_lost_its_lease_stores_nothing(alice, provider, fake, monkeypatch):
+    """Disconnected while the provider answered: the new tokens are not stored and
+    the integration stays disconnected."""
+    integration = connected(alice, provider)
+    expire(integration)
+    answer = oauth.refresh_token_request
+
+    def disconnected_meanwhile(provider, refresh_token, *, actor=None):
+        tokens.disconnect(alice, integration.pk)
+        return answer(provider, refresh_token, actor=actor)
+
+    monkeypatch.setattr(oauth, "refresh_token_request", disconnected_meanwhile)
+    with pytest.raises(tokens.ReauthorizationRequired) as info:
+        tokens.get_valid_token(integration, purpose="p")
+    assert info.value.code == "revoked"
+    loaded = Integration.objects.get(pk=integration.pk)
+    assert loaded.status == "revoked" and loaded.access_token_sealed is None
+    assert loaded.refresh_token_sealed is None
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_provider_outage_gets_one_request_not_one_per_waiting_worker(alice, fake):
     fake.delay = 0.5
@@ -349,7 +427,6 @@ def test_a_provider_outage_gets_one_request_not_one_per_waiting_worker(alice, fa
     assert Integration.objects.get(pk=integration.pk).status == "error"
 
 
-@postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_a_refused_grant_is_shared_by_the_waiting_workers(alice, fake):
     fake.delay = 0.5
