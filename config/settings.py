@@ -62,6 +62,9 @@ if DEMO_PROVIDER:
     OAUTH2_PROVIDER = {
         "PKCE_REQUIRED": True,
         "ROTATE_REFRESH_TOKEN": True,
+        # Like oidc-provider and Auth0: a rotated refresh token presented again
+        # revokes the whole grant (RFC 9700 §4.14.2).
+        "REFRESH_TOKEN_REUSE_PROTECTION": True,
         "REQUEST_APPROVAL_PROMPT": "force",
         "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("DEMO_ACCESS_TOKEN_SECONDS", default=3600),
         "OIDC_ENABLED": True,
@@ -105,6 +108,11 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Transactions take SQLite's write lock when they begin, so concurrent writers
+    # (the threads of `make run`, workers refreshing a token) wait for each other
+    # instead of failing "database is locked" when a read turns into a write.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("transaction_mode", "IMMEDIATE")
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -320,7 +320,8 @@ def _claim(db, pk):
     won = (
         Integration.objects.using(db)
         .filter(pk=pk)
-        .filter(Q(refresh_lease__isnull=True) | Q(refresh_lease_expires_at__lte=now))
+        .filter(Q(refresh_lease__isnull=True) | Q(refresh_lease_expires_at__isnull=True)
+                | Q(refresh_lease_expires_at__lte=now))
         .update(refresh_lease=lease,
                 refresh_lease_expires_at=now + timedelta(seconds=_lease_seconds()))
     )
@@ -443,8 +444,9 @@ def _refresh_or_wait(db, pk, *, margin, force, seen, skip_busy, actor, ip_addres
     its outcome (claiming the lease ourselves if it expires)."""
     deadline = time.monotonic() + 2 * _lease_seconds()
     pause = _POLL_FIRST
+    claimable = True
     while True:
-        lease = _claim(db, pk)
+        lease = _claim(db, pk) if claimable else None
         if lease is not None:
             return _refresh_leased(db, pk, lease, margin=margin, force=force, seen=seen,
                                    actor=actor, ip_address=ip_address)
@@ -454,12 +456,14 @@ def _refresh_or_wait(db, pk, *, margin, force, seen, skip_busy, actor, ip_addres
             return RefreshFailed("refresh_busy")
         time.sleep(pause)
         pause = min(pause * 1.5, _POLL_MAX)
-        row = _queryset(db, pk).first()
+        row = _queryset(db, pk).first()  # waiting is reading: no writes while polling
         if row is None:
             raise Integration.DoesNotExist("no such integration")
         settled = _settled(row, margin=margin, force=force, seen=seen)
         if settled is not None:
             return settled
+        claimable = (row.refresh_lease is None or row.refresh_lease_expires_at is None
+                     or row.refresh_lease_expires_at <= timezone.now())
 
 
 def refresh_integration(integration, *, actor=None, ip_address=None, margin=None, force=False,

@@ -9,6 +9,7 @@ import pytest
 import requests
 from django.db import connection
 from django.test.utils import override_settings
+from rest_framework.test import APIClient
 from django.utils import timezone
 
 from integrations import oauth, signals, tokens
@@ -19,6 +20,8 @@ from tests.fake_provider import closed_port_url
 from tests.processes import run_in_processes
 from tests.oauth_helpers import (  # noqa: F401 (fixtures)
     CLIENT_SECRET,
+    UNREADABLE,
+    spoil,
     alice,
     bob,
     connected,
@@ -436,3 +439,61 @@ def test_a_refused_grant_is_shared_by_the_waiting_workers(alice, fake):
     outcomes = _race(integration, 8)
     assert len(fake.refresh_requests()) == 1
     assert outcomes == ["ReauthorizationRequired:invalid_grant"] * 8
+
+
+# -- unreadable stored tokens: a typed outcome, never a crash ---------------------------
+
+
+@pytest.mark.parametrize("how", sorted(UNREADABLE))
+def test_an_unreadable_refresh_token_needs_reauth_and_is_kept(
+    alice, provider, fake, received, canary, all_logs, how, django_capture_on_commit_callbacks
+):
+    integration = connected(alice, provider, refresh=canary + "-refresh")
+    spoil(integration, "refresh_token", how, canary + "-refresh")
+    expire(integration)
+    before = raw_tokens(integration)
+    with django_capture_on_commit_callbacks(execute=True):
+        with pytest.raises(tokens.TokenUnreadable) as info:
+            tokens.get_valid_token(integration, purpose="p", actor=alice)
+    assert isinstance(info.value, tokens.ReauthorizationRequired)
+    assert (info.value.code, info.value.status) == (UNREADABLE[how], "needs_reauth")
+    assert fake.requests == []
+    loaded = Integration.objects.get(pk=integration.pk)
+    assert (loaded.status, loaded.last_error) == ("needs_reauth", UNREADABLE[how])
+    assert raw_tokens(loaded) == before  # nothing a user stored is lost
+    assert loaded.refresh_lease is None
+    failure = AuditEvent.objects.get(action="refresh")
+    assert (failure.outcome, failure.detail) == ("failure", UNREADABLE[how])
+    assert [name for name, _ in received] == ["integration_needs_reauth"]
+    assert canary not in str(info.value) and canary not in all_logs.text
+
+
+@pytest.mark.parametrize("how", sorted(UNREADABLE))
+def test_the_api_refresh_of_an_unreadable_token_is_409(alice, provider, fake, canary, how):
+    integration = connected(alice, provider)
+    spoil(integration, "refresh_token", how, canary)
+    client = APIClient()
+    client.force_authenticate(alice)
+    response = client.post(f"/api/integrations/{integration.pk}/refresh/")
+    assert response.status_code == 409
+    assert UNREADABLE[how] in response.content.decode()
+    assert canary not in response.content.decode()
+    assert Integration.objects.get(pk=integration.pk).status == "needs_reauth"
+
+
+@pytest.mark.parametrize("how", sorted(UNREADABLE))
+def test_an_unreadable_access_token_is_replaced_by_a_refresh(alice, provider, fake, canary, how):
+    integration = connected(alice, provider, access=canary)
+    spoil(integration, "access_token", how, canary)  # not expired: still refreshed
+    assert tokens.get_valid_token(integration, purpose="p").reveal().startswith("fake-access-0001")
+    assert len(fake.refresh_requests()) == 1
+    assert Integration.objects.get(pk=integration.pk).status == "active"
+
+
+def test_an_unreadable_access_token_with_the_provider_down_is_a_typed_failure(alice, fake):
+    provider = make_provider(fake, token_url=closed_port_url() + "/token")
+    integration = connected(alice, provider)
+    spoil(integration, "access_token", "tampered", "")
+    with pytest.raises(tokens.RefreshFailed) as info:
+        tokens.get_valid_token(integration, purpose="p")
+    assert info.value.code == "network_error"

@@ -17,13 +17,15 @@ from tests.oauth_helpers import (  # noqa: F401 (fixtures)
     alice,
     connected,
     fake,
+    UNREADABLE,
     make_provider,
-    postgres_only,
     provider,
+    spoil,
 )
 
 
 def run(*args):
+    """The command's output (``SystemExit`` propagates)."""
     out = StringIO()
     call_command("refresh_expiring_tokens", *args, stdout=out)
     return out.getvalue()
@@ -77,7 +79,6 @@ def test_bad_arguments(args):
         run(*args)
 
 
-@postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_several_processes_at_once_refresh_each_integration_once(alice, fake):
     fake.delay = 0.05  # a provider that takes a moment
@@ -109,3 +110,44 @@ def test_several_processes_at_once_refresh_each_integration_once(alice, fake):
     assert len(refreshed_tokens) == 6  # each stored refresh token used exactly once
     cutoff = timezone.now() + timedelta(seconds=3000)
     assert Integration.objects.filter(pk__in=pks, expires_at__gt=cutoff).count() == 6
+
+
+@pytest.mark.django_db
+def test_carries_on_past_unreadable_rows_and_an_absurd_response_and_reports_them(
+    alice, provider, fake, canary
+):
+    """Rows are taken soonest expiry first: the bad ones come before the good one."""
+    bad = {}
+    for index, how in enumerate(sorted(UNREADABLE)):
+        bad[how] = connected(alice, provider, expires_in=60 + index, external_account_id=how,
+                             refresh=f"{canary}-{how}")
+        spoil(bad[how], "refresh_token", how, f"{canary}-{how}")
+    absurd = connected(alice, provider, expires_in=100, external_account_id="absurd",
+                       refresh="stored-refresh-absurd-01")
+    fine = connected(alice, provider, expires_in=200, external_account_id="fine")
+    fake.script("/token", 200, {"access_token": "absurd-access-token-01",
+                                "expires_in": 10 ** 30})
+
+    out = StringIO()
+    with pytest.raises(SystemExit) as info:
+        call_command("refresh_expiring_tokens", "--within", "600", "--json", stdout=out)
+    assert info.value.code == 1
+    report = json.loads(out.getvalue())
+    assert report["refreshed"] == 1 and report["unreadable"] == 3
+    assert Integration.objects.get(pk=fine.pk).access_token.startswith("fake-access-")
+    failures = {f["integration"]: (f["outcome"], f["code"]) for f in report["failures"]}
+    assert {failures[str(bad[how].pk)] for how in UNREADABLE} == {
+        ("unreadable", code) for code in UNREADABLE.values()}
+    assert failures[str(absurd.pk)][0] in ("error", "failed")  # an absurd token response
+    assert len(failures) == 4
+    for how in UNREADABLE:
+        assert Integration.objects.get(pk=bad[how].pk).status == "needs_reauth"
+    assert canary not in out.getvalue()
+
+    # Readable text output names the failed rows too, and the next run skips the
+    # rows that now need the user.
+    fake.script("/token", 503, "down")
+    with pytest.raises(SystemExit):
+        text = StringIO()
+        call_command("refresh_expiring_tokens", "--within", "600", stdout=text)
+    assert f"integration {absurd.pk}: error (http_503)" in text.getvalue()
