@@ -2,6 +2,7 @@
 
 import json
 import threading
+import uuid
 from datetime import timedelta
 from io import StringIO
 
@@ -70,6 +71,21 @@ def test_exits_non_zero_when_a_refresh_failed_for_a_passing_reason(alice, provid
         run("--within", "600")
     assert info.value.code == 1
     assert Integration.objects.get().status == "error"
+
+
+@pytest.mark.django_db
+def test_a_row_another_worker_is_refreshing_is_skipped_until_its_lease_expires(
+    alice, provider, fake
+):
+    integration = connected(alice, provider, expires_in=60)
+    Integration.objects.filter(pk=integration.pk).update(
+        refresh_lease=uuid.uuid4(), refresh_lease_expires_at=timezone.now() + timedelta(minutes=1))
+    assert json.loads(run("--within", "600", "--json"))["skipped"] == 1
+    assert fake.requests == []
+    Integration.objects.filter(pk=integration.pk).update(
+        refresh_lease_expires_at=timezone.now() - timedelta(seconds=1))  # its worker died
+    assert json.loads(run("--within", "600", "--json"))["refreshed"] == 1
+    assert len(fake.refresh_requests()) == 1
 
 
 @pytest.mark.django_db
