@@ -108,14 +108,16 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Transactions take SQLite's write lock when they begin, so concurrent writers
     # (the threads of `make run`, workers refreshing a token) wait for each other
     # instead of failing "database is locked" when a read turns into a write.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("transaction_mode", "IMMEDIATE")
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
