@@ -22,6 +22,7 @@ from django.utils import timezone
 from integrations import credentials, tokens
 from integrations.models import AuditEvent, Integration, Provider
 from tests.fake_provider import FakeProvider
+from tests.reuse_detection import RevokeOnReuse
 
 from .common import Row, Section
 
@@ -144,7 +145,8 @@ def _race_rows(user, provider, fake, callers, rounds):
 
 def section(quick):
     # As strict as oidc-provider and Auth0: a second refresh would revoke the grant.
-    fake = FakeProvider(delay=PROVIDER_DELAY, revoke_on_reuse=True).start()
+    fake = FakeProvider(delay=PROVIDER_DELAY).start()
+    RevokeOnReuse(fake)
     try:
         user = get_user_model().objects.create_user("bench-refresh")
         provider = Provider.objects.create(

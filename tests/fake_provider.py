@@ -6,13 +6,8 @@ By default the token endpoint answers every grant with fresh, numbered tokens
 userinfo describes one account. ``script(path, status, body)`` queues one
 answer for an endpoint; ``handlers[path]`` replaces its logic. Every request is
 recorded (path, form, headers) for the test to inspect; nothing is printed.
-
-``revoke_on_reuse=True`` makes it as strict as oidc-provider or Auth0: a refresh
-token works once; presenting a rotated one again revokes the whole grant (every
-token issued from it, the newest included) and answers ``invalid_grant``.
 """
 
-import itertools
 import json
 import threading
 import time
@@ -35,15 +30,8 @@ def _signing_key():
 
 
 class FakeProvider:
-    def __init__(self, *, delay=0.0, client_id="fake-client", revoke_on_reuse=False):
+    def __init__(self, *, delay=0.0, client_id="fake-client"):
         self.delay = delay
-        self.revoke_on_reuse = revoke_on_reuse
-        # Reuse detection: refresh or access token -> grant number; used refresh
-        # tokens; revoked grants. A refresh token never seen before starts a grant.
-        self.grant_of = {}
-        self.used_refresh_tokens = set()
-        self.revoked_grants = set()
-        self._grant_numbers = itertools.count(1)
         self.client_id = client_id
         self.requests = []
         self.scripts = defaultdict(deque)
@@ -103,28 +91,7 @@ class FakeProvider:
     def refresh_requests(self):
         return [r for r in self.requests_to("/token") if r["form"].get("grant_type") == "refresh_token"]
 
-    def grant_active(self, token):
-        """Whether ``token`` (access or refresh) was issued here and its grant still stands."""
-        with self._lock:
-            return token in self.grant_of and self.grant_of[token] not in self.revoked_grants
-
     # -- default behaviour ----------------------------------------------------------
-
-    def _refresh_with_reuse_detection(self, form):
-        used = form.get("refresh_token", "")
-        with self._lock:
-            grant = self.grant_of.setdefault(used, next(self._grant_numbers))
-            if grant in self.revoked_grants:
-                return 400, {"error": "invalid_grant", "error_description": "grant revoked"}
-            if used in self.used_refresh_tokens:
-                self.revoked_grants.add(grant)
-                return 400, {"error": "invalid_grant", "error_description": "refresh token reused"}
-            self.used_refresh_tokens.add(used)
-        status, token = self.issue(form)
-        with self._lock:
-            self.grant_of[token["access_token"]] = grant
-            self.grant_of[token["refresh_token"]] = grant
-        return status, token
 
     def issue(self, form):
         with self._lock:
@@ -164,8 +131,6 @@ class FakeProvider:
         if path in self.handlers:
             return self.handlers[path](form, headers)
         if path == "/token":
-            if self.revoke_on_reuse and form.get("grant_type") == "refresh_token":
-                return self._refresh_with_reuse_detection(form)
             return self.issue(form)
         if path == "/revoke":
             return 200, ""

@@ -11,15 +11,14 @@ from tests.conftest import assert_not_logged
 from tests.dbutil import raw_column
 from tests.fake_provider import closed_port_url
 from tests.oauth_helpers import (  # noqa: F401 (fixtures)
-    UNREADABLE,
     alice,
     bob,
     connected,
     fake,
     make_provider,
     provider,
-    spoil,
 )
+from tests.unreadable import UNREADABLE, spoil
 
 pytestmark = pytest.mark.django_db
 

@@ -18,10 +18,10 @@ from integrations.models import AuditEvent, Integration
 from tests.dbutil import raw_column
 from tests.fake_provider import closed_port_url
 from tests.processes import run_in_processes
+from tests.reuse_detection import RevokeOnReuse
+from tests.unreadable import UNREADABLE, spoil
 from tests.oauth_helpers import (  # noqa: F401 (fixtures)
     CLIENT_SECRET,
-    UNREADABLE,
-    spoil,
     alice,
     bob,
     connected,
@@ -335,7 +335,7 @@ def test_threads_racing_for_an_expired_token_refresh_it_once(alice, fake):
     """On every database (SQLite included): threads of one process, each on its
     own connection, against a provider that revokes the grant on reuse."""
     fake.delay = 0.2
-    fake.revoke_on_reuse = True
+    strict = RevokeOnReuse(fake)
     integration = connected(alice, make_provider(fake))
     expire(integration)
     outcomes = _race(integration, 12)
@@ -343,7 +343,7 @@ def test_threads_racing_for_an_expired_token_refresh_it_once(alice, fake):
     loaded = Integration.objects.get(pk=integration.pk)
     assert outcomes == [loaded.access_token] * 12
     assert (loaded.status, loaded.last_error) == ("active", "")
-    assert fake.grant_active(loaded.access_token) and fake.grant_active(loaded.refresh_token)
+    assert strict.grant_active(loaded.access_token) and strict.grant_active(loaded.refresh_token)
     assert AuditEvent.objects.filter(action="refresh", outcome="success").count() == 1
     assert loaded.refresh_lease is None  # released
 
@@ -352,19 +352,19 @@ def test_threads_racing_for_an_expired_token_refresh_it_once(alice, fake):
 def test_processes_racing_for_an_expired_token_refresh_it_once(alice, fake, tmp_path):
     """Separate OS processes on the same database file (SQLite) or database."""
     fake.delay = 0.5
-    fake.revoke_on_reuse = True
+    strict = RevokeOnReuse(fake)
     integration = connected(alice, make_provider(fake))
     expire(integration)
     outcomes = run_in_processes(4, integration.pk, tmp_path)
     assert len(fake.refresh_requests()) == 1
     loaded = Integration.objects.get(pk=integration.pk)
     assert outcomes == [loaded.access_token] * 4
-    assert loaded.status == "active" and fake.grant_active(loaded.refresh_token)
+    assert loaded.status == "active" and strict.grant_active(loaded.refresh_token)
 
 
 def test_a_strict_provider_revokes_the_grant_when_a_refresh_token_is_reused(alice, fake):
     """The fake behaves like oidc-provider and Auth0 (what the races above rely on)."""
-    fake.revoke_on_reuse = True
+    strict = RevokeOnReuse(fake)
     integration = connected(alice, make_provider(fake))
     expire(integration)
     first = tokens.get_valid_token(integration, purpose="p").reveal()
@@ -372,7 +372,7 @@ def test_a_strict_provider_revokes_the_grant_when_a_refresh_token_is_reused(alic
                                                  "refresh_token": "stored-refresh-token-0001"},
                            timeout=10)
     assert replay.json()["error"] == "invalid_grant"
-    assert not fake.grant_active(first)
+    assert not strict.grant_active(first)
     expire(integration)
     with pytest.raises(tokens.ReauthorizationRequired) as info:
         tokens.get_valid_token(integration, purpose="p")

@@ -18,11 +18,10 @@ from tests.oauth_helpers import (  # noqa: F401 (fixtures)
     alice,
     connected,
     fake,
-    UNREADABLE,
     make_provider,
     provider,
-    spoil,
 )
+from tests.unreadable import UNREADABLE, spoil
 
 
 def run(*args):
