@@ -72,6 +72,9 @@ if DEMO_PROVIDER:
     OAUTH2_PROVIDER = {
         "PKCE_REQUIRED": True,
         "ROTATE_REFRESH_TOKEN": True,
+        # Like oidc-provider and Auth0: a rotated refresh token presented again
+        # revokes the whole grant (RFC 9700 §4.14.2).
+        "REFRESH_TOKEN_REUSE_PROTECTION": True,
         "REQUEST_APPROVAL_PROMPT": "force",
         # RFC 9207: `iss` in every authorization response, advertised in discovery.
         "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
@@ -124,6 +127,13 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Transactions take SQLite's write lock when they begin, so concurrent writers
+    # (the threads of `make run`, workers refreshing a token) wait for each other
+    # instead of failing "database is locked" when a read turns into a write.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("transaction_mode", "IMMEDIATE")
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

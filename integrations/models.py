@@ -181,6 +181,12 @@ class Integration(TimestampedModel):
         max_length=255, blank=True, help_text="An error code or short reason; never a secret."
     )
     metadata = models.JSONField(default=dict, blank=True)
+    # The refresh lease (tokens.py): who is refreshing the tokens now, and until
+    # when the claim holds if that worker dies. Taken and released by conditional
+    # UPDATEs, never by ``save()``, so ``updated_at`` moves only when tokens or
+    # status change.
+    refresh_lease = models.UUIDField(null=True, blank=True, editable=False)
+    refresh_lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]

@@ -6,17 +6,21 @@ an audit event for every read and change. The OAuth flow, refresh and
 revocation build on these functions.
 """
 
-from contextlib import contextmanager
+import logging
+import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import connections, router, transaction
+from django.db import router, transaction
+from django.db.models import Q
 from django.views.decorators.debug import sensitive_variables
 from django.utils import timezone
 
 from . import audit, oauth
 from .conf import app_settings
+from .crypto import CryptoError, KeyringError, NotSealedError, UnknownKeyVersionError
 from .models import AuditEvent, Integration
 from .provider_data import TokenResponseError, parse_scopes, read_token_response
 from .redaction import Secret
@@ -28,6 +32,7 @@ from .signals import (
 )
 
 Action = AuditEvent.Action
+logger = logging.getLogger("integrations.tokens")
 
 
 @sensitive_variables()
@@ -90,6 +95,7 @@ def connect(user, provider, token, *, external_account_id="", label="", requeste
     apply_token_response(integration, token)
     integration.status = Integration.Status.ACTIVE
     integration.last_error = ""
+    _clear_lease(integration)  # new tokens end any refresh in flight
     integration.full_clean(exclude=["access_token", "refresh_token", "owner", "provider"])
     integration.save()
     audit.record(Action.CONNECT if created else Action.UPDATE, actor=user, target=integration,
@@ -108,6 +114,7 @@ def store_token_response(integration, token, *, action=Action.REFRESH, actor=Non
     integration.last_error = ""
     if action == Action.REFRESH:
         integration.last_refreshed_at = timezone.now()
+    _clear_lease(integration)  # new tokens end any refresh in flight
     integration.save()
     audit.record(action, actor=actor, target=integration, ip_address=ip_address)
     return integration
@@ -142,21 +149,27 @@ def read_access_token(integration, *, purpose, actor=None, ip_address=None):
 
 # -- getting a valid token: refresh exactly once ---------------------------------
 #
-# On PostgreSQL (any database with row locks) a refresh runs inside a
-# transaction that holds the integration's row lock (SELECT ... FOR UPDATE), and
-# the row is read again after locking: of many workers that find the same
-# expired token, the first refreshes and the others wait for it and then find
-# the new token. A worker that waited for another's refresh takes that
-# refresh's outcome, failure included, so a provider that is down gets one
-# request per expiry, not one per waiting worker. (Letting the waiters wake
-# together with FOR SHARE instead of queueing for the exclusive lock was
-# measured: with the waiters' reads and audit writes it was slower, not faster.)
+# One mechanism on every database (SQLite, PostgreSQL, MySQL), for processes and
+# for threads of one process: a *lease* on the integration's row. A worker that
+# must refresh claims the lease with one conditional UPDATE (``WHERE pk = … AND
+# the lease is free or expired``); the row count says whether it won. The winner
+# reads the row again, asks the provider with no transaction open, and writes the
+# outcome (new tokens, or the failure) with an UPDATE conditioned on still
+# holding its lease, which releases it in the same statement. The others poll
+# the row (short sleeps, a bounded total) and take the winner's outcome: its new
+# token, or its failure, so a provider that is down gets one request per expiry,
+# not one per waiting worker. A provider that detects refresh-token reuse (and
+# revokes the whole grant) therefore never sees a rotated refresh token twice.
 #
-# SQLite has no row locks: a refresh there never holds a transaction across the
-# HTTP call (so the database is never locked while the provider answers); two
-# processes can then both refresh, and the one a rotating provider refuses
-# (invalid_grant) reads the row again, finds the winner's new refresh token and
-# uses its token instead of marking the integration for re-authorization.
+# A lease expires after ``_lease_seconds()`` (longer than a refresh's requests
+# can take), so a worker killed mid-refresh delays the next refresh, never
+# blocks it. Writing new tokens any other way (connect, ``store_token_response``)
+# or disconnecting clears the lease: a refresh still in flight then stores
+# nothing, and its waiters find the new state.
+#
+# Call these outside a transaction: inside one, the lease is only visible to the
+# other workers once the caller commits (and on PostgreSQL they queue on the
+# row lock of the UPDATE until then).
 
 _RECOVERABLE = frozenset({
     Integration.Status.ERROR, Integration.Status.EXPIRED, Integration.Status.NEEDS_REAUTH,
@@ -164,6 +177,10 @@ _RECOVERABLE = frozenset({
 _UNUSABLE = frozenset({Integration.Status.REVOKED, Integration.Status.NEEDS_REAUTH})
 # Token-endpoint errors that mean the grant itself is gone: only the user can fix it.
 REAUTH_ERRORS = frozenset({"invalid_grant", "invalid_client", "unauthorized_client"})
+# The columns a token response may change (see apply_token_response).
+_TOKEN_FIELDS = ("access_token", "refresh_token", "token_type", "expires_at", "granted_scopes")
+# Waiters poll the row: first after _POLL_FIRST seconds, then less often, up to _POLL_MAX.
+_POLL_FIRST, _POLL_MAX = 0.02, 0.25
 
 
 class TokenUnavailable(Exception):
@@ -179,6 +196,17 @@ class ReauthorizationRequired(TokenUnavailable):
     """The user must connect the account again (revoked, refused, expired without refresh token)."""
 
 
+class TokenUnreadable(ReauthorizationRequired):
+    """A stored token cannot be opened: tampered or corrupt (``token_unreadable``),
+    legacy plaintext while plaintext reads are off (``token_not_sealed``), or sealed
+    with a key version the keyring lacks or has retired (``token_key_unknown``).
+
+    The integration is marked ``needs_reauth``: connecting again replaces the
+    tokens; an operator who restores the key (or runs ``encrypt_legacy``) can set
+    the status back to ``active``.
+    """
+
+
 class RefreshFailed(TokenUnavailable):
     """The refresh failed for a reason that may pass (network, provider 5xx); tokens are kept."""
 
@@ -188,7 +216,35 @@ class Outcome:
 
     FRESH = "fresh"  # the token was valid (perhaps refreshed meanwhile by another worker)
     REFRESHED = "refreshed"
-    SKIPPED = "skipped"  # another worker holds the row (only with skip_locked)
+    SKIPPED = "skipped"  # another worker is refreshing it (only with skip_busy)
+
+
+def _unreadable_code(exc):
+    if isinstance(exc, NotSealedError):
+        return "token_not_sealed"
+    if isinstance(exc, UnknownKeyVersionError):
+        return "token_key_unknown"
+    return "token_unreadable"
+
+
+@sensitive_variables()
+def _open_token(integration, name):
+    """The opened token ``name``; an unreadable stored value (a problem of this row,
+    not of the configuration) raises :class:`TokenUnreadable`."""
+    try:
+        return getattr(integration, name)
+    except KeyringError:
+        raise
+    except CryptoError as exc:
+        raise TokenUnreadable(_unreadable_code(exc), status=integration.status) from None
+
+
+def _readable(integration, name):
+    try:
+        _open_token(integration, name)
+    except TokenUnreadable:
+        return False
+    return True
 
 
 def _usable(integration, margin, *, now=None):
@@ -208,30 +264,45 @@ def _queryset(db, pk):
     return Integration.objects.using(db).select_related("provider").filter(pk=pk)
 
 
-@contextmanager
-def _row(pk, *, skip_locked=False):
-    """The integration's row, locked until the block ends where the database can
-    lock rows; elsewhere a plain read outside any transaction."""
-    db = _db()
-    queryset = _queryset(db, pk)
-    if connections[db].features.has_select_for_update:
-        with transaction.atomic(using=db):
-            yield queryset.select_for_update(of=("self",), skip_locked=skip_locked).first()
-    else:
-        yield queryset.first()
+def _lease_seconds():
+    """How long a refresh lease holds: longer than a refresh's requests (discovery
+    and the token request, each bounded by the HTTP timeout) can take."""
+    return 3 * app_settings.HTTP_TIMEOUT_SECONDS + 5
 
 
-@transaction.atomic
-def _mark_failed(integration, status, code, *, actor=None, ip_address=None):
-    """Record a failed refresh; the stored tokens are kept as they are."""
-    previous = integration.status
-    integration.status = status
-    integration.last_error = code[:255]
-    integration.save(update_fields=["status", "last_error", "updated_at"])
-    audit.record(Action.REFRESH, actor=actor, target=integration,
-                 outcome=AuditEvent.Outcome.FAILURE, detail=code, ip_address=ip_address)
-    if status in (Integration.Status.NEEDS_REAUTH, Integration.Status.EXPIRED) and previous != status:
-        send_on_commit(integration_needs_reauth, integration, reason=code)
+def _claim(db, pk):
+    """Take the row's refresh lease if it is free or expired; the lease id, or None."""
+    lease = uuid.uuid4()
+    now = timezone.now()
+    won = (
+        Integration.objects.using(db)
+        .filter(pk=pk)
+        .filter(Q(refresh_lease__isnull=True) | Q(refresh_lease_expires_at__isnull=True)
+                | Q(refresh_lease_expires_at__lte=now))
+        .update(refresh_lease=lease,
+                refresh_lease_expires_at=now + timedelta(seconds=_lease_seconds()))
+    )
+    return lease if won else None
+
+
+def _release(db, pk, lease):
+    Integration.objects.using(db).filter(pk=pk, refresh_lease=lease).update(
+        refresh_lease=None, refresh_lease_expires_at=None)
+
+
+def _clear_lease(integration):
+    """Make the next save end any refresh in flight (it then stores nothing)."""
+    integration.refresh_lease = None
+    integration.refresh_lease_expires_at = None
+
+
+def _write_if_leased(db, row, lease, fields):
+    """Write ``fields`` of ``row`` and release ``lease`` in one UPDATE, only while
+    the lease is still ours. True when written."""
+    _clear_lease(row)
+    names = (*fields, "refresh_lease", "refresh_lease_expires_at", "updated_at")
+    values = {name: Integration._meta.get_field(name).pre_save(row, False) for name in names}
+    return Integration.objects.using(db).filter(pk=row.pk, refresh_lease=lease).update(**values) == 1
 
 
 def _settled(row, *, margin, force, seen):
@@ -250,67 +321,130 @@ def _settled(row, *, margin, force, seen):
     return None
 
 
-@sensitive_variables()
-def _refresh_row(row, *, margin, force, actor, ip_address, seen=None):
-    """Refresh ``row`` unless it is (now) usable. Returns an Outcome or a
-    TokenUnavailable to raise once the row lock is released (raising inside the
-    locked block would roll back the failure it records)."""
-    settled = _settled(row, margin=margin, force=force, seen=seen)
-    if settled is not None:
-        return settled
-    used = row.refresh_token
-    if not used:
-        _mark_failed(row, Integration.Status.EXPIRED, "no_refresh_token",
-                     actor=actor, ip_address=ip_address)
-        return ReauthorizationRequired("no_refresh_token", status=row.status)
+def _record_failure(db, row, lease, failure, *, actor, ip_address):
+    """Store ``failure`` (a TokenUnavailable) on the row, tokens kept, and return
+    the outcome to hand back. Should the lease have been lost meanwhile (the row
+    reconnected, disconnected or refreshed by another), the row's state wins."""
+    status = {ReauthorizationRequired: Integration.Status.NEEDS_REAUTH,
+              TokenUnreadable: Integration.Status.NEEDS_REAUTH,
+              RefreshFailed: Integration.Status.ERROR}[type(failure)]
+    if failure.code == "no_refresh_token":
+        status = Integration.Status.EXPIRED
     previous = row.status
+    row.status, row.last_error = status, failure.code[:255]
+    with transaction.atomic(using=db):
+        written = _write_if_leased(db, row, lease, ("status", "last_error"))
+        if written:
+            audit.record(Action.REFRESH, actor=actor, target=row,
+                         outcome=AuditEvent.Outcome.FAILURE, detail=failure.code,
+                         ip_address=ip_address)
+            if status in (Integration.Status.NEEDS_REAUTH, Integration.Status.EXPIRED) \
+                    and previous != status:
+                send_on_commit(integration_needs_reauth, row, reason=failure.code)
+    if written:
+        failure.status = status
+        return failure
+    current = _queryset(db, row.pk).first()
+    if current is None:
+        raise Integration.DoesNotExist("no such integration")
+    return _settled(current, margin=0, force=False, seen=row.updated_at) or failure
+
+
+@sensitive_variables()
+def _refresh_leased(db, pk, lease, *, margin, force, seen, actor, ip_address):
+    """Refresh while holding ``lease``: Outcome or a TokenUnavailable to raise."""
     try:
-        response = oauth.refresh_token_request(row.provider, used, actor=actor)
-        with transaction.atomic(using=_db()):
-            store_token_response(row, response, actor=actor, ip_address=ip_address)
-    except oauth.OAuthFlowError as exc:
-        if exc.code in REAUTH_ERRORS:
-            # Refused: unless another worker rotated the refresh token meanwhile
-            # (a race lost without a row lock), the user must connect again.
-            current = Integration.objects.using(_db()).select_related("provider").get(pk=row.pk)
-            if current.refresh_token != used and _usable(current, 0):
-                return Outcome.FRESH
-            _mark_failed(current, Integration.Status.NEEDS_REAUTH, exc.code,
-                         actor=actor, ip_address=ip_address)
-            return ReauthorizationRequired(exc.code, status=current.status)
-        _mark_failed(row, Integration.Status.ERROR, exc.code, actor=actor, ip_address=ip_address)
-        return RefreshFailed(exc.code, status=row.status)
-    except TokenResponseError:
-        _mark_failed(row, Integration.Status.ERROR, "invalid_token_response",
-                     actor=actor, ip_address=ip_address)
-        return RefreshFailed("invalid_token_response", status=row.status)
-    send_on_commit(integration_refreshed, row)
-    if previous in _RECOVERABLE:
-        send_on_commit(integration_recovered, row, previous_status=previous)
-    return Outcome.REFRESHED
+        row = _queryset(db, pk).first()
+        if row is None:
+            raise Integration.DoesNotExist("no such integration")
+        settled = _settled(row, margin=margin, force=force, seen=seen)
+        if settled is not None:
+            return settled
+        try:
+            used = _open_token(row, "refresh_token")
+        except TokenUnreadable as exc:
+            return _record_failure(db, row, lease, exc, actor=actor, ip_address=ip_address)
+        if not used:
+            return _record_failure(db, row, lease, ReauthorizationRequired("no_refresh_token"),
+                                   actor=actor, ip_address=ip_address)
+        previous = row.status
+        try:
+            response = oauth.refresh_token_request(row.provider, used, actor=actor)
+            apply_token_response(row, response)
+        except oauth.OAuthFlowError as exc:
+            failure = (ReauthorizationRequired if exc.code in REAUTH_ERRORS else RefreshFailed)(exc.code)
+            return _record_failure(db, row, lease, failure, actor=actor, ip_address=ip_address)
+        except TokenResponseError:
+            return _record_failure(db, row, lease, RefreshFailed("invalid_token_response"),
+                                   actor=actor, ip_address=ip_address)
+        row.status, row.last_error = Integration.Status.ACTIVE, ""
+        row.last_refreshed_at = timezone.now()
+        with transaction.atomic(using=db):
+            if _write_if_leased(db, row, lease, (*_TOKEN_FIELDS, "status", "last_error",
+                                                 "last_refreshed_at")):
+                audit.record(Action.REFRESH, actor=actor, target=row, ip_address=ip_address)
+                send_on_commit(integration_refreshed, row)
+                if previous in _RECOVERABLE:
+                    send_on_commit(integration_recovered, row, previous_status=previous)
+                return Outcome.REFRESHED
+        # Lost the lease while the provider answered (it expired and another worker
+        # took over, or the row was reconnected or disconnected): the row's state wins.
+        current = _queryset(db, pk).get()
+        return (_settled(current, margin=0, force=False, seen=row.updated_at)
+                or RefreshFailed("refresh_lease_lost", status=current.status))
+    finally:
+        _release(db, pk, lease)  # a no-op once written
+
+
+def _refresh_or_wait(db, pk, *, margin, force, seen, skip_busy, actor, ip_address):
+    """Claim the lease and refresh, or wait for the worker that holds it and take
+    its outcome (claiming the lease ourselves if it expires)."""
+    deadline = time.monotonic() + 2 * _lease_seconds()
+    pause = _POLL_FIRST
+    claimable = True
+    while True:
+        lease = _claim(db, pk) if claimable else None
+        if lease is not None:
+            return _refresh_leased(db, pk, lease, margin=margin, force=force, seen=seen,
+                                   actor=actor, ip_address=ip_address)
+        if skip_busy:
+            return Outcome.SKIPPED
+        if time.monotonic() > deadline:
+            return RefreshFailed("refresh_busy")
+        time.sleep(pause)
+        pause = min(pause * 1.5, _POLL_MAX)
+        row = _queryset(db, pk).first()  # waiting is reading: no writes while polling
+        if row is None:
+            raise Integration.DoesNotExist("no such integration")
+        settled = _settled(row, margin=margin, force=force, seen=seen)
+        if settled is not None:
+            return settled
+        claimable = (row.refresh_lease is None or row.refresh_lease_expires_at is None
+                     or row.refresh_lease_expires_at <= timezone.now())
 
 
 def refresh_integration(integration, *, actor=None, ip_address=None, margin=None, force=False,
-                        skip_locked=False, _seen=None):
+                        skip_busy=False, _seen=None):
     """Refresh the integration's tokens unless they are valid beyond ``margin``
-    seconds (``force`` refreshes anyway), exactly once however many workers ask.
+    seconds (``force`` refreshes anyway, unless another worker refreshed them
+    since), exactly once however many workers ask.
 
     Returns an :class:`Outcome` value; ``integration`` (an instance or a primary
     key) is updated in place. Raises :class:`ReauthorizationRequired` when the
     provider refused the grant (status ``needs_reauth``, tokens kept) or there is
-    no refresh token, and :class:`RefreshFailed` on network errors and 5xx
-    (status ``error``, tokens kept). With ``skip_locked`` (PostgreSQL) a row
-    another worker is refreshing is skipped instead of waited for.
+    no refresh token, :class:`TokenUnreadable` when the stored refresh token
+    cannot be opened (status ``needs_reauth``), and :class:`RefreshFailed` on
+    network errors and 5xx (status ``error``, tokens kept). With ``skip_busy`` a
+    row another worker is refreshing is skipped instead of waited for.
     """
     margin = app_settings.REFRESH_MARGIN_SECONDS if margin is None else margin
     pk = getattr(integration, "pk", integration)
-    with _row(pk, skip_locked=skip_locked) as row:
-        if row is None:
-            if skip_locked and Integration.objects.using(_db()).filter(pk=pk).exists():
-                return Outcome.SKIPPED
-            raise Integration.DoesNotExist("no such integration")
-        result = _refresh_row(row, margin=margin, force=force, actor=actor,
-                              ip_address=ip_address, seen=_seen)
+    db = _db()
+    seen = _seen
+    if seen is None:
+        seen = Integration.objects.using(db).values_list("updated_at", flat=True).get(pk=pk)
+    result = _refresh_or_wait(db, pk, margin=margin, force=force, seen=seen,
+                              skip_busy=skip_busy, actor=actor, ip_address=ip_address)
     if isinstance(integration, Integration):
         integration.refresh_from_db()
     if isinstance(result, TokenUnavailable):
@@ -324,7 +458,8 @@ def get_valid_token(integration, *, purpose, actor=None, ip_address=None):
 
     The token is returned when it stays valid for more than
     ``REFRESH_MARGIN_SECONDS``; otherwise it is refreshed first, exactly once
-    however many workers ask at the same moment (see above). When a refresh
+    however many workers ask at the same moment (see above). A stored access
+    token that cannot be opened is replaced by a refresh too. When a refresh
     fails for a passing reason (network, 5xx) the current token is still
     returned while it has not actually expired; otherwise the
     :class:`TokenUnavailable` subclass says what the user or operator has to do.
@@ -336,22 +471,43 @@ def get_valid_token(integration, *, purpose, actor=None, ip_address=None):
     if integration.status in _UNUSABLE:
         raise ReauthorizationRequired(integration.last_error or integration.status,
                                       status=integration.status)
-    if not _usable(integration, app_settings.REFRESH_MARGIN_SECONDS):
+    readable = _readable(integration, "access_token")
+    if not readable or not _usable(integration, app_settings.REFRESH_MARGIN_SECONDS):
         try:
             refresh_integration(integration, actor=actor, ip_address=ip_address,
-                                _seen=integration.updated_at)
+                                force=not readable, _seen=integration.updated_at)
         except RefreshFailed:
-            if not _usable(integration, 0):
+            if not _usable(integration, 0) or not _readable(integration, "access_token"):
                 raise
+    _open_token(integration, "access_token")
     return read_access_token(integration, purpose=purpose, actor=actor, ip_address=ip_address)
+
+
+@dataclass
+class RefreshReport:
+    """What ``refresh_expiring`` did: ``counts`` per outcome, and each row that
+    failed as ``(integration id, outcome, code)`` (codes only, never a secret)."""
+
+    counts: dict = field(default_factory=dict)
+    failures: list = field(default_factory=list)
+
+    def add(self, outcome, pk=None, code=None):
+        self.counts[outcome] = self.counts.get(outcome, 0) + 1
+        if code is not None:
+            self.failures.append((str(pk), outcome, code))
 
 
 def refresh_expiring(*, within, limit=None, actor=None):
     """Refresh every active integration whose token expires within ``within``
-    seconds (for cron or a task queue). Safe in several processes at once: rows
-    another process is refreshing are skipped (PostgreSQL), and a row refreshed
-    meanwhile is found fresh after locking. Returns ``{outcome: count}``, with
-    ``needs_reauth``, ``expired`` and ``error`` for failures."""
+    seconds (for cron or a task queue). Safe in several processes at once: a row
+    another process is refreshing is skipped, and one refreshed meanwhile is
+    found fresh. One row's failure, whatever it is, never stops the others.
+
+    Returns a :class:`RefreshReport`; outcomes are ``refreshed``, ``fresh``,
+    ``skipped``, the status a failure left (``needs_reauth``, ``expired``,
+    ``error``), ``unreadable`` (a stored token cannot be opened; the row is
+    marked ``needs_reauth``) and ``failed`` (an unexpected error; logged by type).
+    """
     cutoff = timezone.now() + timedelta(seconds=within)
     candidates = (
         Integration.objects.filter(
@@ -365,18 +521,23 @@ def refresh_expiring(*, within, limit=None, actor=None):
     )
     if limit:
         candidates = candidates[:limit]
-    counts = {}
+    report = RefreshReport()
     for pk in list(candidates):
         try:
-            outcome = refresh_integration(pk, actor=actor, margin=within, skip_locked=True)
+            report.add(refresh_integration(pk, actor=actor, margin=within, skip_busy=True))
+        except TokenUnreadable as exc:
+            report.add("unreadable", pk, exc.code)
         except ReauthorizationRequired as exc:
-            outcome = exc.status or Integration.Status.NEEDS_REAUTH
-        except RefreshFailed:
-            outcome = Integration.Status.ERROR
+            report.add(exc.status or Integration.Status.NEEDS_REAUTH, pk, exc.code)
+        except RefreshFailed as exc:
+            report.add(Integration.Status.ERROR, pk, exc.code)
         except Integration.DoesNotExist:
             continue  # deleted meanwhile
-        counts[outcome] = counts.get(outcome, 0) + 1
-    return counts
+        except Exception as exc:  # noqa: BLE001 - one bad row must not stop the run
+            # The type only: an unexpected exception's text may quote a response.
+            logger.error("Refreshing integration %s failed: %s", pk, type(exc).__name__)
+            report.add("failed", pk, type(exc).__name__)
+    return report
 
 
 # -- disconnect: revoke at the provider, then erase ---------------------------------
@@ -396,9 +557,27 @@ class Disconnection:
 
 
 @sensitive_variables()
+def _revocable_tokens(row, result, *, actor, ip_address):
+    """The stored tokens that can be opened, as ``(hint, value)``; one that cannot
+    (tampered, legacy plaintext, unknown key) is skipped and the skip audited."""
+    stored = []
+    for hint in ("refresh_token", "access_token"):
+        try:
+            value = _open_token(row, hint)
+        except TokenUnreadable as exc:
+            result.failed[hint] = exc.code
+            audit.record(Action.REVOKE, actor=actor, target=row,
+                         outcome=AuditEvent.Outcome.FAILURE,
+                         detail=f"{hint}: not revoked: {exc.code}", ip_address=ip_address)
+            continue
+        if value:
+            stored.append((hint, value))
+    return stored
+
+
+@sensitive_variables()
 def _revoke_at_provider(row, result, *, actor, ip_address):
-    stored = [(hint, value) for hint, value in
-              (("refresh_token", row.refresh_token), ("access_token", row.access_token)) if value]
+    stored = _revocable_tokens(row, result, actor=actor, ip_address=ip_address)
     if not stored:
         return
     try:
@@ -438,22 +617,25 @@ def disconnect(user, integration, *, ip_address=None, actor=None):
     pk = getattr(integration, "pk", integration)
     get_integration(user, pk)  # ownership
     actor = actor or user
-    with _row(pk) as row:
-        if row is None:
-            raise Integration.DoesNotExist("no such integration for this user")
-        result = Disconnection(integration=row)
-        _revoke_at_provider(row, result, actor=actor, ip_address=ip_address)
-        with transaction.atomic(using=_db()):
-            row.access_token = None
-            row.refresh_token = None
-            row.expires_at = None
-            row.status = Integration.Status.REVOKED
-            row.last_error = ""
-            row.save(update_fields=["access_token", "refresh_token", "expires_at", "status",
-                                    "last_error", "updated_at"])
-            audit.record(Action.DISCONNECT, actor=actor, target=row, ip_address=ip_address,
-                         detail="revoked at the provider" if result.fully_revoked else
-                         "tokens erased; not (fully) revoked at the provider")
+    db = _db()
+    row = _queryset(db, pk).first()  # no transaction is held while the provider answers
+    if row is None:
+        raise Integration.DoesNotExist("no such integration for this user")
+    result = Disconnection(integration=row)
+    _revoke_at_provider(row, result, actor=actor, ip_address=ip_address)
+    with transaction.atomic(using=db):
+        row.access_token = None
+        row.refresh_token = None
+        row.expires_at = None
+        row.status = Integration.Status.REVOKED
+        row.last_error = ""
+        _clear_lease(row)  # a refresh in flight stores nothing
+        row.save(update_fields=["access_token", "refresh_token", "expires_at", "status",
+                                "last_error", "refresh_lease", "refresh_lease_expires_at",
+                                "updated_at"])
+        audit.record(Action.DISCONNECT, actor=actor, target=row, ip_address=ip_address,
+                     detail="revoked at the provider" if result.fully_revoked else
+                     "tokens erased; not (fully) revoked at the provider")
     if isinstance(integration, Integration):
         integration.refresh_from_db()
     return result
@@ -464,8 +646,10 @@ __all__ = [
     "Outcome",
     "ReauthorizationRequired",
     "RefreshFailed",
+    "RefreshReport",
     "TokenResponseError",
     "TokenUnavailable",
+    "TokenUnreadable",
     "ValidationError",
     "apply_token_response",
     "connect",

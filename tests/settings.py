@@ -5,6 +5,7 @@ default and on PostgreSQL when DATABASE_URL points there (as `.ci/run` does).
 """
 
 import os
+import tempfile
 
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key")
 # The demo authorization server is what the OAuth tests talk to over real HTTP;
@@ -27,3 +28,17 @@ DATABASES = {"default": {**DATABASES["default"], "CONN_MAX_AGE": 0}}  # noqa: F4
 INTEGRATIONS = {"ENCRYPTION_KEYS": [TEST_KEY_V2, TEST_KEY_V1]}
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp", "tests.migrationsapp"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# SQLite: the test database is a file, not Django's shared in-memory database,
+# so that threads of one process and other processes (the refresh races) meet in
+# one database under SQLite's own locking, waiting for each other as in
+# production (a shared-cache memory database fails "table is locked" instead).
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": os.path.join(tempfile.gettempdir(), f"sealed-integrations-tests-{os.getpid()}.sqlite3"),
+    }
+    DATABASES["default"].setdefault("OPTIONS", {}).update({  # noqa: F405
+        "timeout": 30,
+        # A throwaway database: no fsync, so a file costs about what memory does.
+        "init_command": "PRAGMA synchronous=OFF",
+    })

@@ -2,9 +2,12 @@
 
 import pytest
 from django.test import Client
+from django.urls import reverse
+from rest_framework.test import APIClient
 
 from integrations import tokens
 from integrations.models import AuditEvent, Integration
+from tests.conftest import assert_not_logged
 from tests.dbutil import raw_column
 from tests.fake_provider import closed_port_url
 from tests.oauth_helpers import (  # noqa: F401 (fixtures)
@@ -15,6 +18,7 @@ from tests.oauth_helpers import (  # noqa: F401 (fixtures)
     make_provider,
     provider,
 )
+from tests.unreadable import UNREADABLE, spoil
 
 pytestmark = pytest.mark.django_db
 
@@ -118,3 +122,82 @@ def test_disconnect_view_confirms_then_posts(alice, bob, provider, fake):
     other.force_login(bob)
     assert other.post(url).status_code == 404
     assert other.get(f"/integrations/result/{integration.pk}/").status_code == 404
+
+
+# -- unreadable stored tokens never block a disconnect --------------------------------
+
+
+def disconnect_on_the_page(integration, user, admin_client):
+    browser = Client()
+    browser.force_login(user)
+    response = browser.post(f"/integrations/{integration.pk}/disconnect/")
+    assert response.status_code == 302
+    return browser.get(response["Location"]).content.decode()
+
+
+def disconnect_through_the_api(integration, user, admin_client):
+    client = APIClient()
+    client.force_authenticate(user)
+    response = client.delete(f"/api/integrations/{integration.pk}/")
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def disconnect_in_the_admin(integration, user, admin_client):
+    response = admin_client.post(
+        reverse("admin:integrations_integration_changelist"),
+        {"action": "disconnect_selected", "_selected_action": [str(integration.pk)]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "1 integration(s) disconnected." in page
+    return page
+
+
+@pytest.mark.parametrize("surface", [disconnect_on_the_page, disconnect_through_the_api,
+                                     disconnect_in_the_admin])
+@pytest.mark.parametrize("how", sorted(UNREADABLE))
+def test_unreadable_tokens_are_erased_and_the_skipped_revocation_audited(
+    alice, provider, fake, admin_client, canary, all_logs, how, surface
+):
+    integration = connected(alice, provider, access=canary + "-access", refresh=canary + "-refresh")
+    spoil(integration, "refresh_token", how, canary + "-refresh")
+    spoil(integration, "access_token", how, canary + "-access")
+
+    shown = surface(integration, alice, admin_client)
+
+    assert_erased(integration)
+    assert fake.requests_to("/revoke") == []  # nothing it could send
+    code = UNREADABLE[how]
+    assert revoke_events(integration) == [
+        ("failure", f"access_token: not revoked: {code}"),
+        ("failure", f"refresh_token: not revoked: {code}"),
+    ]
+    assert AuditEvent.objects.filter(action="disconnect", target_id=str(integration.pk)).count() == 1
+    assert canary not in shown
+    assert_not_logged(all_logs, canary)
+    for event in AuditEvent.objects.all():
+        assert canary not in f"{event.detail} {event.purpose} {event.target_label}"
+
+
+def test_the_readable_token_is_still_revoked_when_the_other_is_not(alice, provider, fake):
+    integration = connected(alice, provider)
+    spoil(integration, "refresh_token", "tampered", "")
+    result = tokens.disconnect(alice, integration)
+    assert result.revoked == ["access_token"]
+    assert result.failed == {"refresh_token": "token_unreadable"}
+    assert not result.fully_revoked
+    assert [c["form"]["token_type_hint"] for c in fake.requests_to("/revoke")] == ["access_token"]
+    assert_erased(integration)
+
+
+def test_the_api_reports_the_skipped_revocation(alice, provider, fake):
+    integration = connected(alice, provider)
+    spoil(integration, "access_token", "unknown_key", "x")
+    client = APIClient()
+    client.force_authenticate(alice)
+    body = client.delete(f"/api/integrations/{integration.pk}/").json()
+    assert body["revocation"] == {"supported": True, "revoked": ["refresh_token"],
+                                  "failed": {"access_token": "token_key_unknown"}}
+    assert body["integration"]["status"] == "revoked"

@@ -2,11 +2,14 @@
 
 import base64
 import threading
+import uuid
 from datetime import timedelta
 
 import pytest
+import requests
 from django.db import connection
 from django.test.utils import override_settings
+from rest_framework.test import APIClient
 from django.utils import timezone
 
 from integrations import oauth, signals, tokens
@@ -14,9 +17,11 @@ from integrations.crypto import is_sealed
 from integrations.models import AuditEvent, Integration
 from tests.dbutil import raw_column
 from tests.fake_provider import closed_port_url
+from tests.processes import run_in_processes
+from tests.reuse_detection import RevokeOnReuse
+from tests.unreadable import UNREADABLE, spoil
 from tests.oauth_helpers import (  # noqa: F401 (fixtures)
     CLIENT_SECRET,
-    postgres_only,
     alice,
     bob,
     connected,
@@ -325,18 +330,94 @@ def _race(integration, callers):
     return outcomes
 
 
-@postgres_only
 @pytest.mark.django_db(transaction=True)
-def test_workers_racing_for_an_expired_token_refresh_it_once(alice, fake):
+def test_threads_racing_for_an_expired_token_refresh_it_once(alice, fake):
+    """On every database (SQLite included): threads of one process, each on its
+    own connection, against a provider that revokes the grant on reuse."""
     fake.delay = 0.2
+    strict = RevokeOnReuse(fake)
     integration = connected(alice, make_provider(fake))
     expire(integration)
     outcomes = _race(integration, 12)
     assert len(fake.refresh_requests()) == 1
-    assert outcomes == [Integration.objects.get(pk=integration.pk).access_token] * 12
+    loaded = Integration.objects.get(pk=integration.pk)
+    assert outcomes == [loaded.access_token] * 12
+    assert (loaded.status, loaded.last_error) == ("active", "")
+    assert strict.grant_active(loaded.access_token) and strict.grant_active(loaded.refresh_token)
+    assert AuditEvent.objects.filter(action="refresh", outcome="success").count() == 1
+    assert loaded.refresh_lease is None  # released
 
 
-@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_processes_racing_for_an_expired_token_refresh_it_once(alice, fake, tmp_path):
+    """Separate OS processes on the same database file (SQLite) or database."""
+    fake.delay = 0.5
+    strict = RevokeOnReuse(fake)
+    integration = connected(alice, make_provider(fake))
+    expire(integration)
+    outcomes = run_in_processes(4, integration.pk, tmp_path)
+    assert len(fake.refresh_requests()) == 1
+    loaded = Integration.objects.get(pk=integration.pk)
+    assert outcomes == [loaded.access_token] * 4
+    assert loaded.status == "active" and strict.grant_active(loaded.refresh_token)
+
+
+def test_a_strict_provider_revokes_the_grant_when_a_refresh_token_is_reused(alice, fake):
+    """The fake behaves like oidc-provider and Auth0 (what the races above rely on)."""
+    strict = RevokeOnReuse(fake)
+    integration = connected(alice, make_provider(fake))
+    expire(integration)
+    first = tokens.get_valid_token(integration, purpose="p").reveal()
+    replay = requests.post(fake.token_url, data={"grant_type": "refresh_token",
+                                                 "refresh_token": "stored-refresh-token-0001"},
+                           timeout=10)
+    assert replay.json()["error"] == "invalid_grant"
+    assert not strict.grant_active(first)
+    expire(integration)
+    with pytest.raises(tokens.ReauthorizationRequired) as info:
+        tokens.get_valid_token(integration, purpose="p")
+    assert info.value.code == "invalid_grant"
+
+
+def test_a_stale_lease_of_a_dead_worker_is_taken_over(alice, provider, fake):
+    """A worker killed mid-refresh leaves its lease: once expired, the next caller
+    refreshes (one request), and a lease still running is waited for until then."""
+    integration = connected(alice, provider)
+    expire(integration)
+    dead = uuid.uuid4()
+    Integration.objects.filter(pk=integration.pk).update(
+        refresh_lease=dead, refresh_lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert tokens.get_valid_token(integration, purpose="p").reveal().startswith("fake-access-0001")
+    assert len(fake.refresh_requests()) == 1
+    assert Integration.objects.get(pk=integration.pk).refresh_lease is None
+
+    expire(integration)
+    Integration.objects.filter(pk=integration.pk).update(
+        refresh_lease=dead, refresh_lease_expires_at=timezone.now() + timedelta(seconds=0.5))
+    assert tokens.get_valid_token(integration, purpose="p").reveal().startswith("fake-access-0002")
+    assert len(fake.refresh_requests()) == 2
+
+
+def test_a_refresh_that_lost_its_lease_stores_nothing(alice, provider, fake, monkeypatch):
+    """Disconnected while the provider answered: the new tokens are not stored and
+    the integration stays disconnected."""
+    integration = connected(alice, provider)
+    expire(integration)
+    answer = oauth.refresh_token_request
+
+    def disconnected_meanwhile(provider, refresh_token, *, actor=None):
+        tokens.disconnect(alice, integration.pk)
+        return answer(provider, refresh_token, actor=actor)
+
+    monkeypatch.setattr(oauth, "refresh_token_request", disconnected_meanwhile)
+    with pytest.raises(tokens.ReauthorizationRequired) as info:
+        tokens.get_valid_token(integration, purpose="p")
+    assert info.value.code == "revoked"
+    loaded = Integration.objects.get(pk=integration.pk)
+    assert loaded.status == "revoked" and loaded.access_token_sealed is None
+    assert loaded.refresh_token_sealed is None
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_provider_outage_gets_one_request_not_one_per_waiting_worker(alice, fake):
     fake.delay = 0.5
@@ -349,7 +430,6 @@ def test_a_provider_outage_gets_one_request_not_one_per_waiting_worker(alice, fa
     assert Integration.objects.get(pk=integration.pk).status == "error"
 
 
-@postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_a_refused_grant_is_shared_by_the_waiting_workers(alice, fake):
     fake.delay = 0.5
@@ -359,3 +439,61 @@ def test_a_refused_grant_is_shared_by_the_waiting_workers(alice, fake):
     outcomes = _race(integration, 8)
     assert len(fake.refresh_requests()) == 1
     assert outcomes == ["ReauthorizationRequired:invalid_grant"] * 8
+
+
+# -- unreadable stored tokens: a typed outcome, never a crash ---------------------------
+
+
+@pytest.mark.parametrize("how", sorted(UNREADABLE))
+def test_an_unreadable_refresh_token_needs_reauth_and_is_kept(
+    alice, provider, fake, received, canary, all_logs, how, django_capture_on_commit_callbacks
+):
+    integration = connected(alice, provider, refresh=canary + "-refresh")
+    spoil(integration, "refresh_token", how, canary + "-refresh")
+    expire(integration)
+    before = raw_tokens(integration)
+    with django_capture_on_commit_callbacks(execute=True):
+        with pytest.raises(tokens.TokenUnreadable) as info:
+            tokens.get_valid_token(integration, purpose="p", actor=alice)
+    assert isinstance(info.value, tokens.ReauthorizationRequired)
+    assert (info.value.code, info.value.status) == (UNREADABLE[how], "needs_reauth")
+    assert fake.requests == []
+    loaded = Integration.objects.get(pk=integration.pk)
+    assert (loaded.status, loaded.last_error) == ("needs_reauth", UNREADABLE[how])
+    assert raw_tokens(loaded) == before  # nothing a user stored is lost
+    assert loaded.refresh_lease is None
+    failure = AuditEvent.objects.get(action="refresh")
+    assert (failure.outcome, failure.detail) == ("failure", UNREADABLE[how])
+    assert [name for name, _ in received] == ["integration_needs_reauth"]
+    assert canary not in str(info.value) and canary not in all_logs.text
+
+
+@pytest.mark.parametrize("how", sorted(UNREADABLE))
+def test_the_api_refresh_of_an_unreadable_token_is_409(alice, provider, fake, canary, how):
+    integration = connected(alice, provider)
+    spoil(integration, "refresh_token", how, canary)
+    client = APIClient()
+    client.force_authenticate(alice)
+    response = client.post(f"/api/integrations/{integration.pk}/refresh/")
+    assert response.status_code == 409
+    assert UNREADABLE[how] in response.content.decode()
+    assert canary not in response.content.decode()
+    assert Integration.objects.get(pk=integration.pk).status == "needs_reauth"
+
+
+@pytest.mark.parametrize("how", sorted(UNREADABLE))
+def test_an_unreadable_access_token_is_replaced_by_a_refresh(alice, provider, fake, canary, how):
+    integration = connected(alice, provider, access=canary)
+    spoil(integration, "access_token", how, canary)  # not expired: still refreshed
+    assert tokens.get_valid_token(integration, purpose="p").reveal().startswith("fake-access-0001")
+    assert len(fake.refresh_requests()) == 1
+    assert Integration.objects.get(pk=integration.pk).status == "active"
+
+
+def test_an_unreadable_access_token_with_the_provider_down_is_a_typed_failure(alice, fake):
+    provider = make_provider(fake, token_url=closed_port_url() + "/token")
+    integration = connected(alice, provider)
+    spoil(integration, "access_token", "tampered", "")
+    with pytest.raises(tokens.RefreshFailed) as info:
+        tokens.get_valid_token(integration, purpose="p")
+    assert info.value.code == "network_error"

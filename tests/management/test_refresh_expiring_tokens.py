@@ -2,6 +2,7 @@
 
 import json
 import threading
+import uuid
 from datetime import timedelta
 from io import StringIO
 
@@ -18,12 +19,13 @@ from tests.oauth_helpers import (  # noqa: F401 (fixtures)
     connected,
     fake,
     make_provider,
-    postgres_only,
     provider,
 )
+from tests.unreadable import UNREADABLE, spoil
 
 
 def run(*args):
+    """The command's output (``SystemExit`` propagates)."""
     out = StringIO()
     call_command("refresh_expiring_tokens", *args, stdout=out)
     return out.getvalue()
@@ -71,13 +73,27 @@ def test_exits_non_zero_when_a_refresh_failed_for_a_passing_reason(alice, provid
 
 
 @pytest.mark.django_db
+def test_a_row_another_worker_is_refreshing_is_skipped_until_its_lease_expires(
+    alice, provider, fake
+):
+    integration = connected(alice, provider, expires_in=60)
+    Integration.objects.filter(pk=integration.pk).update(
+        refresh_lease=uuid.uuid4(), refresh_lease_expires_at=timezone.now() + timedelta(minutes=1))
+    assert json.loads(run("--within", "600", "--json"))["skipped"] == 1
+    assert fake.requests == []
+    Integration.objects.filter(pk=integration.pk).update(
+        refresh_lease_expires_at=timezone.now() - timedelta(seconds=1))  # its worker died
+    assert json.loads(run("--within", "600", "--json"))["refreshed"] == 1
+    assert len(fake.refresh_requests()) == 1
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("args", [("--within", "-1"), ("--limit", "0")])
 def test_bad_arguments(args):
     with pytest.raises(CommandError):
         run(*args)
 
 
-@postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_several_processes_at_once_refresh_each_integration_once(alice, fake):
     fake.delay = 0.05  # a provider that takes a moment
@@ -109,3 +125,44 @@ def test_several_processes_at_once_refresh_each_integration_once(alice, fake):
     assert len(refreshed_tokens) == 6  # each stored refresh token used exactly once
     cutoff = timezone.now() + timedelta(seconds=3000)
     assert Integration.objects.filter(pk__in=pks, expires_at__gt=cutoff).count() == 6
+
+
+@pytest.mark.django_db
+def test_carries_on_past_unreadable_rows_and_an_absurd_response_and_reports_them(
+    alice, provider, fake, canary
+):
+    """Rows are taken soonest expiry first: the bad ones come before the good one."""
+    bad = {}
+    for index, how in enumerate(sorted(UNREADABLE)):
+        bad[how] = connected(alice, provider, expires_in=60 + index, external_account_id=how,
+                             refresh=f"{canary}-{how}")
+        spoil(bad[how], "refresh_token", how, f"{canary}-{how}")
+    absurd = connected(alice, provider, expires_in=100, external_account_id="absurd",
+                       refresh="stored-refresh-absurd-01")
+    fine = connected(alice, provider, expires_in=200, external_account_id="fine")
+    fake.script("/token", 200, {"access_token": "absurd-access-token-01",
+                                "expires_in": 10 ** 30})
+
+    out = StringIO()
+    with pytest.raises(SystemExit) as info:
+        call_command("refresh_expiring_tokens", "--within", "600", "--json", stdout=out)
+    assert info.value.code == 1
+    report = json.loads(out.getvalue())
+    assert report["refreshed"] == 1 and report["unreadable"] == 3
+    assert Integration.objects.get(pk=fine.pk).access_token.startswith("fake-access-")
+    failures = {f["integration"]: (f["outcome"], f["code"]) for f in report["failures"]}
+    assert {failures[str(bad[how].pk)] for how in UNREADABLE} == {
+        ("unreadable", code) for code in UNREADABLE.values()}
+    assert failures[str(absurd.pk)][0] in ("error", "failed")  # an absurd token response
+    assert len(failures) == 4
+    for how in UNREADABLE:
+        assert Integration.objects.get(pk=bad[how].pk).status == "needs_reauth"
+    assert canary not in out.getvalue()
+
+    # Readable text output names the failed rows too, and the next run skips the
+    # rows that now need the user.
+    fake.script("/token", 503, "down")
+    with pytest.raises(SystemExit):
+        text = StringIO()
+        call_command("refresh_expiring_tokens", "--within", "600", stdout=text)
+    assert f"integration {absurd.pk}: error (http_503)" in text.getvalue()

@@ -2,9 +2,11 @@
 
 Run it from cron or a task queue, e.g. every five minutes with ``--within 900``.
 Several copies may run at once: each integration is refreshed exactly once
-(rows another process is refreshing are skipped on PostgreSQL; a row refreshed
-meanwhile is found fresh after locking). Prints counts, never a token. Exits 1
-when a refresh failed for a passing reason (network, provider 5xx), so that
+(a row another process is refreshing is skipped; one refreshed meanwhile is
+found fresh). One row's failure never stops the run. Prints counts and, for each
+row that failed, its id and an error code; never a token. Exits 1 when a refresh
+failed for a passing reason (network, provider 5xx, an absurd response), a
+stored token could not be opened, or a row failed unexpectedly, so that
 monitoring notices; integrations that need the user to reconnect are counted,
 not failures of the job.
 """
@@ -15,7 +17,10 @@ from django.core.management.base import BaseCommand, CommandError
 
 from integrations import tokens
 
-_ORDER = ("refreshed", "fresh", "skipped", "needs_reauth", "expired", "revoked", "error")
+_ORDER = ("refreshed", "fresh", "skipped", "needs_reauth", "expired", "revoked", "error",
+          "unreadable", "failed")
+# Outcomes that mean the job (or the data it reads) needs an operator's attention.
+_JOB_FAILURES = ("error", "unreadable", "failed")
 
 
 class Command(BaseCommand):
@@ -38,9 +43,10 @@ class Command(BaseCommand):
             raise CommandError("--within must be 0 or more seconds")
         if limit is not None and limit < 1:
             raise CommandError("--limit must be at least 1")
-        counts = tokens.refresh_expiring(within=within, limit=limit)
+        report = tokens.refresh_expiring(within=within, limit=limit)
+        counts = report.counts
         if as_json:
-            self.stdout.write(_json_dumps(counts))
+            self.stdout.write(_json_dumps(report))
         else:
             total = sum(counts.values())
             parts = [f"{name}: {counts[name]}" for name in _ORDER if counts.get(name)]
@@ -49,9 +55,15 @@ class Command(BaseCommand):
                 f"{total} integration(s) expiring within {within} s"
                 + (f" — {', '.join(parts)}" if parts else "")
             )
-        if counts.get("error"):
+            for pk, outcome, code in report.failures:
+                self.stdout.write(f"  integration {pk}: {outcome} ({code})")
+        if any(counts.get(name) for name in _JOB_FAILURES):
             raise SystemExit(1)
 
 
-def _json_dumps(counts):
-    return json.dumps({name: counts.get(name, 0) for name in (*_ORDER, *sorted(set(counts) - set(_ORDER)))})
+def _json_dumps(report):
+    counts = report.counts
+    body = {name: counts.get(name, 0) for name in (*_ORDER, *sorted(set(counts) - set(_ORDER)))}
+    body["failures"] = [{"integration": pk, "outcome": outcome, "code": code}
+                        for pk, outcome, code in report.failures]
+    return json.dumps(body)
