@@ -155,6 +155,17 @@ def _without(fieldsets, names):
     return result
 
 
+def _admin_formfield(db_field, **kwargs):
+    """Form fields of our admin forms when built outside the admin (the class body).
+
+    URLs are HTTPS unless typed otherwise: Django 6's default, explicit for 5.2
+    (which warns without it).
+    """
+    if isinstance(db_field, models.URLField):
+        kwargs.setdefault("assume_scheme", "https")
+    return db_field.formfield(**kwargs)
+
+
 class AdminModelForm(forms.ModelForm):
     """A blank JSON textarea means the field's default (``[]``, ``{}``), not NULL.
 
@@ -192,6 +203,7 @@ class ProviderAdminForm(AdminModelForm):
     class Meta:
         model = Provider
         exclude = ["client_secret"]
+        formfield_callback = _admin_formfield
 
     @sensitive_variables()
     def clean(self):

@@ -14,6 +14,7 @@ import sys
 from contextlib import contextmanager
 from datetime import timedelta
 
+import django
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError
@@ -150,7 +151,8 @@ def test_a_valid_key_next_to_a_bad_entry_is_not_shown(debug_page, alice):
 @pytest.mark.filterwarnings("ignore:Django 2028 will not have a default mailer")
 def test_the_error_email_hides_the_same_secrets_with_debug_off(settings, alice, mailoutbox, canary):
     settings.DEBUG = False
-    settings.ADMINS = ["ops@example.test"]
+    # Django 6 takes addresses; 5.2 takes (name, address) pairs.
+    settings.ADMINS = ["ops@example.test"] if django.VERSION >= (6,) else [("Ops", "ops@example.test")]
     with failing_save(Credential):
         response = browser_for(alice).post("/integrations/credentials/add/?type=basic",
                                            {"name": "db", "username": f"{canary}-user",

@@ -133,7 +133,7 @@ class SecretSafeExceptionReporterFilter(SafeExceptionReporterFilter):
 
     def get_post_parameters(self, request):
         if request is not None and self.handled_by_our_view(request):
-            return self._cleanse_multivaluedict(request.POST, "__ALL__")
+            return self._hide_every_value(request.POST)
         return {
             name: self.cleansed_substitute if self.hidden_settings.search(name) else redact(value)
             for name, value in super().get_post_parameters(request).items()
@@ -141,8 +141,16 @@ class SecretSafeExceptionReporterFilter(SafeExceptionReporterFilter):
 
     def get_cleansed_multivaluedict(self, request, multivaluedict):
         if request is not None and self.handled_by_our_view(request):
-            return self._cleanse_multivaluedict(multivaluedict, "__ALL__")
+            return self._hide_every_value(multivaluedict)
         return super().get_cleansed_multivaluedict(request, multivaluedict)
+
+    def _hide_every_value(self, multivaluedict):
+        # What Django does for sensitive_post_parameters("__ALL__"); written out
+        # because its helper for it is private and not in every supported version.
+        cleansed = multivaluedict.copy()
+        for name in cleansed:
+            cleansed[name] = self.cleansed_substitute
+        return cleansed
 
     def get_safe_cookies(self, request):
         # A cookie is a credential by nature (sessions, CSRF, remember-me).
