@@ -13,7 +13,7 @@ PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3.11 python3 \
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test matrix bench dist venv check migrate superuser clean
+.PHONY: run test matrix bench dist docs venv check migrate superuser clean
 
 venv: $(VENV)/.installed
 
@@ -62,6 +62,11 @@ dist: venv
 	$(PY) -m build --outdir dist .
 	$(PY) -m twine check --strict dist/*
 
+# The documentation site (mkdocs.yml, docs/) into site/; strict: a broken link
+# or a page missing from the nav fails the build (tests/test_docs.py does the same).
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
+
 bench: venv
 	$(PY) benchmarks/run.py
 
@@ -69,4 +74,4 @@ check: venv
 	$(PY) manage.py check --deploy --fail-level WARNING
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .nox dist build
+	rm -rf $(VENV) *.egg-info .pytest_cache .nox dist build site
