@@ -13,10 +13,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.core.management import get_commands, load_command_class
+from django.core.management import find_commands, load_command_class
 from django.core.management.base import BaseCommand
 
-from integrations.conf import DEFAULTS
+from integrations.conf import DEFAULTS  # importing it registers the integrations layer's keys
+from integrations.sealed import conf as sealed_conf
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -85,6 +86,10 @@ class TestSiteBuild:
 
 
 def test_every_setting_is_documented():
+    """Both layers register keys in the one INTEGRATIONS dict: every one has a section."""
+    assert DEFAULTS is sealed_conf.DEFAULTS
+    # One key of each layer, so a registry that lost a layer cannot pass vacuously.
+    assert {"ENCRYPTION_KEYS", "REFRESH_MARGIN_SECONDS"} <= set(DEFAULTS)
     text = (REFERENCE / "settings.md").read_text(encoding="utf-8")
     missing = [name for name in DEFAULTS if f"## `{name}`" not in text]
     assert not missing, f"settings without a section in docs/reference/settings.md: {missing}"
@@ -100,9 +105,16 @@ def test_every_system_check_id_is_documented():
     assert not missing, f"check ids missing from docs/reference/checks.md: {missing}"
 
 
+# The two apps' command packages: the sealed-values layer's and the integrations layer's.
+COMMAND_APPS = {"integrations.sealed": ROOT / "integrations" / "sealed" / "management",
+                "integrations": ROOT / "integrations" / "management"}
+
+
 def _our_commands():
-    return sorted(name for name, app in get_commands().items()
-                  if app == "integrations" or app.startswith("integrations."))
+    """(command name, app) for every command both apps ship, found on disk, so a
+    command counts whether or not the test settings install its app."""
+    return sorted((name, app) for app, path in COMMAND_APPS.items()
+                  for name in find_commands(str(path)))
 
 
 def test_every_command_and_option_is_documented():
@@ -111,12 +123,13 @@ def test_every_command_and_option_is_documented():
     base = {option for action in BaseCommand().create_parser("manage.py", "any")._actions
             for option in action.option_strings}
     commands = _our_commands()
-    assert "rotate_keys" in commands
+    names = {name for name, _app in commands}
+    assert {"rotate_keys", "refresh_expiring_tokens"} <= names, "an app's commands were not found"
     missing = []
-    for name in commands:
+    for name, app in commands:
         if f"## `{name}`" not in text:
             missing.append(name)
-        parser = load_command_class(get_commands()[name], name).create_parser("manage.py", name)
+        parser = load_command_class(app, name).create_parser("manage.py", name)
         for action in parser._actions:
             for option in action.option_strings:
                 if option.startswith("--") and option not in base and f"`{option}" not in text:
