@@ -240,7 +240,8 @@ class Credential(TimestampedModel):
         Provider, on_delete=models.SET_NULL, null=True, blank=True, related_name="credentials"
     )
     plugin = models.CharField(
-        max_length=100, blank=True, help_text=_("Plugin or integration name when there is no provider.")
+        max_length=100, blank=True,
+        help_text=_("Plugin or integration name when there is no provider."),
     )
     data = EncryptedJSONField(purpose="integrations.credential.data")
     hint = models.CharField(

@@ -257,7 +257,8 @@ def credential_add(request):
         except ValidationError as exc:
             form.add_service_errors(exc)
         else:
-            messages.success(request, _("Saved the credential “%(name)s”.") % {"name": credential.name})
+            messages.success(request,
+                             _("Saved the credential “%(name)s”.") % {"name": credential.name})
             return redirect("integrations:credentials")
     return render(request, "integrations/credential_form.html", {
         "form": form, "credential": None, "credential_type": credential_type,

@@ -82,8 +82,8 @@ def check_exception_reporter(app_configs=None, **kwargs):
         return []
     return [
         checks.Warning(
-            _("DEFAULT_EXCEPTION_REPORTER is not integrations.reporting.RedactingExceptionReporter: "
-              "error pages and error e-mails can show tokens, keys and credential data."),
+            _("DEFAULT_EXCEPTION_REPORTER is not "
+              "integrations.reporting.RedactingExceptionReporter: error pages and error e-mails can show tokens, keys and credential data."),
             hint=_('Set DEFAULT_EXCEPTION_REPORTER = '
                    '"integrations.reporting.RedactingExceptionReporter".'),
             id="integrations.W002",
