@@ -6,6 +6,8 @@ live in :mod:`integrations.sealed.checks` and are re-exported here.
 
 from django.apps import apps
 from django.core import checks
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from .sealed.checks import (  # noqa: F401  (the public names of the checks)
     KEY_HINT,
@@ -17,11 +19,12 @@ from .sealed.checks import (  # noqa: F401  (the public names of the checks)
 
 # What the integrations app cannot work without, and why.
 REQUIRED_APPS = {
-    "integrations.sealed": "the sealed fields, the keyring and the key commands",
-    "django.contrib.auth": "owners of integrations and credentials",
-    "django.contrib.contenttypes": "permissions",
-    "django.contrib.sessions": "the OAuth state and PKCE verifier between connect and callback",
-    "django.contrib.messages": "the outcome messages of the user pages",
+    "integrations.sealed": gettext_lazy("the sealed fields, the keyring and the key commands"),
+    "django.contrib.auth": gettext_lazy("owners of integrations and credentials"),
+    "django.contrib.contenttypes": gettext_lazy("permissions"),
+    "django.contrib.sessions": gettext_lazy(
+        "the OAuth state and PKCE verifier between connect and callback"),
+    "django.contrib.messages": gettext_lazy("the outcome messages of the user pages"),
 }
 
 
@@ -30,9 +33,10 @@ def check_required_apps(app_configs=None, **kwargs):
     """The full app is installed without what it builds on."""
     return [
         checks.Error(
-            f"'integrations' needs {name!r} in INSTALLED_APPS ({why}).",
-            hint='INSTALLED_APPS = [..., "integrations.sealed", "integrations"]; a project '
-                 'that only wants sealed fields lists "integrations.sealed" alone.',
+            _("'integrations' needs %(app)r in INSTALLED_APPS (%(why)s).")
+            % {"app": name, "why": why},
+            hint=_('INSTALLED_APPS = [..., "integrations.sealed", "integrations"]; a project '
+                   'that only wants sealed fields lists "integrations.sealed" alone.'),
             id="integrations.E020",
         )
         for name, why in REQUIRED_APPS.items()

@@ -10,6 +10,8 @@ from functools import wraps
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_variables
 
 from . import audit
@@ -39,9 +41,10 @@ _HINT_LENGTH = 4
 def validate_data(credential_type, data):
     """Check the shape of secret data; errors name keys, never values."""
     if credential_type not in REQUIRED_KEYS:
-        raise ValidationError({"credential_type": f"unknown credential type {credential_type!r}"})
+        raise ValidationError({"credential_type": _("unknown credential type %(type)r")
+                              % {"type": credential_type}})
     if not isinstance(data, dict) or not data:
-        raise ValidationError({"data": "must be a non-empty JSON object"})
+        raise ValidationError({"data": _("must be a non-empty JSON object")})
     try:
         check_json_value(data, allow_nul=True)
     except JSONLimitError as exc:
@@ -50,10 +53,10 @@ def validate_data(credential_type, data):
     for key in REQUIRED_KEYS[credential_type]:
         value = data.get(key)
         if not isinstance(value, str) or not value:
-            errors[key] = "this key is required and must be a non-empty string"
+            errors[key] = _("this key is required and must be a non-empty string")
     for key in data:
         if not isinstance(key, str) or not key or len(key) > 100:
-            errors["data"] = "keys must be non-empty strings of at most 100 characters"
+            errors["data"] = _("keys must be non-empty strings of at most 100 characters")
     if errors:
         raise ValidationError({"data": [f"{key}: {message}" for key, message in errors.items()]})
     return data
@@ -70,7 +73,7 @@ def hint_for(credential_type, data):
 
 
 _KEEP = object()
-NAME_TAKEN = "You already have a credential with this name."
+NAME_TAKEN = gettext_lazy("You already have a credential with this name.")
 
 
 def _name_clash_is_a_validation_error(service):

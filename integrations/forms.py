@@ -9,9 +9,11 @@ service layer, which validates, seals and audits).
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
 from .sealed.jsonlimits import JSONLimitError, parse_json_text
+from . import credentials
 from .models import Credential, Provider
 
 Type = Credential.Type
@@ -56,29 +58,29 @@ class CredentialForm(forms.Form):
     leaves every secret input blank (the stored secret is kept).
     """
 
-    name = forms.CharField(max_length=100)
+    name = forms.CharField(label=_("Name"), max_length=100)
     provider = forms.ModelChoiceField(
-        queryset=Provider.objects.none(), required=False, empty_label="(none)",
-        help_text="The platform this credential is for, if it is listed.",
+        queryset=Provider.objects.none(), required=False, empty_label=_("(none)"),
+        label=_("Provider"), help_text=_("The platform this credential is for, if it is listed."),
     )
     plugin = forms.CharField(
-        max_length=100, required=False, label="Plugin or service",
-        help_text="A name for the service when it is not in the provider list.",
+        max_length=100, required=False, label=_("Plugin or service"),
+        help_text=_("A name for the service when it is not in the provider list."),
     )
-    api_key = forms.CharField(label="API key", required=False, strip=False,
+    api_key = forms.CharField(label=_("API key"), required=False, strip=False,
                               widget=_secret_input())
-    token = forms.CharField(label="Token", required=False, strip=False, widget=_secret_input())
+    token = forms.CharField(label=_("Token"), required=False, strip=False, widget=_secret_input())
     username = forms.CharField(
-        label="Username", required=False,
+        label=_("Username"), required=False,
         widget=WriteOnlyTextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
-    password = forms.CharField(label="Password", required=False, strip=False,
+    password = forms.CharField(label=_("Password"), required=False, strip=False,
                                widget=_secret_input())
     custom_data = forms.CharField(
-        label="Secret data (JSON)", required=False,
+        label=_("Secret data (JSON)"), required=False,
         widget=WriteOnlyTextarea(attrs={"rows": 5, "autocomplete": "off", "spellcheck": "false",
                                         "placeholder": '{"client_id": "...", "secret": "..."}'}),
-        help_text='A JSON object, for example {"account": "...", "secret": "..."}.',
+        help_text=_('A JSON object, for example {"account": "...", "secret": "..."}.'),
     )
 
     def __init__(self, *args, user, credential_type, credential=None, **kwargs):
@@ -95,7 +97,7 @@ class CredentialForm(forms.Form):
         self.fields["provider"].queryset = Provider.objects.exclude(
             status=Provider.Status.INACTIVE
         ).only("pk", "name")
-        keep = {name for name, _ in SECRET_FIELDS[credential_type]}
+        keep = {name for name, _key in SECRET_FIELDS[credential_type]}
         for name, _key in (pair for pairs in SECRET_FIELDS.values() for pair in pairs):
             if name not in keep:
                 del self.fields[name]
@@ -103,13 +105,13 @@ class CredentialForm(forms.Form):
             field = self.fields[name]
             field.required = credential is None
             if credential is not None:
-                field.help_text = "Write-only. Leave blank to keep the current value."
+                field.help_text = _("Write-only. Leave blank to keep the current value.")
             else:
-                field.help_text = field.help_text or "Write-only: it is never shown again."
+                field.help_text = field.help_text or _("Write-only: it is never shown again.")
 
     @property
     def secret_field_names(self):
-        return [name for name, _ in SECRET_FIELDS[self.credential_type]]
+        return [name for name, _key in SECRET_FIELDS[self.credential_type]]
 
     def clean_name(self):
         name = self.cleaned_data["name"]
@@ -117,7 +119,7 @@ class CredentialForm(forms.Form):
         if self.credential is not None:
             taken = taken.exclude(pk=self.credential.pk)
         if taken.exists():
-            raise ValidationError("You already have a credential with this name.", code="unique")
+            raise ValidationError(credentials.NAME_TAKEN, code="unique")
         return name
 
     @sensitive_variables()
@@ -126,12 +128,12 @@ class CredentialForm(forms.Form):
         if not text:
             return None
         try:
-            data = parse_json_text(text, invalid_message="Enter a valid JSON object.")
+            data = parse_json_text(text, invalid_message=_("Enter a valid JSON object."))
         except JSONLimitError as exc:
             # Never quotes the input (the parser's own message would).
             raise ValidationError(str(exc), code=exc.code) from None
         if not isinstance(data, dict) or not data:
-            raise ValidationError("Enter a non-empty JSON object.", code="invalid")
+            raise ValidationError(_("Enter a non-empty JSON object."), code="invalid")
         return data
 
     @sensitive_variables()
@@ -148,10 +150,10 @@ class CredentialForm(forms.Form):
             if given and missing:
                 # Secret data is replaced as a whole: a partial change is refused.
                 for name in missing:
-                    self.add_error(name, "Enter this too, to replace the stored secret.")
+                    self.add_error(name, _("Enter this too, to replace the stored secret."))
             data = values if given and not missing else None
         if self.credential is None and not given and not self.errors:
-            raise ValidationError("Enter the secret.", code="required")
+            raise ValidationError(_("Enter the secret."), code="required")
         cleaned_data["data"] = data
         return cleaned_data
 

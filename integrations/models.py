@@ -12,6 +12,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from .fields import EncryptedJSONField, EncryptedTokenField
 
@@ -25,73 +27,73 @@ def _in_choices(field, choices):
 
 
 class ProviderCategory(models.TextChoices):
-    SOCIAL = "social"
-    PAYMENT = "payment"
-    SHIPPING = "shipping"
-    EMAIL = "email"
-    SMS = "sms", "SMS"
-    ANALYTICS = "analytics"
-    CRM = "crm", "CRM"
-    STORAGE = "storage"
-    COMMUNICATION = "communication"
-    AUTHENTICATION = "authentication"
-    OTHER = "other"
+    SOCIAL = "social", _("Social")
+    PAYMENT = "payment", _("Payment")
+    SHIPPING = "shipping", _("Shipping")
+    EMAIL = "email", _("Email")
+    SMS = "sms", _("SMS")
+    ANALYTICS = "analytics", _("Analytics")
+    CRM = "crm", _("CRM")
+    STORAGE = "storage", _("Storage")
+    COMMUNICATION = "communication", _("Communication")
+    AUTHENTICATION = "authentication", _("Authentication")
+    OTHER = "other", _("Other")
 
 
 class ProviderAuthType(models.TextChoices):
-    OAUTH2 = "oauth2", "OAuth 2"
-    OAUTH1 = "oauth1", "OAuth 1"
-    API_KEY = "api_key", "API key"
-    BEARER = "bearer", "Bearer token"
-    BASIC = "basic", "Basic auth"
+    OAUTH2 = "oauth2", _("OAuth 2")
+    OAUTH1 = "oauth1", _("OAuth 1")
+    API_KEY = "api_key", _("API key")
+    BEARER = "bearer", _("Bearer token")
+    BASIC = "basic", _("Basic auth")
 
 
 class ProviderStatus(models.TextChoices):
-    ACTIVE = "active"
-    INACTIVE = "inactive"
-    ERROR = "error"
-    PENDING = "pending"
+    ACTIVE = "active", _("Active")
+    INACTIVE = "inactive", _("Inactive")
+    ERROR = "error", _("Error")
+    PENDING = "pending", _("Pending")
 
 
 class ProviderPKCE(models.TextChoices):
-    REQUIRED = "required"
-    SUPPORTED = "supported"
-    UNSUPPORTED = "unsupported"
+    REQUIRED = "required", _("Required")
+    SUPPORTED = "supported", _("Supported")
+    UNSUPPORTED = "unsupported", _("Unsupported")
 
 
 class IntegrationStatus(models.TextChoices):
-    ACTIVE = "active"
-    EXPIRED = "expired"
-    NEEDS_REAUTH = "needs_reauth", "Needs re-authorization"
-    REVOKED = "revoked"
-    ERROR = "error"
+    ACTIVE = "active", _("Active")
+    EXPIRED = "expired", _("Expired")
+    NEEDS_REAUTH = "needs_reauth", _("Needs re-authorization")
+    REVOKED = "revoked", _("Revoked")
+    ERROR = "error", _("Error")
 
 
 class CredentialType(models.TextChoices):
-    API_KEY = "api_key", "API key"
-    BASIC = "basic", "Basic auth"
-    BEARER = "bearer", "Bearer token"
-    CUSTOM = "custom"
+    API_KEY = "api_key", _("API key")
+    BASIC = "basic", _("Basic auth")
+    BEARER = "bearer", _("Bearer token")
+    CUSTOM = "custom", _("Custom")
 
 
 class AuditEventAction(models.TextChoices):
-    CREATE = "create"
-    UPDATE = "update"
-    USE = "use"
-    REFRESH = "refresh"
-    REVOKE = "revoke"
-    DELETE = "delete"
-    RESEAL = "reseal"
-    REVEAL_DENIED = "reveal_denied", "Reveal denied"
-    CONNECT = "connect"
-    DISCONNECT = "disconnect"
-    STATE_REJECTED = "state_rejected", "OAuth state rejected"
+    CREATE = "create", pgettext_lazy("audit action", "Create")
+    UPDATE = "update", pgettext_lazy("audit action", "Update")
+    USE = "use", pgettext_lazy("audit action", "Use")
+    REFRESH = "refresh", pgettext_lazy("audit action", "Refresh")
+    REVOKE = "revoke", pgettext_lazy("audit action", "Revoke")
+    DELETE = "delete", pgettext_lazy("audit action", "Delete")
+    RESEAL = "reseal", pgettext_lazy("audit action", "Reseal")
+    REVEAL_DENIED = "reveal_denied", pgettext_lazy("audit action", "Reveal denied")
+    CONNECT = "connect", pgettext_lazy("audit action", "Connect")
+    DISCONNECT = "disconnect", pgettext_lazy("audit action", "Disconnect")
+    STATE_REJECTED = "state_rejected", pgettext_lazy("audit action", "OAuth state rejected")
 
 
 class AuditEventOutcome(models.TextChoices):
-    SUCCESS = "success"
-    FAILURE = "failure"
-    DENIED = "denied"
+    SUCCESS = "success", _("Success")
+    FAILURE = "failure", _("Failure")
+    DENIED = "denied", _("Denied")
 
 
 class TimestampedModel(models.Model):
@@ -118,13 +120,13 @@ class Provider(TimestampedModel):
     status = models.CharField(max_length=10, choices=Status, default=Status.ACTIVE)
     description = models.TextField(blank=True)
     icon_url = models.URLField(blank=True)
-    base_url = models.URLField(blank=True, help_text="Base URL of the provider's API.")
+    base_url = models.URLField(blank=True, help_text=_("Base URL of the provider's API."))
     authorize_url = models.URLField(blank=True)
     token_url = models.URLField(blank=True)
     revocation_url = models.URLField(blank=True)
     userinfo_url = models.URLField(blank=True)
     discovery_url = models.URLField(
-        blank=True, help_text="OpenID Connect discovery document; fills the endpoints above."
+        blank=True, help_text=_("OpenID Connect discovery document; fills the endpoints above.")
     )
     client_id = models.CharField(max_length=255, blank=True)
     client_secret = EncryptedTokenField(
@@ -132,8 +134,8 @@ class Provider(TimestampedModel):
     )
     default_scopes = models.JSONField(default=list, blank=True)
     pkce = models.CharField(
-        "PKCE", max_length=12, choices=PKCE, default=PKCE.SUPPORTED,
-        help_text="S256 is sent unless the provider does not support PKCE.",
+        _("PKCE"), max_length=12, choices=PKCE, default=PKCE.SUPPORTED,
+        help_text=_("S256 is sent unless the provider does not support PKCE."),
     )
     metadata = models.JSONField(default=dict, blank=True)
 
@@ -178,7 +180,7 @@ class Integration(TimestampedModel):
     expires_at = models.DateTimeField(null=True, blank=True)
     last_refreshed_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(
-        max_length=255, blank=True, help_text="An error code or short reason; never a secret."
+        max_length=255, blank=True, help_text=_("An error code or short reason; never a secret.")
     )
     metadata = models.JSONField(default=dict, blank=True)
     # The refresh lease (tokens.py): who is refreshing the tokens now, and until
@@ -233,17 +235,18 @@ class Credential(TimestampedModel):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="credentials"
     )
     name = models.CharField(max_length=100)
-    credential_type = models.CharField("type", max_length=10, choices=Type)
+    credential_type = models.CharField(_("type"), max_length=10, choices=Type)
     provider = models.ForeignKey(
         Provider, on_delete=models.SET_NULL, null=True, blank=True, related_name="credentials"
     )
     plugin = models.CharField(
-        max_length=100, blank=True, help_text="Plugin or integration name when there is no provider."
+        max_length=100, blank=True,
+        help_text=_("Plugin or integration name when there is no provider."),
     )
     data = EncryptedJSONField(purpose="integrations.credential.data")
     hint = models.CharField(
         max_length=8, blank=True, editable=False,
-        help_text="At most the last four characters of a long secret.",
+        help_text=_("At most the last four characters of a long secret."),
     )
     expires_at = models.DateTimeField(null=True, blank=True)
 
@@ -283,7 +286,7 @@ class AuditEvent(models.Model):
         related_name="+",
     )
     actor_label = models.CharField(
-        max_length=150, blank=True, help_text="The actor's username when the event happened."
+        max_length=150, blank=True, help_text=_("The actor's username when the event happened.")
     )
     action = models.CharField(max_length=20, choices=Action)
     target_type = models.CharField(max_length=100, blank=True)
@@ -292,7 +295,7 @@ class AuditEvent(models.Model):
     purpose = models.CharField(max_length=255, blank=True)
     outcome = models.CharField(max_length=10, choices=Outcome, default=Outcome.SUCCESS)
     detail = models.CharField(
-        max_length=255, blank=True, help_text="An error code or short reason; never a secret."
+        max_length=255, blank=True, help_text=_("An error code or short reason; never a secret.")
     )
     ip_address = models.GenericIPAddressField(null=True, blank=True)
 

@@ -17,6 +17,8 @@ from django.core.exceptions import ValidationError
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
@@ -28,17 +30,23 @@ from .ratelimit import CREDENTIALS_SCOPE, limit_posts
 logger = logging.getLogger(__name__)
 
 # What the user is told, by error code. Anything else gets the generic text.
+# Lazy: translated into the language of the request that shows them.
 _FRIENDLY = {
-    "access_denied": "You cancelled the connection, or {provider} did not allow it. Nothing was saved.",
-    "network_error": "{provider} could not be reached. Please try again in a moment.",
-    "timeout": "{provider} took too long to answer. Please try again in a moment.",
-    "invalid_grant": "{provider} did not accept the authorization (it may have expired). Please try again.",
-    "temporarily_unavailable": "{provider} is temporarily unavailable. Please try again later.",
-    "server_error": "{provider} had a problem. Please try again later.",
-    "unsafe_next": "That link would have sent you to another site after connecting, so it was refused.",
+    "access_denied": gettext_lazy(
+        "You cancelled the connection, or %(provider)s did not allow it. Nothing was saved."),
+    "network_error": gettext_lazy(
+        "%(provider)s could not be reached. Please try again in a moment."),
+    "timeout": gettext_lazy("%(provider)s took too long to answer. Please try again in a moment."),
+    "invalid_grant": gettext_lazy(
+        "%(provider)s did not accept the authorization (it may have expired). Please try again."),
+    "temporarily_unavailable": gettext_lazy(
+        "%(provider)s is temporarily unavailable. Please try again later."),
+    "server_error": gettext_lazy("%(provider)s had a problem. Please try again later."),
+    "unsafe_next": gettext_lazy(
+        "That link would have sent you to another site after connecting, so it was refused."),
 }
-_GENERIC = "Connecting to {provider} did not work ({code}). Nothing was saved."
-_STATE = (
+_GENERIC = gettext_lazy("Connecting to %(provider)s did not work (%(code)s). Nothing was saved.")
+_STATE = gettext_lazy(
     "This connection attempt is not valid: it expired, was already used, or was started "
     "from another browser session. Please start again."
 )
@@ -51,9 +59,9 @@ def _active_oauth_provider(slug):
 
 
 def _error_page(request, provider, code, *, status, message=None):
-    name = provider.name if provider else "the provider"
+    name = provider.name if provider else _("the provider")
     if message is None:
-        message = _FRIENDLY.get(code, _GENERIC).format(provider=name, code=code)
+        message = _FRIENDLY.get(code, _GENERIC) % {"provider": name, "code": code}
     return render(
         request, "integrations/connect_error.html",
         {"provider": provider, "code": code, "message": message},
@@ -109,10 +117,13 @@ def callback(request, provider):
     except (tokens.TokenResponseError, tokens.ValidationError):
         _record_failure(request, provider, "invalid_token_response", ip)
         return _error_page(request, provider, "invalid_token_response", status=502)
-    verb = "Connected" if created else "Reconnected"
-    messages.success(request, f"{verb} {provider.name}"
-                     + (f" as {integration.label}." if integration.label else "."),
-                     fail_silently=True)
+    names = {"provider": provider.name, "label": integration.label}
+    if integration.label:
+        text = (_("Connected %(provider)s as %(label)s.") if created
+                else _("Reconnected %(provider)s as %(label)s.")) % names
+    else:
+        text = (_("Connected %(provider)s.") if created else _("Reconnected %(provider)s.")) % names
+    messages.success(request, text, fail_silently=True)
     if authorization.next_url:
         # Checked when the flow started; checked again, it never leaves the site.
         try:
@@ -153,14 +164,15 @@ def disconnect(request, pk):
         return render(request, "integrations/disconnect_confirm.html",
                       {"integration": integration, "next": next_url})
     result = tokens.disconnect(request.user, integration, ip_address=oauth.client_ip(request))
+    names = {"provider": integration.provider.name}
     if result.fully_revoked:
-        text = f"Disconnected {integration.provider.name}; its access was revoked."
+        text = _("Disconnected %(provider)s; its access was revoked.") % names
     elif result.revocation_supported:
-        text = (f"Disconnected {integration.provider.name}. The tokens were erased here, but "
-                "revoking them at the provider did not fully succeed.")
+        text = _("Disconnected %(provider)s. The tokens were erased here, but "
+                 "revoking them at the provider did not fully succeed.") % names
     else:
-        text = (f"Disconnected {integration.provider.name}. The tokens were erased here; "
-                f"{integration.provider.name} cannot revoke them from this site.")
+        text = _("Disconnected %(provider)s. The tokens were erased here; "
+                 "%(provider)s cannot revoke them from this site.") % names
     messages.success(request, text, fail_silently=True)
     if next_url:
         return HttpResponseRedirect(next_url)
@@ -245,7 +257,8 @@ def credential_add(request):
         except ValidationError as exc:
             form.add_service_errors(exc)
         else:
-            messages.success(request, f"Saved the credential “{credential.name}”.")
+            messages.success(request,
+                             _("Saved the credential “%(name)s”.") % {"name": credential.name})
             return redirect("integrations:credentials")
     return render(request, "integrations/credential_form.html", {
         "form": form, "credential": None, "credential_type": credential_type,
@@ -277,8 +290,9 @@ def credential_edit(request, pk):
         except ValidationError as exc:
             form.add_service_errors(exc)
         else:
-            kept = "" if "data" in changes else " The secret was kept."
-            messages.success(request, f"Updated the credential “{credential.name}”.{kept}")
+            text = (_("Updated the credential “%(name)s”.") if "data" in changes
+                    else _("Updated the credential “%(name)s”. The secret was kept."))
+            messages.success(request, text % {"name": credential.name})
             return redirect("integrations:credentials")
     return render(request, "integrations/credential_form.html", {
         "form": form, "credential": credential, "credential_type": credential.credential_type,
@@ -297,7 +311,7 @@ def credential_delete(request, pk):
     if request.method == "POST":
         name = credential.name
         credentials.delete_credential(request.user, credential, ip_address=oauth.client_ip(request))
-        messages.success(request, f"Deleted the credential “{name}”.")
+        messages.success(request, _("Deleted the credential “%(name)s”.") % {"name": name})
         return redirect("integrations:credentials")
     return render(request, "integrations/credential_confirm_delete.html",
                   {"credential": credential})

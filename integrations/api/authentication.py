@@ -8,6 +8,7 @@ before knox decodes it or a database is asked about it (a byte that is not
 UTF-8 was a 500, and PostgreSQL refuses NUL in a query).
 """
 
+from django.utils.translation import gettext_lazy as _
 from knox.auth import TokenAuthentication as KnoxTokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
@@ -21,5 +22,5 @@ class TokenAuthentication(KnoxTokenAuthentication):
 
     def authenticate_credentials(self, token):
         if not _printable_ascii(token):
-            raise AuthenticationFailed("Invalid token.")
+            raise AuthenticationFailed(_("Invalid token."))
         return super().authenticate_credentials(token)

@@ -25,6 +25,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404, JsonResponse
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -40,10 +41,11 @@ NON_FIELD = "non_field_errors"
 # every "a" would garble them and protects nothing.
 _MIN_SCRUBBED_LENGTH = 4
 
+# ``code`` is stable English for programs; ``message`` is in the request's language.
 _FIXED_MESSAGES = {
-    "not_found": "Not found.",
-    "parse_error": "Malformed request body.",
-    "server_error": "Internal server error.",
+    "not_found": _("Not found."),
+    "parse_error": _("Malformed request body."),
+    "server_error": _("Internal server error."),
 }
 
 
@@ -51,7 +53,7 @@ class Conflict(exceptions.APIException):
     """The request is valid but conflicts with the current state (409)."""
 
     status_code = status.HTTP_409_CONFLICT
-    default_detail = "The request conflicts with the current state of the resource."
+    default_detail = _("The request conflicts with the current state of the resource.")
     default_code = "conflict"
 
     def __init__(self, detail=None, code=None, *, fields=None):
@@ -63,7 +65,7 @@ class PayloadTooLarge(exceptions.APIException):
     """The body is over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (Django refuses to read it)."""
 
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The request body is too large."
+    default_detail = _("The request body is too large.")
     default_code = "payload_too_large"
 
 
@@ -71,7 +73,7 @@ class ReauthorizationRequired(exceptions.APIException):
     """The provider refused the grant (or there is none): connect the account again."""
 
     status_code = status.HTTP_409_CONFLICT
-    default_detail = "The account must be connected again."
+    default_detail = _("The account must be connected again.")
     default_code = "reauthorization_required"
 
 
@@ -79,12 +81,12 @@ class ProviderUnavailable(exceptions.APIException):
     """The provider could not be reached or failed; nothing was lost, try again later."""
 
     status_code = status.HTTP_502_BAD_GATEWAY
-    default_detail = "The provider did not complete the request. Try again later."
+    default_detail = _("The provider did not complete the request. Try again later.")
     default_code = "provider_unavailable"
 
 
 def error_body(code, message, fields=None):
-    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+    return {"error": {"code": code, "message": str(message), "fields": fields or {}}}
 
 
 def _submitted_strings(request):
@@ -194,7 +196,7 @@ def exception_handler(exc, context):
     elif isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
     elif isinstance(exc, (ProtectedError, RestrictedError)):
-        exc = Conflict("It is still in use and cannot be deleted.")
+        exc = Conflict(_("It is still in use and cannot be deleted."))
     elif isinstance(exc, IntegrityError):
         exc = Conflict()
 
@@ -209,7 +211,7 @@ def exception_handler(exc, context):
     code = _code(exc)
     if isinstance(exc, exceptions.ValidationError):
         fields = _fields(exc.detail, submitted)
-        message = "Invalid input."
+        message = _("Invalid input.")
     else:
         fields = _fields(getattr(exc, "fields", None) or {}, submitted)
         detail = exc.detail if isinstance(exc, exceptions.APIException) else ""

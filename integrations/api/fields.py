@@ -9,7 +9,10 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
+
+_RFC3339_INVALID = _("Must be an RFC 3339 date-time with an offset, e.g. 2025-01-31T09:30:00Z.")
 
 # RFC 3339 §5.6 date-time ("T"/"Z" in either case, as §5.6 allows).
 _RFC3339 = re.compile(
@@ -55,7 +58,7 @@ class StrictCharField(serializers.CharField):
     length is checked as sent, before surrounding whitespace is trimmed (the
     schema's ``maxLength`` is about what the client sends)."""
 
-    default_error_messages = {"invalid": "Must be a string."}
+    default_error_messages = {"invalid": _("Must be a string.")}
 
     def run_validation(self, data=serializers.empty):
         if isinstance(data, str) and self.max_length is not None and len(data) > self.max_length:
@@ -86,7 +89,7 @@ class RFC3339DateTimeField(serializers.DateTimeField):
     """A date-time with its offset, as RFC 3339 (and the schema) say."""
 
     default_error_messages = {
-        "invalid": "Must be an RFC 3339 date-time with an offset, e.g. 2025-01-31T09:30:00Z.",
+        "invalid": _RFC3339_INVALID,
     }
 
     def to_internal_value(self, value):
@@ -100,7 +103,7 @@ class RFC3339DateTimeFormField(forms.DateTimeField):
     """The same for query parameters (django-filter)."""
 
     default_error_messages = {
-        "invalid": "Must be an RFC 3339 date-time with an offset, e.g. 2025-01-31T09:30:00Z.",
+        "invalid": _RFC3339_INVALID,
     }
 
     def to_python(self, value):

@@ -11,11 +11,12 @@ import uuid
 
 import django_filters
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from ..models import AuditEvent, Credential, Integration, Provider
 from .fields import RFC3339DateTimeFormField
 
-_INVALID_CHOICE = {"invalid_choice": "Select one of the available choices."}
+_INVALID_CHOICE = {"invalid_choice": _("Select one of the available choices.")}
 
 
 def _choice(choices, **kwargs):
@@ -50,7 +51,7 @@ class StrictFilterSet(django_filters.FilterSet):
                     if is_csv:
                         values = [part for value in values for part in value.split(",")]
                     if "" in values:
-                        form.add_error(name, "May not be empty.")
+                        form.add_error(name, _("May not be empty."))
                 return cleaned
 
         return Form

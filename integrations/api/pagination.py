@@ -1,6 +1,7 @@
 """Page-number pagination that refuses malformed paging parameters (400)
 instead of silently falling back to defaults."""
 
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
 
@@ -19,8 +20,12 @@ class Pagination(PageNumberPagination):
         except (TypeError, ValueError):
             value = 0
         if value < 1 or (maximum is not None and value > maximum):
-            limit = f" between 1 and {maximum}" if maximum else " of at least 1"
-            raise serializers.ValidationError({name: [f"Must be a whole number{limit}."]})
+            if maximum:
+                message = _("Must be a whole number between 1 and %(maximum)d.") % {
+                    "maximum": maximum}
+            else:
+                message = _("Must be a whole number of at least 1.")
+            raise serializers.ValidationError({name: [message]})
         return value
 
     def get_page_size(self, request):

@@ -1,5 +1,6 @@
 """The API's JSON parser: DRF's, plus refusals that would otherwise be 500s."""
 
+from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
@@ -30,7 +31,7 @@ class StrictJSONParser(JSONParser):
         try:
             data = super().parse(stream, media_type, parser_context)
         except RecursionError:
-            raise ParseError("JSON nested too deeply.") from None
+            raise ParseError(_("JSON nested too deeply.")) from None
         if not _encodable(data):
-            raise ParseError("JSON string with an unpaired surrogate.")
+            raise ParseError(_("JSON string with an unpaired surrogate."))
         return data

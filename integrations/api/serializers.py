@@ -13,6 +13,7 @@ fixed ones.
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -24,10 +25,10 @@ from ..secret_status import is_set, sealed_key_version, sealed_state
 from .errors import Conflict, django_error_detail
 from .fields import RFC3339DateTimeField, StrictCharField, StrictSlugField, StrictURLField
 
-_NOT_A_CHOICE = "Not one of the available choices."
+_NOT_A_CHOICE = _("Not one of the available choices.")
 # A name must contain something besides whitespace (the schema says so too,
 # so generated clients and fuzzers know).
-_NOT_BLANK = RegexValidator(r"\S", message="This field may not be blank.")
+_NOT_BLANK = RegexValidator(r"\S", message=_("This field may not be blank."))
 
 
 class StrictModelSerializer(serializers.ModelSerializer):
@@ -57,7 +58,7 @@ def _no_nul(value):
         item = stack.pop()
         if isinstance(item, str):
             if "\x00" in item:
-                raise serializers.ValidationError("Null characters are not allowed.")
+                raise serializers.ValidationError(_("Null characters are not allowed."))
         elif isinstance(item, dict):
             stack.extend(item.keys())
             stack.extend(item.values())
@@ -177,7 +178,7 @@ class ProviderSerializer(StrictModelSerializer):
             if self.instance is not None:
                 taken = taken.exclude(pk=self.instance.pk)
             if taken.exists():
-                message = "A provider with this slug already exists."
+                message = _("A provider with this slug already exists.")
                 raise Conflict(message, fields={"slug": [message]})
         return attrs
 
@@ -273,7 +274,7 @@ class DisconnectionSerializer(serializers.Serializer):
 class SecretDataField(serializers.JSONField):
     """Write-only secret JSON object."""
 
-    default_error_messages = {"invalid": "Must be a JSON object."}
+    default_error_messages = {"invalid": _("Must be a JSON object.")}
 
     def __init__(self, **kwargs):
         kwargs["write_only"] = True
@@ -325,7 +326,7 @@ class _CredentialWriteSerializer(serializers.Serializer):
         if self.instance is not None:
             taken = taken.exclude(pk=self.instance.pk)
         if taken.exists():
-            message = "You already have a credential with this name."
+            message = credential_service.NAME_TAKEN
             raise Conflict(message, fields={"name": [message]})
 
     @staticmethod

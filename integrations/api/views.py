@@ -12,6 +12,7 @@ exists).
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import Q
+from django.utils.translation import gettext as _
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -265,11 +266,13 @@ class IntegrationViewSet(APIViewSetMixin, mixins.ListModelMixin, mixins.Retrieve
                                        ip_address=client_ip(request), force=True)
         except tokens.ReauthorizationRequired as exc:
             raise errors.ReauthorizationRequired(
-                f"The account must be connected again ({exc.code}).") from None
+                _("The account must be connected again (%(code)s).") % {"code": exc.code}
+            ) from None
         except tokens.RefreshFailed as exc:
             raise errors.ProviderUnavailable(
-                f"The provider did not complete the refresh ({exc.code}); "
-                "the stored tokens are kept. Try again later.") from None
+                _("The provider did not complete the refresh (%(code)s); "
+                  "the stored tokens are kept. Try again later.") % {"code": exc.code}
+            ) from None
         except Integration.DoesNotExist:
             raise NotFound() from None
         return Response(IntegrationSerializer(integration, context=self.get_serializer_context()).data)
@@ -283,7 +286,7 @@ def _service_error(exc):
     codes = {error.code for errors_ in getattr(exc, "error_dict", {}).values() for error in errors_}
     detail = django_error_detail(exc, rename={"credential_type": "type"})
     if codes & {"unique", "unique_together"}:
-        message = "You already have a credential with this name."
+        message = credentials.NAME_TAKEN
         return Conflict(message, fields={"name": [message]})
     return serializers.ValidationError(detail)
 

@@ -11,6 +11,8 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from .conf import app_settings
 from ..crypto import KeyringError
@@ -26,7 +28,7 @@ _KEYRING_IDS = {
 }
 # Speaks to any project: only the demo project in this repository reads an
 # environment variable into the setting, so the variable is named as the demo's.
-KEY_HINT = (
+KEY_HINT = gettext_lazy(
     "Set INTEGRATIONS['ENCRYPTION_KEYS'] in your settings to a list of entries "
     "'N:<base64 of 32 bytes>', primary first (`manage.py generate_encryption_key` prints one); "
     "load them from your secret store, never from source control. (The demo project of the "
@@ -58,9 +60,9 @@ def check_plaintext_reads(app_configs=None, **kwargs):
     if allowed and not settings.DEBUG:
         return [
             checks.Warning(
-                "INTEGRATIONS['ALLOW_PLAINTEXT_READS'] is on with DEBUG off: unsealed legacy "
-                "values are returned instead of refused.",
-                hint="Run `manage.py encrypt_legacy`, then turn ALLOW_PLAINTEXT_READS off.",
+                _("INTEGRATIONS['ALLOW_PLAINTEXT_READS'] is on with DEBUG off: unsealed legacy "
+                  "values are returned instead of refused."),
+                hint=_("Run `manage.py encrypt_legacy`, then turn ALLOW_PLAINTEXT_READS off."),
                 id="integrations.W001",
             )
         ]
@@ -80,10 +82,10 @@ def check_exception_reporter(app_configs=None, **kwargs):
         return []
     return [
         checks.Warning(
-            "DEFAULT_EXCEPTION_REPORTER is not integrations.reporting.RedactingExceptionReporter: "
-            "error pages and error e-mails can show tokens, keys and credential data.",
-            hint='Set DEFAULT_EXCEPTION_REPORTER = '
-                 '"integrations.reporting.RedactingExceptionReporter".',
+            _("DEFAULT_EXCEPTION_REPORTER is not "
+              "integrations.reporting.RedactingExceptionReporter: error pages and error e-mails can show tokens, keys and credential data."),
+            hint=_('Set DEFAULT_EXCEPTION_REPORTER = '
+                   '"integrations.reporting.RedactingExceptionReporter".'),
             id="integrations.W002",
         )
     ]
@@ -101,9 +103,10 @@ def check_unique_purposes(app_configs=None, **kwargs):
                 seen[field.purpose].append(f"{model._meta.label}.{field.name}")
     return [
         checks.Error(
-            f"sealed fields {', '.join(sorted(where))} share the purpose {purpose!r}",
-            hint="Give every sealed column its own purpose; a shared one lets a value "
-            "copied between them decrypt.",
+            _("sealed fields %(fields)s share the purpose %(purpose)r")
+            % {"fields": ", ".join(sorted(where)), "purpose": purpose},
+            hint=_("Give every sealed column its own purpose; a shared one lets a value "
+                   "copied between them decrypt."),
             id="integrations.E011",
         )
         for purpose, where in seen.items()

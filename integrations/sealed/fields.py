@@ -32,6 +32,7 @@ from django.db import models
 from django.db.models.fields import AutoFieldMixin
 from django.db.models.signals import post_init
 from django.utils.functional import cached_property
+from django.utils.translation import gettext as _
 
 from .conf import app_settings
 from ..crypto import CryptoError, MalformedValueError, NotSealedError, is_sealed
@@ -236,10 +237,10 @@ class _SealedField(models.Field):
         if self.purpose is None:
             return [
                 checks.Error(
-                    f"{type(self).__name__} needs a purpose.",
-                    hint=f"Add purpose=\"{self.model._meta.label_lower}.{self.name}\" and never "
-                    "change it: it is part of every sealed value, so it must survive "
-                    "renames of the model and the field.",
+                    _("%(field)s needs a purpose.") % {"field": type(self).__name__},
+                    hint=_('Add purpose="%(purpose)s" and never change it: it is part of every '
+                           "sealed value, so it must survive renames of the model and the field.")
+                    % {"purpose": f"{self.model._meta.label_lower}.{self.name}"},
                     obj=self,
                     id="integrations.E010",
                 )
@@ -247,7 +248,7 @@ class _SealedField(models.Field):
         if not isinstance(self.purpose, str) or not _PURPOSE_RE.fullmatch(self.purpose):
             return [
                 checks.Error(
-                    "purpose must be 1-200 characters of letters, digits and '_.:-'.",
+                    _("purpose must be 1-200 characters of letters, digits and '_.:-'."),
                     obj=self,
                     id="integrations.E012",
                 )
@@ -258,8 +259,8 @@ class _SealedField(models.Field):
         if self.primary_key or self.unique or self.db_index:
             return [
                 checks.Error(
-                    "sealed fields cannot be primary keys, unique or indexed: every "
-                    "seal uses a fresh random nonce, so equal secrets never compare equal.",
+                    _("sealed fields cannot be primary keys, unique or indexed: every "
+                      "seal uses a fresh random nonce, so equal secrets never compare equal."),
                     obj=self,
                     id="integrations.E013",
                 )

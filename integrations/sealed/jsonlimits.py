@@ -18,6 +18,9 @@ so a hostile value cannot exhaust the stack while being checked.
 
 import json
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
 __all__ = ["MAX_JSON_DEPTH", "JSONLimitError", "check_json_value", "parse_json_text"]
 
 # Containers inside containers: {"a": {"b": [1]}} is 3 deep, a scalar 0.
@@ -32,6 +35,10 @@ class JSONLimitError(ValueError):
         self.code = code
 
 
+def _too_deep(max_depth):
+    return _("JSON nested more than %(depth)d levels deep.") % {"depth": max_depth}
+
+
 def check_json_value(value, *, allow_nul=False, max_depth=MAX_JSON_DEPTH):
     """Raise :class:`JSONLimitError` if ``value`` is too deep or (unless
     ``allow_nul``) holds a NUL character; return ``value`` otherwise."""
@@ -40,7 +47,7 @@ def check_json_value(value, *, allow_nul=False, max_depth=MAX_JSON_DEPTH):
         item, depth = stack.pop()
         if isinstance(item, str):
             if not allow_nul and "\x00" in item:
-                raise JSONLimitError("JSON strings cannot contain NUL characters (\\u0000).",
+                raise JSONLimitError(_("JSON strings cannot contain NUL characters (\\u0000)."),
                                      code="nul")
             continue
         if isinstance(item, dict):
@@ -51,21 +58,20 @@ def check_json_value(value, *, allow_nul=False, max_depth=MAX_JSON_DEPTH):
             continue
         depth += 1
         if depth > max_depth:
-            raise JSONLimitError(f"JSON nested more than {max_depth} levels deep.",
-                                 code="too_deep")
+            raise JSONLimitError(_too_deep(max_depth), code="too_deep")
         stack.extend((child, depth) for child in children)
     return value
 
 
-def parse_json_text(text, *, decoder=None, allow_nul=False, invalid_message="Enter valid JSON."):
+def parse_json_text(text, *, decoder=None, allow_nul=False,
+                    invalid_message=gettext_lazy("Enter valid JSON.")):
     """Parse submitted JSON text and check it; :class:`JSONLimitError` if it
     is not valid JSON (``invalid_message``) or breaks a limit, never quoting
     the text."""
     try:
         value = json.loads(text, cls=decoder)
     except RecursionError:
-        raise JSONLimitError(f"JSON nested more than {MAX_JSON_DEPTH} levels deep.",
-                             code="too_deep") from None
+        raise JSONLimitError(_too_deep(MAX_JSON_DEPTH), code="too_deep") from None
     except ValueError:
         # Not the parser's message: it quotes the input.
         raise JSONLimitError(invalid_message, code="invalid") from None
