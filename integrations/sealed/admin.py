@@ -137,7 +137,8 @@ class SealedFieldsAdminMixin:
     def get_object(self, request, object_id, from_field=None):
         obj = super().get_object(request, object_id, from_field)
         if obj is not None:
-            setattr(obj, _LOADED, {f.attname: copy.deepcopy(f.value_from_object(obj))
+            # What the instance holds (a sealed field: the stored sealed string).
+            setattr(obj, _LOADED, {f.attname: copy.deepcopy(obj.__dict__.get(f.attname))
                                    for f in obj._meta.concrete_fields})
         return obj
 

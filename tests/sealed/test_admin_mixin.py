@@ -193,6 +193,21 @@ class TestWrites:
         assert response.status_code == 302
         assert raw_column(Webhook, "signing_secret", hook.pk) == meanwhile
 
+    def test_what_a_project_save_model_assigns_is_saved(self, admin_client):
+        hook = Webhook.objects.create(url="a", signing_secret="kept")
+        original_save_model = WebhookAdmin.save_model
+
+        def stamping(self, request, obj, form, change):
+            obj.notes = f"edited by {request.user}"
+            return original_save_model(self, request, obj, form, change)
+
+        with mock.patch.object(WebhookAdmin, "save_model", stamping):
+            response = admin_client.post(url(Webhook, "change", hook.pk), webhook_post(url="b"))
+
+        assert response.status_code == 302
+        loaded = Webhook.objects.get(pk=hook.pk)
+        assert (loaded.url, loaded.notes, loaded.signing_secret) == ("b", "edited by admin", "kept")
+
     def test_typing_replaces_and_clearing_empties(self, admin_client, canary):
         hook = Webhook.objects.create(url="a", signing_secret="old", headers={"a": 1})
         response = admin_client.post(
