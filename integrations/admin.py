@@ -28,9 +28,8 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from . import audit, credentials, tokens
-from .conf import app_settings
-from .fields import EncryptedJSONField, EncryptedTokenField, sealed_fields
-from .sealed import resealing
+from .fields import EncryptedJSONField, EncryptedTokenField
+from .sealed.admin import SealedFieldsAdminMixin
 from .sealed.formfields import CheckedJSONFormField
 from .sealed.jsonlimits import JSONLimitError, parse_json_text
 from .models import AuditEvent, Credential, Integration, Provider
@@ -68,71 +67,24 @@ def _write_only_password(**attrs):
     return forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password", **attrs})
 
 
-class SealedFieldsAdmin(admin.ModelAdmin):
-    """Shared rules for models with sealed fields.
+class SealedFieldsAdmin(SealedFieldsAdminMixin, admin.ModelAdmin):
+    """Our models' admin: the sealed layer's mixin (re-seal action, writes of the
+    changed columns only) plus the integrations layer's rules.
 
-    * A sealed model field never gets a form field, whatever ``fields`` says.
-    * Saving a change writes only the columns the form changed: the sealed
-      columns are never rewritten from the copy loaded with the form, so a token
-      refreshed (or a secret replaced) meanwhile is not overwritten, and a legacy
-      plaintext value is left for ``encrypt_legacy`` instead of being resealed here.
+    * A sealed model field never gets a form field, whatever ``fields`` says:
+      secrets go in through our own write-only inputs and the service layer,
+      which audits every change.
+    * Deletions are audited, naming the staff user.
     """
 
-    actions = ["reseal_with_primary_key"]
     # Plain JSON columns: depth and NUL checks, form errors instead of 500s.
     formfield_overrides = {models.JSONField: {"form_class": CheckedJSONFormField}}
-
-    @admin.action(description=_("Re-seal selected with the primary key"),
-                  permissions=["change"])
-    def reseal_with_primary_key(self, request, queryset):
-        """Re-seal old-key and legacy plaintext values of the selected rows.
-
-        The same engine as ``rotate_keys``/``encrypt_legacy``, limited to the
-        selected primary keys; values it cannot open are named by row, never shown.
-        """
-        pks = list(queryset.values_list("pk", flat=True))
-        resealed, unreadable = 0, []
-        for sealed_field in sealed_fields(self.model):
-            for mode in (resealing.ROTATE, resealing.LEGACY):
-                report = resealing.reseal_field(self.model, sealed_field, mode=mode, pks=pks)
-                resealed += report.resealed
-                unreadable += [f"{sealed_field.name} pk={item.pk} ({item.error})"
-                               for item in report.unreadable]
-        audit.record(AuditEvent.Action.RESEAL, actor=request.user,
-                     target_type=self.model._meta.label_lower,
-                     detail=f"admin: {resealed} value(s) re-sealed in {len(pks)} row(s)",
-                     ip_address=client_ip(request))
-        self.message_user(request, _("%(count)d value(s) re-sealed with key version %(version)d.")
-                          % {"count": resealed, "version": app_settings.keyring.primary_version})
-        if unreadable:
-            self.message_user(
-                request, _("Could not open: %(rows)s") % {"rows": "; ".join(unreadable)},
-                level="error",
-            )
-
-    @method_decorator(sensitive_post_parameters(*SECRET_POST_PARAMETERS))
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        return super().changeform_view(request, object_id, form_url, extra_context)
+    sensitive_post_parameter_names = SECRET_POST_PARAMETERS
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if isinstance(db_field, (EncryptedTokenField, EncryptedJSONField)):
             return None
         return super().formfield_for_dbfield(db_field, request, **kwargs)
-
-    def save_changed_fields(self, obj, form):
-        model_fields = {
-            f.name for f in obj._meta.concrete_fields
-            if f.editable and not f.primary_key
-            and not isinstance(f, (EncryptedTokenField, EncryptedJSONField))
-        }
-        changed = [name for name in form.changed_data if name in model_fields]
-        obj.save(update_fields=[*changed, "updated_at"])
-
-    def save_model(self, request, obj, form, change):
-        if change:
-            self.save_changed_fields(obj, form)
-        else:
-            obj.save()
 
     def delete_model(self, request, obj):
         _record_staff_action(request, AuditEvent.Action.DELETE, obj)

@@ -12,8 +12,11 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self):
         from . import checks  # noqa: F401  (registers the system checks)
-        from .audit import record_reseal_run
-        from .sealed.resealing import reseal_run_finished
+        from .audit import record_reseal_action, record_reseal_run
+        from .sealed.resealing import reseal_action_finished, reseal_run_finished
 
         # Every rotate_keys / encrypt_legacy run becomes an audit event.
         reseal_run_finished.connect(record_reseal_run, dispatch_uid="integrations.audit.reseal_run")
+        # So is every admin "Re-seal selected" action, whichever model's admin.
+        reseal_action_finished.connect(record_reseal_action,
+                                       dispatch_uid="integrations.audit.reseal_action")

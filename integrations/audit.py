@@ -76,3 +76,22 @@ def record_reseal_run(sender, *, command, initiator, reports, dry_run, completed
         outcome=AuditEvent.Outcome.SUCCESS if completed and not unreadable else AuditEvent.Outcome.FAILURE,
         detail=counts,
     )
+
+
+def record_reseal_action(sender, *, request, pks, reports, **kwargs):
+    """One event per "Re-seal selected" admin action, on any model's admin.
+
+    Connected to :data:`integrations.sealed.resealing.reseal_action_finished` by
+    the app config: the staff user, their IP address, the model and the counts.
+    """
+    resealed = sum(r.resealed for r in reports)
+    unreadable = sum(len(r.unreadable) for r in reports)
+    record(
+        AuditEvent.Action.RESEAL,
+        actor=request.user,
+        target_type=sender._meta.label_lower,
+        outcome=AuditEvent.Outcome.FAILURE if unreadable else AuditEvent.Outcome.SUCCESS,
+        detail=f"admin: {resealed} value(s) re-sealed in {len(pks)} row(s)"
+               f"{f', {unreadable} unreadable' if unreadable else ''}",
+        ip_address=request.META.get("REMOTE_ADDR") or None,
+    )

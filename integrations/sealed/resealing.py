@@ -41,6 +41,10 @@ LEGACY = "legacy"
 # ``reports`` (the FieldReports of the columns handled), ``dry_run``,
 # ``completed`` (False when the run stopped on an error). Never a value.
 reseal_run_finished = Signal()
+# Sent after the admin's "Re-seal selected" action (SealedFieldsAdminMixin), for
+# the same reason. ``sender`` is the model; arguments: ``request`` (who, from
+# where), ``pks`` (the rows selected), ``reports`` (FieldReports). Never a value.
+reseal_action_finished = Signal()
 # SQLite allows 32766 bound parameters per statement (999 before 3.32); three per row.
 _SQLITE_ROWS_PER_STATEMENT = 300
 # PostgreSQL: a batch's columns travel as one separator-joined string each and are

@@ -1,7 +1,31 @@
-"""How a project registers its own model: a plain ModelAdmin, no customisation."""
+"""How projects register their own models.
+
+``Connection``: a plain ModelAdmin, no customisation. The others use the sealed
+layer's ``SealedFieldsAdminMixin``, as its documentation shows.
+"""
 
 from django.contrib import admin
 
-from .models import Connection
+from integrations.sealed.admin import SealedFieldsAdminMixin, sealed_status_column
+
+from .models import ArchivedWebhook, Connection, Mailbox, Webhook
 
 admin.site.register(Connection)
+
+
+@admin.register(Webhook)
+class WebhookAdmin(SealedFieldsAdminMixin, admin.ModelAdmin):
+    """Django's default list_display: the mixin adds a status column per sealed field."""
+
+
+@admin.register(ArchivedWebhook)
+class ArchivedWebhookAdmin(SealedFieldsAdminMixin, admin.ModelAdmin):
+    pass
+
+
+@admin.register(Mailbox)
+class MailboxAdmin(SealedFieldsAdminMixin, admin.ModelAdmin):
+    """Its own list_display, placing the status column itself."""
+
+    list_display = ("address", sealed_status_column("password", "password"), "touched_at")
+    readonly_fields = (sealed_status_column("password", "stored password"),)

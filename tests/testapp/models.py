@@ -53,3 +53,31 @@ class Connection(models.Model):
     settings = EncryptedJSONField(purpose="testapp.connection.settings", default=dict,
                                   blank=True)
     extra = EncryptedJSONField(purpose="testapp.connection.extra", null=True, blank=True)
+
+
+class Webhook(models.Model):
+    """A third-party model as it comes: an AutoField key, no timestamps, some
+    plain columns and some sealed (admin: SealedFieldsAdminMixin, tests/testapp/admin.py)."""
+
+    id = models.AutoField(primary_key=True)
+    url = models.CharField(max_length=200)
+    signing_secret = EncryptedTokenField(purpose="testapp.webhook.signing_secret", null=True,
+                                         blank=True)
+    headers = EncryptedJSONField(purpose="testapp.webhook.headers", null=True, blank=True)
+    notes = models.TextField(blank=True)
+
+
+class ArchivedWebhook(Webhook):
+    """A proxy: its sealed fields live in Webhook's table."""
+
+    class Meta:
+        proxy = True
+
+
+class Mailbox(models.Model):
+    """A UUID key (values bound to the row), one sealed field, an auto_now column."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    address = models.CharField(max_length=100)
+    password = EncryptedTokenField(purpose="testapp.mailbox.password")
+    touched_at = models.DateTimeField(auto_now=True)
