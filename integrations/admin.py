@@ -30,11 +30,11 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from . import audit, credentials, tokens
 from .conf import app_settings
 from .fields import EncryptedJSONField, EncryptedTokenField, sealed_fields
+from .models import AuditEvent, Credential, Integration, Provider
+from .providers import create_provider_from_preset, preset_choices
 from .sealed import resealing
 from .sealed.formfields import CheckedJSONFormField
 from .sealed.jsonlimits import JSONLimitError, parse_json_text
-from .models import AuditEvent, Credential, Integration, Provider
-from .providers import create_provider_from_preset, preset_choices
 from .secret_status import sealed_status
 
 # The POST parameters that carry secrets; hidden from error reports.
@@ -202,7 +202,7 @@ class ProviderAdminForm(AdminModelForm):
 
     class Meta:
         model = Provider
-        exclude = ["client_secret"]
+        exclude = ["client_secret"]  # noqa: DJ006 - every field but the secret
         formfield_callback = _admin_formfield
 
     @sensitive_variables()
@@ -288,7 +288,7 @@ class ProviderAdmin(SealedFieldsAdmin):
         info = self.opts.app_label, self.opts.model_name
         return [
             path("from-preset/", self.admin_site.admin_view(self.from_preset_view),
-                 name="%s_%s_from_preset" % info),
+                 name="{}_{}_from_preset".format(*info)),
             *super().get_urls(),
         ]
 
@@ -363,7 +363,7 @@ class ProviderAdmin(SealedFieldsAdmin):
 class IntegrationAdminForm(AdminModelForm):
     class Meta:
         model = Integration
-        exclude = ["access_token", "refresh_token"]
+        exclude = ["access_token", "refresh_token"]  # noqa: DJ006 - never the tokens
 
 
 @admin.register(Integration)
@@ -438,7 +438,7 @@ class CredentialAdminForm(AdminModelForm):
 
     class Meta:
         model = Credential
-        exclude = ["data"]
+        exclude = ["data"]  # noqa: DJ006 - the secret data has its own form fields
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

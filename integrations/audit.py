@@ -73,6 +73,9 @@ def record_reseal_run(sender, *, command, initiator, reports, dry_run, completed
         target_type="sealed_columns",
         target_label=_limited([f"{r.model}.{r.field}" for r in reports]) or "(none)",
         purpose=command,
-        outcome=AuditEvent.Outcome.SUCCESS if completed and not unreadable else AuditEvent.Outcome.FAILURE,
+        outcome=(
+            AuditEvent.Outcome.SUCCESS if completed and not unreadable
+            else AuditEvent.Outcome.FAILURE
+        ),
         detail=counts,
     )

@@ -13,9 +13,9 @@ from django.db import IntegrityError, transaction
 from django.views.decorators.debug import sensitive_variables
 
 from . import audit
-from .sealed.jsonlimits import JSONLimitError, check_json_value
 from .models import AuditEvent, Credential, Provider
 from .redaction import Secret
+from .sealed.jsonlimits import JSONLimitError, check_json_value
 
 Action = AuditEvent.Action
 

@@ -11,8 +11,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.views.decorators.debug import sensitive_variables
 
-from .sealed.jsonlimits import JSONLimitError, parse_json_text
 from .models import Credential, Provider
+from .sealed.jsonlimits import JSONLimitError, parse_json_text
 
 Type = Credential.Type
 

@@ -304,7 +304,8 @@ class AuditEvent(models.Model):
         constraints = [_in_choices("action", AuditEventAction), _in_choices("outcome", AuditEventOutcome)]
 
     def __str__(self):
-        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_label or '-'} {self.action} {self.target_type}"
+        actor = self.actor_label or "-"
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {actor} {self.action} {self.target_type}"
 
     def save(self, *args, **kwargs):
         if not self._state.adding:

@@ -15,8 +15,8 @@ from datetime import timedelta
 from django.core.exceptions import ValidationError
 from django.db import router, transaction
 from django.db.models import Q
-from django.views.decorators.debug import sensitive_variables
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from . import audit, oauth
 from .conf import app_settings

@@ -108,7 +108,7 @@ def _submitted_strings(request):
         walk(data)
         for _key, values in getattr(data, "lists", lambda: [])():
             walk(values)
-    except Exception:  # noqa: BLE001 - scrubbing must never break error handling
+    except Exception:  # noqa: BLE001, S110 - scrubbing must never break error handling
         pass
     return sorted(found, key=len, reverse=True)
 

@@ -12,8 +12,8 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from .conf import app_settings
 from ..crypto import KeyringError
+from .conf import app_settings
 
 _KEYRING_IDS = {
     "missing": "integrations.E001",
@@ -41,7 +41,7 @@ def check_keyring(app_configs=None, **kwargs):
     except ImproperlyConfigured as exc:
         return [checks.Error(str(exc), id="integrations.E004")]
     try:
-        app_settings.keyring
+        _ = app_settings.keyring  # builds and validates the keyring
     except KeyringError as exc:
         return [checks.Error(str(exc), hint=KEY_HINT, id=_KEYRING_IDS.get(exc.code, "integrations.E002"))]
     except ImproperlyConfigured as exc:

@@ -6,8 +6,8 @@ Projects configure the app with one dict::
 
 ``app_settings`` reads it on first use and again after ``override_settings`` or
 any other ``setting_changed`` signal, so tests and key rotation in a running
-process see the new values. The keyring (``app_settings.keyring``) is built on first use, not per value;
-``KeyringError`` from building it names what is wrong.
+process see the new values. The keyring (``app_settings.keyring``) is built on
+first use, not per value; ``KeyringError`` from building it names what is wrong.
 """
 
 from django.conf import settings

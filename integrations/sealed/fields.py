@@ -33,8 +33,8 @@ from django.db.models.fields import AutoFieldMixin
 from django.db.models.signals import post_init
 from django.utils.functional import cached_property
 
-from .conf import app_settings
 from ..crypto import CryptoError, MalformedValueError, NotSealedError, is_sealed
+from .conf import app_settings
 from .formfields import KEEP, NOT_CLEARABLE, SealedJSONFormField, SealedTokenFormField
 from .jsonlimits import JSONLimitError, check_json_value
 from .redaction import unmasked

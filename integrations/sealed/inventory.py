@@ -7,9 +7,9 @@ decrypts, and never returns a value.
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .conf import app_settings
 from ..crypto import PREFIX, MalformedValueError, NotSealedError
 from ..crypto.format import read_version
+from .conf import app_settings
 from .resealing import _Column
 
 # "$si1$" + up to 9 digits + "$"

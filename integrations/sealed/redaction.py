@@ -92,14 +92,14 @@ class _MaskedDict(dict):
     __slots__ = ()
 
     def __repr__(self):
-        return "{%r: %r}" % (MASK, MASK)
+        return f"{{{MASK!r}: {MASK!r}}}"
 
 
 class _MaskedList(list):
     __slots__ = ()
 
     def __repr__(self):
-        return "[%r]" % MASK
+        return f"[{MASK!r}]"
 
 
 _MASKED = {str: _MaskedText, dict: _MaskedDict, list: _MaskedList}

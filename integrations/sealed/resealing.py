@@ -27,8 +27,8 @@ from django.db import connections, router, transaction
 from django.dispatch import Signal
 from django.views.decorators.debug import sensitive_variables
 
-from .conf import app_settings
 from ..crypto import PREFIX, CryptoError
+from .conf import app_settings
 from .fields import sealed_fields
 
 ROTATE = "rotate"
@@ -121,7 +121,8 @@ class _Column:
         column, n = self.column, len(PREFIX)
         if mode == ROTATE:
             return (
-                f"SUBSTR({column}, 1, {n}) = %s AND SUBSTR({column}, 1, {len(primary_header)}) <> %s",
+                f"SUBSTR({column}, 1, {n}) = %s "
+                f"AND SUBSTR({column}, 1, {len(primary_header)}) <> %s",
                 [PREFIX, primary_header],
             )
         return f"{column} <> '' AND SUBSTR({column}, 1, {n}) <> %s", [PREFIX]

@@ -10,7 +10,12 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from integrations.crypto import CryptoError
-from integrations.sealed.resealing import count_work, reseal_field, reseal_run_finished, sealed_columns
+from integrations.sealed.resealing import (
+    count_work,
+    reseal_field,
+    reseal_run_finished,
+    sealed_columns,
+)
 
 COLUMNS = ("model.field", "re-sealed", "current", "plaintext", "empty/null", "changed",
            "remaining", "unreadable")
