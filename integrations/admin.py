@@ -14,6 +14,8 @@ sealed model fields are kept out of every ModelForm, so they are neither form
 initial values nor part of the admin history, which names changed fields only.
 """
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
@@ -173,8 +175,9 @@ class AdminModelForm(forms.ModelForm):
     blank=True)`` that is not nullable cannot store.)
     """
 
-    def clean(self):
-        cleaned_data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned_data = self.cleaned_data
         for name, formfield in self.fields.items():
             blank = name in cleaned_data and cleaned_data[name] is None
             if blank and isinstance(formfield, forms.JSONField):

@@ -127,7 +127,7 @@ def create_credential(user, *, name, credential_type, data, provider=None, plugi
         credential_type=credential_type,
         provider=provider,
         plugin=plugin,
-        data=data,
+        data=data,  # type: ignore[misc]  # the sealed field's name (django-stubs sees its attname)
         hint=hint_for(credential_type, data),
         expires_at=expires_at,
     )

@@ -7,6 +7,8 @@ inputs keep the stored secret; typing a new one replaces it (through the
 service layer, which validates, seals and audits).
 """
 
+from typing import Any
+
 from django import forms
 from django.core.exceptions import ValidationError
 from django.views.decorators.debug import sensitive_variables
@@ -39,7 +41,7 @@ def _secret_input(**attrs):
 
 
 # The secret inputs each credential type gets: (form field, data key).
-SECRET_FIELDS = {
+SECRET_FIELDS: dict[str, list[tuple[str, str | None]]] = {
     Type.API_KEY: [("api_key", "api_key")],
     Type.BEARER: [("token", "token")],
     Type.BASIC: [("username", "username"), ("password", "password")],
@@ -92,7 +94,7 @@ class CredentialForm(forms.Form):
                 "plugin": credential.plugin,
             })
         super().__init__(*args, **kwargs)
-        self.fields["provider"].queryset = Provider.objects.exclude(
+        self.fields["provider"].queryset = Provider.objects.exclude(  # type: ignore[attr-defined]
             status=Provider.Status.INACTIVE
         ).only("pk", "name")
         keep = {name for name, _ in SECRET_FIELDS[credential_type]}
@@ -135,8 +137,9 @@ class CredentialForm(forms.Form):
         return data
 
     @sensitive_variables()
-    def clean(self):
-        cleaned_data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned_data = self.cleaned_data
         if self.credential_type == Type.CUSTOM:
             data = cleaned_data.get("custom_data")
             given = data is not None

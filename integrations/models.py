@@ -171,6 +171,8 @@ class Integration(TimestampedModel):
     access_token = EncryptedTokenField(
         purpose="integrations.integration.access_token", null=True, blank=True
     )
+    access_token_sealed: str | None  # the attnames: what the database holds
+    refresh_token_sealed: str | None
     refresh_token = EncryptedTokenField(
         purpose="integrations.integration.refresh_token", null=True, blank=True
     )
@@ -241,6 +243,7 @@ class Credential(TimestampedModel):
         max_length=100, blank=True, help_text="Plugin or integration name when there is no provider."
     )
     data = EncryptedJSONField(purpose="integrations.credential.data")
+    data_sealed: str | None  # the attname: what the database holds
     hint = models.CharField(
         max_length=8, blank=True, editable=False,
         help_text="At most the last four characters of a long secret.",

@@ -11,10 +11,11 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any, cast
 
 from django.core.exceptions import ValidationError
 from django.db import router, transaction
-from django.db.models import Q
+from django.db.models import Field, Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -83,7 +84,7 @@ def connect(user, provider, token, *, external_account_id="", label="", requeste
             .first()
         )
     created = integration is None
-    if created:
+    if integration is None:
         integration = Integration(owner=user, provider=provider,
                                   external_account_id=external_account_id)
     previous_status = integration.status
@@ -296,12 +297,17 @@ def _clear_lease(integration):
     integration.refresh_lease_expires_at = None
 
 
+def _concrete_field(name: str) -> "Field[Any, Any]":
+    """A column of Integration (never a relation), for its ``pre_save``."""
+    return cast("Field[Any, Any]", Integration._meta.get_field(name))
+
+
 def _write_if_leased(db, row, lease, fields):
     """Write ``fields`` of ``row`` and release ``lease`` in one UPDATE, only while
     the lease is still ours. True when written."""
     _clear_lease(row)
     names = (*fields, "refresh_lease", "refresh_lease_expires_at", "updated_at")
-    values = {name: Integration._meta.get_field(name).pre_save(row, False) for name in names}
+    values = {name: _concrete_field(name).pre_save(row, False) for name in names}
     return Integration.objects.using(db).filter(pk=row.pk, refresh_lease=lease).update(**values) == 1
 
 

@@ -137,7 +137,7 @@ def _flatten(detail, prefix=""):
 
 
 def _fields(detail, submitted):
-    fields = {}
+    fields: dict[str, list[str]] = {}
     for path, messages in _flatten(detail):
         # Paths are serializer field names (and list indices): never scrubbed.
         fields.setdefault(path, []).extend(

@@ -73,8 +73,10 @@ def _has_value(value):
     return value is not None and not (isinstance(value, str) and value == "")
 
 
-class _WriteOnlyWidgetMixin:
+class _WriteOnlyWidgetMixin(forms.Widget):
     """Never renders a value; adds a "clear" checkbox when clearing is allowed."""
+
+    input_template_name: str  # the concrete widget's own template, wrapped
 
     template_name = "integrations/widgets/write_only.html"
     clearable = False

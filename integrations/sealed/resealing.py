@@ -20,7 +20,9 @@ opened are reported by primary key and left untouched; nothing here ever prints,
 logs or raises with a value.
 """
 
-from dataclasses import asdict, dataclass, field
+import dataclasses
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from django.apps import apps
 from django.db import connections, router, transaction
@@ -75,7 +77,7 @@ class FieldReport:
     empty: int = 0
     changed: int = 0
     remaining: int = 0
-    unreadable: list = field(default_factory=list)
+    unreadable: list[Unreadable] = dataclasses.field(default_factory=list)
     dry_run: bool = False
 
     def as_dict(self):
@@ -231,7 +233,7 @@ def _write(column, updates):
             packed = [_pack(values) for values in (pks, olds, news)]
             if None in packed:
                 arrays = f"%s::{pk_type}[], %s::text[], %s::text[]"
-                params = [pks, olds, news]
+                params: list[Any] = [pks, olds, news]
             else:
                 arrays = (f"string_to_array(%s, %s)::{pk_type}[], string_to_array(%s, %s), "
                           "string_to_array(%s, %s)")

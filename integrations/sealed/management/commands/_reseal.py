@@ -22,8 +22,8 @@ COLUMNS = ("model.field", "re-sealed", "current", "plaintext", "empty/null", "ch
 
 
 class ResealCommand(BaseCommand):
-    mode = None  # set by subclasses
-    command_name = None  # set by subclasses: the name the audit log shows
+    mode: str  # set by subclasses
+    command_name: str  # set by subclasses: the name the audit log shows
     verb = "re-sealed"
 
     def add_arguments(self, parser):
