@@ -10,10 +10,11 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from functools import wraps
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
+from typing import Any, ParamSpec, TypeVar, cast
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.views.decorators.debug import sensitive_variables
 
 from . import audit
@@ -21,9 +22,6 @@ from ._typing import User
 from .models import AuditEvent, Credential, Provider
 from .redaction import Secret
 from .sealed.jsonlimits import JSONLimitError, check_json_value
-
-if TYPE_CHECKING:
-    from django.db.models import QuerySet
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -113,7 +111,7 @@ def _name_clash_is_a_validation_error(service: Callable[_P, _R]) -> Callable[_P,
     return cast("Callable[_P, _R]", wrapper)
 
 
-def list_credentials(user: User) -> "QuerySet[Credential]":
+def list_credentials(user: User) -> QuerySet[Credential]:
     return Credential.objects.filter(owner=user).select_related("provider")
 
 

@@ -12,11 +12,11 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from django.core.exceptions import ValidationError
 from django.db import router, transaction
-from django.db.models import Field, Q
+from django.db.models import Field, Q, QuerySet
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -35,9 +35,6 @@ from .signals import (
 )
 
 Action = AuditEvent.Action
-if TYPE_CHECKING:
-    from django.db.models import QuerySet
-
 logger = logging.getLogger("integrations.tokens")
 
 
@@ -66,7 +63,7 @@ def apply_token_response(
     return integration
 
 
-def list_integrations(user: User) -> "QuerySet[Integration]":
+def list_integrations(user: User) -> QuerySet[Integration]:
     return Integration.objects.filter(owner=user).select_related("provider")
 
 
