@@ -13,7 +13,7 @@ PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3.11 python3 \
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test matrix bench dist docs venv check migrate superuser clean
+.PHONY: run test lint matrix bench dist docs venv check migrate superuser clean
 
 venv: $(VENV)/.installed
 
@@ -51,6 +51,12 @@ superuser: migrate
 test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Lint, format check and types (what the pre-commit hooks run): CI runs it first.
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy integrations
+
 # The supported matrix (noxfile.py): what CI runs. NOX_ARGS="-s tests-..." picks sessions.
 matrix: venv
 	$(PY) -m nox --list
@@ -74,4 +80,4 @@ check: venv
 	$(PY) manage.py check --deploy --fail-level WARNING
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .nox dist build site
+	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache .nox dist build site

@@ -91,7 +91,8 @@ def section(quick):
         "'token-' || SUBSTR(id, 1, 8) || '-plaintext-legacy-value' AS token FROM testapp_account"
         if connection.vendor == "sqlite"
         else "CREATE TABLE bench_plaintext AS SELECT id, "
-        "'token-' || SUBSTR(id::text, 1, 8) || '-plaintext-legacy-value' AS token FROM testapp_account"
+        "'token-' || SUBSTR(id::text, 1, 8) || '-plaintext-legacy-value' AS token "
+        "FROM testapp_account"
     )
     try:
         results = {}

@@ -14,6 +14,8 @@ sealed model fields are kept out of every ModelForm, so they are neither form
 initial values nor part of the admin history, which names changed fields only.
 """
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
@@ -29,11 +31,11 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 
 from . import audit, credentials, tokens
 from .fields import EncryptedJSONField, EncryptedTokenField
+from .models import AuditEvent, Credential, Integration, Provider
+from .providers import create_provider_from_preset, preset_choices
 from .sealed.admin import SealedFieldsAdminMixin
 from .sealed.formfields import CheckedJSONFormField
 from .sealed.jsonlimits import JSONLimitError, parse_json_text
-from .models import AuditEvent, Credential, Integration, Provider
-from .providers import create_provider_from_preset, preset_choices
 from .secret_status import sealed_status
 
 # The POST parameters that carry secrets; hidden from error reports.
@@ -125,8 +127,9 @@ class AdminModelForm(forms.ModelForm):
     blank=True)`` that is not nullable cannot store.)
     """
 
-    def clean(self):
-        cleaned_data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned_data = self.cleaned_data
         for name, formfield in self.fields.items():
             blank = name in cleaned_data and cleaned_data[name] is None
             if blank and isinstance(formfield, forms.JSONField):
@@ -154,7 +157,7 @@ class ProviderAdminForm(AdminModelForm):
 
     class Meta:
         model = Provider
-        exclude = ["client_secret"]
+        exclude = ["client_secret"]  # noqa: DJ006 - every field but the secret
         formfield_callback = _admin_formfield
 
     @sensitive_variables()
@@ -240,7 +243,7 @@ class ProviderAdmin(SealedFieldsAdmin):
         info = self.opts.app_label, self.opts.model_name
         return [
             path("from-preset/", self.admin_site.admin_view(self.from_preset_view),
-                 name="%s_%s_from_preset" % info),
+                 name="{}_{}_from_preset".format(*info)),
             *super().get_urls(),
         ]
 
@@ -315,7 +318,7 @@ class ProviderAdmin(SealedFieldsAdmin):
 class IntegrationAdminForm(AdminModelForm):
     class Meta:
         model = Integration
-        exclude = ["access_token", "refresh_token"]
+        exclude = ["access_token", "refresh_token"]  # noqa: DJ006 - never the tokens
 
 
 @admin.register(Integration)
@@ -390,7 +393,7 @@ class CredentialAdminForm(AdminModelForm):
 
     class Meta:
         model = Credential
-        exclude = ["data"]
+        exclude = ["data"]  # noqa: DJ006 - the secret data has its own form fields
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -63,7 +63,8 @@ def record_reseal_run(sender, *, command, initiator, reports, dry_run, completed
     counts = (
         f"{'dry run: ' if dry_run else ''}{sum(r.resealed for r in reports)} "
         f"{'would be ' if dry_run else ''}re-sealed, {sum(r.current for r in reports)} current, "
-        f"{sum(r.plaintext for r in reports)} plaintext, {sum(r.changed for r in reports)} changed, "
+        f"{sum(r.plaintext for r in reports)} plaintext, "
+        f"{sum(r.changed for r in reports)} changed, "
         f"{sum(r.remaining for r in reports)} remaining, {unreadable} unreadable"
         f"{'' if completed else '; stopped before the end'}"
     )
@@ -73,7 +74,10 @@ def record_reseal_run(sender, *, command, initiator, reports, dry_run, completed
         target_type="sealed_columns",
         target_label=_limited([f"{r.model}.{r.field}" for r in reports]) or "(none)",
         purpose=command,
-        outcome=AuditEvent.Outcome.SUCCESS if completed and not unreadable else AuditEvent.Outcome.FAILURE,
+        outcome=(
+            AuditEvent.Outcome.SUCCESS if completed and not unreadable
+            else AuditEvent.Outcome.FAILURE
+        ),
         detail=counts,
     )
 

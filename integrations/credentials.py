@@ -6,30 +6,39 @@ event. Lookups are scoped to the owner: another user's credential is reported as
 secret is recorded as ``reveal_denied``.
 """
 
+import uuid
+from collections.abc import Callable
+from datetime import datetime
 from functools import wraps
+from typing import Any, ParamSpec, TypeVar, cast
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_variables
 
 from . import audit
-from .sealed.jsonlimits import JSONLimitError, check_json_value
+from ._typing import User
 from .models import AuditEvent, Credential, Provider
 from .redaction import Secret
+from .sealed.jsonlimits import JSONLimitError, check_json_value
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 Action = AuditEvent.Action
 
 # The keys each credential type must carry, all non-empty strings.
-REQUIRED_KEYS = {
+REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
     Credential.Type.API_KEY: ("api_key",),
     Credential.Type.BASIC: ("username", "password"),
     Credential.Type.BEARER: ("token",),
     Credential.Type.CUSTOM: (),
 }
 # The key whose tail may be shown as a hint, and how long it must be for that.
-_HINT_KEYS = {
+_HINT_KEYS: dict[str, str] = {
     Credential.Type.API_KEY: "api_key",
     Credential.Type.BEARER: "token",
 }
@@ -38,7 +47,7 @@ _HINT_LENGTH = 4
 
 
 @sensitive_variables()
-def validate_data(credential_type, data):
+def validate_data(credential_type: str, data: object) -> dict[str, Any]:
     """Check the shape of secret data; errors name keys, never values."""
     if credential_type not in REQUIRED_KEYS:
         raise ValidationError({"credential_type": _("unknown credential type %(type)r")
@@ -63,7 +72,7 @@ def validate_data(credential_type, data):
 
 
 @sensitive_variables()
-def hint_for(credential_type, data):
+def hint_for(credential_type: str, data: dict[str, Any]) -> str:
     """The last characters of a long key, or "" (short secrets get no hint)."""
     key = _HINT_KEYS.get(credential_type)
     value = data.get(key) if key else None
@@ -76,7 +85,7 @@ _KEEP = object()
 NAME_TAKEN = gettext_lazy("You already have a credential with this name.")
 
 
-def _name_clash_is_a_validation_error(service):
+def _name_clash_is_a_validation_error(service: Callable[_P, _R]) -> Callable[_P, _R]:
     """Report losing a race for a credential name as the validation error it is.
 
     ``full_clean`` checks that the name is free, but another request can take
@@ -97,18 +106,19 @@ def _name_clash_is_a_validation_error(service):
             if name is _KEEP:
                 raise
             own_pk = getattr(args[0], "pk", args[0]) if args else None
-            if not list_credentials(user).filter(name=name).exclude(pk=own_pk).exists():
+            clashes = list_credentials(user).filter(name=name)
+            if not clashes.exclude(pk=own_pk).exists():  # type: ignore[misc]  # None: a new row
                 raise
             raise ValidationError({"name": ValidationError(NAME_TAKEN, code="unique")}) from None
 
-    return wrapper
+    return cast("Callable[_P, _R]", wrapper)
 
 
-def list_credentials(user):
+def list_credentials(user: User) -> QuerySet[Credential]:
     return Credential.objects.filter(owner=user).select_related("provider")
 
 
-def get_credential(user, credential_id):
+def get_credential(user: User, credential_id: uuid.UUID | str) -> Credential:
     """The user's credential with this id; DoesNotExist for anyone else's."""
     return list_credentials(user).get(pk=credential_id)
 
@@ -116,8 +126,18 @@ def get_credential(user, credential_id):
 @_name_clash_is_a_validation_error
 @sensitive_variables()
 @transaction.atomic
-def create_credential(user, *, name, credential_type, data, provider=None, plugin="",
-                      expires_at=None, ip_address=None, actor=None):
+def create_credential(
+    user: User,
+    *,
+    name: str,
+    credential_type: str,
+    data: dict[str, Any],
+    provider: Provider | None = None,
+    plugin: str = "",
+    expires_at: datetime | None = None,
+    ip_address: str | None = None,
+    actor: User | None = None,
+) -> Credential:
     """Create a credential owned by ``user``.
 
     ``actor`` is who acts, when not the owner (staff in the admin); the audit
@@ -130,7 +150,7 @@ def create_credential(user, *, name, credential_type, data, provider=None, plugi
         credential_type=credential_type,
         provider=provider,
         plugin=plugin,
-        data=data,
+        data=data,  # type: ignore[misc]  # the sealed field's name (django-stubs sees its attname)
         hint=hint_for(credential_type, data),
         expires_at=expires_at,
     )
@@ -144,8 +164,18 @@ def create_credential(user, *, name, credential_type, data, provider=None, plugi
 @_name_clash_is_a_validation_error
 @sensitive_variables()
 @transaction.atomic
-def update_credential(user, credential, *, name=_KEEP, data=_KEEP, provider=_KEEP,
-                      plugin=_KEEP, expires_at=_KEEP, ip_address=None, actor=None):
+def update_credential(
+    user: User,
+    credential: Credential | uuid.UUID | str,
+    *,
+    name: str | object = _KEEP,
+    data: dict[str, Any] | object = _KEEP,
+    provider: Provider | None | object = _KEEP,
+    plugin: str | object = _KEEP,
+    expires_at: datetime | None | object = _KEEP,
+    ip_address: str | None = None,
+    actor: User | None = None,
+) -> Credential:
     """Change fields of the user's credential. Secret data is kept unless given."""
     credential = _owned_for_update(user, credential)
     for attribute, value in (("name", name), ("provider", provider), ("plugin", plugin),
@@ -154,7 +184,7 @@ def update_credential(user, credential, *, name=_KEEP, data=_KEEP, provider=_KEE
             setattr(credential, attribute, value)
     detail = ""
     if data is not _KEEP:
-        validate_data(credential.credential_type, data)
+        data = validate_data(credential.credential_type, data)
         credential.data = data
         credential.hint = hint_for(credential.credential_type, data)
         detail = "secret replaced"
@@ -167,7 +197,13 @@ def update_credential(user, credential, *, name=_KEEP, data=_KEEP, provider=_KEE
 
 
 @transaction.atomic
-def delete_credential(user, credential, *, ip_address=None, actor=None):
+def delete_credential(
+    user: User,
+    credential: Credential | uuid.UUID | str,
+    *,
+    ip_address: str | None = None,
+    actor: User | None = None,
+) -> None:
     credential = _owned_for_update(user, credential)
     audit.record(Action.DELETE, actor=actor or user, target=credential, ip_address=ip_address,
                  detail=_on_behalf(user, actor))
@@ -175,14 +211,20 @@ def delete_credential(user, credential, *, ip_address=None, actor=None):
 
 
 @sensitive_variables()
-def read_secret(user, credential, *, purpose, ip_address=None):
+def read_secret(
+    user: User,
+    credential: Credential | uuid.UUID | str,
+    *,
+    purpose: str,
+    ip_address: str | None = None,
+) -> Secret:
     """The decrypted data of the user's credential, as a :class:`Secret`.
 
     ``purpose`` says why (it is recorded), e.g. ``"call the Stripe API"``.
     """
     if not purpose:
         raise ValueError("reading a secret needs a stated purpose")
-    credential_id = getattr(credential, "pk", credential)
+    credential_id = _pk_of(credential)
     try:
         owned = get_credential(user, credential_id)
     except (Credential.DoesNotExist, ValidationError, ValueError):
@@ -203,15 +245,26 @@ def _on_behalf(owner, actor):
     return f"on behalf of {owner.get_username()}"[:255]
 
 
-def _owned_for_update(user, credential):
-    credential_id = getattr(credential, "pk", credential)
+def _pk_of(credential: Credential | uuid.UUID | str) -> uuid.UUID | str:
+    """The primary key of a credential given as an instance or as its key."""
+    return cast("uuid.UUID | str", getattr(credential, "pk", credential))
+
+
+def _owned_for_update(user: User, credential: Credential | uuid.UUID | str) -> Credential:
+    credential_id = _pk_of(credential)
     return list_credentials(user).select_for_update(of=("self",)).get(pk=credential_id)
 
 
 # Provider client secrets are the application's own credentials; staff manage them.
 
 @sensitive_variables()
-def set_client_secret(provider, secret, *, actor, ip_address=None):
+def set_client_secret(
+    provider: Provider,
+    secret: str | None,
+    *,
+    actor: User | None,
+    ip_address: str | None = None,
+) -> None:
     """Replace (or with ``None`` clear) a provider's OAuth client secret."""
     provider.client_secret = secret or None
     provider.save(update_fields=["client_secret", "updated_at"])
@@ -223,7 +276,9 @@ def set_client_secret(provider, secret, *, actor, ip_address=None):
 
 
 @sensitive_variables()
-def read_client_secret(provider, *, purpose, actor=None):
+def read_client_secret(
+    provider: Provider, *, purpose: str, actor: User | None = None
+) -> Secret | None:
     if not purpose:
         raise ValueError("reading a secret needs a stated purpose")
     value = Provider.objects.only("client_secret").get(pk=provider.pk).client_secret

@@ -7,14 +7,16 @@ inputs keep the stored secret; typing a new one replaces it (through the
 service layer, which validates, seals and audits).
 """
 
+from typing import Any
+
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
-from .sealed.jsonlimits import JSONLimitError, parse_json_text
 from . import credentials
 from .models import Credential, Provider
+from .sealed.jsonlimits import JSONLimitError, parse_json_text
 
 Type = Credential.Type
 
@@ -41,7 +43,7 @@ def _secret_input(**attrs):
 
 
 # The secret inputs each credential type gets: (form field, data key).
-SECRET_FIELDS = {
+SECRET_FIELDS: dict[str, list[tuple[str, str | None]]] = {
     Type.API_KEY: [("api_key", "api_key")],
     Type.BEARER: [("token", "token")],
     Type.BASIC: [("username", "username"), ("password", "password")],
@@ -94,7 +96,7 @@ class CredentialForm(forms.Form):
                 "plugin": credential.plugin,
             })
         super().__init__(*args, **kwargs)
-        self.fields["provider"].queryset = Provider.objects.exclude(
+        self.fields["provider"].queryset = Provider.objects.exclude(  # type: ignore[attr-defined]
             status=Provider.Status.INACTIVE
         ).only("pk", "name")
         keep = {name for name, _key in SECRET_FIELDS[credential_type]}
@@ -137,8 +139,9 @@ class CredentialForm(forms.Form):
         return data
 
     @sensitive_variables()
-    def clean(self):
-        cleaned_data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned_data = self.cleaned_data
         if self.credential_type == Type.CUSTOM:
             data = cleaned_data.get("custom_data")
             given = data is not None

@@ -173,6 +173,8 @@ class Integration(TimestampedModel):
     access_token = EncryptedTokenField(
         purpose="integrations.integration.access_token", null=True, blank=True
     )
+    access_token_sealed: str | None  # the attnames: what the database holds
+    refresh_token_sealed: str | None
     refresh_token = EncryptedTokenField(
         purpose="integrations.integration.refresh_token", null=True, blank=True
     )
@@ -244,6 +246,7 @@ class Credential(TimestampedModel):
         help_text=_("Plugin or integration name when there is no provider."),
     )
     data = EncryptedJSONField(purpose="integrations.credential.data")
+    data_sealed: str | None  # the attname: what the database holds
     hint = models.CharField(
         max_length=8, blank=True, editable=False,
         help_text=_("At most the last four characters of a long secret."),
@@ -307,7 +310,8 @@ class AuditEvent(models.Model):
         constraints = [_in_choices("action", AuditEventAction), _in_choices("outcome", AuditEventOutcome)]
 
     def __str__(self):
-        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_label or '-'} {self.action} {self.target_type}"
+        actor = self.actor_label or "-"
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {actor} {self.action} {self.target_type}"
 
     def save(self, *args, **kwargs):
         if not self._state.adding:

@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from ipaddress import ip_address as parse_ip
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -568,7 +569,7 @@ def account_from_claims(provider, claims):
 @sensitive_variables()
 def identify(client, provider, ends, token, *, nonce=None):
     """Claims about the connected account: a verified ID token, then userinfo."""
-    claims = {}
+    claims: dict[str, Any] = {}
     id_token = token.get("id_token")
     if isinstance(id_token, str) and id_token:
         verified = verify_id_token(id_token, provider, ends, client_secret=client.client_secret,
@@ -644,7 +645,7 @@ def verify_id_token(id_token, provider, ends, *, client_secret=None, nonce=None,
     except (JoseError, ValueError, TypeError):
         raise IdentityError("id_token_invalid") from None
 
-    options = {
+    options: dict[str, Any] = {
         "sub": {"essential": True},
         "exp": {"essential": True},
         "aud": {"essential": True, "value": provider.client_id},

@@ -29,7 +29,7 @@ class NoRedirects:
 
     def request(self, method, url, *args, **kwargs):
         kwargs["allow_redirects"] = False
-        response = super().request(method, url, *args, **kwargs)
+        response = super().request(method, url, *args, **kwargs)  # type: ignore[misc]  # a mixin
         if 300 <= response.status_code < 400:
             response.close()
             raise RedirectRefused(response)

@@ -14,9 +14,13 @@ and a receiver that fails is logged instead of breaking the caller.
 """
 
 import logging
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.dispatch import Signal
+
+if TYPE_CHECKING:
+    from .models import Integration
 
 logger = logging.getLogger(__name__)
 
@@ -25,11 +29,11 @@ integration_needs_reauth = Signal()
 integration_recovered = Signal()
 
 
-def send_on_commit(signal, integration, **kwargs):
+def send_on_commit(signal: Signal, integration: "Integration", **kwargs: Any) -> None:
     """Send ``signal`` once the current transaction commits (now if there is none)."""
     from .models import Integration
 
-    def send():
+    def send() -> None:
         for receiver, result in signal.send_robust(sender=Integration, integration=integration,
                                                    **kwargs):
             if isinstance(result, Exception):

@@ -9,19 +9,22 @@ revocation build on these functions.
 import logging
 import time
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 from django.core.exceptions import ValidationError
 from django.db import router, transaction
-from django.db.models import Q
-from django.views.decorators.debug import sensitive_variables
+from django.db.models import Field, Q, QuerySet
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from . import audit, oauth
+from ._typing import User
 from .conf import app_settings
 from .crypto import CryptoError, KeyringError, NotSealedError, UnknownKeyVersionError
-from .models import AuditEvent, Integration
+from .models import AuditEvent, Integration, Provider
 from .provider_data import TokenResponseError, parse_scopes, read_token_response
 from .redaction import Secret
 from .signals import (
@@ -36,7 +39,9 @@ logger = logging.getLogger("integrations.tokens")
 
 
 @sensitive_variables()
-def apply_token_response(integration, token, *, now=None):
+def apply_token_response(
+    integration: Integration, token: Mapping[str, Any], *, now: datetime | None = None
+) -> Integration:
     """Copy a token response onto ``integration`` (not saved), after
     :func:`provider_data.read_token_response` checked every field
     (:class:`TokenResponseError` names the first bad one, never its value).
@@ -58,19 +63,28 @@ def apply_token_response(integration, token, *, now=None):
     return integration
 
 
-def list_integrations(user):
+def list_integrations(user: User) -> QuerySet[Integration]:
     return Integration.objects.filter(owner=user).select_related("provider")
 
 
-def get_integration(user, integration_id):
+def get_integration(user: User, integration_id: uuid.UUID | str) -> Integration:
     """The user's integration with this id; DoesNotExist for anyone else's."""
     return list_integrations(user).get(pk=integration_id)
 
 
 @sensitive_variables()
 @transaction.atomic
-def connect(user, provider, token, *, external_account_id="", label="", requested_scopes=(),
-            metadata=None, ip_address=None):
+def connect(
+    user: User,
+    provider: Provider,
+    token: Mapping[str, Any],
+    *,
+    external_account_id: str = "",
+    label: str = "",
+    requested_scopes: Iterable[str] = (),
+    metadata: Mapping[str, Any] | None = None,
+    ip_address: str | None = None,
+) -> tuple[Integration, bool]:
     """Store a new connection, or update the one for the same external account.
 
     Returns ``(integration, created)``.
@@ -83,7 +97,7 @@ def connect(user, provider, token, *, external_account_id="", label="", requeste
             .first()
         )
     created = integration is None
-    if created:
+    if integration is None:
         integration = Integration(owner=user, provider=provider,
                                   external_account_id=external_account_id)
     previous_status = integration.status
@@ -107,7 +121,14 @@ def connect(user, provider, token, *, external_account_id="", label="", requeste
 
 @sensitive_variables()
 @transaction.atomic
-def store_token_response(integration, token, *, action=Action.REFRESH, actor=None, ip_address=None):
+def store_token_response(
+    integration: Integration,
+    token: Mapping[str, Any],
+    *,
+    action: str = Action.REFRESH,
+    actor: User | None = None,
+    ip_address: str | None = None,
+) -> Integration:
     """Save a new token response (a refresh) onto an existing integration."""
     apply_token_response(integration, token)
     integration.status = Integration.Status.ACTIVE
@@ -132,7 +153,13 @@ def _deny_unless_owner(integration, actor, purpose, ip_address):
 
 
 @sensitive_variables()
-def read_access_token(integration, *, purpose, actor=None, ip_address=None):
+def read_access_token(
+    integration: Integration,
+    *,
+    purpose: str,
+    actor: User | None = None,
+    ip_address: str | None = None,
+) -> Secret | None:
     """The stored access token as a :class:`Secret` (not refreshed), audited.
 
     ``purpose`` says why, e.g. ``"sync calendar"``. Returns ``None`` when the
@@ -186,7 +213,7 @@ _POLL_FIRST, _POLL_MAX = 0.02, 0.25
 class TokenUnavailable(Exception):
     """No valid access token can be handed out; ``code`` says why (never a secret)."""
 
-    def __init__(self, code, *, status=""):
+    def __init__(self, code: str, *, status: str = "") -> None:
         self.code = code
         self.status = status
         super().__init__(f"no valid access token: {code}")
@@ -296,12 +323,17 @@ def _clear_lease(integration):
     integration.refresh_lease_expires_at = None
 
 
+def _concrete_field(name: str) -> "Field[Any, Any]":
+    """A column of Integration (never a relation), for its ``pre_save``."""
+    return cast("Field[Any, Any]", Integration._meta.get_field(name))
+
+
 def _write_if_leased(db, row, lease, fields):
     """Write ``fields`` of ``row`` and release ``lease`` in one UPDATE, only while
     the lease is still ours. True when written."""
     _clear_lease(row)
     names = (*fields, "refresh_lease", "refresh_lease_expires_at", "updated_at")
-    values = {name: Integration._meta.get_field(name).pre_save(row, False) for name in names}
+    values = {name: _concrete_field(name).pre_save(row, False) for name in names}
     return Integration.objects.using(db).filter(pk=row.pk, refresh_lease=lease).update(**values) == 1
 
 
@@ -423,8 +455,16 @@ def _refresh_or_wait(db, pk, *, margin, force, seen, skip_busy, actor, ip_addres
                      or row.refresh_lease_expires_at <= timezone.now())
 
 
-def refresh_integration(integration, *, actor=None, ip_address=None, margin=None, force=False,
-                        skip_busy=False, _seen=None):
+def refresh_integration(
+    integration: Integration | uuid.UUID | str,
+    *,
+    actor: User | None = None,
+    ip_address: str | None = None,
+    margin: float | None = None,
+    force: bool = False,
+    skip_busy: bool = False,
+    _seen: datetime | None = None,
+) -> str:
     """Refresh the integration's tokens unless they are valid beyond ``margin``
     seconds (``force`` refreshes anyway, unless another worker refreshed them
     since), exactly once however many workers ask.
@@ -438,7 +478,7 @@ def refresh_integration(integration, *, actor=None, ip_address=None, margin=None
     row another worker is refreshing is skipped instead of waited for.
     """
     margin = app_settings.REFRESH_MARGIN_SECONDS if margin is None else margin
-    pk = getattr(integration, "pk", integration)
+    pk = cast("uuid.UUID | str", getattr(integration, "pk", integration))
     db = _db()
     seen = _seen
     if seen is None:
@@ -453,7 +493,13 @@ def refresh_integration(integration, *, actor=None, ip_address=None, margin=None
 
 
 @sensitive_variables()
-def get_valid_token(integration, *, purpose, actor=None, ip_address=None):
+def get_valid_token(
+    integration: Integration,
+    *,
+    purpose: str,
+    actor: User | None = None,
+    ip_address: str | None = None,
+) -> Secret | None:
     """A valid access token for ``integration`` as a :class:`Secret`, audited.
 
     The token is returned when it stays valid for more than
@@ -488,16 +534,18 @@ class RefreshReport:
     """What ``refresh_expiring`` did: ``counts`` per outcome, and each row that
     failed as ``(integration id, outcome, code)`` (codes only, never a secret)."""
 
-    counts: dict = field(default_factory=dict)
-    failures: list = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    failures: list[tuple[str, str, str]] = field(default_factory=list)
 
-    def add(self, outcome, pk=None, code=None):
+    def add(self, outcome: str, pk: object = None, code: str | None = None) -> None:
         self.counts[outcome] = self.counts.get(outcome, 0) + 1
         if code is not None:
             self.failures.append((str(pk), outcome, code))
 
 
-def refresh_expiring(*, within, limit=None, actor=None):
+def refresh_expiring(
+    *, within: float, limit: int | None = None, actor: User | None = None
+) -> RefreshReport:
     """Refresh every active integration whose token expires within ``within``
     seconds (for cron or a task queue). Safe in several processes at once: a row
     another process is refreshing is skipped, and one refreshed meanwhile is
@@ -548,11 +596,11 @@ class Disconnection:
 
     integration: Integration
     revocation_supported: bool = False
-    revoked: list = field(default_factory=list)  # token type hints revoked at the provider
-    failed: dict = field(default_factory=dict)  # token type hint -> error code
+    revoked: list[str] = field(default_factory=list)  # token type hints revoked at the provider
+    failed: dict[str, str] = field(default_factory=dict)  # token type hint -> error code
 
     @property
-    def fully_revoked(self):
+    def fully_revoked(self) -> bool:
         return self.revocation_supported and not self.failed
 
 
@@ -605,7 +653,13 @@ def _revoke_at_provider(row, result, *, actor, ip_address):
                          detail=f"{hint} revoked at the provider", ip_address=ip_address)
 
 
-def disconnect(user, integration, *, ip_address=None, actor=None):
+def disconnect(
+    user: User,
+    integration: Integration | uuid.UUID | str,
+    *,
+    ip_address: str | None = None,
+    actor: User | None = None,
+) -> Disconnection:
     """Disconnect the user's integration: revoke its refresh and access tokens at
     the provider's RFC 7009 endpoint when it has one (each outcome audited), then
     mark it ``revoked`` and erase its sealed tokens whatever the provider said.
@@ -614,7 +668,7 @@ def disconnect(user, integration, *, ip_address=None, actor=None):
     events name them. Returns a :class:`Disconnection`. Another user's
     integration is ``Integration.DoesNotExist``.
     """
-    pk = getattr(integration, "pk", integration)
+    pk = cast("uuid.UUID | str", getattr(integration, "pk", integration))
     get_integration(user, pk)  # ownership
     actor = actor or user
     db = _db()

@@ -28,7 +28,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-
 _KEY = []
 
 

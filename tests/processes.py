@@ -27,7 +27,8 @@ def database_url():
         user = quote(settings["USER"] or "", safe="")
         password = quote(settings["PASSWORD"] or "", safe="")
         auth = f"{user}:{password}@" if password else f"{user}@"
-        return f"postgres://{auth}{settings['HOST'] or '127.0.0.1'}:{settings['PORT'] or 5432}/{settings['NAME']}"
+        host, port = settings["HOST"] or "127.0.0.1", settings["PORT"] or 5432
+        return f"postgres://{auth}{host}:{port}/{settings['NAME']}"
     raise NotImplementedError(connection.vendor)
 
 

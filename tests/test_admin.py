@@ -21,7 +21,6 @@ from integrations import credentials, tokens
 from integrations.admin import sealed_status
 from integrations.crypto import Keyring, is_sealed
 from integrations.models import AuditEvent, Credential, Integration, Provider
-from integrations.sealed.redaction import RedactingFilter
 from tests.conftest import assert_not_logged
 from tests.dbutil import raw_column
 from tests.settings import TEST_KEY_V1, TEST_KEY_V2

@@ -6,8 +6,8 @@ from integrations import credentials, tokens
 from integrations.conf import app_settings
 from integrations.crypto import Keyring, generate_key
 from integrations.models import AuditEvent, Integration, Provider
-from tests.settings import TEST_KEY_V1
 from tests.dbutil import raw_column, write_raw
+from tests.settings import TEST_KEY_V1
 
 pytestmark = pytest.mark.django_db
 

@@ -71,7 +71,7 @@ def test_a_burst_from_two_processes_sharing_redis_lets_exactly_the_limit_through
         client = redis.Redis.from_url(REDIS_URL)
         for key in client.scan_iter(match=f"*{prefix}*"):
             client.delete(key)
-    for process, (_out, err) in zip(processes, outputs):
+    for process, (_out, err) in zip(processes, outputs, strict=True):
         assert process.returncode == 0, err
     assert sum(int(out) for out, _err in outputs) == 30
 

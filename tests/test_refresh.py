@@ -9,17 +9,14 @@ import pytest
 import requests
 from django.db import connection
 from django.test.utils import override_settings
-from rest_framework.test import APIClient
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from integrations import oauth, signals, tokens
 from integrations.crypto import is_sealed
 from integrations.models import AuditEvent, Integration
 from tests.dbutil import raw_column
 from tests.fake_provider import closed_port_url
-from tests.processes import run_in_processes
-from tests.reuse_detection import RevokeOnReuse
-from tests.unreadable import UNREADABLE, spoil
 from tests.oauth_helpers import (  # noqa: F401 (fixtures)
     CLIENT_SECRET,
     alice,
@@ -30,7 +27,10 @@ from tests.oauth_helpers import (  # noqa: F401 (fixtures)
     make_provider,
     provider,
 )
+from tests.processes import run_in_processes
+from tests.reuse_detection import RevokeOnReuse
 from tests.settings import TEST_KEY_V1, TEST_KEY_V2
+from tests.unreadable import UNREADABLE, spoil
 
 pytestmark = pytest.mark.django_db
 

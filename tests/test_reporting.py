@@ -9,24 +9,20 @@ code.
 """
 
 import html
-from importlib.util import find_spec
 import sys
 from contextlib import contextmanager
-from datetime import timedelta
+from importlib.util import find_spec
 
 import django
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError
 from django.db.models.signals import pre_save
-from django.test import Client, RequestFactory, override_settings
-from django.utils import timezone
-from django.views.debug import ExceptionReporter, technical_500_response
+from django.test import Client, override_settings
 
 from integrations import credentials, tokens
 from integrations.crypto import generate_key
 from integrations.models import AuditEvent, Credential, Integration, Provider
-from integrations.sealed.redaction import Secret
 from integrations.reporting import RedactingExceptionReporter, SecretSafeExceptionReporterFilter
 from tests.dbutil import write_raw
 from tests.oauth_helpers import alice, fake, make_provider, provider  # noqa: F401

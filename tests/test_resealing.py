@@ -14,11 +14,11 @@ from django.core.management.base import CommandError
 from django.db import close_old_connections, connection
 from django.test.utils import override_settings
 
-from integrations.sealed import resealing
 from integrations.conf import app_settings
 from integrations.crypto import Keyring, generate_key, is_sealed
-from tests.settings import TEST_KEY_V1, TEST_KEY_V2
+from integrations.sealed import resealing
 from tests.dbutil import raw_column, write_raw
+from tests.settings import TEST_KEY_V1, TEST_KEY_V2
 from tests.testapp.models import Account, Settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,11 +7,19 @@ use the API's JSON (the HTML renderer cannot render either: ``OPTIONS`` on the
 Swagger UI used to be a 500).
 """
 
+from typing import TYPE_CHECKING
+
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
+from rest_framework.views import APIView
 
 from . import errors
+
+if TYPE_CHECKING:
+    _ViewBase = APIView  # what the mixin is mixed into, so that super() type-checks
+else:
+    _ViewBase = object
 
 
 def _answer_in_json(request):
@@ -19,7 +27,7 @@ def _answer_in_json(request):
     request.accepted_media_type = JSONRenderer.media_type
 
 
-class _SignedInOnly:
+class _SignedInOnly(_ViewBase):
     permission_classes = [IsAuthenticated]
 
     def get_exception_handler(self):

@@ -110,7 +110,7 @@ def _submitted_strings(request):
         walk(data)
         for _key, values in getattr(data, "lists", lambda: [])():
             walk(values)
-    except Exception:  # noqa: BLE001 - scrubbing must never break error handling
+    except Exception:  # noqa: BLE001, S110 - scrubbing must never break error handling
         pass
     return sorted(found, key=len, reverse=True)
 
@@ -139,7 +139,7 @@ def _flatten(detail, prefix=""):
 
 
 def _fields(detail, submitted):
-    fields = {}
+    fields: dict[str, list[str]] = {}
     for path, messages in _flatten(detail):
         # Paths are serializer field names (and list indices): never scrubbed.
         fields.setdefault(path, []).extend(

@@ -43,7 +43,7 @@ class StrictFilterSet(django_filters.FilterSet):
         strict = {name: isinstance(item, django_filters.filters.BaseCSVFilter)
                   for name, item in self.filters.items() if isinstance(item, self.NON_EMPTY)}
 
-        class Form(base):
+        class Form(base):  # type: ignore[valid-type, misc]  # the filterset's own form class
             def clean(form):
                 cleaned = super().clean()
                 for name, is_csv in strict.items():

@@ -9,6 +9,7 @@
 """
 
 import copy
+from typing import Any
 
 from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
 from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
@@ -73,7 +74,7 @@ class AutoSchema(SpectacularAutoSchema):
 
 
 def _data_schema(required_keys):
-    schema = {
+    schema: dict[str, Any] = {
         "type": "object",
         "writeOnly": True,
         "minProperties": 1,

@@ -190,7 +190,9 @@ class ProviderSerializer(StrictModelSerializer):
 class IntegrationSerializer(serializers.ModelSerializer):
     """An integration as the API shows it: never a token."""
 
-    provider = serializers.PrimaryKeyRelatedField(read_only=True, pk_field=serializers.UUIDField())
+    provider: serializers.PrimaryKeyRelatedField[Provider] = serializers.PrimaryKeyRelatedField(
+        read_only=True, pk_field=serializers.UUIDField()
+    )
     provider_slug = serializers.CharField(source="provider.slug", read_only=True)
     provider_name = serializers.CharField(source="provider.name", read_only=True)
     status = choice_field(Integration.Status.choices, read_only=True)
@@ -224,7 +226,9 @@ USER_SETTABLE_STATUSES = [
 
 
 class IntegrationUpdateSerializer(serializers.Serializer):
-    label = StrictCharField(max_length=255, required=False, allow_blank=True)
+    label = StrictCharField(  # type: ignore[assignment]  # the field, not Field.label
+        max_length=255, required=False, allow_blank=True
+    )
     status = choice_field(
         USER_SETTABLE_STATUSES, required=False,
         help_text="To disconnect (revoke), DELETE the integration instead. "
@@ -295,7 +299,7 @@ class CredentialSerializer(serializers.ModelSerializer):
     """A credential as the API shows it: never its data."""
 
     type = choice_field(Credential.Type.choices, source="credential_type", read_only=True)
-    provider = serializers.PrimaryKeyRelatedField(
+    provider: serializers.PrimaryKeyRelatedField[Provider] = serializers.PrimaryKeyRelatedField(
         read_only=True, allow_null=True, pk_field=serializers.UUIDField())
     secret_status = SecretStatusField("data_sealed")
     hint = serializers.CharField(
@@ -345,7 +349,7 @@ class _CredentialWriteSerializer(serializers.Serializer):
 
 class CredentialCreateSerializer(_CredentialWriteSerializer):
     type = choice_field(Credential.Type.choices)
-    data = SecretDataField()
+    data = SecretDataField()  # type: ignore[assignment]  # the field, not Serializer.data
 
     @sensitive_variables()
     def validate(self, attrs):
@@ -357,12 +361,13 @@ class CredentialCreateSerializer(_CredentialWriteSerializer):
 class CredentialUpdateSerializer(_CredentialWriteSerializer):
     """Type and owner never change; ``data`` replaces the secret when given."""
 
-    data = SecretDataField(required=False)
+    data = SecretDataField(required=False)  # type: ignore[assignment]
 
     @sensitive_variables()
     def validate(self, attrs):
         if "data" in attrs:
-            self.check_data(self.instance.credential_type, attrs["data"])
+            credential = self.instance  # an update always has one
+            self.check_data(credential.credential_type, attrs["data"])  # type: ignore[union-attr]
         self.check_name(attrs)
         return attrs
 
@@ -387,7 +392,7 @@ class AuditEventSerializer(serializers.ModelSerializer):
 class ErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Machine-readable, e.g. 'invalid', 'not_found'.")
     message = serializers.CharField()
-    fields = serializers.DictField(
+    fields = serializers.DictField(  # type: ignore[assignment]  # the field, not Serializer.fields
         child=serializers.ListField(child=serializers.CharField()),
         help_text="Field (dotted when nested) -> messages; empty unless input was invalid.",
     )

@@ -15,7 +15,7 @@ __all__ = ["DEFAULT_RATES", "CredentialsThrottle", "RefreshThrottle"]
 class _ScopedThrottle(BaseThrottle):
     """A per-user (per-IP when anonymous) limit for one fixed scope."""
 
-    scope = None
+    scope: str
 
     def allow_request(self, request, view):
         self.usage = hit(request, self.scope)

@@ -6,22 +6,26 @@ carry the key version and, once a field has added it, the model/field/row
 message ends up in logs, error pages and bug reports.
 """
 
+from typing import Self
+
 
 class CryptoError(Exception):
     """Base class of every failure raised by :mod:`integrations.crypto`."""
 
-    def __init__(self, message, *, key_version=None, location=None):
+    def __init__(
+        self, message: str, *, key_version: int | None = None, location: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.key_version = key_version
         self.location = location
 
-    def with_location(self, location):
+    def with_location(self, location: str) -> Self:
         """Attach where the value lives (model, field, row) and return self."""
         self.location = location
         return self
 
-    def __str__(self):
+    def __str__(self) -> str:
         if self.location:
             return f"{self.message} [{self.location}]"
         return self.message
@@ -30,7 +34,7 @@ class CryptoError(Exception):
 class KeyringError(CryptoError):
     """The key configuration is unusable: missing, malformed or duplicated keys."""
 
-    def __init__(self, message, *, code, key_version=None):
+    def __init__(self, message: str, *, code: str, key_version: int | None = None) -> None:
         super().__init__(message, key_version=key_version)
         self.code = code
 
@@ -38,7 +42,7 @@ class KeyringError(CryptoError):
 class MissingKeysError(KeyringError):
     """No encryption key is configured at all."""
 
-    def __init__(self, message="no encryption keys are configured"):
+    def __init__(self, message: str = "no encryption keys are configured") -> None:
         super().__init__(message, code="missing")
 
 

@@ -8,6 +8,7 @@ single-bit change of a stored value detectable.
 """
 
 import binascii
+from typing import TypeGuard
 
 from .exceptions import MalformedValueError, NotSealedError
 
@@ -33,17 +34,17 @@ _a2b = binascii.a2b_base64
 _b2a = binascii.b2a_base64
 
 
-def header_for(version):
+def header_for(version: int) -> bytes:
     """The header bytes for a key version; they are authenticated as AAD."""
     return b"%s%d$" % (_PREFIX_BYTES, version)
 
 
-def encode(header, payload):
+def encode(header: bytes, payload: bytes) -> str:
     """Join a header and the raw nonce||ciphertext||tag into the sealed string."""
     return (header + _b2a(payload, newline=False).translate(_TO_URLSAFE)).decode("ascii")
 
 
-def split(sealed):
+def split(sealed: str) -> tuple[bytes, int, bytes]:
     """Parse a sealed string into ``(header_bytes, version, payload_bytes)``.
 
     Raises :class:`NotSealedError` when the prefix is absent and
@@ -68,7 +69,7 @@ def split(sealed):
     return header, version, payload
 
 
-def encoded_length(payload_size):
+def encoded_length(payload_size: int) -> int:
     """The length of the one canonical padded base64 text of ``payload_size`` bytes.
 
     Python 3.11 and 3.12's ``a2b_base64(strict_mode=True)`` accept excess ``=``
@@ -78,7 +79,7 @@ def encoded_length(payload_size):
     return (payload_size + 2) // 3 * 4
 
 
-def _unused_bits_table():
+def _unused_bits_table() -> tuple[bytes, bytes]:
     # For each byte: the bits of its base64 value that the final character of a
     # padded group does not use. '=' padding drops 4 bits (one '=' follows two
     # data characters of the last group... see is_canonical).
@@ -94,7 +95,7 @@ def _unused_bits_table():
 _UNUSED_ONE_PAD, _UNUSED_TWO_PAD = _unused_bits_table()
 
 
-def is_canonical(translated):
+def is_canonical(translated: bytes) -> bool:
     """Whether strictly-decodable standard base64 has zero unused trailing bits.
 
     A lenient decoder maps several strings to the same bytes by ignoring those
@@ -107,7 +108,7 @@ def is_canonical(translated):
     return not _UNUSED_ONE_PAD[translated[-2]]
 
 
-def split_header(sealed):
+def split_header(sealed: str) -> tuple[bytes, int, bytes]:
     """Read the header without touching the body: ``(header, version, body)``."""
     if not isinstance(sealed, str):
         raise MalformedValueError(f"sealed value must be str, not {type(sealed).__name__}")
@@ -132,12 +133,12 @@ def split_header(sealed):
     return data[: end + 1], int(digits), data[end + 1 :]
 
 
-def read_version(sealed):
+def read_version(sealed: str) -> int:
     """The key version of a sealed value, read from its header alone."""
     return split_header(sealed)[1]
 
 
-def is_sealed(value):
+def is_sealed(value: object) -> TypeGuard[str]:
     """Whether ``value`` is a well-formed sealed string (no key needed).
 
     Legacy plaintext is told apart by this; a value that has the prefix but is

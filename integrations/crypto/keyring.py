@@ -11,6 +11,8 @@ import os
 import re
 from binascii import a2b_base64 as _a2b
 from binascii import b2a_base64 as _b2a
+from collections.abc import Iterable, Sequence
+from typing import Self
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -34,13 +36,13 @@ _VERSION_RE = re.compile(r"[1-9][0-9]{0,8}")
 _BASE64_RE = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
 
 
-def generate_key(version):
+def generate_key(version: int) -> str:
     """A new random key as a ready ``"N:<base64url>"`` keyring entry."""
     version = _check_version(version)
     return f"{version}:{base64.urlsafe_b64encode(os.urandom(KEY_SIZE)).decode('ascii')}"
 
 
-def _check_version(version):
+def _check_version(version: object) -> int:
     if isinstance(version, bool) or not isinstance(version, int) or not 0 < version < 10**9:
         raise KeyringError(
             "a key version must be an integer from 1 to 999999999", code="bad_version"
@@ -48,7 +50,7 @@ def _check_version(version):
     return version
 
 
-def _decode_key(text, version):
+def _decode_key(text: str, version: int) -> bytes:
     text = text.strip()
     if not _BASE64_RE.fullmatch(text):
         raise KeyringError(
@@ -72,7 +74,7 @@ def _decode_key(text, version):
     return key
 
 
-def _parse_entry(entry, position):
+def _parse_entry(entry: object, position: int) -> tuple[int, bytes]:
     if not isinstance(entry, str):
         raise KeyringError(
             f"key entry #{position} must be a string 'N:<base64>'", code="bad_entry"
@@ -108,7 +110,9 @@ class Keyring:
         "_min_version",
     )
 
-    def __init__(self, keys, *, min_decryption_version=None):
+    def __init__(
+        self, keys: Iterable[tuple[int, bytes]], *, min_decryption_version: int | None = None
+    ) -> None:
         """``keys``: ``(version, 32-byte key)`` pairs, primary first.
 
         ``min_decryption_version`` retires older keys without deleting them:
@@ -116,8 +120,8 @@ class Keyring:
         (:class:`RetiredKeyVersionError`), which shows whether anything still
         needs them before the key is removed for good.
         """
-        ciphers = {}
-        order = []
+        ciphers: dict[int, AESGCM] = {}
+        order: list[int] = []
         for version, key in keys:
             version = _check_version(version)
             if version in ciphers:
@@ -135,7 +139,12 @@ class Keyring:
             raise MissingKeysError()
         self._setup(ciphers, tuple(order), min_decryption_version)
 
-    def _setup(self, ciphers, order, min_decryption_version):
+    def _setup(
+        self,
+        ciphers: dict[int, AESGCM],
+        order: tuple[int, ...],
+        min_decryption_version: int | None,
+    ) -> None:
         if min_decryption_version is not None:
             min_decryption_version = _check_version(min_decryption_version)
             if order[0] < min_decryption_version:
@@ -158,7 +167,7 @@ class Keyring:
         self._primary_cipher = ciphers[order[0]]
         self._primary_header = sealed_format.header_for(order[0])
 
-    def with_min_decryption_version(self, version):
+    def with_min_decryption_version(self, version: int) -> Self:
         """The same keys, refusing values sealed below ``version`` as well.
 
         For keyrings built elsewhere (a ``KEY_PROVIDER``): the retirement setting
@@ -172,14 +181,17 @@ class Keyring:
         return retired
 
     @classmethod
-    def parse(cls, spec, *, min_decryption_version=None):
+    def parse(
+        cls, spec: str | Sequence[str], *, min_decryption_version: int | None = None
+    ) -> Self:
         """Build a keyring from ``"2:<base64>,1:<base64>"`` or a list of such entries.
 
         Blank entries (a trailing comma, an empty environment variable) are
         ignored; everything else must be a valid ``N:<base64>`` 32-byte key.
         """
+        entries: list[object]
         if isinstance(spec, str):
-            entries = spec.split(",")
+            entries = list(spec.split(","))
         elif isinstance(spec, (list, tuple)):
             entries = list(spec)
         else:
@@ -194,44 +206,44 @@ class Keyring:
         ]
         return cls(pairs, min_decryption_version=min_decryption_version)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         retired = f" min_decryption_version={self._min_version}" if self._min_version else ""
         return f"<Keyring primary={self._primary_version} versions={list(self._versions)}{retired}>"
 
-    def is_retired(self, version):
+    def is_retired(self, version: int) -> bool:
         """Whether values of this key version are refused (below the minimum)."""
         return self._min_version is not None and version < self._min_version
 
     @property
-    def min_decryption_version(self):
+    def min_decryption_version(self) -> int | None:
         return self._min_version
 
     @property
-    def primary_version(self):
+    def primary_version(self) -> int:
         return self._primary_version
 
     @property
-    def versions(self):
+    def versions(self) -> tuple[int, ...]:
         """Key versions, primary first."""
         return self._versions
 
-    def encrypt(self, plaintext, context=b""):
+    def encrypt(self, plaintext: bytes, context: bytes | str = b"") -> str:
         """Seal ``plaintext`` (bytes) under the primary key, bound to ``context``."""
         return self._encrypt_with_nonce(plaintext, context, _urandom(12))
 
-    def _encrypt_with_nonce(self, plaintext, context, nonce):
+    def _encrypt_with_nonce(self, plaintext: bytes, context: bytes | str, nonce: bytes) -> str:
         # Separate from encrypt() so the test vectors can fix the nonce, as
         # fernet.py's _encrypt_from_parts fixes its IV. Never reuse a nonce.
-        if type(context) is str:
+        if isinstance(context, str):
             context = context.encode("utf-8")
         header = self._primary_header
         ciphertext = self._primary_cipher.encrypt(nonce, plaintext, header + context)
         encoded = _b2a(nonce + ciphertext, newline=False).translate(_TO_URLSAFE)
         return (header + encoded).decode("ascii")
 
-    def decrypt(self, sealed, context=b""):
+    def decrypt(self, sealed: str, context: bytes | str = b"") -> bytes:
         """Open a sealed string and return the plaintext bytes."""
-        if type(context) is str:
+        if isinstance(context, str):
             context = context.encode("utf-8")
         # Fast path for the well-formed case; anything unusual goes through the
         # careful parser (_decrypt_slow), which names the problem. The checks
@@ -260,7 +272,7 @@ class Keyring:
                 raise self._decryption_error(header[5:-1].decode()) from None
         return self._decrypt_slow(sealed, context)
 
-    def _decryption_error(self, version):
+    def _decryption_error(self, version: str) -> DecryptionError:
         return DecryptionError(
             f"value sealed with key version {version} failed authentication: it was "
             "tampered with or truncated, the key for that version is wrong, or it was "
@@ -268,7 +280,7 @@ class Keyring:
             key_version=int(version),
         )
 
-    def _decrypt_slow(self, sealed, context):
+    def _decrypt_slow(self, sealed: str, context: bytes) -> bytes:
         header, version, payload = sealed_format.split(sealed)
         if self.is_retired(version):
             raise RetiredKeyVersionError(
@@ -289,10 +301,10 @@ class Keyring:
         except InvalidTag:
             raise self._decryption_error(str(version)) from None
 
-    def key_version(self, sealed):
+    def key_version(self, sealed: str) -> int:
         """The version of the key that sealed ``sealed``, without decrypting."""
         return sealed_format.read_version(sealed)
 
-    def needs_reseal(self, sealed):
+    def needs_reseal(self, sealed: str) -> bool:
         """Whether ``sealed`` was sealed with a key other than the primary."""
         return sealed_format.read_version(sealed) != self._primary_version

@@ -7,12 +7,14 @@ admin's "create from preset" uses it, so staff only add the client id and secret
 """
 
 import copy
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.views.decorators.debug import sensitive_variables
 
 from .. import audit, credentials
+from .._typing import User
 from ..models import AuditEvent, Provider
 from .presets import PRESETS
 
@@ -28,12 +30,12 @@ _OVERRIDABLE = frozenset({
 })
 
 
-def preset_choices():
+def preset_choices() -> list[tuple[str, str]]:
     """``[(key, name), …]`` for a form's choice field."""
     return [(key, preset["name"]) for key, preset in PRESETS.items()]
 
 
-def get_preset(key):
+def get_preset(key: str) -> dict[str, Any]:
     """A deep copy of the preset (``KeyError`` names the known ones)."""
     try:
         return copy.deepcopy(PRESETS[key])
@@ -43,8 +45,15 @@ def get_preset(key):
 
 @sensitive_variables()
 @transaction.atomic
-def create_provider_from_preset(preset, *, client_id, client_secret=None, actor=None,
-                                ip_address=None, **overrides):
+def create_provider_from_preset(
+    preset: str,
+    *,
+    client_id: str,
+    client_secret: str | None = None,
+    actor: User | None = None,
+    ip_address: str | None = None,
+    **overrides: Any,
+) -> Provider:
     """Create and return a Provider from the preset ``preset`` (a key of PRESETS).
 
     ``client_id`` and ``client_secret`` are what the provider issued (the secret

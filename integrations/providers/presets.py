@@ -36,7 +36,10 @@ A connection stored without a refresh token but with an expiry is shown as one
 that cannot renew itself (My connections, and ``can_refresh`` in the API).
 """
 
-PRESETS = {
+from typing import Any
+
+# Preset key -> Provider field values (plus ``required``): plain JSON-like data.
+PRESETS: dict[str, dict[str, Any]] = {
     "google": {
         "name": "Google",
         "slug": "google",

@@ -14,8 +14,8 @@ from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from .conf import app_settings
 from ..crypto import KeyringError
+from .conf import app_settings
 
 _KEYRING_IDS = {
     "missing": "integrations.E001",
@@ -43,7 +43,7 @@ def check_keyring(app_configs=None, **kwargs):
     except ImproperlyConfigured as exc:
         return [checks.Error(str(exc), id="integrations.E004")]
     try:
-        app_settings.keyring
+        _ = app_settings.keyring  # builds and validates the keyring
     except KeyringError as exc:
         return [checks.Error(str(exc), hint=KEY_HINT, id=_KEYRING_IDS.get(exc.code, "integrations.E002"))]
     except ImproperlyConfigured as exc:

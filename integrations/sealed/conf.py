@@ -6,9 +6,11 @@ Projects configure the app with one dict::
 
 ``app_settings`` reads it on first use and again after ``override_settings`` or
 any other ``setting_changed`` signal, so tests and key rotation in a running
-process see the new values. The keyring (``app_settings.keyring``) is built on first use, not per value;
-``KeyringError`` from building it names what is wrong.
+process see the new values. The keyring (``app_settings.keyring``) is built on
+first use, not per value; ``KeyringError`` from building it names what is wrong.
 """
+
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -20,8 +22,8 @@ from ..crypto import Keyring
 # Each key: (default, accepted types, smallest accepted number or None). The
 # sealed-values layer declares its own; a layer built on it (the integrations
 # app) adds its keys with register_settings(), so the INTEGRATIONS dict stays one.
-_SPECS = {}
-DEFAULTS = {}
+_SPECS: dict[str, tuple[Any, tuple[type[Any], ...], int | None]] = {}
+DEFAULTS: dict[str, Any] = {}
 
 
 def register_settings(specs):

@@ -25,6 +25,7 @@ import logging
 import re
 import uuid
 import weakref
+from typing import Any
 
 from django.core import checks
 from django.core.exceptions import FieldError, ValidationError
@@ -34,8 +35,8 @@ from django.db.models.signals import post_init
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 
-from .conf import app_settings
 from ..crypto import CryptoError, MalformedValueError, NotSealedError, is_sealed
+from .conf import app_settings
 from .formfields import KEEP, NOT_CLEARABLE, SealedJSONFormField, SealedTokenFormField
 from .jsonlimits import JSONLimitError, check_json_value
 from .redaction import unmasked
@@ -178,7 +179,7 @@ class _SealedField(models.Field):
     description = "A sealed value"
     _is_text = False
 
-    def __init__(self, *args, purpose=None, **kwargs):
+    def __init__(self, *args: Any, purpose: str | None = None, **kwargs: Any) -> None:
         self.purpose = purpose
         self._purpose_bytes = purpose.encode("utf-8") if isinstance(purpose, str) else b""
         self._row_prefix = self._purpose_bytes + b"|"
@@ -186,7 +187,7 @@ class _SealedField(models.Field):
 
     # -- naming -----------------------------------------------------------
 
-    def get_attname(self):
+    def get_attname(self) -> str:
         return f"{self.name}_sealed"
 
     def get_attname_column(self):
@@ -198,7 +199,7 @@ class _SealedField(models.Field):
         self.cache_name = f"_{self.attname}_opened"
 
     @property
-    def label_for_errors(self):
+    def label_for_errors(self) -> str:
         model = getattr(self, "model", None)
         return f"{model._meta.label}.{self.name}" if model else self.name or "sealed field"
 
@@ -256,7 +257,7 @@ class _SealedField(models.Field):
         return []
 
     def _check_indexing(self):
-        if self.primary_key or self.unique or self.db_index:
+        if self.primary_key or self.unique or self.db_index:  # type: ignore[attr-defined]
             return [
                 checks.Error(
                     _("sealed fields cannot be primary keys, unique or indexed: every "
@@ -287,7 +288,7 @@ class _SealedField(models.Field):
     # -- binding ------------------------------------------------------------
 
     @cached_property
-    def binds_to_row(self):
+    def binds_to_row(self) -> bool:
         """Whether values are bound to the row's primary key.
 
         True unless the database assigns the key on insert (an AutoField),
@@ -320,7 +321,7 @@ class _SealedField(models.Field):
         normalized = pk if type(pk) is uuid.UUID else self.model._meta.pk.to_python(pk)
         return str(normalized).encode("utf-8")
 
-    def context_for_pk(self, pk):
+    def context_for_pk(self, pk: Any) -> bytes:
         """The associated-data context of this column's value in row ``pk``.
 
         For code that works on stored values without model instances (the
@@ -330,7 +331,7 @@ class _SealedField(models.Field):
             return self._purpose_bytes
         return self._row_prefix + self._row_id(pk)
 
-    def plaintext_from_legacy(self, raw):
+    def plaintext_from_legacy(self, raw: str) -> bytes:
         """The bytes to seal for a legacy unsealed stored value (raises ValueError)."""
         self._decode_legacy_text(raw)
         return raw.encode("utf-8", "surrogatepass")
@@ -484,11 +485,11 @@ class _SealedField(models.Field):
             return value
         return _Unsealed(value, None, self, is_default=True)
 
-    def plain_default(self):
+    def plain_default(self) -> Any:
         """The default as plaintext (``get_default()`` wraps it for sealing)."""
         return super().get_default()
 
-    def seal_for_pk(self, value, pk):
+    def seal_for_pk(self, value: Any, pk: Any) -> SealedValue:
         """``value`` sealed for this column in row ``pk`` (no instance needed)."""
         return SealedValue(self._seal(self._check_assignable(value), self.context_for_pk(pk)))
 
@@ -536,6 +537,9 @@ class EncryptedTokenField(_SealedField):
 
     description = "A sealed text secret"
     _is_text = True
+    # What django-stubs types ``instance.<name>`` as (the descriptor's value).
+    _pyi_private_set_type: str | None
+    _pyi_private_get_type: str | None
 
     def _check_assignable(self, value):
         if not isinstance(value, str):
@@ -569,8 +573,16 @@ class EncryptedJSONField(_SealedField):
 
     description = "A sealed JSON value"
     empty_strings_allowed = False
+    _pyi_private_set_type: Any
+    _pyi_private_get_type: Any
 
-    def __init__(self, *args, encoder=None, decoder=None, **kwargs):
+    def __init__(
+        self,
+        *args: Any,
+        encoder: type[json.JSONEncoder] | None = None,
+        decoder: type[json.JSONDecoder] | None = None,
+        **kwargs: Any,
+    ) -> None:
         if encoder is not None and not callable(encoder):
             raise ValueError("The encoder parameter must be a callable object.")
         if decoder is not None and not callable(decoder):
@@ -604,6 +616,7 @@ class EncryptedJSONField(_SealedField):
         # full_clean() sees the attname: a value assigned, or opened and edited
         # in place, is checked here (a ValidationError) before save() seals it.
         opened = model_instance.__dict__.get(self.cache_name) if model_instance else None
+        pending: tuple[Any, ...]
         if type(value) is _Unsealed:
             pending = (value.value,)
         elif opened is not None and opened.raw == value:
@@ -655,6 +668,6 @@ class EncryptedJSONField(_SealedField):
         )
 
 
-def sealed_fields(model):
+def sealed_fields(model: type[models.Model]) -> list[_SealedField]:
     """The sealed fields a model stores in its own table."""
     return [f for f in model._meta.local_concrete_fields if isinstance(f, _SealedField)]

@@ -23,6 +23,8 @@ the whole ModelForm lifecycle:
   with ``blank=True``: ""). Ticking it and typing a value is an error.
 """
 
+from typing import TYPE_CHECKING
+
 from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.boundfield import BoundField
@@ -73,8 +75,16 @@ def _has_value(value):
     return value is not None and not (isinstance(value, str) and value == "")
 
 
-class _WriteOnlyWidgetMixin:
+if TYPE_CHECKING:
+    _WidgetBase = forms.Widget  # what the mixin is mixed into, so that super() type-checks
+else:
+    _WidgetBase = object
+
+
+class _WriteOnlyWidgetMixin(_WidgetBase):
     """Never renders a value; adds a "clear" checkbox when clearing is allowed."""
+
+    input_template_name: str  # the concrete widget's own template, wrapped
 
     template_name = "integrations/widgets/write_only.html"
     clearable = False

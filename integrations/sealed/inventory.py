@@ -4,12 +4,13 @@ Reads only the first characters of each stored value (the header), never
 decrypts, and never returns a value.
 """
 
+import dataclasses
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from .conf import app_settings
 from ..crypto import PREFIX, MalformedValueError, NotSealedError
 from ..crypto.format import read_version
+from .conf import app_settings
 from .resealing import _Column
 
 # "$si1$" + up to 9 digits + "$"
@@ -25,9 +26,9 @@ class ColumnStatus:
     empty: int = 0
     plaintext: int = 0
     malformed: int = 0
-    by_version: dict = field(default_factory=dict)
-    missing_versions: list = field(default_factory=list)
-    retired_versions: list = field(default_factory=list)
+    by_version: dict[int, int] = dataclasses.field(default_factory=dict)
+    missing_versions: list[int] = dataclasses.field(default_factory=list)
+    retired_versions: list[int] = dataclasses.field(default_factory=list)
 
     @property
     def needs_rotation(self):
@@ -54,7 +55,7 @@ def column_status(model, sealed_field):
     column = _Column(model, sealed_field)
     col = column.column
     status = ColumnStatus(model._meta.label, sealed_field.name)
-    versions = Counter()
+    versions: Counter[int] = Counter()
     with column.connection.cursor() as cursor:
         cursor.execute(
             f"SELECT SUBSTR({col}, 1, {_HEADER_CHARS}), COUNT(*) FROM {column.table} "

@@ -17,6 +17,7 @@ so a hostile value cannot exhaust the stack while being checked.
 """
 
 import json
+from typing import Any
 
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -50,6 +51,7 @@ def check_json_value(value, *, allow_nul=False, max_depth=MAX_JSON_DEPTH):
                 raise JSONLimitError(_("JSON strings cannot contain NUL characters (\\u0000)."),
                                      code="nul")
             continue
+        children: list[Any] | tuple[Any, ...]
         if isinstance(item, dict):
             children = [*item.keys(), *item.values()]
         elif isinstance(item, (list, tuple)):

@@ -70,7 +70,7 @@ class Secret:
             return self._value == other._value
         return NotImplemented
 
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]  # unhashable, like the secret it masks
 
     def __bool__(self):
         return bool(self._value)
@@ -92,17 +92,17 @@ class _MaskedDict(dict):
     __slots__ = ()
 
     def __repr__(self):
-        return "{%r: %r}" % (MASK, MASK)
+        return f"{{{MASK!r}: {MASK!r}}}"
 
 
 class _MaskedList(list):
     __slots__ = ()
 
     def __repr__(self):
-        return "[%r]" % MASK
+        return f"[{MASK!r}]"
 
 
-_MASKED = {str: _MaskedText, dict: _MaskedDict, list: _MaskedList}
+_MASKED: dict[type, type] = {str: _MaskedText, dict: _MaskedDict, list: _MaskedList}
 
 
 def masked(value):
@@ -142,9 +142,9 @@ class _SecretRegistry:
     """
 
     def __init__(self):
-        self._live = {}
-        self._recent = OrderedDict()
-        self._released = deque()
+        self._live: dict[str, int] = {}
+        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._released: deque[tuple[str, ...]] = deque()
         self._lock = threading.Lock()
         self._index = None
 
@@ -183,7 +183,7 @@ class _SecretRegistry:
         with self._lock:
             self._apply_releases()
             if self._index is None:
-                index = {}
+                index: dict[str, set[str]] = {}
                 for text in (*self._live, *self._recent):
                     for form in _written_forms(text):
                         index.setdefault(form[:_MIN_REGISTERED_LENGTH], set()).add(form)
@@ -220,7 +220,8 @@ def _replace_registered(text, index):
     if not index:
         return text
     width = _MIN_REGISTERED_LENGTH
-    parts, start, position, last = [], 0, 0, len(text) - width
+    parts: list[str] = []
+    start, position, last = 0, 0, len(text) - width
     while position <= last:
         for form in index.get(text[position:position + width], ()):
             if text.startswith(form, position):

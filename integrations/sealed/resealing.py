@@ -20,15 +20,17 @@ opened are reported by primary key and left untouched; nothing here ever prints,
 logs or raises with a value.
 """
 
-from dataclasses import asdict, dataclass, field
+import dataclasses
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from django.apps import apps
 from django.db import connections, router, transaction
 from django.dispatch import Signal
 from django.views.decorators.debug import sensitive_variables
 
-from .conf import app_settings
 from ..crypto import PREFIX, CryptoError
+from .conf import app_settings
 from .fields import sealed_fields
 
 ROTATE = "rotate"
@@ -79,7 +81,7 @@ class FieldReport:
     empty: int = 0
     changed: int = 0
     remaining: int = 0
-    unreadable: list = field(default_factory=list)
+    unreadable: list[Unreadable] = dataclasses.field(default_factory=list)
     dry_run: bool = False
 
     def as_dict(self):
@@ -125,7 +127,8 @@ class _Column:
         column, n = self.column, len(PREFIX)
         if mode == ROTATE:
             return (
-                f"SUBSTR({column}, 1, {n}) = %s AND SUBSTR({column}, 1, {len(primary_header)}) <> %s",
+                f"SUBSTR({column}, 1, {n}) = %s "
+                f"AND SUBSTR({column}, 1, {len(primary_header)}) <> %s",
                 [PREFIX, primary_header],
             )
         return f"{column} <> '' AND SUBSTR({column}, 1, {n}) <> %s", [PREFIX]
@@ -234,7 +237,7 @@ def _write(column, updates):
             packed = [_pack(values) for values in (pks, olds, news)]
             if None in packed:
                 arrays = f"%s::{pk_type}[], %s::text[], %s::text[]"
-                params = [pks, olds, news]
+                params: list[Any] = [pks, olds, news]
             else:
                 arrays = (f"string_to_array(%s, %s)::{pk_type}[], string_to_array(%s, %s), "
                           "string_to_array(%s, %s)")

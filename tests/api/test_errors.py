@@ -7,7 +7,6 @@ import pytest
 
 from integrations import credentials
 from integrations.api import views as api_views
-
 from tests.conftest import assert_not_logged
 
 from .conftest import assert_no_secret

@@ -1,4 +1,4 @@
-"""Progress bars are optional: tqdm (the ``progress`` extra) on a terminal, plain lines otherwise."""
+"""Progress bars are optional: tqdm (the ``progress`` extra) on a terminal, else plain lines."""
 
 import io
 import sys

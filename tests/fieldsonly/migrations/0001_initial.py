@@ -1,7 +1,8 @@
 import uuid
 
-import integrations.fields
 from django.db import migrations, models
+
+import integrations.fields
 
 
 class Migration(migrations.Migration):

@@ -10,15 +10,20 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from integrations.crypto import CryptoError
-from integrations.sealed.resealing import count_work, reseal_field, reseal_run_finished, sealed_columns
+from integrations.sealed.resealing import (
+    count_work,
+    reseal_field,
+    reseal_run_finished,
+    sealed_columns,
+)
 
 COLUMNS = ("model.field", "re-sealed", "current", "plaintext", "empty/null", "changed",
            "remaining", "unreadable")
 
 
 class ResealCommand(BaseCommand):
-    mode = None  # set by subclasses
-    command_name = None  # set by subclasses: the name the audit log shows
+    mode: str  # set by subclasses
+    command_name: str  # set by subclasses: the name the audit log shows
     verb = "re-sealed"
 
     def add_arguments(self, parser):

@@ -2,8 +2,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from integrations.sealed.conf import app_settings
 from integrations.crypto import CryptoError
+from integrations.sealed.conf import app_settings
 from integrations.sealed.inventory import column_status
 from integrations.sealed.resealing import sealed_columns
 

@@ -7,8 +7,8 @@ output key material: it comes from the OS CSPRNG and is never stored or logged.
 
 from django.core.management.base import BaseCommand, CommandError
 
-from integrations.sealed.conf import app_settings
 from integrations.crypto import CryptoError, generate_key
+from integrations.sealed.conf import app_settings
 
 
 class Command(BaseCommand):
