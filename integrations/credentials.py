@@ -12,6 +12,7 @@ from datetime import datetime
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar, cast
 
+from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
@@ -237,6 +238,29 @@ def read_secret(
     secret = Secret(owned.data)
     audit.record(Action.USE, actor=user, target=owned, purpose=purpose, ip_address=ip_address)
     return secret
+
+
+def session(user, credential, *, purpose):
+    """A ``requests.Session`` whose requests carry the user's credential: an API
+    key where the provider's ``metadata["api_key"]`` says (default
+    ``Authorization: Bearer``), basic or bearer. Each request reads the secret
+    through :func:`read_secret` (audited). See :mod:`integrations.provider_calls`."""
+    from .provider_calls import CredentialSecret, ProviderCallSession
+
+    return ProviderCallSession(CredentialSecret(user, credential, purpose=purpose))
+
+
+def httpx_auth(user, credential, *, purpose):
+    """An ``httpx.Auth`` doing what :func:`session` does (sync and async clients)."""
+    from .provider_calls import CredentialSecret, ProviderCallAuth
+
+    return ProviderCallAuth(CredentialSecret(user, credential, purpose=purpose))
+
+
+async def aread_secret(user, credential, *, purpose, ip_address=None):
+    """:func:`read_secret` for async code (run in Django's thread-sensitive executor)."""
+    return await sync_to_async(read_secret, thread_sensitive=True)(
+        user, credential, purpose=purpose, ip_address=ip_address)
 
 
 def _on_behalf(owner, actor):

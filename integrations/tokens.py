@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 from django.db import router, transaction
 from django.db.models import Field, Q, QuerySet
@@ -529,6 +530,63 @@ def get_valid_token(
     return read_access_token(integration, purpose=purpose, actor=actor, ip_address=ip_address)
 
 
+@sensitive_variables()
+def refresh_rejected(integration, rejected, *, actor=None, ip_address=None):
+    """The provider answered 401 to the access token ``rejected`` (its plain
+    value): refresh once, exactly once across workers, unless another worker
+    already replaced that token (its token is then the one to use). Returns an
+    :class:`Outcome`; raises like :func:`refresh_integration` (without a refresh
+    token: :class:`ReauthorizationRequired`, status ``expired``)."""
+    integration.refresh_from_db()
+    try:
+        stored = _open_token(integration, "access_token")
+    except TokenUnreadable:
+        stored = None
+    if stored and stored != rejected and _usable(integration, 0):
+        return Outcome.FRESH
+    # The row's updated_at when the rejected token was still stored: a refresh
+    # by another worker from here on changes it, and its token is taken instead.
+    return refresh_integration(integration, actor=actor, ip_address=ip_address, force=True,
+                               _seen=integration.updated_at)
+
+
+def session(integration, *, purpose, actor=None):
+    """A ``requests.Session`` whose requests carry a valid access token, refreshed
+    before it expires and once after a 401 (see :mod:`integrations.provider_calls`)."""
+    from .provider_calls import IntegrationTokens, ProviderCallSession
+
+    return ProviderCallSession(IntegrationTokens(integration, purpose=purpose, actor=actor))
+
+
+def httpx_auth(integration, *, purpose, actor=None):
+    """An ``httpx.Auth`` doing what :func:`session` does, for ``httpx.Client`` and
+    ``httpx.AsyncClient``."""
+    from .provider_calls import IntegrationTokens, ProviderCallAuth
+
+    return ProviderCallAuth(IntegrationTokens(integration, purpose=purpose, actor=actor))
+
+
+# Async twins for async views: the sync service runs in Django's thread-sensitive
+# executor, so the lease and refresh logic stays in one place and the ORM is never
+# called from the event loop.
+
+async def aget_valid_token(integration, *, purpose, actor=None, ip_address=None):
+    """:func:`get_valid_token` for async code."""
+    return await sync_to_async(get_valid_token, thread_sensitive=True)(
+        integration, purpose=purpose, actor=actor, ip_address=ip_address)
+
+
+async def aread_access_token(integration, *, purpose, actor=None, ip_address=None):
+    """:func:`read_access_token` for async code."""
+    return await sync_to_async(read_access_token, thread_sensitive=True)(
+        integration, purpose=purpose, actor=actor, ip_address=ip_address)
+
+
+async def arefresh_integration(integration, **options):
+    """:func:`refresh_integration` for async code (same keyword options)."""
+    return await sync_to_async(refresh_integration, thread_sensitive=True)(integration, **options)
+
+
 @dataclass
 class RefreshReport:
     """What ``refresh_expiring`` did: ``counts`` per outcome, and each row that
@@ -706,14 +764,20 @@ __all__ = [
     "TokenUnreadable",
     "ValidationError",
     "apply_token_response",
+    "aget_valid_token",
+    "aread_access_token",
+    "arefresh_integration",
     "connect",
     "disconnect",
     "get_integration",
     "get_valid_token",
+    "httpx_auth",
     "list_integrations",
     "parse_scopes",
     "read_access_token",
     "refresh_expiring",
     "refresh_integration",
+    "refresh_rejected",
+    "session",
     "store_token_response",
 ]

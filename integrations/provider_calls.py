@@ -1,0 +1,278 @@
+"""Calling a provider's API with a stored secret: ``requests`` sessions and ``httpx`` auth.
+
+One *policy* per connection decides what a request carries; two thin adapters
+put it on the wire:
+
+* :class:`ProviderCallSession`, a ``requests.Session`` (redirects refused, as
+  on every provider request: see :mod:`provider_http`);
+* :class:`ProviderCallAuth`, an ``httpx.Auth`` for ``httpx.Client`` and
+  ``httpx.AsyncClient`` (the async flow runs the policy in Django's
+  thread-sensitive executor, so the ORM is never called from the event loop).
+
+For an integration the policy asks :func:`tokens.get_valid_token` before every
+request (a token about to expire is refreshed first, exactly once across
+workers). A 401 answer means the provider no longer accepts the token:
+:func:`tokens.refresh_rejected` refreshes once (or takes the token another
+worker already refreshed) and the request is sent once more; whatever the retry
+answers is the answer. A credential (API key, basic, bearer) cannot be
+refreshed, so its 401 is returned as it is.
+
+Every request is one hand-out of the secret, audited as ``use`` with the
+purpose: a retry after a 401 is a second request and a second event. The secret
+is set on each outgoing request only, never kept on the session or the auth
+object; the last :class:`Secret` is held while they live, so the log filter
+redacts the value wherever it appears (an API key placed in the query string
+is in the URL that ``urllib3`` and ``httpx`` log).
+"""
+
+import base64
+
+import httpx
+import requests
+from asgiref.sync import sync_to_async
+from django.core.exceptions import ImproperlyConfigured
+from django.views.decorators.debug import sensitive_variables
+
+from . import credentials, tokens
+from .models import Credential, Integration
+from .provider_http import NoRedirects
+from .redaction import redact
+
+UNAUTHORIZED = 401
+
+# Where an API key goes when the provider's metadata does not say.
+DEFAULT_API_KEY_PLACEMENT = {"in": "header", "name": "Authorization", "prefix": "Bearer "}
+_PLACES = ("header", "query")
+
+
+class Placement:
+    """What a request must carry for one secret: headers and query parameters.
+
+    Its ``repr`` names the header and parameter names only.
+    """
+
+    __slots__ = ("headers", "params", "value")
+
+    def __init__(self, value, *, headers=None, params=None):
+        self.value = value  # the plain secret, to recognise a rejected token
+        self.headers = headers or {}
+        self.params = params or {}
+
+    def __repr__(self):
+        return (f"Placement(headers={sorted(self.headers)!r}, "
+                f"params={sorted(self.params)!r})")
+
+    def prepare(self, request):
+        """Put the secret on a ``requests.PreparedRequest`` (a copy is returned)."""
+        request = request.copy()
+        request.headers.update(self.headers)
+        if self.params:
+            request.prepare_url(request.url, self.params)
+        return request
+
+    def apply(self, request):
+        """Put the secret on an ``httpx.Request`` (in place: httpx's auth flow
+        yields the same request), replacing what a previous attempt set."""
+        request.headers.update(self.headers)
+        for name, value in self.params.items():
+            request.url = request.url.copy_set_param(name, value)
+        return request
+
+
+def authorization(scheme, value):
+    return Placement(value, headers={"Authorization": f"{scheme} {value}"})
+
+
+class IntegrationTokens:
+    """The policy for an integration's access token: the valid token now, and
+    one forced refresh after the provider rejected it."""
+
+    refreshable = True
+
+    def __init__(self, integration, *, purpose, actor=None):
+        if not purpose:
+            raise ValueError("reading a secret needs a stated purpose")
+        self.integration_id = getattr(integration, "pk", integration)
+        self.purpose = purpose
+        self.actor = actor
+        self._held = None  # the last Secret handed out, so logs redact it meanwhile
+
+    def __repr__(self):
+        return f"IntegrationTokens(integration={self.integration_id}, purpose={self.purpose!r})"
+
+    def _row(self):
+        # A fresh instance per request: a session may be shared by threads.
+        return Integration.objects.get(pk=self.integration_id)
+
+    def _placement(self, integration, secret):
+        self._held = secret
+        token_type = integration.token_type or "Bearer"
+        scheme = "Bearer" if token_type.lower() == "bearer" else token_type
+        return authorization(scheme, secret.reveal())
+
+    @sensitive_variables()
+    def current(self):
+        integration = self._row()
+        secret = tokens.get_valid_token(integration, purpose=self.purpose, actor=self.actor)
+        return self._placement(integration, secret)
+
+    @sensitive_variables()
+    def after_unauthorized(self, rejected):
+        integration = self._row()
+        tokens.refresh_rejected(integration, rejected.value, actor=self.actor)
+        secret = tokens.read_access_token(integration, purpose=self.purpose, actor=self.actor)
+        if secret is None:
+            raise tokens.ReauthorizationRequired(integration.status, status=integration.status)
+        return self._placement(integration, secret)
+
+    async def acurrent(self):
+        return await sync_to_async(self.current, thread_sensitive=True)()
+
+    async def aafter_unauthorized(self, rejected):
+        return await sync_to_async(self.after_unauthorized, thread_sensitive=True)(rejected)
+
+
+def api_key_placement(provider):
+    """Where an API key goes for ``provider``: its ``metadata["api_key"]``
+    (``{"in": "header"|"query", "name": ..., "prefix": ...}``) or the default,
+    ``Authorization: Bearer <key>``. A malformed setting is ImproperlyConfigured."""
+    configured = (provider.metadata or {}).get("api_key") if provider is not None else None
+    if configured is None:
+        return DEFAULT_API_KEY_PLACEMENT
+    where = f"provider {provider.slug!r}: metadata api_key"
+    if not isinstance(configured, dict):
+        raise ImproperlyConfigured(f"{where} must be an object")
+    place, name = configured.get("in", "header"), configured.get("name")
+    prefix = configured.get("prefix", "")
+    if place not in _PLACES:
+        raise ImproperlyConfigured(f"{where}: 'in' must be one of {', '.join(_PLACES)}")
+    if not isinstance(name, str) or not name.strip() or not isinstance(prefix, str):
+        raise ImproperlyConfigured(f"{where}: 'name' must be a non-empty string, "
+                                   "'prefix' a string")
+    return {"in": place, "name": name.strip(), "prefix": prefix}
+
+
+@sensitive_variables()
+def credential_placement(credential, data):
+    """The placement of a credential's secret ``data`` by its type."""
+    kind = credential.credential_type
+    if kind == Credential.Type.BEARER:
+        return authorization("Bearer", data["token"])
+    if kind == Credential.Type.BASIC:
+        pair = f"{data['username']}:{data['password']}".encode()
+        return authorization("Basic", base64.b64encode(pair).decode("ascii"))
+    if kind == Credential.Type.API_KEY:
+        rule, key = api_key_placement(credential.provider), data["api_key"]
+        if rule["in"] == "query":
+            return Placement(key, params={rule["name"]: key})
+        return Placement(key, headers={rule["name"]: f"{rule['prefix']}{key}"})
+    raise ValueError(f"a {kind} credential has no standard placement; "
+                     "read_secret() it and build the request yourself")
+
+
+class CredentialSecret:
+    """The policy for a credential: its secret on every request; nothing to refresh."""
+
+    refreshable = False
+
+    def __init__(self, user, credential, *, purpose):
+        if not purpose:
+            raise ValueError("reading a secret needs a stated purpose")
+        self.user = user
+        self.credential_id = getattr(credential, "pk", credential)
+        self.purpose = purpose
+        self._held = None
+
+    def __repr__(self):
+        return f"CredentialSecret(credential={self.credential_id}, purpose={self.purpose!r})"
+
+    @sensitive_variables()
+    def current(self):
+        secret = credentials.read_secret(self.user, self.credential_id, purpose=self.purpose)
+        self._held = secret
+        credential = credentials.get_credential(self.user, self.credential_id)
+        return credential_placement(credential, secret.reveal())
+
+    def after_unauthorized(self, rejected):
+        return None
+
+    async def acurrent(self):
+        return await sync_to_async(self.current, thread_sensitive=True)()
+
+    async def aafter_unauthorized(self, rejected):
+        return None
+
+
+def _without_secret(exc, placement):
+    """``exc`` as raised, or, when the secret is in the URL (which ``requests``
+    quotes in connection errors), the same exception type with the message
+    redacted and no chained cause that still quotes it."""
+    if not placement.params:
+        return exc
+    return type(exc)(redact(str(exc)))
+
+
+class ProviderCallSession(NoRedirects, requests.Session):
+    """A ``requests.Session`` whose every request carries the policy's secret.
+
+    Redirects are never followed (a 3xx raises ``RedirectRefused`` from
+    ``request``): following one would re-send the secret elsewhere.
+    """
+
+    def __init__(self, policy):
+        super().__init__()
+        self.policy = policy
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.policy!r}>"
+
+    @sensitive_variables()
+    def send(self, request, **kwargs):
+        kwargs["allow_redirects"] = False
+        placement = self.policy.current()
+        response = self._send(request, placement, kwargs)
+        if response.status_code != UNAUTHORIZED or not self.policy.refreshable:
+            return response
+        if request.body is not None and not isinstance(request.body, (bytes, str)):
+            return response  # a streamed body cannot be sent twice
+        retry = self.policy.after_unauthorized(placement)
+        response.close()
+        return self._send(request, retry, kwargs)
+
+    @sensitive_variables()
+    def _send(self, request, placement, kwargs):
+        try:
+            return super().send(placement.prepare(request), **kwargs)
+        except requests.RequestException as exc:
+            cleaned = _without_secret(exc, placement)
+            if cleaned is exc:
+                raise
+            raise cleaned from None
+
+
+class ProviderCallAuth(httpx.Auth):
+    """An ``httpx.Auth`` that puts the policy's secret on every request, with
+    one refresh and one retry after a 401 (the body is read first, to resend)."""
+
+    requires_request_body = True
+
+    def __init__(self, policy):
+        self.policy = policy
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.policy!r}>"
+
+    def sync_auth_flow(self, request):
+        request.read()
+        placement = self.policy.current()
+        response = yield placement.apply(request)
+        if response.status_code == UNAUTHORIZED and self.policy.refreshable:
+            yield self.policy.after_unauthorized(placement).apply(request)
+
+    async def async_auth_flow(self, request):
+        await request.aread()
+        placement = await self.policy.acurrent()
+        response = yield placement.apply(request)
+        if response.status_code == UNAUTHORIZED and self.policy.refreshable:
+            retry = await self.policy.aafter_unauthorized(placement)
+            yield retry.apply(request)
