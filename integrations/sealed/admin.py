@@ -22,6 +22,7 @@ model (any primary key type, proxy models, models without timestamps):
 """
 
 import copy
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
@@ -35,6 +36,8 @@ from .status import sealed_status
 __all__ = ["SealedFieldsAdminMixin", "sealed_status_column"]
 
 _SEALED_FIELD_TYPES = (EncryptedTokenField, EncryptedJSONField)
+# Django's default list_display: the mixin adds its columns only to that.
+_DEFAULT_LIST_DISPLAY = ("__str__",)
 # Where the change view keeps what the object held when it was loaded.
 _LOADED = "_sealed_admin_loaded"
 
@@ -62,15 +65,21 @@ def sealed_status_column(field_name, description=None):
     return status
 
 
-class SealedFieldsAdminMixin:
+if TYPE_CHECKING:
+    _AdminBase = admin.ModelAdmin[Any]  # what the mixin is mixed into, so super() type-checks
+else:
+    _AdminBase = object
+
+
+class SealedFieldsAdminMixin(_AdminBase):
     """Status columns, the re-seal action and safe writes for sealed fields.
 
     Put it before ``admin.ModelAdmin`` in the bases. See the module docstring.
     """
 
-    actions = ["reseal_with_primary_key"]
+    actions: Any = ["reseal_with_primary_key"]
     # Other POST parameters that carry secrets (inputs the project's form adds).
-    sensitive_post_parameter_names = ()
+    sensitive_post_parameter_names: tuple[str, ...] = ()
 
     # -- status columns ---------------------------------------------------------
 
@@ -81,7 +90,7 @@ class SealedFieldsAdminMixin:
 
     def get_list_display(self, request):
         list_display = super().get_list_display(request)
-        if tuple(list_display) == admin.ModelAdmin.list_display:
+        if tuple(list_display) == _DEFAULT_LIST_DISPLAY:
             return (*list_display, *self.sealed_status_columns())
         return list_display
 

@@ -45,7 +45,8 @@ def check_keyring(app_configs=None, **kwargs):
     try:
         _ = app_settings.keyring  # builds and validates the keyring
     except KeyringError as exc:
-        return [checks.Error(str(exc), hint=KEY_HINT, id=_KEYRING_IDS.get(exc.code, "integrations.E002"))]
+        return [checks.Error(str(exc), hint=str(KEY_HINT),
+                             id=_KEYRING_IDS.get(exc.code, "integrations.E002"))]
     except ImproperlyConfigured as exc:
         return [checks.Error(str(exc), id="integrations.E004")]
     return []
