@@ -92,7 +92,8 @@ def test_the_compiled_catalog_is_up_to_date(path):
 @pytest.mark.parametrize("path", CATALOGS, ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_the_catalog_passes_msgfmt_check(path, tmp_path):
     """Format strings and plural forms as gettext itself checks them."""
-    result = subprocess.run(["msgfmt", "--check", "-o", str(tmp_path / "django.mo"), str(path)],
+    msgfmt = shutil.which("msgfmt")
+    result = subprocess.run([msgfmt, "--check", "-o", str(tmp_path / "django.mo"), str(path)],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 

@@ -65,8 +65,10 @@ def check_json_value(value, *, allow_nul=False, max_depth=MAX_JSON_DEPTH):
     return value
 
 
-def parse_json_text(text, *, decoder=None, allow_nul=False,
-                    invalid_message=gettext_lazy("Enter valid JSON.")):
+_INVALID_JSON = gettext_lazy("Enter valid JSON.")
+
+
+def parse_json_text(text, *, decoder=None, allow_nul=False, invalid_message=_INVALID_JSON):
     """Parse submitted JSON text and check it; :class:`JSONLimitError` if it
     is not valid JSON (``invalid_message``) or breaks a limit, never quoting
     the text."""

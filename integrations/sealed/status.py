@@ -9,9 +9,9 @@ plaintext or damaged. Everything here reads the stored sealed string
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from .conf import app_settings
 from ..crypto import PREFIX, CryptoError, is_sealed
 from ..crypto.format import read_version
+from .conf import app_settings
 
 
 def is_set(sealed):
