@@ -19,4 +19,5 @@ urlpatterns = [
     path("callback/<slug:provider>/", views.callback, name="callback"),
     path("result/<uuid:pk>/", views.connect_result, name="connect-result"),
     path("<uuid:pk>/disconnect/", views.disconnect, name="disconnect"),
+    path("<uuid:pk>/test/", views.test_connection, name="test-connection"),
 ]

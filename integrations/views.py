@@ -23,7 +23,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import audit, credentials, forms, oauth, secret_status, tokens
+from . import audit, connection_check, credentials, forms, oauth, secret_status, tokens
 from .models import AuditEvent, Credential, Integration, Provider
 from .ratelimit import CREDENTIALS_SCOPE, limit_posts
 
@@ -177,6 +177,28 @@ def disconnect(request, pk):
     if next_url:
         return HttpResponseRedirect(next_url)
     return redirect("integrations:connect-result", pk=integration.pk)
+
+
+@never_cache
+@login_required
+@require_http_methods(["POST"])
+def test_connection(request, pk):
+    """Ask the provider who the account is, with the stored (refreshed) token."""
+    try:
+        integration = tokens.get_integration(request.user, pk)
+    except Integration.DoesNotExist:
+        raise Http404("no such integration") from None
+    result = connection_check.check_connection(request.user, integration)
+    names = {"provider": integration.provider.name}
+    if result.ok:
+        names["account"] = result.label or result.account_id or _("(no name given)")
+        messages.success(request, _("%(provider)s says this account is %(account)s.") % names,
+                         fail_silently=True)
+    else:
+        names["code"] = result.code
+        messages.error(request, _("%(provider)s could not be reached with this connection "
+                                  "(%(code)s).") % names, fail_silently=True)
+    return redirect("integrations:connections")
 
 
 def _safe_next(request, next_url):
