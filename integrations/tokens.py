@@ -19,6 +19,7 @@ from django.views.decorators.debug import sensitive_variables
 from django.utils import timezone
 
 from . import audit, oauth
+from .backoff import call_with_backoff
 from .conf import app_settings
 from .crypto import CryptoError, KeyringError, NotSealedError, UnknownKeyVersionError
 from .models import AuditEvent, Integration
@@ -369,7 +370,10 @@ def _refresh_leased(db, pk, lease, *, margin, force, seen, actor, ip_address):
                                    actor=actor, ip_address=ip_address)
         previous = row.status
         try:
-            response = oauth.refresh_token_request(row.provider, used, actor=actor)
+            # Retried after a passing failure, within this lease: no try may outlast it.
+            response = call_with_backoff(
+                lambda: oauth.refresh_token_request(row.provider, used, actor=actor),
+                budget=_lease_seconds() - 2 * app_settings.HTTP_TIMEOUT_SECONDS - 1)
             apply_token_response(row, response)
         except oauth.OAuthFlowError as exc:
             failure = (ReauthorizationRequired if exc.code in REAUTH_ERRORS else RefreshFailed)(exc.code)
