@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import router, transaction
-from django.db.models import Q
+from django.db.models import BooleanField, Case, F, Q, When
 from django.views.decorators.debug import sensitive_variables
 from django.utils import timezone
 
@@ -511,24 +511,39 @@ def refresh_expiring(*, within, limit=None, actor=None):
     ``skipped``, the status a failure left (``needs_reauth``, ``expired``,
     ``error``), ``unreadable`` (a stored token cannot be opened; the row is
     marked ``needs_reauth``) and ``failed`` (an unexpected error; logged by type).
+
+    With ``REFRESH_IDLE_AFTER_DAYS`` set, grants not refreshed (nor connected)
+    for that many days are refreshed too, valid or not: some providers let an
+    unused refresh token die.
     """
-    cutoff = timezone.now() + timedelta(seconds=within)
+    now = timezone.now()
+    due = Q(expires_at__isnull=False, expires_at__lte=now + timedelta(seconds=within))
+    idle_days = app_settings.REFRESH_IDLE_AFTER_DAYS
+    idle = Q(pk__in=[])
+    if idle_days:
+        idle_since = now - timedelta(days=idle_days)
+        idle = Q(last_refreshed_at__lte=idle_since) | Q(last_refreshed_at__isnull=True,
+                                                        created_at__lte=idle_since)
     candidates = (
         Integration.objects.filter(
+            due | idle,
             status__in=[Integration.Status.ACTIVE, Integration.Status.ERROR],
             refresh_token__isnull=False,
-            expires_at__isnull=False,
-            expires_at__lte=cutoff,
         )
-        .order_by("expires_at")
-        .values_list("pk", flat=True)
+        .annotate(idle=Case(When(~due & idle, then=True), default=False,
+                            output_field=BooleanField()))
+        .order_by(F("expires_at").asc(nulls_last=True))
+        .values_list("pk", "updated_at", "idle")
     )
     if limit:
         candidates = candidates[:limit]
     report = RefreshReport()
-    for pk in list(candidates):
+    for pk, seen, force in list(candidates):
         try:
-            report.add(refresh_integration(pk, actor=actor, margin=within, skip_busy=True))
+            # ``seen`` as selected: a row another worker refreshed since is fresh,
+            # even when an idle one is forced.
+            report.add(refresh_integration(pk, actor=actor, margin=within, skip_busy=True,
+                                           force=force, _seen=seen))
         except TokenUnreadable as exc:
             report.add("unreadable", pk, exc.code)
         except ReauthorizationRequired as exc:
