@@ -130,6 +130,13 @@ CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Celery (config/celery.py, with the `celery` extra): the broker, and where task
+# results go (none unless set). Beat's schedule is in config/celery.py.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=None)
+CELERY_TASK_SERIALIZER = CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Transactions take SQLite's write lock when they begin, so concurrent writers
     # (the threads of `make run`, workers refreshing a token) wait for each other

@@ -8,9 +8,12 @@ service layer, which validates, seals and audits).
 """
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
@@ -170,3 +173,61 @@ class CredentialForm(forms.Form):
             else:
                 target = None
             self.add_error(target, messages)
+
+
+class CredentialSelect(forms.Select):
+    """A select followed by a link to add a new credential (``add_url``)."""
+
+    add_url = ""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        select = super().render(name, value, attrs, renderer)
+        if not self.add_url:
+            return select
+        return format_html('{} <a class="add-credential" href="{}">Add a new one</a>',
+                           select, self.add_url)
+
+
+class CredentialChoiceField(forms.ModelChoiceField):
+    """Choose one of ``user``'s credentials for a plugin's form.
+
+    Lists only that user's credentials, and of them only those for ``provider``
+    and/or named for ``plugin`` when given; a posted id of any other credential
+    is refused like an unknown one. Labels are the name, the type and at most the
+    last four characters of the secret (the stored hint): no secret is opened to
+    build them. ``return_to`` (the form's own path) adds an "Add a new one" link
+    to the credential page that comes back to it with ``?next=``.
+    """
+
+    widget = CredentialSelect
+
+    def __init__(self, *, user, provider=None, plugin="", return_to="", **kwargs):
+        credentials = Credential.objects.none()
+        if getattr(user, "is_authenticated", False):
+            credentials = Credential.objects.filter(owner=user)
+            if provider is not None:
+                credentials = credentials.filter(provider=provider)
+            if plugin:
+                credentials = credentials.filter(plugin=plugin)
+        # The columns a label needs; the sealed data is never loaded.
+        credentials = credentials.only("pk", "name", "credential_type", "hint").order_by("name")
+        kwargs.setdefault("empty_label", "(choose a credential)")
+        super().__init__(queryset=credentials, **kwargs)
+        self.widget.add_url = self.add_credential_url(provider=provider, plugin=plugin, return_to=return_to)
+
+    @staticmethod
+    def add_credential_url(*, provider=None, plugin="", return_to=""):
+        """The credential add page, prefilled, returning to ``return_to``."""
+        if not return_to:
+            return ""
+        params = {"next": return_to}
+        if provider is not None:
+            params["provider"] = str(getattr(provider, "pk", provider))
+        if plugin:
+            params["plugin"] = plugin
+        return f"{reverse('integrations:credential-add')}?{urlencode(params)}"
+
+    def label_from_instance(self, credential):
+        label = f"{credential.name} ({credential.get_credential_type_display()})"
+        hint = credential.hint[-4:]
+        return f"{label} …{hint}" if hint else label

@@ -17,12 +17,13 @@ from typing import Any, cast
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 from django.db import router, transaction
-from django.db.models import Field, Q, QuerySet
+from django.db.models import BooleanField, Case, F, Field, Q, QuerySet, When
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from . import audit, oauth
 from ._typing import User
+from .backoff import call_with_backoff
 from .conf import app_settings
 from .crypto import CryptoError, KeyringError, NotSealedError, UnknownKeyVersionError
 from .models import AuditEvent, Integration, Provider
@@ -402,7 +403,10 @@ def _refresh_leased(db, pk, lease, *, margin, force, seen, actor, ip_address):
                                    actor=actor, ip_address=ip_address)
         previous = row.status
         try:
-            response = oauth.refresh_token_request(row.provider, used, actor=actor)
+            # Retried after a passing failure, within this lease: no try may outlast it.
+            response = call_with_backoff(
+                lambda: oauth.refresh_token_request(row.provider, used, actor=actor),
+                budget=_lease_seconds() - 2 * app_settings.HTTP_TIMEOUT_SECONDS - 1)
             apply_token_response(row, response)
         except oauth.OAuthFlowError as exc:
             failure = (ReauthorizationRequired if exc.code in REAUTH_ERRORS else RefreshFailed)(exc.code)
@@ -613,24 +617,39 @@ def refresh_expiring(
     ``skipped``, the status a failure left (``needs_reauth``, ``expired``,
     ``error``), ``unreadable`` (a stored token cannot be opened; the row is
     marked ``needs_reauth``) and ``failed`` (an unexpected error; logged by type).
+
+    With ``REFRESH_IDLE_AFTER_DAYS`` set, grants not refreshed (nor connected)
+    for that many days are refreshed too, valid or not: some providers let an
+    unused refresh token die.
     """
-    cutoff = timezone.now() + timedelta(seconds=within)
+    now = timezone.now()
+    due = Q(expires_at__isnull=False, expires_at__lte=now + timedelta(seconds=within))
+    idle_days = app_settings.REFRESH_IDLE_AFTER_DAYS
+    idle = Q(pk__in=[])
+    if idle_days:
+        idle_since = now - timedelta(days=idle_days)
+        idle = Q(last_refreshed_at__lte=idle_since) | Q(last_refreshed_at__isnull=True,
+                                                        created_at__lte=idle_since)
     candidates = (
         Integration.objects.filter(
+            due | idle,
             status__in=[Integration.Status.ACTIVE, Integration.Status.ERROR],
             refresh_token__isnull=False,
-            expires_at__isnull=False,
-            expires_at__lte=cutoff,
         )
-        .order_by("expires_at")
-        .values_list("pk", flat=True)
+        .annotate(idle=Case(When(~due & idle, then=True), default=False,
+                            output_field=BooleanField()))
+        .order_by(F("expires_at").asc(nulls_last=True))
+        .values_list("pk", "updated_at", "idle")
     )
     if limit:
         candidates = candidates[:limit]
     report = RefreshReport()
-    for pk in list(candidates):
+    for pk, seen, force in list(candidates):
         try:
-            report.add(refresh_integration(pk, actor=actor, margin=within, skip_busy=True))
+            # ``seen`` as selected: a row another worker refreshed since is fresh,
+            # even when an idle one is forced.
+            report.add(refresh_integration(pk, actor=actor, margin=within, skip_busy=True,
+                                           force=force, _seen=seen))
         except TokenUnreadable as exc:
             report.add("unreadable", pk, exc.code)
         except ReauthorizationRequired as exc:

@@ -266,8 +266,16 @@ def credential_add(request):
     credential_type = request.GET.get("type") or Credential.Type.API_KEY
     if credential_type not in Credential.Type.values:
         raise Http404("unknown credential type")
+    # ?next= (a form's CredentialChoiceField link) is where a saved credential
+    # returns to, when it stays on this site; ?provider= and ?plugin= prefill.
+    try:
+        next_url = oauth.safe_next_url(request, request.GET.get("next", ""))
+    except oauth.UnsafeRedirect:
+        next_url = ""
     form = forms.CredentialForm(request.POST or None, user=request.user,
-                                credential_type=credential_type)
+                                credential_type=credential_type,
+                                initial={"provider": request.GET.get("provider"),
+                                         "plugin": request.GET.get("plugin", "")})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -281,10 +289,11 @@ def credential_add(request):
         else:
             messages.success(request,
                              _("Saved the credential “%(name)s”.") % {"name": credential.name})
-            return redirect("integrations:credentials")
+            return redirect(next_url or "integrations:credentials")
     return render(request, "integrations/credential_form.html", {
         "form": form, "credential": None, "credential_type": credential_type,
         "type_label": Credential.Type(credential_type).label, "types": Credential.Type.choices,
+        "next_url": next_url,
     })
 
 

@@ -72,3 +72,14 @@ def assert_not_logged(caplog, canary):
         if record.exc_info:
             assert canary not in logging.Formatter().formatException(record.exc_info)
     assert canary not in caplog.text
+
+
+@pytest.fixture(autouse=True)
+def backoff_sleeps(monkeypatch):
+    """The waits between tries of a failed provider request, recorded instead of
+    slept (integrations.backoff): no test waits for a backoff."""
+    from integrations import backoff
+
+    waits = []
+    monkeypatch.setattr(backoff, "sleep", waits.append)
+    return waits

@@ -93,9 +93,10 @@ class FakeProvider:
     def discovery_url(self):
         return f"{self.url}/.well-known/openid-configuration"
 
-    def script(self, path, status, body, headers=None):
-        """Queue one answer (``body`` a dict for JSON, or a str) for ``path``."""
-        self.scripts[path].append((status, body, headers or {}))
+    def script(self, path, status, body, headers=None, *, times=1):
+        """Queue one answer (``body`` a dict for JSON, or a str) for ``path``
+        (``times`` answers: a failure that outlasts the retries of a refresh)."""
+        self.scripts[path].extend([(status, body, headers or {})] * times)
 
     def redirect(self, path, location, status=307):
         """Queue a redirect to ``location`` as the next answer for ``path``."""

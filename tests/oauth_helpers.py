@@ -14,6 +14,9 @@ from integrations.models import Integration, Provider
 from tests.fake_provider import FakeProvider
 
 CLIENT_SECRET = "fake-client-secret-0123456789"
+# Every try of one refresh (REFRESH_RETRY_ATTEMPTS's default): script a failure
+# this many times for it to outlast the backoff.
+EVERY_TRY = 3
 
 _skip_unless_postgres = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="needs PostgreSQL row locks"

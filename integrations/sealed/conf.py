@@ -64,10 +64,9 @@ class IntegrationsSettings:
             if not isinstance(value, types):
                 expected = " or ".join(t.__name__ for t in types)
                 raise ImproperlyConfigured(f"INTEGRATIONS[{name!r}] must be {expected}")
-            if minimum is not None and (isinstance(value, bool) or value < minimum):
-                raise ImproperlyConfigured(
-                    f"INTEGRATIONS[{name!r}] must be a number of seconds >= {minimum}"
-                )
+            if minimum is not None and value is not None and (
+                    isinstance(value, bool) or value < minimum):
+                raise ImproperlyConfigured(f"INTEGRATIONS[{name!r}] must be a number >= {minimum}")
 
     def __getattr__(self, name):
         # Only called for names not yet cached in the instance __dict__: after

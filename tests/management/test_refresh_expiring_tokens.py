@@ -15,6 +15,7 @@ from django.utils import timezone
 from integrations import tokens
 from integrations.models import Integration
 from tests.oauth_helpers import (  # noqa: F401 (fixtures)
+    EVERY_TRY,
     alice,
     connected,
     fake,
@@ -65,7 +66,7 @@ def test_json_counts_and_limit(alice, provider, fake):
 @pytest.mark.django_db
 def test_exits_non_zero_when_a_refresh_failed_for_a_passing_reason(alice, provider, fake):
     connected(alice, provider, expires_in=60)
-    fake.script("/token", 503, "down")
+    fake.script("/token", 503, "down", times=EVERY_TRY)
     with pytest.raises(SystemExit) as info:
         run("--within", "600")
     assert info.value.code == 1
@@ -161,7 +162,7 @@ def test_carries_on_past_unreadable_rows_and_an_absurd_response_and_reports_them
 
     # Readable text output names the failed rows too, and the next run skips the
     # rows that now need the user.
-    fake.script("/token", 503, "down")
+    fake.script("/token", 503, "down", times=EVERY_TRY)
     with pytest.raises(SystemExit):
         text = StringIO()
         call_command("refresh_expiring_tokens", "--within", "600", stdout=text)
