@@ -14,6 +14,8 @@ On Django 6 (or with the ``django-tasks`` backport on 5.2) the same function is
 also ``django_refresh_expiring_tokens``, a task of Django's tasks framework.
 """
 
+import importlib
+
 from . import tokens
 
 
@@ -40,13 +42,17 @@ else:
         return refresh_expiring_now(within=within, limit=limit)
 
 
-try:
-    from django.tasks import task as django_task
-except ImportError:
-    try:
-        from django_tasks import task as django_task
-    except ImportError:
-        django_task = None
+def _django_task_decorator():
+    """``task`` of Django's tasks framework: Django 6's, else the 5.2 backport's."""
+    for module in ("django.tasks", "django_tasks"):
+        try:
+            return importlib.import_module(module).task
+        except ImportError:
+            continue
+    return None
+
+
+django_task = _django_task_decorator()
 if django_task is not None:
     @django_task
     def django_refresh_expiring_tokens(*, within=600, limit=None):
