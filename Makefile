@@ -3,13 +3,13 @@
 
 VENV := .venv
 PY := $(VENV)/bin/python
-# Python >= 3.11 (the newest found wins, so Django 6 is installed where it can
-# be): the first interpreter that qualifies, looking on PATH and then in pyenv's
-# versions (a shim for a version that is not active fails the probe and is skipped).
+# Python >= 3.11: the newest interpreter found on PATH or in pyenv's versions (a
+# shim for a version that is not active fails the probe and is skipped), so
+# Django 6 is installed where it can be.
 PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3.11 python3 \
-	$$(ls -d $$HOME/.pyenv/versions/3.1[1-9]*/bin/python3 2>/dev/null | sort -rV); do \
-	if "$$p" -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; then \
-	echo "$$p"; break; fi; done)
+	$$(ls -d $$HOME/.pyenv/versions/3.1[1-9]*/bin/python3 2>/dev/null); do \
+	v=$$("$$p" -c 'import sys; v = sys.version_info; print("%d.%d.%d" % v[:3]) if v >= (3, 11) else sys.exit(1)' 2>/dev/null) \
+	&& echo "$$v $$p"; done | sort -rV | head -n 1 | cut -d" " -f2)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 

@@ -45,8 +45,12 @@ def _suite(session, django, database, browser):
         env["DATABASE_URL"] = POSTGRES_URL
     else:  # explicit, whatever the caller's environment says (tests run in memory)
         env["DATABASE_URL"] = f"sqlite:///{session.create_tmp()}/db.sqlite3"
-    session.run("python", "-c", "import django, sys; print('Python', sys.version.split()[0], "
-                "'Django', django.get_version())")
+    session.run(
+        "python",
+        "-c",
+        "import django, sys; print('Python', sys.version.split()[0], "
+        "'Django', django.get_version())",
+    )
     session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *session.posargs, env=env)
 
 
@@ -69,7 +73,11 @@ for _combo in MATRIX:
 def without_api(session):
     """Python 3.13, Django 6.1, sqlite, without the api extra (no DRF): the core works."""
     session.install("-e", ".[test]", DJANGO["6.1"])
-    session.run("python", "-c", "import importlib.util, sys; "
-                "sys.exit(importlib.util.find_spec('rest_framework') is not None)")
+    session.run(
+        "python",
+        "-c",
+        "import importlib.util, sys; "
+        "sys.exit(importlib.util.find_spec('rest_framework') is not None)",
+    )
     env = {"BROWSER_TESTS": "0", "DATABASE_URL": f"sqlite:///{session.create_tmp()}/db.sqlite3"}
     session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *session.posargs, env=env)

@@ -40,7 +40,9 @@ def _expire(pk):
 
 def _fast_path_rows(user, provider, calls):
     integration, _ = tokens.connect(
-        user, provider, {"access_token": "a" * 105, "refresh_token": "r" * 105, "expires_in": 3600},
+        user,
+        provider,
+        {"access_token": "a" * 105, "refresh_token": "r" * 105, "expires_in": 3600},
         external_account_id="bench-fast",
     )
     pk = integration.pk
@@ -63,8 +65,12 @@ def _fast_path_rows(user, provider, calls):
                 call()
                 samples[call].append(time.perf_counter() - start)
     return [
-        Row(f"{name} get_valid_token, valid token", _percentile(samples[valid], q),
-            _percentile(samples[read], q), "ms")
+        Row(
+            f"{name} get_valid_token, valid token",
+            _percentile(samples[valid], q),
+            _percentile(samples[read], q),
+            "ms",
+        )
         for name, q in (("p50", 0.5), ("p95", 0.95))
     ]
 
@@ -100,7 +106,9 @@ def _race_round(pk, callers):
 
 def _race_rows(user, provider, fake, callers, rounds):
     integration, _ = tokens.connect(
-        user, provider, {"access_token": "b" * 105, "refresh_token": "s" * 105, "expires_in": 3600},
+        user,
+        provider,
+        {"access_token": "b" * 105, "refresh_token": "s" * 105, "expires_in": 3600},
         external_account_id="bench-race",
     )
     pk = integration.pk
@@ -124,11 +132,19 @@ def _race_rows(user, provider, fake, callers, rounds):
         same_token &= len(set(results)) == 1 and len(results) == callers
     refreshes = len(fake.refresh_requests()) - before
 
-    rows = [
-        Row(f"{name} get_valid_token, {callers} callers racing", _percentile(latencies, q),
-            _percentile(single, q), "ms")
-        for name, q in (("p50", 0.5), ("p95", 0.95))
-    ] if latencies else []
+    rows = (
+        [
+            Row(
+                f"{name} get_valid_token, {callers} callers racing",
+                _percentile(latencies, q),
+                _percentile(single, q),
+                "ms",
+            )
+            for name, q in (("p50", 0.5), ("p95", 0.95))
+        ]
+        if latencies
+        else []
+    )
     verdict = "ok" if refreshes == rounds and same_token and not all_errors else "FAILED"
     notes = [
         f"race: {callers} callers x {rounds} rounds ({callers * rounds} calls), each thread on its "
@@ -150,16 +166,20 @@ def section(quick):
     try:
         user = get_user_model().objects.create_user("bench-refresh")
         provider = Provider.objects.create(
-            slug="bench-refresh", name="Bench refresh", client_id=fake.client_id,
-            token_url=fake.token_url, revocation_url=fake.revocation_url,
+            slug="bench-refresh",
+            name="Bench refresh",
+            client_id=fake.client_id,
+            token_url=fake.token_url,
+            revocation_url=fake.revocation_url,
         )
         credentials.set_client_secret(provider, "bench-client-secret-0123456789", actor=None)
 
         rows = _fast_path_rows(user, provider, 200 if quick else 2000)
         notes = ["fast path baseline = read_access_token (fresh load + open + audit row)"]
         if connection.vendor != "sqlite" or not connection.is_in_memory_db():
-            race_rows, race_notes = _race_rows(user, provider, fake, callers=20 if quick else 50,
-                                               rounds=3 if quick else 10)
+            race_rows, race_notes = _race_rows(
+                user, provider, fake, callers=20 if quick else 50, rounds=3 if quick else 10
+            )
             rows += race_rows
             notes += race_notes
         else:

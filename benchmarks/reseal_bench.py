@@ -82,7 +82,10 @@ def section(quick):
     with override_settings(INTEGRATIONS={"ENCRYPTION_KEYS": [TEST_KEY_V1]}):
         for start in range(0, rows, 10_000):
             Account.objects.bulk_create(
-                [Account(token=f"token-{n:06d}-" + "x" * 92) for n in range(start, min(start + 10_000, rows))],
+                [
+                    Account(token=f"token-{n:06d}-" + "x" * 92)
+                    for n in range(start, min(start + 10_000, rows))
+                ],
                 batch_size=BATCH_SIZE,
             )
     _sql("CREATE TABLE bench_sealed_v1 AS SELECT id, token FROM testapp_account")
@@ -116,15 +119,26 @@ def section(quick):
         return results[name] / rows
 
     table = [
-        Row("rotate_keys vs plain SQL UPDATE", per_row("rotate"), per_row("plain"), "µs",
-            GOAL_VS_PLAIN_UPDATE),
-        Row("encrypt_legacy vs plain SQL UPDATE", per_row("legacy"), per_row("plain"), "µs",
-            GOAL_VS_PLAIN_UPDATE),
+        Row(
+            "rotate_keys vs plain SQL UPDATE",
+            per_row("rotate"),
+            per_row("plain"),
+            "µs",
+            GOAL_VS_PLAIN_UPDATE,
+        ),
+        Row(
+            "encrypt_legacy vs plain SQL UPDATE",
+            per_row("legacy"),
+            per_row("plain"),
+            "µs",
+            GOAL_VS_PLAIN_UPDATE,
+        ),
         Row("rotate_keys vs naive bulk_update loop", per_row("rotate"), per_row("naive"), "µs"),
     ]
     notes = [
         f"{rows:,} rows, one sealed column, batches of {BATCH_SIZE}; times are per row",
-        "rows/s: " + ", ".join(f"{name} {rows / seconds:,.0f}" for name, seconds in results.items()),
+        "rows/s: "
+        + ", ".join(f"{name} {rows / seconds:,.0f}" for name, seconds in results.items()),
         "goal: the engine at >= 0.5x the plain UPDATE's rows/s (ratio <= 2.0x in time)",
     ]
     return Section("re-sealing: rotate_keys and encrypt_legacy", table, notes)

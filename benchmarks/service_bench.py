@@ -61,8 +61,12 @@ def section(quick):
         without_audit += _latencies(unaudited, calls // 5)
 
     rows = [
-        Row(f"{name}, {len(with_audit):,} calls", _percentile(with_audit, q),
-            _percentile(without_audit, q), "ms")
+        Row(
+            f"{name}, {len(with_audit):,} calls",
+            _percentile(with_audit, q),
+            _percentile(without_audit, q),
+            "ms",
+        )
         for name, q in (("p50 read_access_token", 0.50), ("p95 read_access_token", 0.95))
     ]
     p50 = statistics.median(with_audit)

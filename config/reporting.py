@@ -8,5 +8,9 @@ from integrations.reporting import SecretSafeExceptionReporterFilter
 
 
 class ProjectExceptionReporterFilter(SecretSafeExceptionReporterFilter):
-    secret_modules = (*SecretSafeExceptionReporterFilter.secret_modules,
-                      "config.demo_provider", "oauth2_provider", "oauthlib")
+    secret_modules = (
+        *SecretSafeExceptionReporterFilter.secret_modules,
+        "config.demo_provider",
+        "oauth2_provider",
+        "oauthlib",
+    )

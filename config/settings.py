@@ -203,7 +203,7 @@ REST_KNOX = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Sealed Integrations API",
     "DESCRIPTION": "Providers, connected integrations, credentials and the audit log. "
-                   "Secrets are write-only: no response ever carries one.",
+    "Secrets are write-only: no response ever carries one.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
@@ -244,7 +244,11 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
-        "django.request": {"handlers": ["console", "mail_admins"], "level": "ERROR", "propagate": False},
+        "django.request": {
+            "handlers": ["console", "mail_admins"],
+            "level": "ERROR",
+            "propagate": False,
+        },
         # The demo provider's OAuth library logs token values at DEBUG.
         "oauthlib": {"level": "WARNING"},
     },

@@ -54,8 +54,9 @@ def _record_staff_action(request, action, target, *, detail=""):
     For deleting a provider or an integration, which have no service function
     yet: the event names the staff user, the target and the IP address.
     """
-    audit.record(action, actor=request.user, target=target, detail=detail,
-                 ip_address=client_ip(request))
+    audit.record(
+        action, actor=request.user, target=target, detail=detail, ip_address=client_ip(request)
+    )
 
 
 class WriteOnlyTextarea(forms.Textarea):
@@ -176,24 +177,36 @@ class ProviderFromPresetForm(forms.Form):
     preset = forms.ChoiceField(choices=preset_choices)
     client_id = forms.CharField(label=_("Client ID"), max_length=255)
     client_secret = forms.CharField(
-        label=_("Client secret"), required=False, strip=False, widget=_write_only_password(),
+        label=_("Client secret"),
+        required=False,
+        strip=False,
+        widget=_write_only_password(),
         help_text=_("Write-only: sealed and never shown again."),
     )
     slug = forms.SlugField(
-        required=False, max_length=64,
+        required=False,
+        max_length=64,
         help_text=_("Leave blank for the preset's (e.g. a second Google app needs another)."),
     )
-    name = forms.CharField(required=False, max_length=100,
-                           help_text=_("Leave blank for the preset's name."))
+    name = forms.CharField(
+        required=False, max_length=100, help_text=_("Leave blank for the preset's name.")
+    )
     discovery_url = forms.URLField(
-        label=_("Discovery URL"), required=False, assume_scheme="https",
-        help_text=_("Only for the generic OpenID Connect preset: the issuer's "
-                    "/.well-known/openid-configuration."),
+        label=_("Discovery URL"),
+        required=False,
+        assume_scheme="https",
+        help_text=_(
+            "Only for the generic OpenID Connect preset: the issuer's "
+            "/.well-known/openid-configuration."
+        ),
     )
 
     def overrides(self):
-        return {name: self.cleaned_data[name] for name in ("slug", "name", "discovery_url")
-                if self.cleaned_data.get(name)}
+        return {
+            name: self.cleaned_data[name]
+            for name in ("slug", "name", "discovery_url")
+            if self.cleaned_data.get(name)
+        }
 
 
 @admin.register(Provider)
@@ -206,19 +219,60 @@ class ProviderAdmin(SealedFieldsAdmin):
     }
     change_list_template = "admin/integrations/provider/change_list.html"
     actions = ["reseal_with_primary_key", "mark_inactive"]
-    list_display = ("name", "slug", "category", "auth_type", "status", "client_secret_status",
-                    "updated_at")
+    list_display = (
+        "name",
+        "slug",
+        "category",
+        "auth_type",
+        "status",
+        "client_secret_status",
+        "updated_at",
+    )
     list_filter = ("category", "status", "auth_type")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
     readonly_fields = ("client_secret_status", "created_at", "updated_at")
     fieldsets = [
-        (None, {"fields": ["name", "slug", "category", "auth_type", "status", "description",
-                           "icon_url", "base_url"]}),
-        (_("OAuth"), {"fields": ["authorize_url", "token_url", "revocation_url", "userinfo_url",
-                                 "discovery_url", "default_scopes", "pkce"]}),
-        (_("Client credentials"), {"fields": ["client_id", "client_secret_status",
-                                              "new_client_secret", "clear_client_secret"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "name",
+                    "slug",
+                    "category",
+                    "auth_type",
+                    "status",
+                    "description",
+                    "icon_url",
+                    "base_url",
+                ]
+            },
+        ),
+        (
+            _("OAuth"),
+            {
+                "fields": [
+                    "authorize_url",
+                    "token_url",
+                    "revocation_url",
+                    "userinfo_url",
+                    "discovery_url",
+                    "default_scopes",
+                    "pkce",
+                ]
+            },
+        ),
+        (
+            _("Client credentials"),
+            {
+                "fields": [
+                    "client_id",
+                    "client_secret_status",
+                    "new_client_secret",
+                    "clear_client_secret",
+                ]
+            },
+        ),
         (_("More"), {"fields": ["metadata", "created_at", "updated_at"]}),
     ]
 
@@ -234,16 +288,20 @@ class ProviderAdmin(SealedFieldsAdmin):
             for provider in queryset.exclude(status=Provider.Status.INACTIVE).only("pk", "name"):
                 provider.status = Provider.Status.INACTIVE
                 provider.save(update_fields=["status", "updated_at"])
-                _record_staff_action(request, AuditEvent.Action.UPDATE, provider,
-                                     detail="admin: marked inactive")
+                _record_staff_action(
+                    request, AuditEvent.Action.UPDATE, provider, detail="admin: marked inactive"
+                )
                 changed += 1
         self.message_user(request, _("%(count)d provider(s) marked inactive.") % {"count": changed})
 
     def get_urls(self):
         info = self.opts.app_label, self.opts.model_name
         return [
-            path("from-preset/", self.admin_site.admin_view(self.from_preset_view),
-                 name="{}_{}_from_preset".format(*info)),
+            path(
+                "from-preset/",
+                self.admin_site.admin_view(self.from_preset_view),
+                name="{}_{}_from_preset".format(*info),
+            ),
             *super().get_urls(),
         ]
 
@@ -259,9 +317,12 @@ class ProviderAdmin(SealedFieldsAdmin):
             data = form.cleaned_data
             try:
                 provider = create_provider_from_preset(
-                    data["preset"], client_id=data["client_id"],
-                    client_secret=data["client_secret"] or None, actor=request.user,
-                    ip_address=client_ip(request), **form.overrides(),
+                    data["preset"],
+                    client_id=data["client_id"],
+                    client_secret=data["client_secret"] or None,
+                    actor=request.user,
+                    ip_address=client_ip(request),
+                    **form.overrides(),
                 )
             except ValidationError as exc:
                 # Names fields only, never the secret.
@@ -273,14 +334,21 @@ class ProviderAdmin(SealedFieldsAdmin):
             else:
                 try:
                     callback = request.build_absolute_uri(
-                        reverse("integrations:callback", args=[provider.slug]))
+                        reverse("integrations:callback", args=[provider.slug])
+                    )
                 except NoReverseMatch:  # the app's URLs are not included in this project
                     callback = f".../integrations/callback/{provider.slug}/"
-                self.message_user(request, _("Created the provider “%(name)s” from a preset. "
-                                             "Register this callback URL with it: %(url)s")
-                                  % {"name": provider.name, "url": callback})
-                return redirect(f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
-                                provider.pk)
+                self.message_user(
+                    request,
+                    _(
+                        "Created the provider “%(name)s” from a preset. "
+                        "Register this callback URL with it: %(url)s"
+                    )
+                    % {"name": provider.name, "url": callback},
+                )
+                return redirect(
+                    f"admin:{self.opts.app_label}_{self.opts.model_name}_change", provider.pk
+                )
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -293,8 +361,10 @@ class ProviderAdmin(SealedFieldsAdmin):
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
         if obj is None:
-            return _without(fieldsets, {"client_secret_status", "clear_client_secret",
-                                        "created_at", "updated_at"})
+            return _without(
+                fieldsets,
+                {"client_secret_status", "clear_client_secret", "created_at", "updated_at"},
+            )
         if not self.has_change_permission(request, obj):
             return _without(fieldsets, {"new_client_secret", "clear_client_secret"})
         return fieldsets
@@ -304,12 +374,13 @@ class ProviderAdmin(SealedFieldsAdmin):
         super().save_model(request, obj, form, change)
         secret = form.cleaned_data.get("new_client_secret")
         if secret:
-            credentials.set_client_secret(obj, secret, actor=request.user,
-                                          ip_address=client_ip(request))
+            credentials.set_client_secret(
+                obj, secret, actor=request.user, ip_address=client_ip(request)
+            )
         elif form.cleaned_data.get("clear_client_secret") and obj.client_secret_sealed:
-            credentials.set_client_secret(obj, None, actor=request.user,
-                                          ip_address=client_ip(request))
-
+            credentials.set_client_secret(
+                obj, None, actor=request.user, ip_address=client_ip(request)
+            )
 
 
 # -- Integration ----------------------------------------------------------------
@@ -326,21 +397,52 @@ class IntegrationAdmin(SealedFieldsAdmin):
     """Connections come only from the OAuth flow: no add page and no token inputs."""
 
     form = IntegrationAdminForm
-    list_display = ("__str__", "owner", "provider", "status", "access_token_status",
-                    "refresh_token_status", "expires_at", "last_refreshed_at", "last_error")
+    list_display = (
+        "__str__",
+        "owner",
+        "provider",
+        "status",
+        "access_token_status",
+        "refresh_token_status",
+        "expires_at",
+        "last_refreshed_at",
+        "last_error",
+    )
     list_filter = ("status", "provider", "provider__category")
-    search_fields = ("label", "external_account_id",
-                     f"owner__{get_user_model().USERNAME_FIELD}")
+    search_fields = ("label", "external_account_id", f"owner__{get_user_model().USERNAME_FIELD}")
     list_select_related = ("owner", "provider")
-    readonly_fields = ("owner", "provider", "external_account_id", "access_token_status",
-                       "refresh_token_status", "token_type", "expires_at", "last_refreshed_at",
-                       "last_error", "requested_scopes", "granted_scopes", "created_at",
-                       "updated_at")
+    readonly_fields = (
+        "owner",
+        "provider",
+        "external_account_id",
+        "access_token_status",
+        "refresh_token_status",
+        "token_type",
+        "expires_at",
+        "last_refreshed_at",
+        "last_error",
+        "requested_scopes",
+        "granted_scopes",
+        "created_at",
+        "updated_at",
+    )
     fieldsets = [
         (None, {"fields": ["owner", "provider", "external_account_id", "label", "status"]}),
-        (_("Tokens"), {"fields": ["access_token_status", "refresh_token_status", "token_type",
-                                  "expires_at", "last_refreshed_at", "last_error",
-                                  "requested_scopes", "granted_scopes"]}),
+        (
+            _("Tokens"),
+            {
+                "fields": [
+                    "access_token_status",
+                    "refresh_token_status",
+                    "token_type",
+                    "expires_at",
+                    "last_refreshed_at",
+                    "last_error",
+                    "requested_scopes",
+                    "granted_scopes",
+                ]
+            },
+        ),
         (_("More"), {"fields": ["metadata", "created_at", "updated_at"]}),
     ]
 
@@ -357,23 +459,34 @@ class IntegrationAdmin(SealedFieldsAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description=_("Disconnect selected (revoke at the provider, erase tokens)"),
-                  permissions=["change"])
+    @admin.action(
+        description=_("Disconnect selected (revoke at the provider, erase tokens)"),
+        permissions=["change"],
+    )
     def disconnect_selected(self, request, queryset):
         """What a user's Disconnect does, on their behalf: revoke, then erase (audited,
         naming the staff user). The rows are kept, with status ``revoked``."""
         done, partial = 0, 0
-        for integration in queryset.exclude(status=Integration.Status.REVOKED).select_related("owner"):
-            result = tokens.disconnect(integration.owner, integration.pk, actor=request.user,
-                                       ip_address=client_ip(request))
+        for integration in queryset.exclude(status=Integration.Status.REVOKED).select_related(
+            "owner"
+        ):
+            result = tokens.disconnect(
+                integration.owner, integration.pk, actor=request.user, ip_address=client_ip(request)
+            )
             done += 1
             if result.revocation_supported and not result.fully_revoked:
                 partial += 1
         self.message_user(request, _("%(count)d integration(s) disconnected.") % {"count": done})
         if partial:
             self.message_user(
-                request, _("%(count)d could not be fully revoked at the provider; their tokens "
-                           "were erased here.") % {"count": partial}, level="warning")
+                request,
+                _(
+                    "%(count)d could not be fully revoked at the provider; their tokens "
+                    "were erased here."
+                )
+                % {"count": partial},
+                level="warning",
+            )
 
     # Deleting here removes the row and its tokens without revoking them at
     # the provider: prefer the "Disconnect selected" action.
@@ -387,8 +500,10 @@ class CredentialAdminForm(AdminModelForm):
         label=_("Secret data"),
         required=False,
         widget=WriteOnlyTextarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false"}),
-        help_text=_('Write-only: a JSON object such as {"api_key": "..."}; never shown again. '
-                    "When editing, leave blank to keep the stored data."),
+        help_text=_(
+            'Write-only: a JSON object such as {"api_key": "..."}; never shown again. '
+            "When editing, leave blank to keep the stored data."
+        ),
     )
 
     class Meta:
@@ -405,8 +520,7 @@ class CredentialAdminForm(AdminModelForm):
         text = self.cleaned_data.get("secret_data")
         if not text:
             if self.instance._state.adding:
-                raise ValidationError(_("Enter the secret data as a JSON object."),
-                                      code="required")
+                raise ValidationError(_("Enter the secret data as a JSON object."), code="required")
             return None  # keep the stored data
         try:
             data = parse_json_text(text, invalid_message="Enter a valid JSON object.")
@@ -431,14 +545,23 @@ class CredentialAdminForm(AdminModelForm):
             except ValidationError as exc:
                 # Its messages name keys, never values.
                 for field, messages in exc.message_dict.items():
-                    self.add_error("secret_data" if field == "data" else
-                                   field if field in self.fields else None, messages)
+                    self.add_error(
+                        "secret_data"
+                        if field == "data"
+                        else field
+                        if field in self.fields
+                        else None,
+                        messages,
+                    )
         name = cleaned_data.get("name")
         if not self.instance._state.adding and name and "name" in self.changed_data:
             # The form does not hold the owner, so Django skips the (owner, name)
             # constraint; check it here rather than failing in the service.
-            taken = (Credential.objects.filter(owner_id=self.instance.owner_id, name=name)
-                     .exclude(pk=self.instance.pk).exists())
+            taken = (
+                Credential.objects.filter(owner_id=self.instance.owner_id, name=name)
+                .exclude(pk=self.instance.pk)
+                .exists()
+            )
             if taken:
                 self.add_error("name", _("This owner already has a credential with this name."))
         return cleaned_data
@@ -447,16 +570,27 @@ class CredentialAdminForm(AdminModelForm):
 @admin.register(Credential)
 class CredentialAdmin(SealedFieldsAdmin):
     form = CredentialAdminForm
-    list_display = ("name", "owner", "credential_type", "provider", "plugin", "secret_status",
-                    "hint_display", "expires_at", "updated_at")
+    list_display = (
+        "name",
+        "owner",
+        "credential_type",
+        "provider",
+        "plugin",
+        "secret_status",
+        "hint_display",
+        "expires_at",
+        "updated_at",
+    )
     list_filter = ("credential_type", "provider")
     search_fields = ("name", f"owner__{get_user_model().USERNAME_FIELD}", "plugin")
     list_select_related = ("owner", "provider")
     raw_id_fields = ("owner",)
     readonly_fields = ("secret_status", "hint_display", "created_at", "updated_at")
     fieldsets = [
-        (None, {"fields": ["owner", "name", "credential_type", "provider", "plugin",
-                           "expires_at"]}),
+        (
+            None,
+            {"fields": ["owner", "name", "credential_type", "provider", "plugin", "expires_at"]},
+        ),
         (_("Secret"), {"fields": ["secret_status", "hint_display", "secret_data"]}),
         (_("More"), {"fields": ["created_at", "updated_at"]}),
     ]
@@ -479,8 +613,9 @@ class CredentialAdmin(SealedFieldsAdmin):
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
         if obj is None:
-            return _without(fieldsets, {"secret_status", "hint_display", "created_at",
-                                        "updated_at"})
+            return _without(
+                fieldsets, {"secret_status", "hint_display", "created_at", "updated_at"}
+            )
         if not self.has_change_permission(request, obj):
             return _without(fieldsets, {"secret_data"})
         return fieldsets
@@ -493,12 +628,17 @@ class CredentialAdmin(SealedFieldsAdmin):
         if change:
             if data is not None:
                 fields["data"] = data
-            saved = credentials.update_credential(obj.owner, obj, ip_address=ip_address,
-                                                  actor=request.user, **fields)
+            saved = credentials.update_credential(
+                obj.owner, obj, ip_address=ip_address, actor=request.user, **fields
+            )
         else:
             saved = credentials.create_credential(
-                obj.owner, credential_type=obj.credential_type, data=data,
-                ip_address=ip_address, actor=request.user, **fields,
+                obj.owner,
+                credential_type=obj.credential_type,
+                data=data,
+                ip_address=ip_address,
+                actor=request.user,
+                **fields,
             )
         # The admin goes on with ``obj`` (redirect, history): give it the saved row.
         for field in Credential._meta.concrete_fields:
@@ -508,8 +648,9 @@ class CredentialAdmin(SealedFieldsAdmin):
         obj._state.db = saved._state.db
 
     def delete_model(self, request, obj):
-        credentials.delete_credential(obj.owner, obj, ip_address=client_ip(request),
-                                      actor=request.user)
+        credentials.delete_credential(
+            obj.owner, obj, ip_address=client_ip(request), actor=request.user
+        )
 
     def delete_queryset(self, request, queryset):
         super().delete_queryset(request, queryset.select_related("owner"))
@@ -522,23 +663,47 @@ class CredentialAdmin(SealedFieldsAdmin):
 class AuditEventAdmin(admin.ModelAdmin):
     """The audit log: view only. Events are append-only and never hold a secret."""
 
-    list_display = ("created_at", "actor_label", "action", "outcome_display", "target_type",
-                    "target_label", "purpose", "detail", "ip_address")
+    list_display = (
+        "created_at",
+        "actor_label",
+        "action",
+        "outcome_display",
+        "target_type",
+        "target_label",
+        "purpose",
+        "detail",
+        "ip_address",
+    )
     list_display_links = ("created_at",)
     list_filter = ("action", "outcome", "target_type", "created_at")
     search_fields = ("actor_label", "target_id", "purpose")
     date_hierarchy = "created_at"
     list_select_related = False
     show_full_result_count = False  # COUNT(*) of a large log on every page is slow
-    fields = ("id", "created_at", "actor", "actor_label", "action", "target_type", "target_id",
-              "target_label", "purpose", "outcome", "detail", "ip_address")
+    fields = (
+        "id",
+        "created_at",
+        "actor",
+        "actor_label",
+        "action",
+        "target_type",
+        "target_id",
+        "target_label",
+        "purpose",
+        "outcome",
+        "detail",
+        "ip_address",
+    )
     readonly_fields = fields
 
     @admin.display(description=_("outcome"), ordering="outcome")
     def outcome_display(self, obj):
         colour = {"success": "#2e7d32", "failure": "#c62828", "denied": "#b26a00"}.get(obj.outcome)
-        return format_html('<span style="color:{};font-weight:600">{}</span>', colour or "inherit",
-                           obj.get_outcome_display())
+        return format_html(
+            '<span style="color:{};font-weight:600">{}</span>',
+            colour or "inherit",
+            obj.get_outcome_display(),
+        )
 
     def has_add_permission(self, request):
         return False

@@ -18,11 +18,13 @@ class IntegrationsConfig(AppConfig):
         # Every rotate_keys / encrypt_legacy run becomes an audit event.
         reseal_run_finished.connect(record_reseal_run, dispatch_uid="integrations.audit.reseal_run")
         # So is every admin "Re-seal selected" action, whichever model's admin.
-        reseal_action_finished.connect(record_reseal_action,
-                                       dispatch_uid="integrations.audit.reseal_action")
+        reseal_action_finished.connect(
+            record_reseal_action, dispatch_uid="integrations.audit.reseal_action"
+        )
         from .notifications import email_owner_to_reconnect
         from .signals import integration_needs_reauth
 
         # NOTIFY_REAUTH_BY_EMAIL: the owner hears when a connection must be made again.
-        integration_needs_reauth.connect(email_owner_to_reconnect,
-                                         dispatch_uid="integrations.notifications.reauth")
+        integration_needs_reauth.connect(
+            email_owner_to_reconnect, dispatch_uid="integrations.notifications.reauth"
+        )

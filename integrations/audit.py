@@ -10,9 +10,20 @@ from .models import AuditEvent
 SYSTEM = "system"
 
 
-def record(action, *, actor=None, target=None, purpose="", outcome=AuditEvent.Outcome.SUCCESS,
-           detail="", ip_address=None, target_type=None, target_id=None, target_label="",
-           actor_label=None):
+def record(
+    action,
+    *,
+    actor=None,
+    target=None,
+    purpose="",
+    outcome=AuditEvent.Outcome.SUCCESS,
+    detail="",
+    ip_address=None,
+    target_type=None,
+    target_id=None,
+    target_label="",
+    actor_label=None,
+):
     """Append one event and return it.
 
     ``target`` is a model instance; ``target_type``/``target_id`` describe a
@@ -75,7 +86,8 @@ def record_reseal_run(sender, *, command, initiator, reports, dry_run, completed
         target_label=_limited([f"{r.model}.{r.field}" for r in reports]) or "(none)",
         purpose=command,
         outcome=(
-            AuditEvent.Outcome.SUCCESS if completed and not unreadable
+            AuditEvent.Outcome.SUCCESS
+            if completed and not unreadable
             else AuditEvent.Outcome.FAILURE
         ),
         detail=counts,
@@ -96,6 +108,6 @@ def record_reseal_action(sender, *, request, pks, reports, **kwargs):
         target_type=sender._meta.label_lower,
         outcome=AuditEvent.Outcome.FAILURE if unreadable else AuditEvent.Outcome.SUCCESS,
         detail=f"admin: {resealed} value(s) re-sealed in {len(pks)} row(s)"
-               f"{f', {unreadable} unreadable' if unreadable else ''}",
+        f"{f', {unreadable} unreadable' if unreadable else ''}",
         ip_address=request.META.get("REMOTE_ADDR") or None,
     )

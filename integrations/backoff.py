@@ -31,18 +31,24 @@ def _transient(exc):
 def _log_retry(retry_state):
     exc = retry_state.outcome.exception()
     # The error code only: never the exception's text, which may quote a response.
-    logger.warning("Provider request failed (%s); try %d of %d in %.2f s",
-                   getattr(exc, "code", type(exc).__name__), retry_state.attempt_number + 1,
-                   app_settings.REFRESH_RETRY_ATTEMPTS, retry_state.upcoming_sleep)
+    logger.warning(
+        "Provider request failed (%s); try %d of %d in %.2f s",
+        getattr(exc, "code", type(exc).__name__),
+        retry_state.attempt_number + 1,
+        app_settings.REFRESH_RETRY_ATTEMPTS,
+        retry_state.upcoming_sleep,
+    )
 
 
 def _stop_before(budget):
     """Stop when the next try would start ``budget`` seconds or more after the
     first (tenacity's ``stop_before_delay``, also counting the waits planned so
     far, which a test's ``sleep`` records without waiting)."""
+
     def stop(retry_state):
         spent = max(retry_state.seconds_since_start or 0, retry_state.idle_for)
         return spent + (retry_state.upcoming_sleep or 0) >= budget
+
     return stop
 
 
@@ -52,10 +58,12 @@ def call_with_backoff(call, *, budget):
     ``budget`` seconds after the first; the last failure is raised as it was."""
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception(_transient),
-        stop=(tenacity.stop_after_attempt(app_settings.REFRESH_RETRY_ATTEMPTS)
-              | _stop_before(budget)),
-        wait=tenacity.wait_random_exponential(multiplier=app_settings.REFRESH_RETRY_BACKOFF_SECONDS,
-                                              max=max(budget, 0)),
+        stop=(
+            tenacity.stop_after_attempt(app_settings.REFRESH_RETRY_ATTEMPTS) | _stop_before(budget)
+        ),
+        wait=tenacity.wait_random_exponential(
+            multiplier=app_settings.REFRESH_RETRY_BACKOFF_SECONDS, max=max(budget, 0)
+        ),
         sleep=lambda seconds: sleep(seconds),
         before_sleep=_log_retry,
         reraise=True,

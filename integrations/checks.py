@@ -23,7 +23,8 @@ REQUIRED_APPS = {
     "django.contrib.auth": gettext_lazy("owners of integrations and credentials"),
     "django.contrib.contenttypes": gettext_lazy("permissions"),
     "django.contrib.sessions": gettext_lazy(
-        "the OAuth state and PKCE verifier between connect and callback"),
+        "the OAuth state and PKCE verifier between connect and callback"
+    ),
     "django.contrib.messages": gettext_lazy("the outcome messages of the user pages"),
 }
 
@@ -35,8 +36,10 @@ def check_required_apps(app_configs=None, **kwargs):
         checks.Error(
             _("'integrations' needs %(app)r in INSTALLED_APPS (%(why)s).")
             % {"app": name, "why": why},
-            hint=_('INSTALLED_APPS = [..., "integrations.sealed", "integrations"]; a project '
-                   'that only wants sealed fields lists "integrations.sealed" alone.'),
+            hint=_(
+                'INSTALLED_APPS = [..., "integrations.sealed", "integrations"]; a project '
+                'that only wants sealed fields lists "integrations.sealed" alone.'
+            ),
             id="integrations.E020",
         )
         for name, why in REQUIRED_APPS.items()

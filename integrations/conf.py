@@ -10,23 +10,25 @@ from .sealed.conf import DEFAULTS, IntegrationsSettings, app_settings, register_
 
 __all__ = ["DEFAULTS", "IntegrationsSettings", "app_settings"]
 
-register_settings({
-    # get_valid_token refreshes an access token that expires within this many seconds.
-    "REFRESH_MARGIN_SECONDS": (60, (int,), 0),
-    # How long an OAuth `state` (and its PKCE verifier) waits for the callback.
-    "STATE_TTL_SECONDS": (600, (int,), 1),
-    # Timeout of every request to a provider (token, userinfo, revocation, discovery).
-    "HTTP_TIMEOUT_SECONDS": (10, (int, float), 0.001),
-    # How long an OIDC discovery document or JWKS is cached (in the default cache).
-    "DISCOVERY_CACHE_SECONDS": (3600, (int,), 0),
-    # A refresh that fails for a passing reason (network, 5xx, temporarily_unavailable)
-    # is tried this many times in all, with exponential backoff and jitter (1: no retry).
-    "REFRESH_RETRY_ATTEMPTS": (3, (int,), 1),
-    # The backoff's scale: waits are random, up to this times 2**retry seconds.
-    "REFRESH_RETRY_BACKOFF_SECONDS": (0.5, (int, float), 0),
-    # The scheduled refresh also refreshes grants not refreshed for this many days
-    # (providers whose refresh tokens die unused); None: only expiring tokens.
-    "REFRESH_IDLE_AFTER_DAYS": (None, (int, type(None)), 1),
-    # E-mail the owner when an integration needs to be connected again.
-    "NOTIFY_REAUTH_BY_EMAIL": (False, (bool,), None),
-})
+register_settings(
+    {
+        # get_valid_token refreshes an access token that expires within this many seconds.
+        "REFRESH_MARGIN_SECONDS": (60, (int,), 0),
+        # How long an OAuth `state` (and its PKCE verifier) waits for the callback.
+        "STATE_TTL_SECONDS": (600, (int,), 1),
+        # Timeout of every request to a provider (token, userinfo, revocation, discovery).
+        "HTTP_TIMEOUT_SECONDS": (10, (int, float), 0.001),
+        # How long an OIDC discovery document or JWKS is cached (in the default cache).
+        "DISCOVERY_CACHE_SECONDS": (3600, (int,), 0),
+        # A refresh that fails for a passing reason (network, 5xx, temporarily_unavailable)
+        # is tried this many times in all, with exponential backoff and jitter (1: no retry).
+        "REFRESH_RETRY_ATTEMPTS": (3, (int,), 1),
+        # The backoff's scale: waits are random, up to this times 2**retry seconds.
+        "REFRESH_RETRY_BACKOFF_SECONDS": (0.5, (int, float), 0),
+        # The scheduled refresh also refreshes grants not refreshed for this many days
+        # (providers whose refresh tokens die unused); None: only expiring tokens.
+        "REFRESH_IDLE_AFTER_DAYS": (None, (int, type(None)), 1),
+        # E-mail the owner when an integration needs to be connected again.
+        "NOTIFY_REAUTH_BY_EMAIL": (False, (bool,), None),
+    }
+)

@@ -42,8 +42,11 @@ def check_connection(user, integration) -> ConnectionCheck:
         if not userinfo_url:
             return ConnectionCheck(False, code="no_userinfo_endpoint")
         with tokens.session(integration, purpose=PURPOSE, actor=user) as session:
-            response = session.get(userinfo_url, timeout=app_settings.HTTP_TIMEOUT_SECONDS,
-                                   headers={"Accept": "application/json"})
+            response = session.get(
+                userinfo_url,
+                timeout=app_settings.HTTP_TIMEOUT_SECONDS,
+                headers={"Accept": "application/json"},
+            )
         if response.status_code != 200:
             return ConnectionCheck(False, code=f"http_{response.status_code}")
         claims = response.json()

@@ -51,8 +51,9 @@ _HINT_LENGTH = 4
 def validate_data(credential_type: str, data: object) -> dict[str, Any]:
     """Check the shape of secret data; errors name keys, never values."""
     if credential_type not in REQUIRED_KEYS:
-        raise ValidationError({"credential_type": _("unknown credential type %(type)r")
-                              % {"type": credential_type}})
+        raise ValidationError(
+            {"credential_type": _("unknown credential type %(type)r") % {"type": credential_type}}
+        )
     if not isinstance(data, dict) or not data:
         raise ValidationError({"data": _("must be a non-empty JSON object")})
     try:
@@ -157,8 +158,13 @@ def create_credential(
     )
     credential.full_clean(exclude=["data"])
     credential.save()
-    audit.record(Action.CREATE, actor=actor or user, target=credential, ip_address=ip_address,
-                 detail=_on_behalf(user, actor))
+    audit.record(
+        Action.CREATE,
+        actor=actor or user,
+        target=credential,
+        ip_address=ip_address,
+        detail=_on_behalf(user, actor),
+    )
     return credential
 
 
@@ -179,8 +185,12 @@ def update_credential(
 ) -> Credential:
     """Change fields of the user's credential. Secret data is kept unless given."""
     credential = _owned_for_update(user, credential)
-    for attribute, value in (("name", name), ("provider", provider), ("plugin", plugin),
-                             ("expires_at", expires_at)):
+    for attribute, value in (
+        ("name", name),
+        ("provider", provider),
+        ("plugin", plugin),
+        ("expires_at", expires_at),
+    ):
         if value is not _KEEP:
             setattr(credential, attribute, value)
     detail = ""
@@ -192,8 +202,9 @@ def update_credential(
     credential.full_clean(exclude=["data"])
     credential.save()
     detail = "; ".join(part for part in (detail, _on_behalf(user, actor)) if part)
-    audit.record(Action.UPDATE, actor=actor or user, target=credential, detail=detail,
-                 ip_address=ip_address)
+    audit.record(
+        Action.UPDATE, actor=actor or user, target=credential, detail=detail, ip_address=ip_address
+    )
     return credential
 
 
@@ -206,8 +217,13 @@ def delete_credential(
     actor: User | None = None,
 ) -> None:
     credential = _owned_for_update(user, credential)
-    audit.record(Action.DELETE, actor=actor or user, target=credential, ip_address=ip_address,
-                 detail=_on_behalf(user, actor))
+    audit.record(
+        Action.DELETE,
+        actor=actor or user,
+        target=credential,
+        ip_address=ip_address,
+        detail=_on_behalf(user, actor),
+    )
     credential.delete()
 
 
@@ -230,8 +246,12 @@ def read_secret(
         owned = get_credential(user, credential_id)
     except (Credential.DoesNotExist, ValidationError, ValueError):
         audit.record(
-            Action.REVEAL_DENIED, actor=user, target_type=Credential._meta.label_lower,
-            target_id=credential_id, purpose=purpose, outcome=AuditEvent.Outcome.DENIED,
+            Action.REVEAL_DENIED,
+            actor=user,
+            target_type=Credential._meta.label_lower,
+            target_id=credential_id,
+            purpose=purpose,
+            outcome=AuditEvent.Outcome.DENIED,
             ip_address=ip_address,
         )
         raise Credential.DoesNotExist("no such credential for this user") from None
@@ -260,7 +280,8 @@ def httpx_auth(user, credential, *, purpose):
 async def aread_secret(user, credential, *, purpose, ip_address=None):
     """:func:`read_secret` for async code (run in Django's thread-sensitive executor)."""
     return await sync_to_async(read_secret, thread_sensitive=True)(
-        user, credential, purpose=purpose, ip_address=ip_address)
+        user, credential, purpose=purpose, ip_address=ip_address
+    )
 
 
 def _on_behalf(owner, actor):
@@ -281,6 +302,7 @@ def _owned_for_update(user: User, credential: Credential | uuid.UUID | str) -> C
 
 # Provider client secrets are the application's own credentials; staff manage them.
 
+
 @sensitive_variables()
 def set_client_secret(
     provider: Provider,
@@ -293,7 +315,9 @@ def set_client_secret(
     provider.client_secret = secret or None
     provider.save(update_fields=["client_secret", "updated_at"])
     audit.record(
-        Action.UPDATE, actor=actor, target=provider,
+        Action.UPDATE,
+        actor=actor,
+        target=provider,
         detail="client secret cleared" if not secret else "client secret replaced",
         ip_address=ip_address,
     )

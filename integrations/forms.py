@@ -65,26 +65,41 @@ class CredentialForm(forms.Form):
 
     name = forms.CharField(label=_("Name"), max_length=100)
     provider = forms.ModelChoiceField(
-        queryset=Provider.objects.none(), required=False, empty_label=_("(none)"),
-        label=_("Provider"), help_text=_("The platform this credential is for, if it is listed."),
+        queryset=Provider.objects.none(),
+        required=False,
+        empty_label=_("(none)"),
+        label=_("Provider"),
+        help_text=_("The platform this credential is for, if it is listed."),
     )
     plugin = forms.CharField(
-        max_length=100, required=False, label=_("Plugin or service"),
+        max_length=100,
+        required=False,
+        label=_("Plugin or service"),
         help_text=_("A name for the service when it is not in the provider list."),
     )
-    api_key = forms.CharField(label=_("API key"), required=False, strip=False,
-                              widget=_secret_input())
+    api_key = forms.CharField(
+        label=_("API key"), required=False, strip=False, widget=_secret_input()
+    )
     token = forms.CharField(label=_("Token"), required=False, strip=False, widget=_secret_input())
     username = forms.CharField(
-        label=_("Username"), required=False,
+        label=_("Username"),
+        required=False,
         widget=WriteOnlyTextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
-    password = forms.CharField(label=_("Password"), required=False, strip=False,
-                               widget=_secret_input())
+    password = forms.CharField(
+        label=_("Password"), required=False, strip=False, widget=_secret_input()
+    )
     custom_data = forms.CharField(
-        label=_("Secret data (JSON)"), required=False,
-        widget=WriteOnlyTextarea(attrs={"rows": 5, "autocomplete": "off", "spellcheck": "false",
-                                        "placeholder": '{"client_id": "...", "secret": "..."}'}),
+        label=_("Secret data (JSON)"),
+        required=False,
+        widget=WriteOnlyTextarea(
+            attrs={
+                "rows": 5,
+                "autocomplete": "off",
+                "spellcheck": "false",
+                "placeholder": '{"client_id": "...", "secret": "..."}',
+            }
+        ),
         help_text=_('A JSON object, for example {"account": "...", "secret": "..."}.'),
     )
 
@@ -93,11 +108,14 @@ class CredentialForm(forms.Form):
         self.credential_type = credential_type
         self.credential = credential
         if credential is not None:
-            kwargs.setdefault("initial", {
-                "name": credential.name,
-                "provider": credential.provider_id,
-                "plugin": credential.plugin,
-            })
+            kwargs.setdefault(
+                "initial",
+                {
+                    "name": credential.name,
+                    "provider": credential.provider_id,
+                    "plugin": credential.plugin,
+                },
+            )
         super().__init__(*args, **kwargs)
         self.fields["provider"].queryset = Provider.objects.exclude(  # type: ignore[attr-defined]
             status=Provider.Status.INACTIVE
@@ -184,8 +202,9 @@ class CredentialSelect(forms.Select):
         select = super().render(name, value, attrs, renderer)
         if not self.add_url:
             return select
-        return format_html('{} <a class="add-credential" href="{}">Add a new one</a>',
-                           select, self.add_url)
+        return format_html(
+            '{} <a class="add-credential" href="{}">Add a new one</a>', select, self.add_url
+        )
 
 
 class CredentialChoiceField(forms.ModelChoiceField):
@@ -213,7 +232,9 @@ class CredentialChoiceField(forms.ModelChoiceField):
         credentials = credentials.only("pk", "name", "credential_type", "hint").order_by("name")
         kwargs.setdefault("empty_label", "(choose a credential)")
         super().__init__(queryset=credentials, **kwargs)
-        self.widget.add_url = self.add_credential_url(provider=provider, plugin=plugin, return_to=return_to)
+        self.widget.add_url = self.add_credential_url(
+            provider=provider, plugin=plugin, return_to=return_to
+        )
 
     @staticmethod
     def add_credential_url(*, provider=None, plugin="", return_to=""):

@@ -134,7 +134,10 @@ class Provider(TimestampedModel):
     )
     default_scopes = models.JSONField(default=list, blank=True)
     pkce = models.CharField(
-        _("PKCE"), max_length=12, choices=PKCE, default=PKCE.SUPPORTED,
+        _("PKCE"),
+        max_length=12,
+        choices=PKCE,
+        default=PKCE.SUPPORTED,
         help_text=_("S256 is sent unless the provider does not support PKCE."),
     )
     metadata = models.JSONField(default=dict, blank=True)
@@ -242,13 +245,16 @@ class Credential(TimestampedModel):
         Provider, on_delete=models.SET_NULL, null=True, blank=True, related_name="credentials"
     )
     plugin = models.CharField(
-        max_length=100, blank=True,
+        max_length=100,
+        blank=True,
         help_text=_("Plugin or integration name when there is no provider."),
     )
     data = EncryptedJSONField(purpose="integrations.credential.data")
     data_sealed: str | None  # the attname: what the database holds
     hint = models.CharField(
-        max_length=8, blank=True, editable=False,
+        max_length=8,
+        blank=True,
+        editable=False,
         help_text=_("At most the last four characters of a long secret."),
     )
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -285,7 +291,10 @@ class AuditEvent(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     created_at = models.DateTimeField(default=timezone.now, db_index=True, editable=False)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
         related_name="+",
     )
     actor_label = models.CharField(
@@ -306,8 +315,13 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["target_type", "target_id"], name="integrations_audit_tgt_idx")]
-        constraints = [_in_choices("action", AuditEventAction), _in_choices("outcome", AuditEventOutcome)]
+        indexes = [
+            models.Index(fields=["target_type", "target_id"], name="integrations_audit_tgt_idx")
+        ]
+        constraints = [
+            _in_choices("action", AuditEventAction),
+            _in_choices("outcome", AuditEventOutcome),
+        ]
 
     def __str__(self):
         actor = self.actor_label or "-"

@@ -41,5 +41,6 @@ def email_owner_to_reconnect(sender, integration, reason="", **kwargs):
     }
     subject = " ".join(render_to_string(SUBJECT_TEMPLATE, context).split())
     send_mail(subject, render_to_string(BODY_TEMPLATE, context), None, [address])
-    logger.info("Asked the owner of integration %s to connect it again (%s)",
-                integration.pk, reason)
+    logger.info(
+        "Asked the owner of integration %s to connect it again (%s)", integration.pk, reason
+    )

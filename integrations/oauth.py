@@ -72,13 +72,32 @@ MAX_USED = 20
 # Error codes providers return, as we display and record them.
 _CODE_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # Parameters a preset may not override in the authorization request.
-_RESERVED_AUTHORIZE_PARAMS = frozenset({
-    "client_id", "response_type", "redirect_uri", "scope", "state", "nonce",
-    "code_challenge", "code_challenge_method",
-})
-_ASYMMETRIC_ALGS = frozenset({
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
-})
+_RESERVED_AUTHORIZE_PARAMS = frozenset(
+    {
+        "client_id",
+        "response_type",
+        "redirect_uri",
+        "scope",
+        "state",
+        "nonce",
+        "code_challenge",
+        "code_challenge_method",
+    }
+)
+_ASYMMETRIC_ALGS = frozenset(
+    {
+        "RS256",
+        "RS384",
+        "RS512",
+        "PS256",
+        "PS384",
+        "PS512",
+        "ES256",
+        "ES384",
+        "ES512",
+        "EdDSA",
+    }
+)
 _SYMMETRIC_ALGS = frozenset({"HS256", "HS384", "HS512"})
 _ID_TOKEN_LEEWAY = 120
 _WELL_KNOWN = "/.well-known/openid-configuration"
@@ -87,6 +106,7 @@ _ISS_SUPPORTED = "authorization_response_iss_parameter_supported"
 
 
 # -- errors -------------------------------------------------------------------
+
 
 class OAuthFlowError(Exception):
     """A failure of the OAuth flow or of a call to the provider.
@@ -152,7 +172,9 @@ def request_failure(exc):
         return ProviderRequestFailed("redirect_refused")
     if isinstance(exc, OAuthError):
         code = error_code(getattr(exc, "error", None))
-        return ProviderRequestFailed(code, transient=code in ("server_error", "temporarily_unavailable"))
+        return ProviderRequestFailed(
+            code, transient=code in ("server_error", "temporarily_unavailable")
+        )
     if isinstance(exc, requests.Timeout):
         return ProviderRequestFailed("timeout", transient=True)
     if isinstance(exc, requests.ConnectionError):
@@ -168,6 +190,7 @@ def request_failure(exc):
 
 
 # -- endpoints ------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Endpoints:
@@ -210,8 +233,11 @@ def check_endpoint_url(url, name):
 def _http_get_json(url, what):
     try:
         with ProviderSession() as session:
-            response = session.get(url, timeout=app_settings.HTTP_TIMEOUT_SECONDS,
-                                   headers={"Accept": "application/json"})
+            response = session.get(
+                url,
+                timeout=app_settings.HTTP_TIMEOUT_SECONDS,
+                headers={"Accept": "application/json"},
+            )
             response.raise_for_status()
             document = response.json()
     except RedirectRefused:
@@ -273,6 +299,7 @@ def endpoints(provider):
 
 # -- the Authlib client -------------------------------------------------------------
 
+
 class ProviderClient(NoRedirects, OAuth2Session):
     """Authlib's requests session, refusing redirects (see :mod:`.provider_http`):
     the token, refresh, revocation and userinfo requests all go through it."""
@@ -312,6 +339,7 @@ def build_client(provider, *, purpose=None, actor=None, redirect_uri=None, scope
 
 # -- state, bound to the session ----------------------------------------------------
 
+
 def _digest(state):
     return hashlib.sha256(state.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -324,8 +352,9 @@ def safe_next_url(request, next_url):
     """``next_url`` if it stays on this site, ``""`` if empty; else :class:`UnsafeRedirect`."""
     if not next_url:
         return ""
-    if url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()},
-                                       require_https=request.is_secure()):
+    if url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return next_url
     raise UnsafeRedirect()
 
@@ -355,7 +384,8 @@ def authorize_params(provider):
     if not isinstance(params, dict):
         return {}
     return {
-        key: value for key, value in params.items()
+        key: value
+        for key, value in params.items()
         if isinstance(key, str) and isinstance(value, str) and key not in _RESERVED_AUTHORIZE_PARAMS
     }
 
@@ -415,8 +445,12 @@ def begin_authorization(request, provider, *, next_url=""):
 
 def _reject_state(request, provider, reason):
     audit.record(
-        AuditEvent.Action.STATE_REJECTED, actor=request.user, target=provider,
-        outcome=AuditEvent.Outcome.DENIED, detail=reason, ip_address=client_ip(request),
+        AuditEvent.Action.STATE_REJECTED,
+        actor=request.user,
+        target=provider,
+        outcome=AuditEvent.Outcome.DENIED,
+        detail=reason,
+        ip_address=client_ip(request),
     )
     return StateError(reason)
 
@@ -452,6 +486,7 @@ def consume_state(request, provider):
 
 # -- the callback -----------------------------------------------------------------
 
+
 @dataclass
 class Authorization:
     """What a successful callback yields; ``token`` is the raw token response."""
@@ -478,13 +513,19 @@ def complete_authorization(request, provider):
     if not code:
         raise AuthorizationDenied("missing_code")
 
-    client = build_client(provider, purpose="exchange an authorization code", actor=request.user,
-                          redirect_uri=entry["r"])
+    client = build_client(
+        provider,
+        purpose="exchange an authorization code",
+        actor=request.user,
+        redirect_uri=entry["r"],
+    )
     exchange = {"code": code, "redirect_uri": entry["r"]}
     if entry.get("v"):
         exchange["code_verifier"] = entry["v"]
     try:
-        token = dict(client.fetch_token(ends.token_url, grant_type="authorization_code", **exchange))
+        token = dict(
+            client.fetch_token(ends.token_url, grant_type="authorization_code", **exchange)
+        )
     except Exception as exc:  # noqa: BLE001 - classified, never re-raised with its text
         raise request_failure(exc) from None
     try:  # before the access token is sent anywhere (userinfo) or stored
@@ -494,9 +535,14 @@ def complete_authorization(request, provider):
         raise ProviderRequestFailed("invalid_token_response") from None
     claims = identify(client, provider, ends, token, nonce=entry.get("n"))
     external_id, label = account_from_claims(provider, claims)
-    return Authorization(token=token, external_account_id=external_id, label=label,
-                         requested_scopes=list(entry.get("s") or []),
-                         next_url=entry.get("next") or "", claims=_public_claims(claims))
+    return Authorization(
+        token=token,
+        external_account_id=external_id,
+        label=label,
+        requested_scopes=list(entry.get("s") or []),
+        next_url=entry.get("next") or "",
+        claims=_public_claims(claims),
+    )
 
 
 def check_response_issuer(params, ends):
@@ -572,17 +618,25 @@ def identify(client, provider, ends, token, *, nonce=None):
     claims: dict[str, Any] = {}
     id_token = token.get("id_token")
     if isinstance(id_token, str) and id_token:
-        verified = verify_id_token(id_token, provider, ends, client_secret=client.client_secret,
-                                   nonce=nonce, required=not ends.userinfo_url)
+        verified = verify_id_token(
+            id_token,
+            provider,
+            ends,
+            client_secret=client.client_secret,
+            nonce=nonce,
+            required=not ends.userinfo_url,
+        )
         claims.update(verified or {})
     elif nonce and not ends.userinfo_url:
         raise IdentityError("id_token_missing")
     if ends.userinfo_url:
         access_token = token.get("access_token")
         try:
-            response = client.get(ends.userinfo_url, withhold_token=True,
-                                  headers={"Authorization": f"Bearer {access_token}",
-                                           "Accept": "application/json"})
+            response = client.get(
+                ends.userinfo_url,
+                withhold_token=True,
+                headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
+            )
             response.raise_for_status()
             info = response.json()
         except RedirectRefused:
@@ -664,6 +718,7 @@ def verify_id_token(id_token, provider, ends, *, client_secret=None, nonce=None,
 
 
 # -- refresh and revocation ---------------------------------------------------------
+
 
 @sensitive_variables()
 def refresh_token_request(provider, refresh_token, *, actor=None):

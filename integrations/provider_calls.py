@@ -59,8 +59,7 @@ class Placement:
         self.params = params or {}
 
     def __repr__(self):
-        return (f"Placement(headers={sorted(self.headers)!r}, "
-                f"params={sorted(self.params)!r})")
+        return f"Placement(headers={sorted(self.headers)!r}, params={sorted(self.params)!r})"
 
     def prepare(self, request):
         """Put the secret on a ``requests.PreparedRequest`` (a copy is returned)."""
@@ -147,8 +146,7 @@ def api_key_placement(provider):
     if place not in _PLACES:
         raise ImproperlyConfigured(f"{where}: 'in' must be one of {', '.join(_PLACES)}")
     if not isinstance(name, str) or not name.strip() or not isinstance(prefix, str):
-        raise ImproperlyConfigured(f"{where}: 'name' must be a non-empty string, "
-                                   "'prefix' a string")
+        raise ImproperlyConfigured(f"{where}: 'name' must be a non-empty string, 'prefix' a string")
     return {"in": place, "name": name.strip(), "prefix": prefix}
 
 
@@ -166,8 +164,10 @@ def credential_placement(credential, data):
         if rule["in"] == "query":
             return Placement(key, params={rule["name"]: key})
         return Placement(key, headers={rule["name"]: f"{rule['prefix']}{key}"})
-    raise ValueError(f"a {kind} credential has no standard placement; "
-                     "read_secret() it and build the request yourself")
+    raise ValueError(
+        f"a {kind} credential has no standard placement; "
+        "read_secret() it and build the request yourself"
+    )
 
 
 class CredentialSecret:

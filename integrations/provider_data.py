@@ -71,8 +71,12 @@ def parse_scopes(scope):
     if scope is None:
         return None
     if isinstance(scope, str):
-        checked_text(scope, _field("scope"), max_length=SCOPE_MAX_LENGTH * SCOPES_MAX,
-                     error=TokenResponseError)
+        checked_text(
+            scope,
+            _field("scope"),
+            max_length=SCOPE_MAX_LENGTH * SCOPES_MAX,
+            error=TokenResponseError,
+        )
         scopes = [part for part in scope.replace(",", " ").split() if part]
     elif isinstance(scope, (list, tuple)) and all(isinstance(s, str) for s in scope):
         scopes = list(scope)
@@ -128,15 +132,18 @@ def read_token_response(token, *, now):
     access = token.get("access_token")
     if not isinstance(access, str) or not access:
         raise TokenResponseError("token response has no access_token")
-    checked_text(access, _field("access_token"), max_length=TOKEN_MAX_LENGTH,
-                 error=TokenResponseError)
+    checked_text(
+        access, _field("access_token"), max_length=TOKEN_MAX_LENGTH, error=TokenResponseError
+    )
     refresh = token.get("refresh_token")
     if refresh is not None:
-        checked_text(refresh, _field("refresh_token"), max_length=TOKEN_MAX_LENGTH,
-                     error=TokenResponseError)
+        checked_text(
+            refresh, _field("refresh_token"), max_length=TOKEN_MAX_LENGTH, error=TokenResponseError
+        )
     token_type = token.get("token_type") or "Bearer"
-    checked_text(token_type, _field("token_type"), max_length=TOKEN_TYPE_MAX_LENGTH,
-                 error=TokenResponseError)
+    checked_text(
+        token_type, _field("token_type"), max_length=TOKEN_TYPE_MAX_LENGTH, error=TokenResponseError
+    )
     return TokenResponse(
         access_token=access,
         refresh_token=refresh or None,

@@ -21,7 +21,9 @@ class RedirectRefused(requests.RequestException):
     def __init__(self, response):
         self.status_code = response.status_code
         # Only the status: the Location may carry anything, and it is not ours to log.
-        super().__init__(f"provider endpoint answered {response.status_code}; redirects are refused")
+        super().__init__(
+            f"provider endpoint answered {response.status_code}; redirects are refused"
+        )
 
 
 class NoRedirects:

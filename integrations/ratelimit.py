@@ -68,8 +68,9 @@ def hit(request, scope):
     rate = rate_for(scope)
     if rate is None:
         return Usage(allowed=True, retry_after=0)
-    usage = get_usage(request, group=scope, key=lambda _group, req: client_key(req),
-                      rate=rate, increment=True)
+    usage = get_usage(
+        request, group=scope, key=lambda _group, req: client_key(req), rate=rate, increment=True
+    )
     if usage is None:  # RATELIMIT_ENABLE = False
         return Usage(allowed=True, retry_after=0)
     return Usage(allowed=not usage["should_limit"], retry_after=max(usage["time_left"], 1))
@@ -85,8 +86,12 @@ def limit_posts(scope):
             if request.method == "POST":
                 usage = hit(request, scope)
                 if not usage.allowed:
-                    response = render(request, "integrations/rate_limited.html",
-                                      {"retry_after": usage.retry_after}, status=429)
+                    response = render(
+                        request,
+                        "integrations/rate_limited.html",
+                        {"retry_after": usage.retry_after},
+                        status=429,
+                    )
                     response["Retry-After"] = str(usage.retry_after)
                     return response
             return view(request, *args, **kwargs)

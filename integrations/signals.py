@@ -34,12 +34,14 @@ def send_on_commit(signal: Signal, integration: "Integration", **kwargs: Any) ->
     from .models import Integration
 
     def send() -> None:
-        for receiver, result in signal.send_robust(sender=Integration, integration=integration,
-                                                   **kwargs):
+        for receiver, result in signal.send_robust(
+            sender=Integration, integration=integration, **kwargs
+        ):
             if isinstance(result, Exception):
                 logger.error(
                     "integrations signal receiver %s failed for integration %s: %s",
-                    getattr(receiver, "__qualname__", receiver), integration.pk,
+                    getattr(receiver, "__qualname__", receiver),
+                    integration.pk,
                     type(result).__name__,
                 )
 

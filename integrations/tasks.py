@@ -54,6 +54,7 @@ def _django_task_decorator():
 
 django_task = _django_task_decorator()
 if django_task is not None:
+
     @django_task
     def django_refresh_expiring_tokens(*, within=600, limit=None):
         return refresh_expiring_now(within=within, limit=limit)
@@ -61,9 +62,13 @@ if django_task is not None:
 
 def __getattr__(name):
     if name == "refresh_expiring_tokens":
-        raise ImportError("integrations.tasks.refresh_expiring_tokens is a Celery task: "
-                          "install Celery with pip install 'sealed-integrations[celery]'")
+        raise ImportError(
+            "integrations.tasks.refresh_expiring_tokens is a Celery task: "
+            "install Celery with pip install 'sealed-integrations[celery]'"
+        )
     if name == "django_refresh_expiring_tokens":
-        raise ImportError("integrations.tasks.django_refresh_expiring_tokens needs Django's "
-                          "tasks framework (Django 6, or the django-tasks backport on 5.2)")
+        raise ImportError(
+            "integrations.tasks.django_refresh_expiring_tokens needs Django's "
+            "tasks framework (Django 6, or the django-tasks backport on 5.2)"
+        )
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

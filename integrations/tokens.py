@@ -100,8 +100,9 @@ def connect(
         )
     created = integration is None
     if integration is None:
-        integration = Integration(owner=user, provider=provider,
-                                  external_account_id=external_account_id)
+        integration = Integration(
+            owner=user, provider=provider, external_account_id=external_account_id
+        )
     previous_status = integration.status
     integration.requested_scopes = list(requested_scopes)
     if label:
@@ -114,8 +115,13 @@ def connect(
     _clear_lease(integration)  # new tokens end any refresh in flight
     integration.full_clean(exclude=["access_token", "refresh_token", "owner", "provider"])
     integration.save()
-    audit.record(Action.CONNECT if created else Action.UPDATE, actor=user, target=integration,
-                 detail="" if created else "reconnected", ip_address=ip_address)
+    audit.record(
+        Action.CONNECT if created else Action.UPDATE,
+        actor=user,
+        target=integration,
+        detail="" if created else "reconnected",
+        ip_address=ip_address,
+    )
     if not created and previous_status in _RECOVERABLE:
         send_on_commit(integration_recovered, integration, previous_status=previous_status)
     return integration, created
@@ -147,8 +153,12 @@ def _deny_unless_owner(integration, actor, purpose, ip_address):
     if actor is not None and getattr(actor, "is_authenticated", False):
         if integration.owner_id != actor.pk:
             audit.record(
-                Action.REVEAL_DENIED, actor=actor, target_type=Integration._meta.label_lower,
-                target_id=integration.pk, purpose=purpose, outcome=AuditEvent.Outcome.DENIED,
+                Action.REVEAL_DENIED,
+                actor=actor,
+                target_type=Integration._meta.label_lower,
+                target_id=integration.pk,
+                purpose=purpose,
+                outcome=AuditEvent.Outcome.DENIED,
                 ip_address=ip_address,
             )
             raise Integration.DoesNotExist("no such integration for this user")
@@ -171,8 +181,9 @@ def read_access_token(
         raise ValueError("reading a secret needs a stated purpose")
     _deny_unless_owner(integration, actor, purpose, ip_address)
     value = integration.access_token
-    audit.record(Action.USE, actor=actor, target=integration, purpose=purpose,
-                 ip_address=ip_address)
+    audit.record(
+        Action.USE, actor=actor, target=integration, purpose=purpose, ip_address=ip_address
+    )
     return Secret(value) if value is not None else None
 
 
@@ -200,9 +211,13 @@ def read_access_token(
 # other workers once the caller commits (and on PostgreSQL they queue on the
 # row lock of the UPDATE until then).
 
-_RECOVERABLE = frozenset({
-    Integration.Status.ERROR, Integration.Status.EXPIRED, Integration.Status.NEEDS_REAUTH,
-})
+_RECOVERABLE = frozenset(
+    {
+        Integration.Status.ERROR,
+        Integration.Status.EXPIRED,
+        Integration.Status.NEEDS_REAUTH,
+    }
+)
 _UNUSABLE = frozenset({Integration.Status.REVOKED, Integration.Status.NEEDS_REAUTH})
 # Token-endpoint errors that mean the grant itself is gone: only the user can fix it.
 REAUTH_ERRORS = frozenset({"invalid_grant", "invalid_client", "unauthorized_client"})
@@ -306,17 +321,22 @@ def _claim(db, pk):
     won = (
         Integration.objects.using(db)
         .filter(pk=pk)
-        .filter(Q(refresh_lease__isnull=True) | Q(refresh_lease_expires_at__isnull=True)
-                | Q(refresh_lease_expires_at__lte=now))
-        .update(refresh_lease=lease,
-                refresh_lease_expires_at=now + timedelta(seconds=_lease_seconds()))
+        .filter(
+            Q(refresh_lease__isnull=True)
+            | Q(refresh_lease_expires_at__isnull=True)
+            | Q(refresh_lease_expires_at__lte=now)
+        )
+        .update(
+            refresh_lease=lease, refresh_lease_expires_at=now + timedelta(seconds=_lease_seconds())
+        )
     )
     return lease if won else None
 
 
 def _release(db, pk, lease):
     Integration.objects.using(db).filter(pk=pk, refresh_lease=lease).update(
-        refresh_lease=None, refresh_lease_expires_at=None)
+        refresh_lease=None, refresh_lease_expires_at=None
+    )
 
 
 def _clear_lease(integration):
@@ -336,7 +356,9 @@ def _write_if_leased(db, row, lease, fields):
     _clear_lease(row)
     names = (*fields, "refresh_lease", "refresh_lease_expires_at", "updated_at")
     values = {name: _concrete_field(name).pre_save(row, False) for name in names}
-    return Integration.objects.using(db).filter(pk=row.pk, refresh_lease=lease).update(**values) == 1
+    return (
+        Integration.objects.using(db).filter(pk=row.pk, refresh_lease=lease).update(**values) == 1
+    )
 
 
 def _settled(row, *, margin, force, seen):
@@ -359,9 +381,11 @@ def _record_failure(db, row, lease, failure, *, actor, ip_address):
     """Store ``failure`` (a TokenUnavailable) on the row, tokens kept, and return
     the outcome to hand back. Should the lease have been lost meanwhile (the row
     reconnected, disconnected or refreshed by another), the row's state wins."""
-    status = {ReauthorizationRequired: Integration.Status.NEEDS_REAUTH,
-              TokenUnreadable: Integration.Status.NEEDS_REAUTH,
-              RefreshFailed: Integration.Status.ERROR}[type(failure)]
+    status = {
+        ReauthorizationRequired: Integration.Status.NEEDS_REAUTH,
+        TokenUnreadable: Integration.Status.NEEDS_REAUTH,
+        RefreshFailed: Integration.Status.ERROR,
+    }[type(failure)]
     if failure.code == "no_refresh_token":
         status = Integration.Status.EXPIRED
     previous = row.status
@@ -369,11 +393,18 @@ def _record_failure(db, row, lease, failure, *, actor, ip_address):
     with transaction.atomic(using=db):
         written = _write_if_leased(db, row, lease, ("status", "last_error"))
         if written:
-            audit.record(Action.REFRESH, actor=actor, target=row,
-                         outcome=AuditEvent.Outcome.FAILURE, detail=failure.code,
-                         ip_address=ip_address)
-            if status in (Integration.Status.NEEDS_REAUTH, Integration.Status.EXPIRED) \
-                    and previous != status:
+            audit.record(
+                Action.REFRESH,
+                actor=actor,
+                target=row,
+                outcome=AuditEvent.Outcome.FAILURE,
+                detail=failure.code,
+                ip_address=ip_address,
+            )
+            if (
+                status in (Integration.Status.NEEDS_REAUTH, Integration.Status.EXPIRED)
+                and previous != status
+            ):
                 send_on_commit(integration_needs_reauth, row, reason=failure.code)
     if written:
         failure.status = status
@@ -399,26 +430,42 @@ def _refresh_leased(db, pk, lease, *, margin, force, seen, actor, ip_address):
         except TokenUnreadable as exc:
             return _record_failure(db, row, lease, exc, actor=actor, ip_address=ip_address)
         if not used:
-            return _record_failure(db, row, lease, ReauthorizationRequired("no_refresh_token"),
-                                   actor=actor, ip_address=ip_address)
+            return _record_failure(
+                db,
+                row,
+                lease,
+                ReauthorizationRequired("no_refresh_token"),
+                actor=actor,
+                ip_address=ip_address,
+            )
         previous = row.status
         try:
             # Retried after a passing failure, within this lease: no try may outlast it.
             response = call_with_backoff(
                 lambda: oauth.refresh_token_request(row.provider, used, actor=actor),
-                budget=_lease_seconds() - 2 * app_settings.HTTP_TIMEOUT_SECONDS - 1)
+                budget=_lease_seconds() - 2 * app_settings.HTTP_TIMEOUT_SECONDS - 1,
+            )
             apply_token_response(row, response)
         except oauth.OAuthFlowError as exc:
-            failure = (ReauthorizationRequired if exc.code in REAUTH_ERRORS else RefreshFailed)(exc.code)
+            failure = (ReauthorizationRequired if exc.code in REAUTH_ERRORS else RefreshFailed)(
+                exc.code
+            )
             return _record_failure(db, row, lease, failure, actor=actor, ip_address=ip_address)
         except TokenResponseError:
-            return _record_failure(db, row, lease, RefreshFailed("invalid_token_response"),
-                                   actor=actor, ip_address=ip_address)
+            return _record_failure(
+                db,
+                row,
+                lease,
+                RefreshFailed("invalid_token_response"),
+                actor=actor,
+                ip_address=ip_address,
+            )
         row.status, row.last_error = Integration.Status.ACTIVE, ""
         row.last_refreshed_at = timezone.now()
         with transaction.atomic(using=db):
-            if _write_if_leased(db, row, lease, (*_TOKEN_FIELDS, "status", "last_error",
-                                                 "last_refreshed_at")):
+            if _write_if_leased(
+                db, row, lease, (*_TOKEN_FIELDS, "status", "last_error", "last_refreshed_at")
+            ):
                 audit.record(Action.REFRESH, actor=actor, target=row, ip_address=ip_address)
                 send_on_commit(integration_refreshed, row)
                 if previous in _RECOVERABLE:
@@ -427,8 +474,9 @@ def _refresh_leased(db, pk, lease, *, margin, force, seen, actor, ip_address):
         # Lost the lease while the provider answered (it expired and another worker
         # took over, or the row was reconnected or disconnected): the row's state wins.
         current = _queryset(db, pk).get()
-        return (_settled(current, margin=0, force=False, seen=row.updated_at)
-                or RefreshFailed("refresh_lease_lost", status=current.status))
+        return _settled(current, margin=0, force=False, seen=row.updated_at) or RefreshFailed(
+            "refresh_lease_lost", status=current.status
+        )
     finally:
         _release(db, pk, lease)  # a no-op once written
 
@@ -442,8 +490,16 @@ def _refresh_or_wait(db, pk, *, margin, force, seen, skip_busy, actor, ip_addres
     while True:
         lease = _claim(db, pk) if claimable else None
         if lease is not None:
-            return _refresh_leased(db, pk, lease, margin=margin, force=force, seen=seen,
-                                   actor=actor, ip_address=ip_address)
+            return _refresh_leased(
+                db,
+                pk,
+                lease,
+                margin=margin,
+                force=force,
+                seen=seen,
+                actor=actor,
+                ip_address=ip_address,
+            )
         if skip_busy:
             return Outcome.SKIPPED
         if time.monotonic() > deadline:
@@ -456,8 +512,11 @@ def _refresh_or_wait(db, pk, *, margin, force, seen, skip_busy, actor, ip_addres
         settled = _settled(row, margin=margin, force=force, seen=seen)
         if settled is not None:
             return settled
-        claimable = (row.refresh_lease is None or row.refresh_lease_expires_at is None
-                     or row.refresh_lease_expires_at <= timezone.now())
+        claimable = (
+            row.refresh_lease is None
+            or row.refresh_lease_expires_at is None
+            or row.refresh_lease_expires_at <= timezone.now()
+        )
 
 
 def refresh_integration(
@@ -488,8 +547,16 @@ def refresh_integration(
     seen = _seen
     if seen is None:
         seen = Integration.objects.using(db).values_list("updated_at", flat=True).get(pk=pk)
-    result = _refresh_or_wait(db, pk, margin=margin, force=force, seen=seen,
-                              skip_busy=skip_busy, actor=actor, ip_address=ip_address)
+    result = _refresh_or_wait(
+        db,
+        pk,
+        margin=margin,
+        force=force,
+        seen=seen,
+        skip_busy=skip_busy,
+        actor=actor,
+        ip_address=ip_address,
+    )
     if isinstance(integration, Integration):
         integration.refresh_from_db()
     if isinstance(result, TokenUnavailable):
@@ -520,13 +587,19 @@ def get_valid_token(
     _deny_unless_owner(integration, actor, purpose, ip_address)
     integration.refresh_from_db()  # another worker may have refreshed it already
     if integration.status in _UNUSABLE:
-        raise ReauthorizationRequired(integration.last_error or integration.status,
-                                      status=integration.status)
+        raise ReauthorizationRequired(
+            integration.last_error or integration.status, status=integration.status
+        )
     readable = _readable(integration, "access_token")
     if not readable or not _usable(integration, app_settings.REFRESH_MARGIN_SECONDS):
         try:
-            refresh_integration(integration, actor=actor, ip_address=ip_address,
-                                force=not readable, _seen=integration.updated_at)
+            refresh_integration(
+                integration,
+                actor=actor,
+                ip_address=ip_address,
+                force=not readable,
+                _seen=integration.updated_at,
+            )
         except RefreshFailed:
             if not _usable(integration, 0) or not _readable(integration, "access_token"):
                 raise
@@ -550,8 +623,9 @@ def refresh_rejected(integration, rejected, *, actor=None, ip_address=None):
         return Outcome.FRESH
     # The row's updated_at when the rejected token was still stored: a refresh
     # by another worker from here on changes it, and its token is taken instead.
-    return refresh_integration(integration, actor=actor, ip_address=ip_address, force=True,
-                               _seen=integration.updated_at)
+    return refresh_integration(
+        integration, actor=actor, ip_address=ip_address, force=True, _seen=integration.updated_at
+    )
 
 
 def session(integration, *, purpose, actor=None):
@@ -574,16 +648,19 @@ def httpx_auth(integration, *, purpose, actor=None):
 # executor, so the lease and refresh logic stays in one place and the ORM is never
 # called from the event loop.
 
+
 async def aget_valid_token(integration, *, purpose, actor=None, ip_address=None):
     """:func:`get_valid_token` for async code."""
     return await sync_to_async(get_valid_token, thread_sensitive=True)(
-        integration, purpose=purpose, actor=actor, ip_address=ip_address)
+        integration, purpose=purpose, actor=actor, ip_address=ip_address
+    )
 
 
 async def aread_access_token(integration, *, purpose, actor=None, ip_address=None):
     """:func:`read_access_token` for async code."""
     return await sync_to_async(read_access_token, thread_sensitive=True)(
-        integration, purpose=purpose, actor=actor, ip_address=ip_address)
+        integration, purpose=purpose, actor=actor, ip_address=ip_address
+    )
 
 
 async def arefresh_integration(integration, **options):
@@ -628,16 +705,18 @@ def refresh_expiring(
     idle = Q(pk__in=[])
     if idle_days:
         idle_since = now - timedelta(days=idle_days)
-        idle = Q(last_refreshed_at__lte=idle_since) | Q(last_refreshed_at__isnull=True,
-                                                        created_at__lte=idle_since)
+        idle = Q(last_refreshed_at__lte=idle_since) | Q(
+            last_refreshed_at__isnull=True, created_at__lte=idle_since
+        )
     candidates = (
         Integration.objects.filter(
             due | idle,
             status__in=[Integration.Status.ACTIVE, Integration.Status.ERROR],
             refresh_token__isnull=False,
         )
-        .annotate(idle=Case(When(~due & idle, then=True), default=False,
-                            output_field=BooleanField()))
+        .annotate(
+            idle=Case(When(~due & idle, then=True), default=False, output_field=BooleanField())
+        )
         .order_by(F("expires_at").asc(nulls_last=True))
         .values_list("pk", "updated_at", "idle")
     )
@@ -648,8 +727,11 @@ def refresh_expiring(
         try:
             # ``seen`` as selected: a row another worker refreshed since is fresh,
             # even when an idle one is forced.
-            report.add(refresh_integration(pk, actor=actor, margin=within, skip_busy=True,
-                                           force=force, _seen=seen))
+            report.add(
+                refresh_integration(
+                    pk, actor=actor, margin=within, skip_busy=True, force=force, _seen=seen
+                )
+            )
         except TokenUnreadable as exc:
             report.add("unreadable", pk, exc.code)
         except ReauthorizationRequired as exc:
@@ -666,6 +748,7 @@ def refresh_expiring(
 
 
 # -- disconnect: revoke at the provider, then erase ---------------------------------
+
 
 @dataclass
 class Disconnection:
@@ -691,9 +774,14 @@ def _revocable_tokens(row, result, *, actor, ip_address):
             value = _open_token(row, hint)
         except TokenUnreadable as exc:
             result.failed[hint] = exc.code
-            audit.record(Action.REVOKE, actor=actor, target=row,
-                         outcome=AuditEvent.Outcome.FAILURE,
-                         detail=f"{hint}: not revoked: {exc.code}", ip_address=ip_address)
+            audit.record(
+                Action.REVOKE,
+                actor=actor,
+                target=row,
+                outcome=AuditEvent.Outcome.FAILURE,
+                detail=f"{hint}: not revoked: {exc.code}",
+                ip_address=ip_address,
+            )
             continue
         if value:
             stored.append((hint, value))
@@ -712,8 +800,14 @@ def _revoke_at_provider(row, result, *, actor, ip_address):
     else:
         failure = "no_revocation_endpoint"
     if not url:
-        audit.record(Action.REVOKE, actor=actor, target=row, outcome=AuditEvent.Outcome.FAILURE,
-                     detail=f"not revoked at the provider: {failure}", ip_address=ip_address)
+        audit.record(
+            Action.REVOKE,
+            actor=actor,
+            target=row,
+            outcome=AuditEvent.Outcome.FAILURE,
+            detail=f"not revoked at the provider: {failure}",
+            ip_address=ip_address,
+        )
         return
     result.revocation_supported = True
     for hint, value in stored:
@@ -721,13 +815,23 @@ def _revoke_at_provider(row, result, *, actor, ip_address):
             oauth.revoke_token_request(row.provider, value, hint, revocation_url=url, actor=actor)
         except oauth.OAuthFlowError as exc:
             result.failed[hint] = exc.code
-            audit.record(Action.REVOKE, actor=actor, target=row,
-                         outcome=AuditEvent.Outcome.FAILURE, detail=f"{hint}: {exc.code}",
-                         ip_address=ip_address)
+            audit.record(
+                Action.REVOKE,
+                actor=actor,
+                target=row,
+                outcome=AuditEvent.Outcome.FAILURE,
+                detail=f"{hint}: {exc.code}",
+                ip_address=ip_address,
+            )
         else:
             result.revoked.append(hint)
-            audit.record(Action.REVOKE, actor=actor, target=row,
-                         detail=f"{hint} revoked at the provider", ip_address=ip_address)
+            audit.record(
+                Action.REVOKE,
+                actor=actor,
+                target=row,
+                detail=f"{hint} revoked at the provider",
+                ip_address=ip_address,
+            )
 
 
 def disconnect(
@@ -761,12 +865,27 @@ def disconnect(
         row.status = Integration.Status.REVOKED
         row.last_error = ""
         _clear_lease(row)  # a refresh in flight stores nothing
-        row.save(update_fields=["access_token", "refresh_token", "expires_at", "status",
-                                "last_error", "refresh_lease", "refresh_lease_expires_at",
-                                "updated_at"])
-        audit.record(Action.DISCONNECT, actor=actor, target=row, ip_address=ip_address,
-                     detail="revoked at the provider" if result.fully_revoked else
-                     "tokens erased; not (fully) revoked at the provider")
+        row.save(
+            update_fields=[
+                "access_token",
+                "refresh_token",
+                "expires_at",
+                "status",
+                "last_error",
+                "refresh_lease",
+                "refresh_lease_expires_at",
+                "updated_at",
+            ]
+        )
+        audit.record(
+            Action.DISCONNECT,
+            actor=actor,
+            target=row,
+            ip_address=ip_address,
+            detail="revoked at the provider"
+            if result.fully_revoked
+            else "tokens erased; not (fully) revoked at the provider",
+        )
     if isinstance(integration, Integration):
         integration.refresh_from_db()
     return result

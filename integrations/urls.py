@@ -1,6 +1,6 @@
 """The app's pages; include under ``/integrations/``::
 
-    path("integrations/", include("integrations.urls")),
+path("integrations/", include("integrations.urls")),
 """
 
 from django.urls import path

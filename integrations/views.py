@@ -33,17 +33,22 @@ logger = logging.getLogger(__name__)
 # Lazy: translated into the language of the request that shows them.
 _FRIENDLY = {
     "access_denied": gettext_lazy(
-        "You cancelled the connection, or %(provider)s did not allow it. Nothing was saved."),
+        "You cancelled the connection, or %(provider)s did not allow it. Nothing was saved."
+    ),
     "network_error": gettext_lazy(
-        "%(provider)s could not be reached. Please try again in a moment."),
+        "%(provider)s could not be reached. Please try again in a moment."
+    ),
     "timeout": gettext_lazy("%(provider)s took too long to answer. Please try again in a moment."),
     "invalid_grant": gettext_lazy(
-        "%(provider)s did not accept the authorization (it may have expired). Please try again."),
+        "%(provider)s did not accept the authorization (it may have expired). Please try again."
+    ),
     "temporarily_unavailable": gettext_lazy(
-        "%(provider)s is temporarily unavailable. Please try again later."),
+        "%(provider)s is temporarily unavailable. Please try again later."
+    ),
     "server_error": gettext_lazy("%(provider)s had a problem. Please try again later."),
     "unsafe_next": gettext_lazy(
-        "That link would have sent you to another site after connecting, so it was refused."),
+        "That link would have sent you to another site after connecting, so it was refused."
+    ),
 }
 _GENERIC = gettext_lazy("Connecting to %(provider)s did not work (%(code)s). Nothing was saved.")
 _STATE = gettext_lazy(
@@ -63,7 +68,8 @@ def _error_page(request, provider, code, *, status, message=None):
     if message is None:
         message = _FRIENDLY.get(code, _GENERIC) % {"provider": name, "code": code}
     return render(
-        request, "integrations/connect_error.html",
+        request,
+        "integrations/connect_error.html",
         {"provider": provider, "code": code, "message": message},
         status=status,
     )
@@ -99,15 +105,18 @@ def callback(request, provider):
         return _error_page(request, provider, exc.code, status=400, message=_STATE)
     except oauth.AuthorizationDenied as exc:
         _record_failure(request, provider, exc.code, ip)
-        return _error_page(request, provider, exc.code,
-                           status=200 if exc.code == "access_denied" else 400)
+        return _error_page(
+            request, provider, exc.code, status=200 if exc.code == "access_denied" else 400
+        )
     except oauth.OAuthFlowError as exc:
         _record_failure(request, provider, exc.code, ip)
         logger.warning("connecting provider %s failed: %s", provider.slug, exc.code)
         return _error_page(request, provider, exc.code, status=502)
     try:
         integration, created = tokens.connect(
-            request.user, provider, authorization.token,
+            request.user,
+            provider,
+            authorization.token,
             external_account_id=authorization.external_account_id,
             label=authorization.label,
             requested_scopes=authorization.requested_scopes,
@@ -119,8 +128,11 @@ def callback(request, provider):
         return _error_page(request, provider, "invalid_token_response", status=502)
     names = {"provider": provider.name, "label": integration.label}
     if integration.label:
-        text = (_("Connected %(provider)s as %(label)s.") if created
-                else _("Reconnected %(provider)s as %(label)s.")) % names
+        text = (
+            _("Connected %(provider)s as %(label)s.")
+            if created
+            else _("Reconnected %(provider)s as %(label)s.")
+        ) % names
     else:
         text = (_("Connected %(provider)s.") if created else _("Reconnected %(provider)s.")) % names
     messages.success(request, text, fail_silently=True)
@@ -134,8 +146,14 @@ def callback(request, provider):
 
 
 def _record_failure(request, provider, code, ip):
-    audit.record(AuditEvent.Action.CONNECT, actor=request.user, target=provider,
-                 outcome=AuditEvent.Outcome.FAILURE, detail=code, ip_address=ip)
+    audit.record(
+        AuditEvent.Action.CONNECT,
+        actor=request.user,
+        target=provider,
+        outcome=AuditEvent.Outcome.FAILURE,
+        detail=code,
+        ip_address=ip,
+    )
 
 
 @never_cache
@@ -161,18 +179,31 @@ def disconnect(request, pk):
         raise Http404("no such integration") from None
     next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next", ""))
     if request.method == "GET":
-        return render(request, "integrations/disconnect_confirm.html",
-                      {"integration": integration, "next": next_url})
+        return render(
+            request,
+            "integrations/disconnect_confirm.html",
+            {"integration": integration, "next": next_url},
+        )
     result = tokens.disconnect(request.user, integration, ip_address=oauth.client_ip(request))
     names = {"provider": integration.provider.name}
     if result.fully_revoked:
         text = _("Disconnected %(provider)s; its access was revoked.") % names
     elif result.revocation_supported:
-        text = _("Disconnected %(provider)s. The tokens were erased here, but "
-                 "revoking them at the provider did not fully succeed.") % names
+        text = (
+            _(
+                "Disconnected %(provider)s. The tokens were erased here, but "
+                "revoking them at the provider did not fully succeed."
+            )
+            % names
+        )
     else:
-        text = _("Disconnected %(provider)s. The tokens were erased here; "
-                 "%(provider)s cannot revoke them from this site.") % names
+        text = (
+            _(
+                "Disconnected %(provider)s. The tokens were erased here; "
+                "%(provider)s cannot revoke them from this site."
+            )
+            % names
+        )
     messages.success(request, text, fail_silently=True)
     if next_url:
         return HttpResponseRedirect(next_url)
@@ -192,12 +223,16 @@ def test_connection(request, pk):
     names = {"provider": integration.provider.name}
     if result.ok:
         names["account"] = result.label or result.account_id or _("(no name given)")
-        messages.success(request, _("%(provider)s says this account is %(account)s.") % names,
-                         fail_silently=True)
+        messages.success(
+            request, _("%(provider)s says this account is %(account)s.") % names, fail_silently=True
+        )
     else:
         names["code"] = result.code
-        messages.error(request, _("%(provider)s could not be reached with this connection "
-                                  "(%(code)s).") % names, fail_silently=True)
+        messages.error(
+            request,
+            _("%(provider)s could not be reached with this connection (%(code)s).") % names,
+            fail_silently=True,
+        )
     return redirect("integrations:connections")
 
 
@@ -224,14 +259,20 @@ def connections(request):
         status=Provider.Status.ACTIVE, auth_type=Provider.AuthType.OAUTH2
     ).only("slug", "name", "category", "icon_url", "description")
     integrations = [
-        integration for integration in tokens.list_integrations(request.user)
-        .exclude(status__in=_HIDDEN_STATUSES).order_by("provider__name", "label")
+        integration
+        for integration in tokens.list_integrations(request.user)
+        .exclude(status__in=_HIDDEN_STATUSES)
+        .order_by("provider__name", "label")
     ]
-    return render(request, "integrations/connections.html", {
-        "providers": providers,
-        "integrations": integrations,
-        "needs_reconnect": _NEEDS_RECONNECT,
-    })
+    return render(
+        request,
+        "integrations/connections.html",
+        {
+            "providers": providers,
+            "integrations": integrations,
+            "needs_reconnect": _NEEDS_RECONNECT,
+        },
+    )
 
 
 def _owned_credential(request, pk):
@@ -250,9 +291,14 @@ def credential_list(request):
         {"credential": credential, "is_set": secret_status.is_set(credential.data_sealed)}
         for credential in credentials.list_credentials(request.user).order_by("name")
     ]
-    return render(request, "integrations/credential_list.html", {
-        "rows": rows, "types": Credential.Type.choices,
-    })
+    return render(
+        request,
+        "integrations/credential_list.html",
+        {
+            "rows": rows,
+            "types": Credential.Type.choices,
+        },
+    )
 
 
 @sensitive_post_parameters(*forms.SECRET_PARAMETERS)
@@ -272,29 +318,43 @@ def credential_add(request):
         next_url = oauth.safe_next_url(request, request.GET.get("next", ""))
     except oauth.UnsafeRedirect:
         next_url = ""
-    form = forms.CredentialForm(request.POST or None, user=request.user,
-                                credential_type=credential_type,
-                                initial={"provider": request.GET.get("provider"),
-                                         "plugin": request.GET.get("plugin", "")})
+    form = forms.CredentialForm(
+        request.POST or None,
+        user=request.user,
+        credential_type=credential_type,
+        initial={"provider": request.GET.get("provider"), "plugin": request.GET.get("plugin", "")},
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
             credential = credentials.create_credential(
-                request.user, name=data["name"], credential_type=credential_type,
-                data=data["data"], provider=data["provider"], plugin=data["plugin"],
+                request.user,
+                name=data["name"],
+                credential_type=credential_type,
+                data=data["data"],
+                provider=data["provider"],
+                plugin=data["plugin"],
                 ip_address=oauth.client_ip(request),
             )
         except ValidationError as exc:
             form.add_service_errors(exc)
         else:
-            messages.success(request,
-                             _("Saved the credential “%(name)s”.") % {"name": credential.name})
+            messages.success(
+                request, _("Saved the credential “%(name)s”.") % {"name": credential.name}
+            )
             return redirect(next_url or "integrations:credentials")
-    return render(request, "integrations/credential_form.html", {
-        "form": form, "credential": None, "credential_type": credential_type,
-        "type_label": Credential.Type(credential_type).label, "types": Credential.Type.choices,
-        "next_url": next_url,
-    })
+    return render(
+        request,
+        "integrations/credential_form.html",
+        {
+            "form": form,
+            "credential": None,
+            "credential_type": credential_type,
+            "type_label": Credential.Type(credential_type).label,
+            "types": Credential.Type.choices,
+            "next_url": next_url,
+        },
+    )
 
 
 @sensitive_post_parameters(*forms.SECRET_PARAMETERS)
@@ -306,9 +366,12 @@ def credential_add(request):
 def credential_edit(request, pk):
     """Edit a credential; blank secret inputs keep the stored secret."""
     credential = _owned_credential(request, pk)
-    form = forms.CredentialForm(request.POST or None, user=request.user,
-                                credential_type=credential.credential_type,
-                                credential=credential)
+    form = forms.CredentialForm(
+        request.POST or None,
+        user=request.user,
+        credential_type=credential.credential_type,
+        credential=credential,
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         changes = {"name": data["name"], "provider": data["provider"], "plugin": data["plugin"]}
@@ -321,15 +384,24 @@ def credential_edit(request, pk):
         except ValidationError as exc:
             form.add_service_errors(exc)
         else:
-            text = (_("Updated the credential “%(name)s”.") if "data" in changes
-                    else _("Updated the credential “%(name)s”. The secret was kept."))
+            text = (
+                _("Updated the credential “%(name)s”.")
+                if "data" in changes
+                else _("Updated the credential “%(name)s”. The secret was kept.")
+            )
             messages.success(request, text % {"name": credential.name})
             return redirect("integrations:credentials")
-    return render(request, "integrations/credential_form.html", {
-        "form": form, "credential": credential, "credential_type": credential.credential_type,
-        "type_label": credential.get_credential_type_display(),
-        "is_set": secret_status.is_set(credential.data_sealed),
-    })
+    return render(
+        request,
+        "integrations/credential_form.html",
+        {
+            "form": form,
+            "credential": credential,
+            "credential_type": credential.credential_type,
+            "type_label": credential.get_credential_type_display(),
+            "is_set": secret_status.is_set(credential.data_sealed),
+        },
+    )
 
 
 @never_cache
@@ -344,5 +416,6 @@ def credential_delete(request, pk):
         credentials.delete_credential(request.user, credential, ip_address=oauth.client_ip(request))
         messages.success(request, _("Deleted the credential “%(name)s”.") % {"name": name})
         return redirect("integrations:credentials")
-    return render(request, "integrations/credential_confirm_delete.html",
-                  {"credential": credential})
+    return render(
+        request, "integrations/credential_confirm_delete.html", {"credential": credential}
+    )

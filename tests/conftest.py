@@ -17,6 +17,7 @@ def pytest_collection_modifyitems(config, items):
         if item.get_closest_marker("api"):
             item.add_marker(skip)
 
+
 # A value that must never appear in any log line, message or output.
 CANARY = "canary-7f3a9c1e-SECRET-do-not-leak"
 
@@ -41,7 +42,8 @@ def all_logs(caplog):
 
     caplog.set_level(logging.DEBUG)
     loggers = [logging.getLogger()] + [
-        logger for logger in logging.Logger.manager.loggerDict.values()
+        logger
+        for logger in logging.Logger.manager.loggerDict.values()
         if isinstance(logger, logging.Logger)
     ]
     removed = []

@@ -58,8 +58,9 @@ class FakeProvider:
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.issuer = self.url
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -117,7 +118,9 @@ class FakeProvider:
         return [r for r in self.requests if r["path"] == path]
 
     def refresh_requests(self):
-        return [r for r in self.requests_to("/token") if r["form"].get("grant_type") == "refresh_token"]
+        return [
+            r for r in self.requests_to("/token") if r["form"].get("grant_type") == "refresh_token"
+        ]
 
     # -- default behaviour ----------------------------------------------------------
 
@@ -132,15 +135,22 @@ class FakeProvider:
             "expires_in": 3600,
             "scope": form.get("scope") or "read",
         }
-        grant = self.grants.get(form.get("code")) if form.get("grant_type") == "authorization_code" else None
+        grant = (
+            self.grants.get(form.get("code"))
+            if form.get("grant_type") == "authorization_code"
+            else None
+        )
         if grant is not None:
             token["scope"] = grant.get("scope", "")
             if self.offline_access_needs_consent and not self.offline_granted(grant):
                 del token["refresh_token"]
         if form.get("grant_type") == "authorization_code" and self.id_token_claims is not None:
             claims = {
-                "iss": self.issuer, "aud": self.client_id, "sub": self.userinfo.get("sub"),
-                "iat": int(time.time()), "exp": int(time.time()) + 300,
+                "iss": self.issuer,
+                "aud": self.client_id,
+                "sub": self.userinfo.get("sub"),
+                "iat": int(time.time()),
+                "exp": int(time.time()) + 300,
                 **self.id_token_claims,
             }
             token["id_token"] = jwt.encode({"alg": "RS256", "kid": self.key.kid}, claims, self.key)
@@ -149,8 +159,10 @@ class FakeProvider:
     @staticmethod
     def offline_granted(grant):
         """OIDC Core §11: offline access needs the scope and a consent prompt."""
-        return ("offline_access" in grant.get("scope", "").split()
-                and "consent" in grant.get("prompt", "").split())
+        return (
+            "offline_access" in grant.get("scope", "").split()
+            and "consent" in grant.get("prompt", "").split()
+        )
 
     def discovery(self):
         return 200, {
@@ -196,8 +208,12 @@ class FakeProvider:
                 raw = self.rfile.read(length).decode() if length else ""
                 parts = urlsplit(self.path)
                 form = dict(parse_qsl(raw or parts.query))
-                record = {"path": parts.path, "method": self.command, "form": form,
-                          "headers": dict(self.headers)}
+                record = {
+                    "path": parts.path,
+                    "method": self.command,
+                    "form": form,
+                    "headers": dict(self.headers),
+                }
                 with fake._lock:
                     fake.requests.append(record)
                 if fake.delay:
@@ -205,8 +221,9 @@ class FakeProvider:
                 status, body, *extra = fake._answer(parts.path, form, dict(self.headers))
                 payload = json.dumps(body).encode() if isinstance(body, dict) else body.encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json" if isinstance(body, dict)
-                                 else "text/plain")
+                self.send_header(
+                    "Content-Type", "application/json" if isinstance(body, dict) else "text/plain"
+                )
                 for name, value in (extra[0] if extra else {}).items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))

@@ -37,7 +37,9 @@ def fake():
 
 @pytest.fixture
 def alice(django_user_model):
-    return django_user_model.objects.create_user("alice", email="alice@example.test", password="pw-alice-123")
+    return django_user_model.objects.create_user(
+        "alice", email="alice@example.test", password="pw-alice-123"
+    )
 
 
 @pytest.fixture
@@ -66,8 +68,15 @@ def provider(fake):
     return make_provider(fake)
 
 
-def connected(user, provider, *, expires_in=3600, access="stored-access-token-0001",
-              refresh="stored-refresh-token-0001", external_account_id="acct-1"):
+def connected(
+    user,
+    provider,
+    *,
+    expires_in=3600,
+    access="stored-access-token-0001",
+    refresh="stored-refresh-token-0001",
+    external_account_id="acct-1",
+):
     token = {"access_token": access, "token_type": "Bearer", "expires_in": expires_in}
     if refresh:
         token["refresh_token"] = refresh
@@ -83,6 +92,7 @@ def expire(integration, seconds_ago=10):
 
 
 # -- the browser side of the flow (Django's test client) ---------------------------
+
 
 @pytest.fixture
 def browser(alice):

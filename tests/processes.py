@@ -35,14 +35,27 @@ def database_url():
 def run_in_processes(count, integration_pk, workdir, *, timeout=120):
     """What ``get_valid_token`` returned in each of ``count`` processes started
     together: the token, or ``ExceptionName:code``."""
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings",
-           "DATABASE_URL": database_url(), "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": database_url(),
+        "PYTHONPATH": str(ROOT),
+    }
     go = Path(workdir) / "go"
     workers = [
         subprocess.Popen(
-            [sys.executable, str(ROOT / "tests" / "race_worker.py"), str(integration_pk),
-             str(Path(workdir) / f"ready-{index}"), str(go)],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                str(ROOT / "tests" / "race_worker.py"),
+                str(integration_pk),
+                str(Path(workdir) / f"ready-{index}"),
+                str(go),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for index in range(count)
     ]

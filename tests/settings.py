@@ -35,10 +35,14 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # production (a shared-cache memory database fails "table is locked" instead).
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {  # noqa: F405
-        "NAME": os.path.join(tempfile.gettempdir(), f"sealed-integrations-tests-{os.getpid()}.sqlite3"),
+        "NAME": os.path.join(
+            tempfile.gettempdir(), f"sealed-integrations-tests-{os.getpid()}.sqlite3"
+        ),
     }
-    DATABASES["default"].setdefault("OPTIONS", {}).update({  # noqa: F405
-        "timeout": 30,
-        # A throwaway database: no fsync, so a file costs about what memory does.
-        "init_command": "PRAGMA synchronous=OFF",
-    })
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {  # noqa: F405
+            "timeout": 30,
+            # A throwaway database: no fsync, so a file costs about what memory does.
+            "init_command": "PRAGMA synchronous=OFF",
+        }
+    )

@@ -79,8 +79,12 @@ def credential_post(owner, **overrides):
 
 def credential_change_post(credential, **overrides):
     """A change form POST: owner and type are read-only there."""
-    data = credential_post(credential.owner, name=credential.name, plugin=credential.plugin,
-                           provider=str(credential.provider_id or ""))
+    data = credential_post(
+        credential.owner,
+        name=credential.name,
+        plugin=credential.plugin,
+        provider=str(credential.provider_id or ""),
+    )
     del data["owner"], data["credential_type"]
     data.update(overrides)
     return data
@@ -117,17 +121,24 @@ def world(admin_client, owner, canary, api_key):
 
     response = admin_client.post(
         admin_url(Credential, "add"),
-        credential_post(owner, provider=str(provider.pk),
-                        secret_data=json.dumps({"api_key": api_key})),
+        credential_post(
+            owner, provider=str(provider.pk), secret_data=json.dumps({"api_key": api_key})
+        ),
     )
     assert response.status_code == 302, page_text(response)
     credential = Credential.objects.get(owner=owner, name="Stripe live")
 
     integration, created = tokens.connect(
-        owner, provider,
-        {"access_token": f"{canary}-access", "refresh_token": f"{canary}-refresh",
-         "expires_in": 3600, "scope": "read"},
-        external_account_id="acct-42", label="Alice at Demo Cloud",
+        owner,
+        provider,
+        {
+            "access_token": f"{canary}-access",
+            "refresh_token": f"{canary}-refresh",
+            "expires_in": 3600,
+            "scope": "read",
+        },
+        external_account_id="acct-42",
+        label="Alice at Demo Cloud",
     )
     assert created
     return {"provider": provider, "credential": credential, "integration": integration}
@@ -136,7 +147,10 @@ def world(admin_client, owner, canary, api_key):
 def sealed_values(world):
     """Every sealed string the world holds: the admin shows none of these either."""
     provider, credential, integration = (
-        world["provider"], world["credential"], world["integration"])
+        world["provider"],
+        world["credential"],
+        world["integration"],
+    )
     values = [
         raw_column(Provider, "client_secret", provider.pk),
         raw_column(Credential, "data", credential.pk),
@@ -198,7 +212,12 @@ ADMIN_PAGES = [
     # (model, view, query string, expected status)
     (Provider, "changelist", "", 200),
     (Provider, "changelist", "?q=demo", 200),
-    (Provider, "changelist", "?category__exact=storage&status__exact=active&auth_type__exact=oauth2", 200),
+    (
+        Provider,
+        "changelist",
+        "?category__exact=storage&status__exact=active&auth_type__exact=oauth2",
+        200,
+    ),
     (Provider, "add", "", 200),
     (Provider, "change", "", 200),
     (Provider, "history", "", 200),
@@ -214,7 +233,12 @@ ADMIN_PAGES = [
     (Integration, "delete", "", 200),
     (Credential, "changelist", "", 200),
     (Credential, "changelist", "?q=stripe", 200),
-    (Credential, "changelist", "?credential_type__exact=api_key&provider__id__exact={provider}", 200),
+    (
+        Credential,
+        "changelist",
+        "?credential_type__exact=api_key&provider__id__exact={provider}",
+        200,
+    ),
     (Credential, "add", "", 200),
     (Credential, "change", "", 200),
     (Credential, "history", "", 200),
@@ -272,8 +296,7 @@ class TestNoPageShowsASecret:
         assert "Sealed (key v2)" in html
         assert "…wxyz" in html
 
-        html = page_text(admin_client.get(
-            admin_url(Credential, "change", world["credential"].pk)))
+        html = page_text(admin_client.get(admin_url(Credential, "change", world["credential"].pk)))
         assert "Sealed (key v2)" in html
         assert "…wxyz" in html
 
@@ -286,8 +309,9 @@ class TestNoPageShowsASecret:
         assert response.status_code == 302
         response = admin_client.post(
             admin_url(Credential, "change", credential.pk),
-            credential_change_post(credential,
-                                   secret_data=json.dumps({"api_key": f"{canary}-third-key"})),
+            credential_change_post(
+                credential, secret_data=json.dumps({"api_key": f"{canary}-third-key"})
+            ),
         )
         assert response.status_code == 302
 
@@ -359,7 +383,8 @@ class TestProviderClientSecret:
         assert response.status_code == 302
         provider.refresh_from_db()
         assert credentials.read_client_secret(provider, purpose="test").reveal() == (
-            f"{canary}-rotated")
+            f"{canary}-rotated"
+        )
 
     def test_clear_removes_it(self, admin_client, admin_user, world):
         provider = world["provider"]
@@ -396,7 +421,8 @@ class TestProviderClientSecret:
 
     def test_blank_json_fields_take_their_defaults(self, admin_client):
         response = admin_client.post(
-            admin_url(Provider, "add"), provider_post(default_scopes="", metadata=""))
+            admin_url(Provider, "add"), provider_post(default_scopes="", metadata="")
+        )
         assert response.status_code == 302
         provider = Provider.objects.get(slug="demo-cloud")
         assert (provider.default_scopes, provider.metadata) == ([], {})
@@ -426,7 +452,8 @@ class TestCredentialSecretData:
         assert credential.name == "Stripe renamed"
         assert credential.hint == "wxyz"
         assert credentials.read_secret(owner, credential, purpose="test").reveal() == {
-            "api_key": api_key}
+            "api_key": api_key
+        }
 
     def test_new_data_replaces_it(self, admin_client, admin_user, world, owner, canary):
         credential = world["credential"]
@@ -448,7 +475,7 @@ class TestCredentialSecretData:
         ("typed", "message"),
         [
             ('{"api_key": "{canary}"', "Enter a valid JSON object."),
-            ('{canary}', "Enter a valid JSON object."),
+            ("{canary}", "Enter a valid JSON object."),
             ('["{canary}"]', "Enter a JSON object."),
             ('{"token": "{canary}"}', "api_key: this key is required"),
             ('{"api_key": ""}', "api_key: this key is required"),
@@ -473,7 +500,8 @@ class TestCredentialSecretData:
         assert_not_logged(every_log, canary)
         assert raw_column(Credential, "data", credential.pk) == before
         assert credentials.read_secret(owner, credential, purpose="test").reveal() == {
-            "api_key": api_key}
+            "api_key": api_key
+        }
 
     def test_add_requires_data(self, admin_client, owner):
         response = admin_client.post(admin_url(Credential, "add"), credential_post(owner))
@@ -492,11 +520,10 @@ class TestCredentialSecretData:
         assert canary not in page_text(response)
         assert Credential.objects.count() == 1
 
-    def test_rename_onto_another_credentials_name_is_a_form_error(
-        self, admin_client, world, owner
-    ):
-        credentials.create_credential(owner, name="Other", credential_type="bearer",
-                                      data={"token": "some-bearer-token"})
+    def test_rename_onto_another_credentials_name_is_a_form_error(self, admin_client, world, owner):
+        credentials.create_credential(
+            owner, name="Other", credential_type="bearer", data={"token": "some-bearer-token"}
+        )
         credential = world["credential"]
         response = admin_client.post(
             admin_url(Credential, "change", credential.pk),
@@ -508,7 +535,8 @@ class TestCredentialSecretData:
     def test_delete_goes_through_the_service(self, admin_client, admin_user, world):
         credential = world["credential"]
         response = admin_client.post(
-            admin_url(Credential, "delete", credential.pk), {"post": "yes"})
+            admin_url(Credential, "delete", credential.pk), {"post": "yes"}
+        )
         assert response.status_code == 302
         assert not Credential.objects.filter(pk=credential.pk).exists()
         (event,) = AuditEvent.objects.filter(target_id=str(credential.pk), action=Action.DELETE)
@@ -524,7 +552,8 @@ class TestCredentialSecretData:
         assert response.status_code == 302
         assert not Credential.objects.exists()
         assert AuditEvent.objects.filter(
-            target_id=str(credential.pk), action=Action.DELETE, actor=admin_user).exists()
+            target_id=str(credential.pk), action=Action.DELETE, actor=admin_user
+        ).exists()
 
 
 class TestIntegrationAdmin:
@@ -569,11 +598,13 @@ class TestIntegrationAdmin:
     def test_delete_is_audited(self, admin_client, admin_user, world):
         integration = world["integration"]
         response = admin_client.post(
-            admin_url(Integration, "delete", integration.pk), {"post": "yes"})
+            admin_url(Integration, "delete", integration.pk), {"post": "yes"}
+        )
         assert response.status_code == 302
         assert not Integration.objects.exists()
         assert AuditEvent.objects.filter(
-            target_id=str(integration.pk), action=Action.DELETE, actor=admin_user).exists()
+            target_id=str(integration.pk), action=Action.DELETE, actor=admin_user
+        ).exists()
 
     @pytest.mark.parametrize("model", [Integration, Credential])
     def test_changelist_query_count_does_not_grow_with_rows(
@@ -591,8 +622,13 @@ class TestIntegrationAdmin:
         for n in range(4):
             user = django_user_model.objects.create_user(f"user{n}")
             tokens.connect(user, provider, {"access_token": f"access-token-{n}"})
-            credentials.create_credential(user, name=f"key {n}", credential_type="api_key",
-                                          data={"api_key": f"api-key-{n}"}, provider=provider)
+            credentials.create_credential(
+                user,
+                name=f"key {n}",
+                credential_type="api_key",
+                data={"api_key": f"api-key-{n}"},
+                provider=provider,
+            )
         assert count_queries() == before
 
 
@@ -602,20 +638,30 @@ class TestAuditEventAdmin:
         count = AuditEvent.objects.count()
 
         assert admin_client.get(admin_url(AuditEvent, "add")).status_code == 403
-        assert admin_client.post(
-            admin_url(AuditEvent, "add"), {"action": "create", "outcome": "success"}
-        ).status_code == 403
+        assert (
+            admin_client.post(
+                admin_url(AuditEvent, "add"), {"action": "create", "outcome": "success"}
+            ).status_code
+            == 403
+        )
         response = admin_client.get(admin_url(AuditEvent, "change", event.pk))
         assert response.status_code == 200
         assert not response.context["adminform"].form.fields
         assert response.context["has_change_permission"] is False
-        assert admin_client.post(
-            admin_url(AuditEvent, "change", event.pk),
-            {"action": "delete", "outcome": "failure", "actor_label": "mallory"},
-        ).status_code == 403
+        assert (
+            admin_client.post(
+                admin_url(AuditEvent, "change", event.pk),
+                {"action": "delete", "outcome": "failure", "actor_label": "mallory"},
+            ).status_code
+            == 403
+        )
         assert admin_client.get(admin_url(AuditEvent, "delete", event.pk)).status_code == 403
-        assert admin_client.post(
-            admin_url(AuditEvent, "delete", event.pk), {"post": "yes"}).status_code == 403
+        assert (
+            admin_client.post(
+                admin_url(AuditEvent, "delete", event.pk), {"post": "yes"}
+            ).status_code
+            == 403
+        )
 
         response = admin_client.get(admin_url(AuditEvent, "changelist"))
         assert "delete_selected" not in page_text(response)
@@ -630,8 +676,16 @@ class TestAuditEventAdmin:
     def test_list_columns_and_date_hierarchy(self, admin_client, world):
         response = admin_client.get(admin_url(AuditEvent, "changelist"))
         html = page_text(response)
-        for header in ("Created at", "Actor label", "Action", "Target type", "Target label",
-                       "Purpose", "Outcome", "Ip address"):
+        for header in (
+            "Created at",
+            "Actor label",
+            "Action",
+            "Target type",
+            "Target label",
+            "Purpose",
+            "Outcome",
+            "Ip address",
+        ):
             assert header in html
         assert "integrations.credential" in html
         today = world["credential"].created_at
@@ -644,9 +698,14 @@ class TestAuditEventAdmin:
 
 
 class TestAccess:
-    PAGES = [(Provider, "changelist"), (Integration, "changelist"),
-             (Credential, "changelist"), (AuditEvent, "changelist"),
-             (Provider, "add"), (Credential, "add")]
+    PAGES = [
+        (Provider, "changelist"),
+        (Integration, "changelist"),
+        (Credential, "changelist"),
+        (AuditEvent, "changelist"),
+        (Provider, "add"),
+        (Credential, "add"),
+    ]
 
     @pytest.mark.parametrize(("model", "view"), PAGES)
     def test_non_staff_are_sent_to_login(self, client, owner, model, view):
@@ -680,33 +739,53 @@ class TestAccess:
 class TestLogs:
     def test_a_whole_admin_session_logs_no_secret(self, every_log, admin_client, owner, canary):
         """Everything at DEBUG from every logger, while secrets go in, fail and get replaced."""
-        assert admin_client.post(
-            admin_url(Provider, "add"), provider_post(new_client_secret=canary)
-        ).status_code == 302
+        assert (
+            admin_client.post(
+                admin_url(Provider, "add"), provider_post(new_client_secret=canary)
+            ).status_code
+            == 302
+        )
         provider = Provider.objects.get()
-        assert admin_client.post(
-            admin_url(Provider, "add"),
-            provider_post(slug="other", new_client_secret=canary, clear_client_secret="on"),
-        ).status_code == 200
-        assert admin_client.post(
-            admin_url(Credential, "add"),
-            credential_post(owner, secret_data=json.dumps({"api_key": f"{canary}-key-1234"})),
-        ).status_code == 302
+        assert (
+            admin_client.post(
+                admin_url(Provider, "add"),
+                provider_post(slug="other", new_client_secret=canary, clear_client_secret="on"),
+            ).status_code
+            == 200
+        )
+        assert (
+            admin_client.post(
+                admin_url(Credential, "add"),
+                credential_post(owner, secret_data=json.dumps({"api_key": f"{canary}-key-1234"})),
+            ).status_code
+            == 302
+        )
         credential = Credential.objects.get()
         for typed in ('{"api_key": "%s"' % canary, '{"token": "%s"}' % canary):
-            assert admin_client.post(
+            assert (
+                admin_client.post(
+                    admin_url(Credential, "change", credential.pk),
+                    credential_change_post(credential, secret_data=typed),
+                ).status_code
+                == 200
+            )
+        assert (
+            admin_client.post(
                 admin_url(Credential, "change", credential.pk),
-                credential_change_post(credential, secret_data=typed),
-            ).status_code == 200
-        assert admin_client.post(
-            admin_url(Credential, "change", credential.pk),
-            credential_change_post(
-                credential, secret_data=json.dumps({"api_key": f"{canary}-key-5678"})),
-        ).status_code == 302
+                credential_change_post(
+                    credential, secret_data=json.dumps({"api_key": f"{canary}-key-5678"})
+                ),
+            ).status_code
+            == 302
+        )
         integration, _ = tokens.connect(owner, provider, {"access_token": f"{canary}-access"})
         event = AuditEvent.objects.first()
-        for model, obj in ((Provider, provider), (Credential, credential),
-                           (Integration, integration), (AuditEvent, event)):
+        for model, obj in (
+            (Provider, provider),
+            (Credential, credential),
+            (Integration, integration),
+            (AuditEvent, event),
+        ):
             for view in ("changelist", "change", "history", "delete"):
                 args = () if view == "changelist" else (obj.pk,)
                 admin_client.get(admin_url(model, view, *args))
@@ -730,7 +809,8 @@ class TestErrorReports:
         assert canary not in str(dict(filtered))
 
         response = admin_client.post(
-            admin_url(Provider, "add"), provider_post(name="", new_client_secret=canary))
+            admin_url(Provider, "add"), provider_post(name="", new_client_secret=canary)
+        )
         filtered = SafeExceptionReporterFilter().get_post_parameters(response.wsgi_request)
         assert canary not in str(dict(filtered))
 

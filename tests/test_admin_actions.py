@@ -15,7 +15,8 @@ pytestmark = pytest.mark.django_db
 def run_action(client, model, pks):
     url = reverse(f"admin:integrations_{model._meta.model_name}_changelist")
     return client.post(
-        url, {"action": "reseal_with_primary_key", "_selected_action": [str(pk) for pk in pks]},
+        url,
+        {"action": "reseal_with_primary_key", "_selected_action": [str(pk) for pk in pks]},
         follow=True,
     )
 

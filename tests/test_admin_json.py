@@ -27,8 +27,9 @@ def owner(django_user_model):
 
 @pytest.fixture
 def provider():
-    return Provider.objects.create(name="Demo Cloud", slug="demo-cloud",
-                                   token_url="https://auth.example.com/token")
+    return Provider.objects.create(
+        name="Demo Cloud", slug="demo-cloud", token_url="https://auth.example.com/token"
+    )
 
 
 @pytest.mark.parametrize("field", ["metadata", "default_scopes"])
@@ -42,8 +43,9 @@ def test_provider_json_is_a_form_error(admin_client, field, text):
 
 @pytest.mark.parametrize("text", BAD_JSON.values(), ids=BAD_JSON.keys())
 def test_integration_metadata_is_a_form_error(admin_client, owner, provider, text):
-    integration, _ = tokens.connect(owner, provider, {"access_token": "a", "expires_in": 60},
-                                    external_account_id="acct")
+    integration, _ = tokens.connect(
+        owner, provider, {"access_token": "a", "expires_in": 60}, external_account_id="acct"
+    )
     response = admin_client.post(
         admin_url(Integration, "change", integration.pk),
         {"label": "x", "status": "active", "metadata": text, "initial-metadata": "{}"},
@@ -55,8 +57,9 @@ def test_integration_metadata_is_a_form_error(admin_client, owner, provider, tex
 
 def test_accepted_json_survives_dumpdata(admin_client, capsys):
     nested = "[" * 99 + "]" * 99
-    response = admin_client.post(admin_url(Provider, "add"),
-                                 provider_post(metadata=json.dumps({"n": json.loads(nested)})))
+    response = admin_client.post(
+        admin_url(Provider, "add"), provider_post(metadata=json.dumps({"n": json.loads(nested)}))
+    )
     assert response.status_code == 302
     call_command("dumpdata", "integrations.provider")
     assert json.loads(capsys.readouterr().out)[0]["fields"]["metadata"]["n"]
@@ -74,8 +77,9 @@ def test_credential_secret_data_with_nul_is_a_form_error(admin_client, owner, ca
 
 
 def _assert_refused(admin_client, owner, canary, text):
-    response = admin_client.post(admin_url(Credential, "add"),
-                                 credential_post(owner, secret_data=text))
+    response = admin_client.post(
+        admin_url(Credential, "add"), credential_post(owner, secret_data=text)
+    )
     assert response.status_code == 200
     html = response.content.decode()
     assert "errorlist" in html and canary not in html

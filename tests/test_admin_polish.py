@@ -36,31 +36,35 @@ def test_the_provider_list_links_to_create_from_preset(staff_client):
 def test_create_from_preset_seals_the_secret_and_audits(staff, staff_client, canary):
     page = staff_client.get(PRESET_URL).content.decode()
     assert "GitHub" in page and 'type="password"' in page
-    response = staff_client.post(PRESET_URL, {"preset": "github", "client_id": "gh-client",
-                                              "client_secret": canary})
+    response = staff_client.post(
+        PRESET_URL, {"preset": "github", "client_id": "gh-client", "client_secret": canary}
+    )
     assert response.status_code == 302, response.content.decode()
     provider = Provider.objects.get(slug="github")
     assert response["Location"] == reverse("admin:integrations_provider_change", args=[provider.pk])
     assert provider.client_id == "gh-client" and provider.metadata["preset"] == "github"
     stored = raw_column(Provider, "client_secret", provider.pk)
     assert is_sealed(stored) and canary not in stored
-    assert AuditEvent.objects.filter(action="create", target_id=str(provider.pk),
-                                     actor=staff, detail="from preset github").exists()
+    assert AuditEvent.objects.filter(
+        action="create", target_id=str(provider.pk), actor=staff, detail="from preset github"
+    ).exists()
     change = staff_client.get(response["Location"]).content.decode()
     assert "/integrations/callback/github/" in change and canary not in change
 
 
 def test_create_from_preset_errors_never_render_the_secret(staff_client, canary):
     # The generic OIDC preset needs a discovery URL.
-    response = staff_client.post(PRESET_URL, {"preset": "oidc", "client_id": "c",
-                                              "client_secret": canary})
+    response = staff_client.post(
+        PRESET_URL, {"preset": "oidc", "client_id": "c", "client_secret": canary}
+    )
     html = response.content.decode()
     assert response.status_code == 200 and "required" in html and canary not in html
     assert not Provider.objects.exists()
     # A taken slug.
     staff_client.post(PRESET_URL, {"preset": "github", "client_id": "a"})
-    response = staff_client.post(PRESET_URL, {"preset": "github", "client_id": "b",
-                                              "client_secret": canary})
+    response = staff_client.post(
+        PRESET_URL, {"preset": "github", "client_id": "b", "client_secret": canary}
+    )
     html = response.content.decode()
     assert response.status_code == 200 and canary not in html
     assert Provider.objects.count() == 1
@@ -78,21 +82,34 @@ def test_create_from_preset_needs_add_permission(django_user_model):
 def test_mark_inactive_action(staff, staff_client):
     one = Provider.objects.create(slug="one", name="One")
     two = Provider.objects.create(slug="two", name="Two", status="inactive")
-    response = staff_client.post("/admin/integrations/provider/", {
-        "action": "mark_inactive", "_selected_action": [str(one.pk), str(two.pk)],
-    })
+    response = staff_client.post(
+        "/admin/integrations/provider/",
+        {
+            "action": "mark_inactive",
+            "_selected_action": [str(one.pk), str(two.pk)],
+        },
+    )
     assert response.status_code == 302
     assert set(Provider.objects.values_list("status", flat=True)) == {"inactive"}
-    assert AuditEvent.objects.filter(action="update", target_id=str(one.pk), actor=staff,
-                                     detail="admin: marked inactive").count() == 1
+    assert (
+        AuditEvent.objects.filter(
+            action="update", target_id=str(one.pk), actor=staff, detail="admin: marked inactive"
+        ).count()
+        == 1
+    )
     assert not AuditEvent.objects.filter(target_id=str(two.pk)).exists()
 
 
 def test_disconnect_action_revokes_at_the_provider(staff, staff_client, alice, provider, fake):
     integration = connected(alice, provider)
-    response = staff_client.post("/admin/integrations/integration/", {
-        "action": "disconnect_selected", "_selected_action": [str(integration.pk)],
-    }, follow=True)
+    response = staff_client.post(
+        "/admin/integrations/integration/",
+        {
+            "action": "disconnect_selected",
+            "_selected_action": [str(integration.pk)],
+        },
+        follow=True,
+    )
     assert "1 integration(s) disconnected." in response.content.decode()
     integration.refresh_from_db()
     assert integration.status == "revoked"
@@ -115,8 +132,9 @@ def test_audit_log_is_readable_and_filterable(staff_client, alice, provider, fak
 def test_the_preset_client_secret_is_hidden_from_error_reports(staff_client, canary):
     from django.views.debug import SafeExceptionReporterFilter
 
-    response = staff_client.post(PRESET_URL, {"preset": "oidc", "client_id": "c",
-                                              "client_secret": canary})
+    response = staff_client.post(
+        PRESET_URL, {"preset": "oidc", "client_id": "c", "client_secret": canary}
+    )
     request = response.wsgi_request
     assert set(request.sensitive_post_parameters) == {"client_secret"}
     assert canary not in str(dict(SafeExceptionReporterFilter().get_post_parameters(request)))

@@ -22,7 +22,8 @@ pytestmark = pytest.mark.django_db
 
 
 def test_a_provider_failing_twice_then_answering_gives_one_refresh(
-        alice, provider, fake, backoff_sleeps):
+    alice, provider, fake, backoff_sleeps
+):
     integration = connected(alice, provider)
     expire(integration)
     fake.script("/token", 503, "Service Unavailable")
@@ -43,12 +44,17 @@ def test_the_waits_grow_exponentially_with_jitter(alice, provider, fake, backoff
     integration = connected(alice, provider)
     expire(integration)
     fake.script("/token", 502, "Bad Gateway", times=4)
-    with override_settings(INTEGRATIONS={**INTEGRATIONS, "REFRESH_RETRY_ATTEMPTS": 5,
-                                         "REFRESH_RETRY_BACKOFF_SECONDS": 1}):
+    with override_settings(
+        INTEGRATIONS={
+            **INTEGRATIONS,
+            "REFRESH_RETRY_ATTEMPTS": 5,
+            "REFRESH_RETRY_BACKOFF_SECONDS": 1,
+        }
+    ):
         tokens.refresh_integration(integration)
     assert len(fake.refresh_requests()) == 5
     # Full jitter: each wait is random, at most 1 s * 2**try (tenacity's bound).
-    assert [wait <= 2 ** n for n, wait in enumerate(backoff_sleeps, start=1)] == [True] * 4
+    assert [wait <= 2**n for n, wait in enumerate(backoff_sleeps, start=1)] == [True] * 4
     assert len(set(backoff_sleeps)) > 1
 
 
@@ -59,8 +65,9 @@ def test_a_provider_that_stays_down_is_tried_the_set_number_of_times(alice, fake
         tokens.refresh_integration(integration)
     assert info.value.code == "network_error"
     assert len(backoff_sleeps) == 2  # three tries
-    failures = AuditEvent.objects.filter(action=AuditEvent.Action.REFRESH,
-                                         outcome=AuditEvent.Outcome.FAILURE)
+    failures = AuditEvent.objects.filter(
+        action=AuditEvent.Action.REFRESH, outcome=AuditEvent.Outcome.FAILURE
+    )
     assert failures.count() == 1  # one failed refresh, not one per try
 
 
@@ -89,9 +96,14 @@ def test_no_try_starts_that_could_outlast_the_lease(alice, fake, backoff_sleeps)
     # every try must start, however many tries are allowed and waits are long.
     integration = connected(alice, make_provider(fake, token_url=closed_port_url() + "/token"))
     expire(integration)
-    with override_settings(INTEGRATIONS={**INTEGRATIONS, "REFRESH_RETRY_ATTEMPTS": 50,
-                                         "REFRESH_RETRY_BACKOFF_SECONDS": 1,
-                                         "HTTP_TIMEOUT_SECONDS": 1}):
+    with override_settings(
+        INTEGRATIONS={
+            **INTEGRATIONS,
+            "REFRESH_RETRY_ATTEMPTS": 50,
+            "REFRESH_RETRY_BACKOFF_SECONDS": 1,
+            "HTTP_TIMEOUT_SECONDS": 1,
+        }
+    ):
         with pytest.raises(tokens.RefreshFailed):
             tokens.refresh_integration(integration)
     assert backoff_sleeps and sum(backoff_sleeps) < 5

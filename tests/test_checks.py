@@ -52,7 +52,9 @@ def test_unknown_setting_is_an_error():
 
 
 def test_wrong_type_is_an_error():
-    with override_settings(INTEGRATIONS={"ENCRYPTION_KEYS": [TEST_KEY_V2], "ALLOW_PLAINTEXT_READS": "yes"}):
+    with override_settings(
+        INTEGRATIONS={"ENCRYPTION_KEYS": [TEST_KEY_V2], "ALLOW_PLAINTEXT_READS": "yes"}
+    ):
         assert ids(check_keyring()) == ["integrations.E004"]
 
 
@@ -92,7 +94,10 @@ def test_field_checks():
         "indexed": ["integrations.E013"],
         "unique": ["integrations.E013"],
     }
-    assert 'purpose="testapp.broken.no_purpose"' in Broken._meta.get_field("no_purpose").check()[0].hint
+    assert (
+        'purpose="testapp.broken.no_purpose"'
+        in Broken._meta.get_field("no_purpose").check()[0].hint
+    )
 
 
 @isolate_apps("tests.testapp")

@@ -50,7 +50,10 @@ def test_min_decryption_version_applies_to_a_key_provider_s_keyring():
     retired = Keyring.parse([KEY_40]).encrypt(b"y")
     assert PROVIDED_TWO.decrypt(retired) == b"y"
     with override_settings(
-        INTEGRATIONS={"KEY_PROVIDER": "tests.test_conf.provide_two_keys", "MIN_DECRYPTION_VERSION": 41}
+        INTEGRATIONS={
+            "KEY_PROVIDER": "tests.test_conf.provide_two_keys",
+            "MIN_DECRYPTION_VERSION": 41,
+        }
     ):
         keyring = app_settings.keyring
         assert keyring.min_decryption_version == 41 and keyring.versions == (41, 40)
@@ -64,7 +67,10 @@ def test_key_provider_with_a_primary_below_the_minimum_fails_check_e005():
     from integrations.checks import check_keyring
 
     with override_settings(
-        INTEGRATIONS={"KEY_PROVIDER": "tests.test_conf.provide_two_keys", "MIN_DECRYPTION_VERSION": 42}
+        INTEGRATIONS={
+            "KEY_PROVIDER": "tests.test_conf.provide_two_keys",
+            "MIN_DECRYPTION_VERSION": 42,
+        }
     ):
         (error,) = check_keyring()
     assert error.id == "integrations.E005"
@@ -117,8 +123,13 @@ def test_oauth_settings_are_validated(name, value):
 
 
 def test_oauth_settings_accept_good_values():
-    with override_settings(INTEGRATIONS={"ENCRYPTION_KEYS": [TEST_KEY_V2], "REFRESH_MARGIN_SECONDS": 0,
-                                         "HTTP_TIMEOUT_SECONDS": 2.5}):
+    with override_settings(
+        INTEGRATIONS={
+            "ENCRYPTION_KEYS": [TEST_KEY_V2],
+            "REFRESH_MARGIN_SECONDS": 0,
+            "HTTP_TIMEOUT_SECONDS": 2.5,
+        }
+    ):
         assert app_settings.REFRESH_MARGIN_SECONDS == 0
         assert app_settings.HTTP_TIMEOUT_SECONDS == 2.5
 

@@ -25,7 +25,7 @@ def test_a_failing_provider_is_a_code_not_an_exception(alice, provider, fake):
 
 def test_userinfo_that_is_not_an_object_is_invalid(alice, provider, fake):
     integration = connected(alice, provider)
-    fake.script("/userinfo", 200, "[\"not\", \"an\", \"object\"]", {"Content-Type": "application/json"})
+    fake.script("/userinfo", 200, '["not", "an", "object"]', {"Content-Type": "application/json"})
     assert connection_check.check_connection(alice, integration).code == "invalid_userinfo"
 
 

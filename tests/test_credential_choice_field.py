@@ -29,13 +29,23 @@ def owned(alice, bob, weather, canary):
 
     def add(user, name, provider=None, plugin="", credential_type="api_key", data=None):
         return credentials.create_credential(
-            user, name=name, credential_type=credential_type, provider=provider, plugin=plugin,
-            data=data or {"api_key": f"{canary}-{name}-tail"})
+            user,
+            name=name,
+            credential_type=credential_type,
+            provider=provider,
+            plugin=plugin,
+            data=data or {"api_key": f"{canary}-{name}-tail"},
+        )
 
     return {
         "weather_key": add(alice, "Weather key", weather),
-        "weather_basic": add(alice, "Weather login", weather, credential_type="basic",
-                             data={"username": "alice", "password": f"{canary}-pw"}),
+        "weather_basic": add(
+            alice,
+            "Weather login",
+            weather,
+            credential_type="basic",
+            data={"username": "alice", "password": f"{canary}-pw"},
+        ),
         "maps_key": add(alice, "Maps key", other),
         "plugin_key": add(alice, "Plugin key", plugin="weather-plugin"),
         "bobs_key": add(bob, "Bob weather key", weather),
@@ -51,8 +61,9 @@ def plugin_form(user, data=None, **field_options):
     return PluginForm(data)
 
 
-def test_lists_only_the_users_fitting_credentials_by_name_type_and_hint(alice, weather, owned,
-                                                                       canary):
+def test_lists_only_the_users_fitting_credentials_by_name_type_and_hint(
+    alice, weather, owned, canary
+):
     form = plugin_form(alice, provider=weather)
     choices = [label for value, label in form.fields["credential"].choices if value]
     assert choices == ["Weather key (API key) …tail", "Weather login (Basic auth)"]
@@ -63,19 +74,24 @@ def test_lists_only_the_users_fitting_credentials_by_name_type_and_hint(alice, w
 def test_a_plugin_name_selects_by_plugin(alice, owned):
     form = plugin_form(alice, plugin="weather-plugin")
     assert [label for value, label in form.fields["credential"].choices if value] == [
-        "Plugin key (API key) …tail"]
+        "Plugin key (API key) …tail"
+    ]
 
 
 def test_a_long_stored_hint_shows_at_most_four_characters(alice, weather, owned):
     Credential.objects.filter(pk=owned["weather_key"].pk).update(hint="abcdefgh")
-    labels = [label for value, label in plugin_form(alice, provider=weather)
-              .fields["credential"].choices if value]
+    labels = [
+        label
+        for value, label in plugin_form(alice, provider=weather).fields["credential"].choices
+        if value
+    ]
     assert labels[0] == "Weather key (API key) …efgh"
 
 
 @pytest.mark.parametrize("other", ["bobs_key", "maps_key"])
-def test_another_users_or_an_unfitting_credential_is_refused_when_posted(alice, weather, owned,
-                                                                        other):
+def test_another_users_or_an_unfitting_credential_is_refused_when_posted(
+    alice, weather, owned, other
+):
     form = plugin_form(alice, {"credential": str(owned[other].pk)}, provider=weather)
     assert not form.is_valid()
     assert "credential" in form.errors
@@ -98,7 +114,7 @@ def test_the_add_link_goes_to_the_add_page_and_comes_back(alice, weather, owned)
     html = str(plugin_form(alice, provider=weather, return_to=RETURN_TO))
     assert "<b>" not in html  # escaped
     start = html.index('href="') + len('href="')
-    link = unescape(html[start:html.index('"', start)])
+    link = unescape(html[start : html.index('"', start)])
     assert urlsplit(link).path == "/integrations/credentials/add/"
     query = parse_qs(urlsplit(link).query)
     assert query == {"next": [RETURN_TO], "provider": [str(weather.pk)]}
@@ -108,15 +124,18 @@ def test_the_add_link_goes_to_the_add_page_and_comes_back(alice, weather, owned)
     page = browser.get(link)
     assert page.status_code == 200
     assert f'<option value="{weather.pk}" selected>' in page.content.decode()
-    response = browser.post(f"{link}&type=api_key", {
-        "name": "New weather key", "provider": str(weather.pk), "api_key": "new-key-0123456789"})
+    response = browser.post(
+        f"{link}&type=api_key",
+        {"name": "New weather key", "provider": str(weather.pk), "api_key": "new-key-0123456789"},
+    )
     assert response.status_code == 302
     assert response["Location"] == "/plugins/weather/setup/?step=2&x=%3Cb%3E"  # RETURN_TO
     assert Credential.objects.filter(owner=alice, name="New weather key").exists()
 
 
-@pytest.mark.parametrize("hostile", ["https://evil.test/steal", "//evil.test/x",
-                                     "javascript:alert(1)", "\\\\evil.test"])
+@pytest.mark.parametrize(
+    "hostile", ["https://evil.test/steal", "//evil.test/x", "javascript:alert(1)", "\\\\evil.test"]
+)
 def test_the_add_page_ignores_a_next_that_leaves_the_site(alice, hostile):
     browser = Client()
     browser.force_login(alice)

@@ -36,28 +36,41 @@ def events(action=None):
 def test_every_type_round_trips_sealed(alice, credential_type):
     data = EXAMPLES[credential_type]
     credential = credentials.create_credential(
-        alice, name=credential_type, credential_type=credential_type, data=data, ip_address="10.0.0.1"
+        alice,
+        name=credential_type,
+        credential_type=credential_type,
+        data=data,
+        ip_address="10.0.0.1",
     )
     with connection.cursor() as cursor:
-        cursor.execute("SELECT data FROM integrations_credential WHERE name = %s", [credential_type])
+        cursor.execute(
+            "SELECT data FROM integrations_credential WHERE name = %s", [credential_type]
+        )
         (stored,) = cursor.fetchone()
     assert is_sealed(stored)
     secret = credentials.read_secret(alice, credential.pk, purpose="call the API")
     assert isinstance(secret, Secret)
     assert secret.reveal() == data
     (created,) = events("create")
-    assert (created.actor, created.target_id, created.ip_address) == (alice, str(credential.pk), "10.0.0.1")
+    assert (created.actor, created.target_id, created.ip_address) == (
+        alice,
+        str(credential.pk),
+        "10.0.0.1",
+    )
     (used,) = events("use")
     assert used.purpose == "call the API"
 
 
 def test_hint_only_for_long_keys(alice):
-    long_key = credentials.create_credential(alice, name="a", credential_type="api_key",
-                                             data={"api_key": "x" * 16 + "WXYZ"})
-    short_key = credentials.create_credential(alice, name="b", credential_type="api_key",
-                                              data={"api_key": "short-key"})
-    basic = credentials.create_credential(alice, name="c", credential_type="basic",
-                                          data=EXAMPLES["basic"])
+    long_key = credentials.create_credential(
+        alice, name="a", credential_type="api_key", data={"api_key": "x" * 16 + "WXYZ"}
+    )
+    short_key = credentials.create_credential(
+        alice, name="b", credential_type="api_key", data={"api_key": "short-key"}
+    )
+    basic = credentials.create_credential(
+        alice, name="c", credential_type="basic", data=EXAMPLES["basic"]
+    )
     assert (long_key.hint, short_key.hint, basic.hint) == ("WXYZ", "", "")
 
 
@@ -81,8 +94,9 @@ def test_invalid_data_names_keys_never_values(alice, credential_type, data, frag
 
 
 def test_update_keeps_the_secret_unless_given(alice):
-    credential = credentials.create_credential(alice, name="k", credential_type="bearer",
-                                               data=EXAMPLES["bearer"])
+    credential = credentials.create_credential(
+        alice, name="k", credential_type="bearer", data=EXAMPLES["bearer"]
+    )
     credentials.update_credential(alice, credential, name="renamed")
     assert credentials.read_secret(alice, credential, purpose="t").reveal() == EXAMPLES["bearer"]
     credentials.update_credential(alice, credential, data={"token": "new-bearer-token-value-123"})
@@ -96,8 +110,9 @@ def test_update_keeps_the_secret_unless_given(alice):
 
 
 def test_delete_is_audited(alice):
-    credential = credentials.create_credential(alice, name="k", credential_type="bearer",
-                                               data=EXAMPLES["bearer"])
+    credential = credentials.create_credential(
+        alice, name="k", credential_type="bearer", data=EXAMPLES["bearer"]
+    )
     credentials.delete_credential(alice, credential)
     assert not Credential.objects.exists()
     (deleted,) = events("delete")
@@ -107,8 +122,9 @@ def test_delete_is_audited(alice):
 
 class TestOwnership:
     def test_another_users_credential_is_never_returned(self, alice, bob):
-        credential = credentials.create_credential(alice, name="k", credential_type="api_key",
-                                                   data=EXAMPLES["api_key"])
+        credential = credentials.create_credential(
+            alice, name="k", credential_type="api_key", data=EXAMPLES["api_key"]
+        )
         assert list(credentials.list_credentials(bob)) == []
         with pytest.raises(Credential.DoesNotExist):
             credentials.get_credential(bob, credential.pk)
@@ -118,7 +134,9 @@ class TestOwnership:
             credentials.update_credential(bob, credential, data={"api_key": "overwritten-by-bob"})
         with pytest.raises(Credential.DoesNotExist):
             credentials.delete_credential(bob, credential)
-        assert credentials.read_secret(alice, credential, purpose="t").reveal() == EXAMPLES["api_key"]
+        assert (
+            credentials.read_secret(alice, credential, purpose="t").reveal() == EXAMPLES["api_key"]
+        )
         (denied,) = events("reveal_denied")
         assert (denied.actor, denied.outcome, denied.purpose) == (bob, "denied", "steal")
 
@@ -129,8 +147,9 @@ class TestOwnership:
         assert len(events("reveal_denied")) == 2
 
     def test_reading_needs_a_purpose(self, alice):
-        credential = credentials.create_credential(alice, name="k", credential_type="api_key",
-                                                   data=EXAMPLES["api_key"])
+        credential = credentials.create_credential(
+            alice, name="k", credential_type="api_key", data=EXAMPLES["api_key"]
+        )
         with pytest.raises(ValueError, match="purpose"):
             credentials.read_secret(alice, credential, purpose="")
 
@@ -142,12 +161,16 @@ def test_provider_client_secret(alice, canary):
     assert credentials.read_client_secret(provider, purpose="token exchange").reveal() == canary
     credentials.set_client_secret(provider, None, actor=alice)
     assert credentials.read_client_secret(provider, purpose="token exchange") is None
-    assert [e.detail for e in events("update")] == ["client secret replaced", "client secret cleared"]
+    assert [e.detail for e in events("update")] == [
+        "client secret replaced",
+        "client secret cleared",
+    ]
 
 
 def test_no_secret_in_audit_rows_or_logs(alice, canary, all_logs):
-    credential = credentials.create_credential(alice, name="k", credential_type="custom",
-                                               data={"value": canary})
+    credential = credentials.create_credential(
+        alice, name="k", credential_type="custom", data={"value": canary}
+    )
     secret = credentials.read_secret(alice, credential, purpose="t")
     credentials.update_credential(alice, credential, data={"value": canary + "2"})
     credentials.delete_credential(alice, credential)
@@ -162,8 +185,9 @@ def _failing_service_call(user):
     from tests import conftest
 
     try:
-        credentials.create_credential(user, name="n" * 500, credential_type="api_key",
-                                      data={"api_key": conftest.CANARY})
+        credentials.create_credential(
+            user, name="n" * 500, credential_type="api_key", data={"api_key": conftest.CANARY}
+        )
     except ValidationError:
         import sys
 
@@ -184,8 +208,9 @@ def test_error_reports_hide_service_locals(alice, canary, rf):
 
 def test_staff_acting_for_an_owner_is_the_audited_actor(alice, django_user_model):
     staff = django_user_model.objects.create_user("staff", is_staff=True)
-    credential = credentials.create_credential(alice, name="k", credential_type="bearer",
-                                               data=EXAMPLES["bearer"], actor=staff)
+    credential = credentials.create_credential(
+        alice, name="k", credential_type="bearer", data=EXAMPLES["bearer"], actor=staff
+    )
     credentials.update_credential(alice, credential, data={"token": "x" * 24}, actor=staff)
     credentials.delete_credential(alice, credential, actor=staff)
     assert [(e.action, e.actor, e.detail) for e in events()] == [

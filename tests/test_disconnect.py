@@ -31,8 +31,11 @@ def assert_erased(integration):
 
 
 def revoke_events(integration):
-    return sorted(AuditEvent.objects.filter(action="revoke", target_id=str(integration.pk))
-                  .values_list("outcome", "detail"))
+    return sorted(
+        AuditEvent.objects.filter(action="revoke", target_id=str(integration.pk)).values_list(
+            "outcome", "detail"
+        )
+    )
 
 
 def test_disconnect_revokes_both_tokens_then_erases(alice, provider, fake):
@@ -83,7 +86,8 @@ def test_a_provider_without_revocation_endpoint_only_erases(alice, fake):
     result = tokens.disconnect(alice, integration)
     assert not result.revocation_supported and fake.requests == []
     assert revoke_events(integration) == [
-        ("failure", "not revoked at the provider: no_revocation_endpoint")]
+        ("failure", "not revoked at the provider: no_revocation_endpoint")
+    ]
     assert_erased(integration)
 
 
@@ -155,8 +159,9 @@ def disconnect_in_the_admin(integration, user, admin_client):
     return page
 
 
-@pytest.mark.parametrize("surface", [disconnect_on_the_page, disconnect_through_the_api,
-                                     disconnect_in_the_admin])
+@pytest.mark.parametrize(
+    "surface", [disconnect_on_the_page, disconnect_through_the_api, disconnect_in_the_admin]
+)
 @pytest.mark.parametrize("how", sorted(UNREADABLE))
 def test_unreadable_tokens_are_erased_and_the_skipped_revocation_audited(
     alice, provider, fake, admin_client, canary, all_logs, how, surface
@@ -174,7 +179,9 @@ def test_unreadable_tokens_are_erased_and_the_skipped_revocation_audited(
         ("failure", f"access_token: not revoked: {code}"),
         ("failure", f"refresh_token: not revoked: {code}"),
     ]
-    assert AuditEvent.objects.filter(action="disconnect", target_id=str(integration.pk)).count() == 1
+    assert (
+        AuditEvent.objects.filter(action="disconnect", target_id=str(integration.pk)).count() == 1
+    )
     assert canary not in shown
     assert_not_logged(all_logs, canary)
     for event in AuditEvent.objects.all():
@@ -198,6 +205,9 @@ def test_the_api_reports_the_skipped_revocation(alice, provider, fake):
     client = APIClient()
     client.force_authenticate(alice)
     body = client.delete(f"/api/integrations/{integration.pk}/").json()
-    assert body["revocation"] == {"supported": True, "revoked": ["refresh_token"],
-                                  "failed": {"access_token": "token_key_unknown"}}
+    assert body["revocation"] == {
+        "supported": True,
+        "revoked": ["refresh_token"],
+        "failed": {"access_token": "token_key_unknown"},
+    }
     assert body["integration"]["status"] == "revoked"

@@ -32,9 +32,21 @@ needs_mkdocs = pytest.mark.skipif(
 def build(config, site_dir):
     """Run `mkdocs build --strict`; the completed process (output in .stdout)."""
     return subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(config),
-         "--site-dir", str(site_dir)],
-        capture_output=True, text=True, timeout=300, check=False,
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "--config-file",
+            str(config),
+            "--site-dir",
+            str(site_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
         env={"PATH": "/usr/bin:/bin", "NO_MKDOCS_2_WARNING": "1", "PYTHONUTF8": "1"},
     )
 
@@ -49,9 +61,15 @@ class TestSiteBuild:
         site = tmp_path / "site"
         result = build(ROOT / "mkdocs.yml", site)
         assert result.returncode == 0, output(result)
-        for page in ("index.html", "tutorial/index.html", "FORMAT/index.html",
-                     "KEYS/index.html", "explanation/threat-model/index.html",
-                     "reference/settings/index.html", "how-to/production-checklist/index.html"):
+        for page in (
+            "index.html",
+            "tutorial/index.html",
+            "FORMAT/index.html",
+            "KEYS/index.html",
+            "explanation/threat-model/index.html",
+            "reference/settings/index.html",
+            "how-to/production-checklist/index.html",
+        ):
             assert (site / page).is_file(), page
         assert (site / "screenshot-admin.png").is_file()
         # theme.font is off: no page makes a reader's browser fetch Google Fonts.
@@ -59,11 +77,14 @@ class TestSiteBuild:
             text = html.read_text(encoding="utf-8")
             assert "fonts.googleapis.com" not in text and "fonts.gstatic.com" not in text, html
 
-    @pytest.mark.parametrize("hostile", [
-        "[gone](reference/no-such-page.md)",
-        "[no anchor](tutorial.md#no-such-section)",
-        "[escapes the site](../README.md)",
-    ])
+    @pytest.mark.parametrize(
+        "hostile",
+        [
+            "[gone](reference/no-such-page.md)",
+            "[no anchor](tutorial.md#no-such-section)",
+            "[escapes the site](../README.md)",
+        ],
+    )
     def test_a_broken_link_fails_the_build(self, tmp_path, hostile):
         """The configuration really is strict: a copy with one bad link does not build."""
         copy = tmp_path / "repo"
@@ -106,22 +127,28 @@ def test_every_system_check_id_is_documented():
 
 
 # The two apps' command packages: the sealed-values layer's and the integrations layer's.
-COMMAND_APPS = {"integrations.sealed": ROOT / "integrations" / "sealed" / "management",
-                "integrations": ROOT / "integrations" / "management"}
+COMMAND_APPS = {
+    "integrations.sealed": ROOT / "integrations" / "sealed" / "management",
+    "integrations": ROOT / "integrations" / "management",
+}
 
 
 def _our_commands():
     """(command name, app) for every command both apps ship, found on disk, so a
     command counts whether or not the test settings install its app."""
-    return sorted((name, app) for app, path in COMMAND_APPS.items()
-                  for name in find_commands(str(path)))
+    return sorted(
+        (name, app) for app, path in COMMAND_APPS.items() for name in find_commands(str(path))
+    )
 
 
 def test_every_command_and_option_is_documented():
     text = (REFERENCE / "commands.md").read_text(encoding="utf-8")
     # Options every Django command has (--verbosity, --settings...) are Django's to document.
-    base = {option for action in BaseCommand().create_parser("manage.py", "any")._actions
-            for option in action.option_strings}
+    base = {
+        option
+        for action in BaseCommand().create_parser("manage.py", "any")._actions
+        for option in action.option_strings
+    }
     commands = _our_commands()
     names = {name for name, _app in commands}
     assert {"rotate_keys", "refresh_expiring_tokens"} <= names, "an app's commands were not found"
@@ -141,7 +168,11 @@ def test_readme_links_resolve():
     """The README is the front door: every relative link in it leads somewhere."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     targets = re.findall(r"\]\(([^)\s]+)\)", text)
-    broken = [t for t in targets
-              if not re.match(r"[a-z]+:", t) and not t.startswith("#")
-              and not (ROOT / t.split("#")[0]).exists()]
+    broken = [
+        t
+        for t in targets
+        if not re.match(r"[a-z]+:", t)
+        and not t.startswith("#")
+        and not (ROOT / t.split("#")[0]).exists()
+    ]
     assert not broken, f"README links to missing files: {broken}"

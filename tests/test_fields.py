@@ -310,8 +310,15 @@ class TestQuerySetWrites:
 class TestLookups:
     @pytest.mark.parametrize(
         "lookup",
-        ["token", "token__exact", "token__iexact", "token__contains", "token__startswith",
-         "token__in", "token__gt"],
+        [
+            "token",
+            "token__exact",
+            "token__iexact",
+            "token__contains",
+            "token__startswith",
+            "token__in",
+            "token__gt",
+        ],
     )
     def test_lookups_other_than_isnull_raise(self, lookup):
         value = ["x"] if lookup.endswith("__in") else "x"
@@ -420,7 +427,10 @@ class TestLegacyPlaintext:
         write_raw(Account, "token", account.pk, canary)
         write_raw(Account, "data", account.pk, json.dumps({"legacy": canary}))
         with override_settings(
-            INTEGRATIONS={"ENCRYPTION_KEYS": [TEST_KEY_V2, TEST_KEY_V1], "ALLOW_PLAINTEXT_READS": True}
+            INTEGRATIONS={
+                "ENCRYPTION_KEYS": [TEST_KEY_V2, TEST_KEY_V1],
+                "ALLOW_PLAINTEXT_READS": True,
+            }
         ):
             loaded = fresh(account)
             assert loaded.token == canary

@@ -72,8 +72,14 @@ def project_env(tmp_path):
 
 def _run_project(env):
     """Run _SCRIPT in the fields-only project: the process result and its JSON output."""
-    result = subprocess.run([sys.executable, "-c", _SCRIPT], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", _SCRIPT],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result, json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -86,9 +92,13 @@ def test_fields_checks_and_key_commands_work_with_no_table_of_ours(project_env):
     assert json.loads(out["rotate_keys"])["mode"] == "rotate"
     assert not [t for t in out["tables"] if t.startswith("integrations")]
     assert "fieldsonly_vault" in out["tables"]
-    outside = [m for m in out["modules"]
-               if m != "integrations" and not m.startswith(SEALED_LAYER)
-               and m not in ("integrations.fields",)]
+    outside = [
+        m
+        for m in out["modules"]
+        if m != "integrations"
+        and not m.startswith(SEALED_LAYER)
+        and m not in ("integrations.fields",)
+    ]
     assert outside == [], outside
     assert "canary-key-value" not in result.stdout + result.stderr
 
@@ -113,8 +123,14 @@ def test_the_full_app_without_the_sealed_layer_is_a_clear_error(project_env, tmp
         "django.setup(); from django.core.management import call_command;"
         "call_command('check')"
     )
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=project_env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=project_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0
     assert "integrations.E020" in result.stderr
     assert "'integrations.sealed'" in result.stderr

@@ -43,8 +43,11 @@ def untouched_post(**overrides):
 @pytest.fixture
 def connection_row(canary):
     return Connection.objects.create(
-        name="acme", api_key=f"key-{canary}", access_token=f"access-{canary}",
-        refresh_token=f"refresh-{canary}", settings={"secret": canary},
+        name="acme",
+        api_key=f"key-{canary}",
+        access_token=f"access-{canary}",
+        refresh_token=f"refresh-{canary}",
+        settings={"secret": canary},
         extra={"list": [canary, 1]},
     )
 
@@ -81,8 +84,10 @@ class TestPlainModelAdmin:
         assert entry.get_change_message() == "No fields changed."
 
     def test_typing_replaces(self, admin_client, connection_row, canary):
-        response = admin_client.post(change_url(connection_row), untouched_post(
-            api_key=" new key ", settings='{"n": [1, 2]}', extra="[]"))
+        response = admin_client.post(
+            change_url(connection_row),
+            untouched_post(api_key=" new key ", settings='{"n": [1, 2]}', extra="[]"),
+        )
         assert response.status_code == 302
         loaded = Connection.objects.get(pk=connection_row.pk)
         assert loaded.api_key == " new key "
@@ -93,8 +98,12 @@ class TestPlainModelAdmin:
         assert "Api key" in message and "Settings" in message and "Access token" not in message
 
     def test_clear_empties_nullable_and_blank_values(self, admin_client, connection_row):
-        response = admin_client.post(change_url(connection_row), untouched_post(**{
-            "access_token-clear": "on", "refresh_token-clear": "on", "extra-clear": "on"}))
+        response = admin_client.post(
+            change_url(connection_row),
+            untouched_post(
+                **{"access_token-clear": "on", "refresh_token-clear": "on", "extra-clear": "on"}
+            ),
+        )
         assert response.status_code == 302
         assert raw_column(Connection, "access_token", connection_row.pk) is None
         assert raw_column(Connection, "refresh_token", connection_row.pk) == ""
@@ -104,18 +113,22 @@ class TestPlainModelAdmin:
 
     def test_clear_of_a_required_value_is_ignored(self, admin_client, connection_row):
         before = stored(connection_row)
-        response = admin_client.post(change_url(connection_row),
-                                     untouched_post(**{"api_key-clear": "on",
-                                                       "settings-clear": "on"}))
+        response = admin_client.post(
+            change_url(connection_row),
+            untouched_post(**{"api_key-clear": "on", "settings-clear": "on"}),
+        )
         assert response.status_code == 302
         assert stored(connection_row) == before
 
-    def test_clear_and_typed_is_an_error_that_shows_neither(self, admin_client, connection_row,
-                                                            canary):
+    def test_clear_and_typed_is_an_error_that_shows_neither(
+        self, admin_client, connection_row, canary
+    ):
         before = stored(connection_row)
         typed = f"typed-{canary}"
-        response = admin_client.post(change_url(connection_row), untouched_post(
-            access_token=typed, **{"access_token-clear": "on"}))
+        response = admin_client.post(
+            change_url(connection_row),
+            untouched_post(access_token=typed, **{"access_token-clear": "on"}),
+        )
         assert response.status_code == 200
         html = response.content.decode()
         assert "not both" in html
@@ -123,17 +136,22 @@ class TestPlainModelAdmin:
         assert_no_secret(html, connection_row, canary)
         assert stored(connection_row) == before
 
-    @pytest.mark.parametrize("text", [
-        '{"secret": "CANARY"',  # invalid JSON that quotes the canary
-        '{"secret": "CANARY\\u0000"}',  # NUL
-        "[" * 5000 + '"CANARY"' + "]" * 5000,  # nested thousands deep
-        "[" * 101 + '"CANARY"' + "]" * 101,  # just over the limit
-    ])
-    def test_bad_json_is_a_form_error_that_never_echoes(self, admin_client, connection_row,
-                                                        canary, text):
+    @pytest.mark.parametrize(
+        "text",
+        [
+            '{"secret": "CANARY"',  # invalid JSON that quotes the canary
+            '{"secret": "CANARY\\u0000"}',  # NUL
+            "[" * 5000 + '"CANARY"' + "]" * 5000,  # nested thousands deep
+            "[" * 101 + '"CANARY"' + "]" * 101,  # just over the limit
+        ],
+    )
+    def test_bad_json_is_a_form_error_that_never_echoes(
+        self, admin_client, connection_row, canary, text
+    ):
         before = stored(connection_row)
-        response = admin_client.post(change_url(connection_row),
-                                     untouched_post(settings=text.replace("CANARY", canary)))
+        response = admin_client.post(
+            change_url(connection_row), untouched_post(settings=text.replace("CANARY", canary))
+        )
         assert response.status_code == 200
         html = response.content.decode()
         assert "errorlist" in html
@@ -148,8 +166,10 @@ class TestPlainModelAdmin:
 
     def test_form_error_elsewhere_renders_no_value(self, admin_client, connection_row, canary):
         typed = f"typed-{canary}"
-        response = admin_client.post(change_url(connection_row), untouched_post(
-            name="", api_key=typed, settings=json.dumps({"t": typed})))
+        response = admin_client.post(
+            change_url(connection_row),
+            untouched_post(name="", api_key=typed, settings=json.dumps({"t": typed})),
+        )
         assert response.status_code == 200
         html = response.content.decode()
         assert typed not in html
@@ -170,18 +190,20 @@ class TestPlainModelAdmin:
         assert created.access_token is None and created.extra is None
         assert created.refresh_token == ""
 
-
     @pytest.mark.parametrize("debug", [True, False])
-    def test_error_page_after_typing_never_shows_it(self, client, admin_user, connection_row,
-                                                    canary, settings, debug, all_logs):
+    def test_error_page_after_typing_never_shows_it(
+        self, client, admin_user, connection_row, canary, settings, debug, all_logs
+    ):
         settings.DEBUG = debug
         settings.DEFAULT_EXCEPTION_REPORTER = "integrations.reporting.RedactingExceptionReporter"
         client.raise_request_exception = False
         client.force_login(admin_user)
         typed = f"typed-{uuid.uuid4().hex}"  # never registered by an earlier test
         with mock.patch.object(Connection, "save", side_effect=RuntimeError("database down")):
-            response = client.post(change_url(connection_row), untouched_post(
-                api_key=typed, settings=json.dumps({"k": typed})))
+            response = client.post(
+                change_url(connection_row),
+                untouched_post(api_key=typed, settings=json.dumps({"k": typed})),
+            )
         assert response.status_code == 500
         assert typed not in response.content.decode()
         # What the project's RedactingFilter lets through to its handlers.
@@ -200,8 +222,9 @@ class TestPlainModelForm:
         assert form["api_key"].initial is STORED
         assert form["api_key"].value() is None
         assert form["settings"].value() is None
-        assert not form["api_key"].field.required or not form["api_key"].build_widget_attrs(
-            {}).get("required")
+        assert not form["api_key"].field.required or not form["api_key"].build_widget_attrs({}).get(
+            "required"
+        )
         assert_no_secret(form.as_p(), connection_row, canary)
 
     def test_blank_keeps_and_is_unchanged(self, connection_row, canary):
@@ -213,7 +236,10 @@ class TestPlainModelForm:
         form.save()
         loaded = Connection.objects.get(pk=connection_row.pk)
         assert (loaded.name, loaded.api_key, loaded.settings) == (
-            "renamed", f"key-{canary}", {"secret": canary})
+            "renamed",
+            f"key-{canary}",
+            {"secret": canary},
+        )
 
     def test_typed_values_print_masked_and_are_never_registered(self, connection_row):
         """A typed value may sit in cleaned_data when an error report prints it
@@ -221,8 +247,10 @@ class TestPlainModelForm:
         filter erases (issue 10, item 17)."""
         chosen = f"/admin/login/{uuid.uuid4().hex}"
         instance = Connection.objects.get(pk=connection_row.pk)
-        form = self.ConnectionForm({"name": "", "api_key": chosen,
-                                    "settings": json.dumps({"k": chosen})}, instance=instance)
+        form = self.ConnectionForm(
+            {"name": "", "api_key": chosen, "settings": json.dumps({"k": chosen})},
+            instance=instance,
+        )
         assert not form.is_valid()  # the name is required: the form is rejected
         assert chosen not in repr(form.cleaned_data)
         assert form.cleaned_data["api_key"] == chosen
@@ -239,8 +267,10 @@ class TestPlainModelForm:
                 fields = ["label", "token", "data"]
 
         account = Account.objects.create(token=canary, data={"k": canary})
-        form = AccountForm({"label": "y", "token": "typed-new", "data": ""},
-                           instance=Account.objects.get(pk=account.pk))
+        form = AccountForm(
+            {"label": "y", "token": "typed-new", "data": ""},
+            instance=Account.objects.get(pk=account.pk),
+        )
         assert form.is_valid(), form.errors
         form.save()
         loaded = Account.objects.get(pk=account.pk)

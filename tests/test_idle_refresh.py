@@ -30,7 +30,8 @@ IDLE_30_DAYS = {**INTEGRATIONS, "REFRESH_IDLE_AFTER_DAYS": 30}
 def aged(integration, *, refreshed_days_ago=None, connected_days_ago=0):
     now = timezone.now()
     Integration.objects.filter(pk=integration.pk).update(
-        last_refreshed_at=None if refreshed_days_ago is None
+        last_refreshed_at=None
+        if refreshed_days_ago is None
         else now - timedelta(days=refreshed_days_ago),
         created_at=now - timedelta(days=connected_days_ago),
     )
@@ -39,17 +40,37 @@ def aged(integration, *, refreshed_days_ago=None, connected_days_ago=0):
 
 def valid_grants(alice, provider):
     """Rows valid for two hours more, idle or not."""
+
     def row(name, **age):
-        return aged(connected(alice, provider, expires_in=7200, external_account_id=name,
-                              refresh=f"stored-refresh-{name}"), **age)
+        return aged(
+            connected(
+                alice,
+                provider,
+                expires_in=7200,
+                external_account_id=name,
+                refresh=f"stored-refresh-{name}",
+            ),
+            **age,
+        )
+
     return {
         "idle": row("idle", refreshed_days_ago=31, connected_days_ago=90),
         "never_refreshed_old": row("never_refreshed_old", connected_days_ago=40),
         "recent": row("recent", refreshed_days_ago=5, connected_days_ago=90),
         "new": row("new", connected_days_ago=2),
-        "no_expiry_idle": aged(tokens.connect(alice, provider, {
-            "access_token": "no-expiry-access-01", "refresh_token": "stored-refresh-no_expiry"},
-            external_account_id="no_expiry")[0], refreshed_days_ago=60, connected_days_ago=90),
+        "no_expiry_idle": aged(
+            tokens.connect(
+                alice,
+                provider,
+                {
+                    "access_token": "no-expiry-access-01",
+                    "refresh_token": "stored-refresh-no_expiry",
+                },
+                external_account_id="no_expiry",
+            )[0],
+            refreshed_days_ago=60,
+            connected_days_ago=90,
+        ),
     }
 
 
@@ -60,15 +81,20 @@ def refreshed(fake):
 @pytest.mark.django_db
 def test_the_command_refreshes_idle_grants_once(alice, provider, fake):
     rows = valid_grants(alice, provider)
-    needs_user = aged(connected(alice, provider, expires_in=7200, external_account_id="gone"),
-                      refreshed_days_ago=60)
+    needs_user = aged(
+        connected(alice, provider, expires_in=7200, external_account_id="gone"),
+        refreshed_days_ago=60,
+    )
     Integration.objects.filter(pk=needs_user.pk).update(status="needs_reauth")
     with override_settings(INTEGRATIONS=IDLE_30_DAYS):
         out = StringIO()
         call_command("refresh_expiring_tokens", "--within", "600", stdout=out)
         assert "refreshed: 3" in out.getvalue()
-        assert refreshed(fake) == ["stored-refresh-idle", "stored-refresh-never_refreshed_old",
-                                   "stored-refresh-no_expiry"]
+        assert refreshed(fake) == [
+            "stored-refresh-idle",
+            "stored-refresh-never_refreshed_old",
+            "stored-refresh-no_expiry",
+        ]
         for name in ("idle", "never_refreshed_old", "no_expiry_idle"):
             loaded = Integration.objects.get(pk=rows[name].pk)
             assert loaded.last_refreshed_at > timezone.now() - timedelta(minutes=1)
@@ -89,8 +115,13 @@ def test_off_by_default(alice, provider, fake):
 def test_the_task_refreshes_idle_grants_and_expiring_ones(alice, provider, fake):
     tasks = pytest.importorskip("integrations.tasks")
     valid_grants(alice, provider)
-    connected(alice, provider, expires_in=60, external_account_id="expiring",
-              refresh="stored-refresh-expiring")
+    connected(
+        alice,
+        provider,
+        expires_in=60,
+        external_account_id="expiring",
+        refresh="stored-refresh-expiring",
+    )
     with override_settings(INTEGRATIONS=IDLE_30_DAYS):
         assert tasks.refresh_expiring_now(within=600) == {"refreshed": 4}
     assert "stored-refresh-expiring" in refreshed(fake)
@@ -118,8 +149,11 @@ def test_runs_at_once_refresh_each_idle_grant_once(alice, fake):
         for thread in threads:
             thread.join(timeout=60)
     assert errors == []
-    assert refreshed(fake) == ["stored-refresh-idle", "stored-refresh-never_refreshed_old",
-                               "stored-refresh-no_expiry"]
+    assert refreshed(fake) == [
+        "stored-refresh-idle",
+        "stored-refresh-never_refreshed_old",
+        "stored-refresh-no_expiry",
+    ]
     assert sum(report.counts.get("refreshed", 0) for report in reports) == 3
 
 

@@ -12,7 +12,8 @@ def provider():
 
 
 @pytest.mark.parametrize(
-    "field", ["category", "auth_type", "status", "pkce"],
+    "field",
+    ["category", "auth_type", "status", "pkce"],
 )
 def test_provider_choices_are_enforced_by_the_database(provider, field):
     with pytest.raises(IntegrityError), transaction.atomic():
@@ -78,10 +79,12 @@ def test_str_of_models_is_not_secret(provider, django_user_model, canary):
     user = django_user_model.objects.create_user("u")
     provider.client_secret = canary
     provider.save()
-    integration = Integration.objects.create(owner=user, provider=provider, access_token=canary,
-                                             refresh_token=canary, label="work")
-    credential = Credential.objects.create(owner=user, name="k", credential_type="api_key",
-                                           data={"api_key": canary})
+    integration = Integration.objects.create(
+        owner=user, provider=provider, access_token=canary, refresh_token=canary, label="work"
+    )
+    credential = Credential.objects.create(
+        owner=user, name="k", credential_type="api_key", data={"api_key": canary}
+    )
     for obj in (provider, integration, credential):
         assert canary not in str(obj)
         assert canary not in repr(obj)

@@ -32,13 +32,17 @@ def refused(user, provider, fake, capture, *, refresh):
 
 
 def test_the_owner_is_emailed_once_without_a_secret(
-        alice, provider, fake, mailoutbox, canary, all_logs, django_capture_on_commit_callbacks):
+    alice, provider, fake, mailoutbox, canary, all_logs, django_capture_on_commit_callbacks
+):
     with override_settings(INTEGRATIONS=NOTIFY):
-        integration = refused(alice, provider, fake, django_capture_on_commit_callbacks,
-                              refresh=f"{canary}-refresh")
+        integration = refused(
+            alice, provider, fake, django_capture_on_commit_callbacks, refresh=f"{canary}-refresh"
+        )
         # Still refused: the status does not change again, so no second e-mail.
-        with django_capture_on_commit_callbacks(execute=True), \
-                pytest.raises(tokens.ReauthorizationRequired):
+        with (
+            django_capture_on_commit_callbacks(execute=True),
+            pytest.raises(tokens.ReauthorizationRequired),
+        ):
             tokens.get_valid_token(integration, purpose="sync")
     assert len(mailoutbox) == 1
     message = mailoutbox[0]
@@ -55,14 +59,16 @@ def test_off_by_default(alice, provider, fake, mailoutbox, django_capture_on_com
 
 
 def test_an_owner_without_an_address_gets_nothing(
-        bob, provider, fake, mailoutbox, django_capture_on_commit_callbacks):
+    bob, provider, fake, mailoutbox, django_capture_on_commit_callbacks
+):
     with override_settings(INTEGRATIONS=NOTIFY):
         refused(bob, provider, fake, django_capture_on_commit_callbacks, refresh="rt-0002-abcdef")
     assert mailoutbox == []
 
 
 def test_the_templates_can_be_overridden(
-        alice, provider, fake, mailoutbox, tmp_path, django_capture_on_commit_callbacks):
+    alice, provider, fake, mailoutbox, tmp_path, django_capture_on_commit_callbacks
+):
     folder = tmp_path / "integrations" / "email"
     folder.mkdir(parents=True)
     (folder / "reauth_subject.txt").write_text("[Acme] {{ provider_name }} needs you\n")

@@ -37,6 +37,7 @@ def rejections():
 
 # -- connect -----------------------------------------------------------------------
 
+
 def test_connect_needs_login(provider):
     response = Client().get("/integrations/connect/fake/")
     assert response.status_code == 302
@@ -84,8 +85,12 @@ def test_pkce_unsupported_sends_no_challenge(browser, fake):
 
 
 def test_preset_authorize_params_are_sent_but_cannot_override_the_flow(browser, fake):
-    make_provider(fake, metadata={"authorize_params": {"access_type": "offline", "state": "x",
-                                                       "code_challenge": "x"}})
+    make_provider(
+        fake,
+        metadata={
+            "authorize_params": {"access_type": "offline", "state": "x", "code_challenge": "x"}
+        },
+    )
     _, query = start(browser)
     assert query["access_type"] == "offline"
     assert query["state"] != "x" and query["code_challenge"] != "x"
@@ -99,8 +104,14 @@ def test_openid_scope_sends_a_nonce(browser, fake):
 
 @pytest.mark.parametrize(
     "next_url",
-    ["https://evil.example/", "//evil.example/x", "/\\evil.example", "http:evil.example",
-     "javascript:alert(1)", "https://testserver.evil.example/"],
+    [
+        "https://evil.example/",
+        "//evil.example/x",
+        "/\\evil.example",
+        "http:evil.example",
+        "javascript:alert(1)",
+        "https://testserver.evil.example/",
+    ],
 )
 def test_open_redirect_in_next_is_refused(browser, provider, next_url):
     response = browser.get("/integrations/connect/fake/", {"next": next_url})
@@ -117,6 +128,7 @@ def test_missing_endpoints_give_a_friendly_page(browser, fake):
 
 
 # -- callback: state -------------------------------------------------------------------
+
 
 def test_callback_needs_login(provider):
     response = Client().get("/integrations/callback/fake/", {"code": "c", "state": "s"})
@@ -139,7 +151,10 @@ def test_forged_state_is_rejected(browser, provider, fake):
     assert fake.requests == [] and not Integration.objects.exists()
     event = AuditEvent.objects.get(action="state_rejected")
     assert (event.outcome, event.target_type, event.ip_address) == (
-        "denied", "integrations.provider", "127.0.0.1")
+        "denied",
+        "integrations.provider",
+        "127.0.0.1",
+    )
 
 
 def test_replayed_state_is_rejected(browser, provider, fake):
@@ -204,6 +219,7 @@ def test_state_for_another_provider_is_rejected(browser, provider, fake):
 
 # -- callback: outcomes --------------------------------------------------------------
 
+
 def test_callback_stores_sealed_tokens_and_identifies_the_account(browser, provider, fake, alice):
     _, query = start(browser)
     verifier = next(iter(pending(browser).values()))["v"]
@@ -214,15 +230,21 @@ def test_callback_stores_sealed_tokens_and_identifies_the_account(browser, provi
 
     [exchange] = fake.requests_to("/token")
     assert exchange["form"] == {
-        "grant_type": "authorization_code", "code": "the-code", "code_verifier": verifier,
+        "grant_type": "authorization_code",
+        "code": "the-code",
+        "code_verifier": verifier,
         "redirect_uri": "http://testserver/integrations/callback/fake/",
     }
     assert exchange["headers"]["Authorization"].startswith("Basic ")
     assert fake.requests_to("/userinfo")[0]["headers"]["Authorization"] == (
-        "Bearer " + integration.access_token)
+        "Bearer " + integration.access_token
+    )
 
     assert (integration.owner, integration.external_account_id, integration.label) == (
-        alice, "fake-user-1", "alice@fake.test")
+        alice,
+        "fake-user-1",
+        "alice@fake.test",
+    )
     assert integration.requested_scopes == ["read"]
     for column in ("access_token", "refresh_token"):
         stored = raw_column(Integration, column, integration.pk)
@@ -253,8 +275,9 @@ def test_a_safe_next_is_followed(browser, provider):
 
 def test_access_denied_gets_a_friendly_page(browser, provider, fake):
     _, query = start(browser)
-    response = callback(browser, error="access_denied", error_description="The user said no",
-                        state=query["state"])
+    response = callback(
+        browser, error="access_denied", error_description="The user said no", state=query["state"]
+    )
     assert response.status_code == 200
     assert b"You cancelled the connection" in response.content
     assert not Integration.objects.exists() and fake.requests == []
@@ -357,14 +380,17 @@ def test_an_error_response_without_iss_still_gets_its_friendly_page(browser, iss
     response = callback(browser, state=query["state"], error="access_denied")
     assert response.status_code == 200 and b"You cancelled" in response.content
     _, query = start(browser)
-    response = callback(browser, state=query["state"], error="access_denied",
-                        iss="https://attacker.example")
+    response = callback(
+        browser, state=query["state"], error="access_denied", iss="https://attacker.example"
+    )
     assert response.status_code == 400 and b"issuer_mismatch" in response.content
 
 
 def test_the_iss_promise_can_come_from_the_providers_metadata(browser, fake):
-    make_provider(fake, metadata={"authorization_response_iss_parameter_supported": True,
-                                  "issuer": fake.issuer})
+    make_provider(
+        fake,
+        metadata={"authorization_response_iss_parameter_supported": True, "issuer": fake.issuer},
+    )
     _, query = start(browser)
     response = callback(browser, code="c", state=query["state"])
     assert response.status_code == 400 and b"issuer_missing" in response.content
@@ -381,18 +407,25 @@ def test_tokens_never_reach_logs_or_pages(browser, provider, fake, all_logs):
     response = callback(browser, code="the-code", state=query["state"])
     page = browser.get(response["Location"])
     integration = Integration.objects.get()
-    for secret in (integration.access_token, integration.refresh_token, query["state"],
-                   "the-code"):
+    for secret in (integration.access_token, integration.refresh_token, query["state"], "the-code"):
         assert secret not in all_logs.text
         assert secret.encode() not in page.content
 
 
 # -- OpenID Connect: discovery, ID token -----------------------------------------------
 
+
 @pytest.fixture
 def oidc(fake):
-    return make_provider(fake, discovery_url=fake.discovery_url, token_url="", authorize_url="",
-                         revocation_url="", userinfo_url="", default_scopes=["openid", "email"])
+    return make_provider(
+        fake,
+        discovery_url=fake.discovery_url,
+        token_url="",
+        authorize_url="",
+        revocation_url="",
+        userinfo_url="",
+        default_scopes=["openid", "email"],
+    )
 
 
 def _connect_oidc(browser, fake, **claims):
@@ -459,6 +492,7 @@ def test_discovery_with_a_foreign_issuer_is_refused(browser, oidc, fake):
 
 # -- malformed provider responses: a failed, audited connection, never a 500 ----------
 
+
 def _assert_refused(browser, response, code, canary, all_logs):
     assert response.status_code == 502
     assert code.encode() in response.content
@@ -466,7 +500,9 @@ def _assert_refused(browser, response, code, canary, all_logs):
     assert not Integration.objects.exists()
     failure = AuditEvent.objects.get(action="connect")
     assert (failure.outcome, failure.detail) == ("failure", code)
-    assert not any(canary in detail for detail in AuditEvent.objects.values_list("detail", flat=True))
+    assert not any(
+        canary in detail for detail in AuditEvent.objects.values_list("detail", flat=True)
+    )
     assert canary not in all_logs.text
 
 
@@ -482,17 +518,27 @@ def _assert_refused(browser, response, code, canary, all_logs):
         {"access_token": "CANARY\x00"},
         {"refresh_token": "CANARY\ud83d"},
     ],
-    ids=["expires_in-huge", "expires_in-negative", "scope-nul", "scope-surrogate",
-         "token_type-nul", "token_type-surrogate", "access_token-nul", "refresh_token-surrogate"],
+    ids=[
+        "expires_in-huge",
+        "expires_in-negative",
+        "scope-nul",
+        "scope-surrogate",
+        "token_type-nul",
+        "token_type-surrogate",
+        "access_token-nul",
+        "refresh_token-surrogate",
+    ],
 )
 def test_a_malformed_token_response_is_a_502_with_an_audited_failure(
-        browser, provider, fake, canary, all_logs, fields):
+    browser, provider, fake, canary, all_logs, fields
+):
     """On PostgreSQL a NUL would reach the database as a DataError, a lone
     surrogate as an encoding error, a huge expires_in overflow datetime: all
     are refused before any of them (before userinfo too)."""
     original = fake.issue
-    fields = {k: v.replace("CANARY", canary) if isinstance(v, str) else v
-              for k, v in fields.items()}
+    fields = {
+        k: v.replace("CANARY", canary) if isinstance(v, str) else v for k, v in fields.items()
+    }
 
     def malformed(form, headers):
         status, token = original(form)
@@ -518,10 +564,16 @@ def test_a_malformed_token_response_is_a_502_with_an_audited_failure(
     ],
 )
 def test_malformed_userinfo_claims_are_a_502_with_an_audited_failure(
-        browser, provider, fake, canary, all_logs, claims, code):
-    fake.userinfo = {"sub": "fake-user-1", "email": "alice@fake.test", **{
-        k: v.replace("CANARY", canary) if isinstance(v, str) else {canary: 1}
-        for k, v in claims.items()}}
+    browser, provider, fake, canary, all_logs, claims, code
+):
+    fake.userinfo = {
+        "sub": "fake-user-1",
+        "email": "alice@fake.test",
+        **{
+            k: v.replace("CANARY", canary) if isinstance(v, str) else {canary: 1}
+            for k, v in claims.items()
+        },
+    }
     _, query = start(browser)
     response = callback(browser, code="c", state=query["state"])
     _assert_refused(browser, response, code, canary, all_logs)

@@ -63,8 +63,10 @@ class Api:
         return f"{self.fake.url}/api/me"
 
     def tokens_sent(self):
-        return [r["headers"].get("Authorization", "").partition(" ")[2]
-                for r in self.fake.requests_to("/api/me")]
+        return [
+            r["headers"].get("Authorization", "").partition(" ")[2]
+            for r in self.fake.requests_to("/api/me")
+        ]
 
 
 @pytest.fixture
@@ -77,6 +79,7 @@ def uses(purpose=PURPOSE):
 
 
 # -- tokens.session -----------------------------------------------------------------
+
 
 def test_a_valid_token_is_sent_without_refresh_and_each_request_audited(api, provider, alice, fake):
     integration = connected(alice, provider)
@@ -116,7 +119,9 @@ def test_a_401_refreshes_once_and_retries_once(api, provider, alice, fake):
     assert uses() == 2  # two requests carried a token
 
 
-def test_a_provider_answering_401_forever_gets_one_refresh_and_one_retry(api, provider, alice, fake):
+def test_a_provider_answering_401_forever_gets_one_refresh_and_one_retry(
+    api, provider, alice, fake
+):
     integration = connected(alice, provider)
     api.reject_all = True
     response = tokens.session(integration, purpose=PURPOSE).get(api.url, timeout=5)
@@ -143,7 +148,9 @@ def test_a_401_for_a_token_another_worker_already_replaced_takes_its_token(provi
     integration = connected(alice, provider, access="newer-access-token-0002")
     assert tokens.refresh_rejected(integration, STORED) == tokens.Outcome.FRESH
     assert fake.refresh_requests() == []
-    assert tokens.refresh_rejected(integration, "newer-access-token-0002") == tokens.Outcome.REFRESHED
+    assert (
+        tokens.refresh_rejected(integration, "newer-access-token-0002") == tokens.Outcome.REFRESHED
+    )
     assert len(fake.refresh_requests()) == 1
 
 
@@ -151,7 +158,8 @@ def test_a_streamed_body_is_not_retried(api, provider, alice, fake):
     integration = connected(alice, provider)
     api.accepted.discard(STORED)
     response = tokens.session(integration, purpose=PURPOSE).post(
-        api.url, data=iter([b"q=", b"calendar"]), timeout=5)
+        api.url, data=iter([b"q=", b"calendar"]), timeout=5
+    )
     assert response.status_code == 401
     assert fake.refresh_requests() == []
 
@@ -223,12 +231,14 @@ def test_the_token_never_shows_in_reprs_exceptions_or_logs(fake, provider, alice
     assert integration.pk and str(integration.pk) in repr(session)
     with pytest.raises(requests.ConnectionError) as info:
         tokens.session(connected(alice, provider, access=canary), purpose=PURPOSE).get(
-            closed_port_url() + "/api/me", timeout=5)
+            closed_port_url() + "/api/me", timeout=5
+        )
     assert canary not in str(info.value)
     assert_not_logged(all_logs, canary)
 
 
 # -- tokens.httpx_auth ----------------------------------------------------------------
+
 
 def test_httpx_client_refreshes_once_after_a_401_and_retries(api, provider, alice, fake):
     integration = connected(alice, provider)
@@ -306,8 +316,13 @@ def echo(fake):
 
 def _credential(user, provider=None, credential_type="api_key", data=None):
     data = data or {"api_key": KEY}
-    return credentials.create_credential(user, name=f"c-{credential_type}", provider=provider,
-                                         credential_type=credential_type, data=data)
+    return credentials.create_credential(
+        user,
+        name=f"c-{credential_type}",
+        provider=provider,
+        credential_type=credential_type,
+        data=data,
+    )
 
 
 def _received(fake):
@@ -321,15 +336,26 @@ def _received(fake):
     [
         (None, "api_key", {"api_key": KEY}, "Authorization", f"Bearer {KEY}"),
         ({"in": "header", "name": "X-API-Key"}, "api_key", {"api_key": KEY}, "X-Api-Key", KEY),
-        ({"name": "Authorization", "prefix": "Token "}, "api_key", {"api_key": KEY},
-         "Authorization", f"Token {KEY}"),
+        (
+            {"name": "Authorization", "prefix": "Token "},
+            "api_key",
+            {"api_key": KEY},
+            "Authorization",
+            f"Token {KEY}",
+        ),
         (None, "bearer", {"token": KEY}, "Authorization", f"Bearer {KEY}"),
-        (None, "basic", {"username": "alice", "password": KEY}, "Authorization",
-         "Basic " + base64.b64encode(f"alice:{KEY}".encode()).decode()),
+        (
+            None,
+            "basic",
+            {"username": "alice", "password": KEY},
+            "Authorization",
+            "Basic " + base64.b64encode(f"alice:{KEY}".encode()).decode(),
+        ),
     ],
 )
-def test_credential_placements_in_headers(fake, echo, alice, client, setting, credential_type,
-                                          data, header, value, all_logs):
+def test_credential_placements_in_headers(
+    fake, echo, alice, client, setting, credential_type, data, header, value, all_logs
+):
     provider = make_provider(fake, metadata={"api_key": setting} if setting else {})
     credential = _credential(alice, provider, credential_type, data)
     if client == "requests":
@@ -353,8 +379,9 @@ def _chain(exc):
 
 
 @pytest.mark.parametrize("client", ["requests", "httpx"])
-def test_an_api_key_in_the_query_is_redacted_from_logs_and_errors(fake, echo, alice, client,
-                                                                   all_logs):
+def test_an_api_key_in_the_query_is_redacted_from_logs_and_errors(
+    fake, echo, alice, client, all_logs
+):
     """The key is then in the URL, which urllib3 and httpx log: the registered
     Secret makes the project's log filter remove it; a connection error's
     message does not quote it."""
@@ -387,7 +414,8 @@ def test_a_credential_401_is_returned_without_retry(fake, alice):
     fake.handlers["/api/echo"] = lambda form, headers: (401, {"error": "invalid_key"})
     credential = _credential(alice, make_provider(fake))
     response = credentials.session(alice, credential, purpose=PURPOSE).get(
-        f"{fake.url}/api/echo", timeout=5)
+        f"{fake.url}/api/echo", timeout=5
+    )
     assert response.status_code == 401
     assert len(fake.requests_to("/api/echo")) == 1
 
@@ -400,10 +428,16 @@ def test_another_users_credential_is_refused_and_audited(fake, echo, alice, bob)
     assert AuditEvent.objects.filter(action="reveal_denied").count() == 1
 
 
-@pytest.mark.parametrize("setting", [
-    "X-API-Key", {"in": "cookie", "name": "k"}, {"in": "header", "name": " "},
-    {"in": "query"}, {"name": "k", "prefix": 3},
-])
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "X-API-Key",
+        {"in": "cookie", "name": "k"},
+        {"in": "header", "name": " "},
+        {"in": "query"},
+        {"name": "k", "prefix": 3},
+    ],
+)
 def test_a_malformed_placement_is_a_configuration_error(fake, echo, alice, setting):
     credential = _credential(alice, make_provider(fake, metadata={"api_key": setting}))
     with pytest.raises(ImproperlyConfigured) as info:
@@ -417,8 +451,9 @@ def test_a_custom_credential_has_no_standard_placement(fake, echo, alice):
     with pytest.raises(ValueError) as info:
         credentials.session(alice, credential, purpose=PURPOSE).get(echo, timeout=5)
     assert KEY not in str(info.value)
-    assert repr(provider_calls.Placement(KEY, headers={"X": KEY}, params={"k": KEY})).count(
-        KEY) == 0
+    assert (
+        repr(provider_calls.Placement(KEY, headers={"X": KEY}, params={"k": KEY})).count(KEY) == 0
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -438,4 +473,3 @@ def test_credential_auth_in_an_async_client(fake, echo, alice):
         _close_executor_connections()
     assert status == 200 and secret.reveal() == {"api_key": KEY}
     assert _received(fake)[0]["Authorization"] == f"Bearer {KEY}"
-

@@ -37,13 +37,17 @@ def elsewhere():
 
 
 def connect_failures():
-    return list(AuditEvent.objects.filter(action="connect", outcome="failure")
-                .values_list("detail", flat=True))
+    return list(
+        AuditEvent.objects.filter(action="connect", outcome="failure").values_list(
+            "detail", flat=True
+        )
+    )
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 def test_a_token_endpoint_redirect_is_refused_and_its_target_gets_nothing(
-        browser, provider, fake, elsewhere, status):
+    browser, provider, fake, elsewhere, status
+):
     fake.redirect("/token", elsewhere.token_url, status=status)
     _, query = start(browser)
     response = callback(browser, code="the-code", state=query["state"])
@@ -73,8 +77,14 @@ def test_a_discovery_redirect_is_refused(browser, fake, elsewhere):
 
 
 def test_a_jwks_redirect_is_refused(browser, fake, elsewhere):
-    make_provider(fake, discovery_url=fake.discovery_url, token_url="", authorize_url="",
-                  userinfo_url="", default_scopes=["openid"])
+    make_provider(
+        fake,
+        discovery_url=fake.discovery_url,
+        token_url="",
+        authorize_url="",
+        userinfo_url="",
+        default_scopes=["openid"],
+    )
     fake.redirect("/jwks", f"{elsewhere.url}/jwks")
     _, query = start(browser)
     fake.id_token_claims = {"nonce": next(iter(pending(browser).values()))["n"]}
@@ -85,7 +95,8 @@ def test_a_jwks_redirect_is_refused(browser, fake, elsewhere):
 
 
 def test_a_refresh_redirect_is_a_failed_refresh_and_nothing_is_re_posted(
-        alice, provider, fake, elsewhere):
+    alice, provider, fake, elsewhere
+):
     integration = connected(alice, provider)
     expire(integration)
     fake.redirect("/token", elsewhere.token_url)
@@ -103,7 +114,10 @@ def test_a_revocation_redirect_is_a_failed_revocation(alice, provider, fake, els
     fake.redirect("/revoke", elsewhere.revocation_url)
     fake.redirect("/revoke", elsewhere.revocation_url, status=308)
     result = tokens.disconnect(alice, integration)
-    assert result.failed == {"refresh_token": "redirect_refused", "access_token": "redirect_refused"}
+    assert result.failed == {
+        "refresh_token": "redirect_refused",
+        "access_token": "redirect_refused",
+    }
     assert elsewhere.requests == []
     assert Integration.objects.get(pk=integration.pk).status == "revoked"
 
@@ -113,8 +127,12 @@ def test_no_call_site_can_ask_for_redirects(fake, elsewhere):
     fake.redirect("/token", elsewhere.token_url)
     with provider_http.ProviderSession() as session:
         with pytest.raises(provider_http.RedirectRefused) as info:
-            session.post(fake.token_url, data={"client_secret": CLIENT_SECRET},
-                         allow_redirects=True, timeout=5)
+            session.post(
+                fake.token_url,
+                data={"client_secret": CLIENT_SECRET},
+                allow_redirects=True,
+                timeout=5,
+            )
     assert info.value.status_code == 307
     assert CLIENT_SECRET not in str(info.value)
     assert elsewhere.requests == []

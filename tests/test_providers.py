@@ -24,15 +24,19 @@ pytestmark = pytest.mark.django_db
 
 def test_the_five_presets_are_offered():
     assert dict(preset_choices()) == {
-        "google": "Google", "github": "GitHub", "slack": "Slack", "microsoft": "Microsoft",
+        "google": "Google",
+        "github": "GitHub",
+        "slack": "Slack",
+        "microsoft": "Microsoft",
         "oidc": "OpenID Connect provider",
     }
 
 
 @pytest.mark.parametrize("key", ["google", "github", "slack", "microsoft"])
 def test_each_preset_makes_a_valid_provider_from_client_id_and_secret(key, admin_user, canary):
-    provider = create_provider_from_preset(key, client_id=f"{key}-client-id",
-                                           client_secret=canary, actor=admin_user)
+    provider = create_provider_from_preset(
+        key, client_id=f"{key}-client-id", client_secret=canary, actor=admin_user
+    )
     provider.full_clean()
     assert (provider.slug, provider.auth_type, provider.status) == (key, "oauth2", "active")
     assert provider.metadata["preset"] == key
@@ -57,7 +61,11 @@ def test_the_generic_oidc_preset_needs_a_discovery_url():
         create_provider_from_preset("oidc", client_id="cid", client_secret="s" * 20)
     assert "discovery_url" in info.value.message_dict
     provider = create_provider_from_preset(
-        "oidc", client_id="cid", client_secret="s" * 20, slug="acme-sso", name="Acme SSO",
+        "oidc",
+        client_id="cid",
+        client_secret="s" * 20,
+        slug="acme-sso",
+        name="Acme SSO",
         discovery_url="https://sso.acme.example/.well-known/openid-configuration",
     )
     assert (provider.slug, provider.name, provider.pkce) == ("acme-sso", "Acme SSO", "supported")
@@ -89,13 +97,19 @@ def test_presets_are_data_and_get_preset_copies():
 
 # -- refresh tokens: each preset asks for what its provider needs -------------------------
 
+
 @pytest.fixture
 def preset_provider(fake):
     """A provider made from a preset, pointed at the loopback fake's discovery."""
+
     def make(key):
-        return create_provider_from_preset(key, client_id=fake.client_id,
-                                           client_secret=CLIENT_SECRET,
-                                           discovery_url=fake.discovery_url)
+        return create_provider_from_preset(
+            key,
+            client_id=fake.client_id,
+            client_secret=CLIENT_SECRET,
+            discovery_url=fake.discovery_url,
+        )
+
     return make
 
 
@@ -109,7 +123,8 @@ def preset_provider(fake):
     ],
 )
 def test_each_preset_asks_for_a_refresh_token_the_way_its_provider_needs(
-        browser, preset_provider, key, expected):
+    browser, preset_provider, key, expected
+):
     preset_provider(key)
     _, query = start(browser, key)
     assert {name: query.get(name) for name in expected} == expected
@@ -118,7 +133,8 @@ def test_each_preset_asks_for_a_refresh_token_the_way_its_provider_needs(
 
 
 def test_the_generic_oidc_preset_gets_a_refresh_token_from_a_strict_provider(
-        browser, preset_provider, fake):
+    browser, preset_provider, fake
+):
     """OIDC Core §11, as panva's oidc-provider applies it: offline_access
     without prompt=consent is ignored and no refresh token is issued."""
     fake.offline_access_needs_consent = True
@@ -130,13 +146,13 @@ def test_the_generic_oidc_preset_gets_a_refresh_token_from_a_strict_provider(
     assert "offline_access" in integration.granted_scopes
 
 
-def test_a_preset_prompt_wins_and_a_connection_without_refresh_token_says_so(
-        browser, fake):
+def test_a_preset_prompt_wins_and_a_connection_without_refresh_token_says_so(browser, fake):
     """The strict fake really withholds the refresh token without consent, and
     the user is told on the result page and on My connections."""
     fake.offline_access_needs_consent = True
-    make_provider(fake, default_scopes=["offline_access"],
-                  metadata={"authorize_params": {"prompt": "login"}})
+    make_provider(
+        fake, default_scopes=["offline_access"], metadata={"authorize_params": {"prompt": "login"}}
+    )
     location, query = start(browser)
     assert query["prompt"] == "login"
     response = callback(browser, **consent(location))

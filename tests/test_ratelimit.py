@@ -24,8 +24,11 @@ REDIS_URL = "redis://127.0.0.1:6379/5"
 @pytest.fixture
 def rate(settings):
     def set_rate(value):
-        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
-            ratelimit.CREDENTIALS_SCOPE: value}}
+        settings.REST_FRAMEWORK = {
+            **settings.REST_FRAMEWORK,
+            "DEFAULT_THROTTLE_RATES": {ratelimit.CREDENTIALS_SCOPE: value},
+        }
+
     cache.clear()
     yield set_rate
     cache.clear()
@@ -34,8 +37,12 @@ def rate(settings):
 @pytest.fixture
 def latent_cache(settings):
     """The default cache answers after a network's latency, as Redis does."""
-    settings.CACHES = {"default": {"BACKEND": "tests.ratelimit_burst.LatentLocMemCache",
-                                   "LOCATION": f"latent-{uuid.uuid4().hex}"}}
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "tests.ratelimit_burst.LatentLocMemCache",
+            "LOCATION": f"latent-{uuid.uuid4().hex}",
+        }
+    }
 
 
 def _user_pk_with_an_hour_left(period=3600, margin=900):
@@ -57,14 +64,22 @@ def test_a_burst_of_threads_lets_exactly_the_limit_through(latent_cache, rate):
 @pytest.mark.api  # bursts go through the API's throttle class
 def test_a_burst_from_two_processes_sharing_redis_lets_exactly_the_limit_through():
     prefix = f"rl-test-{uuid.uuid4().hex}:"
-    env = {**os.environ, "CACHE_URL": REDIS_URL, "RATELIMIT_CACHE_PREFIX": prefix,
-           "API_THROTTLE_CREDENTIALS": "30/h"}
+    env = {
+        **os.environ,
+        "CACHE_URL": REDIS_URL,
+        "RATELIMIT_CACHE_PREFIX": prefix,
+        "API_THROTTLE_CREDENTIALS": "30/h",
+    }
     env.pop("DATABASE_URL", None)  # the throttle needs no database
     pk = _user_pk_with_an_hour_left()
     start_at = time.time() + 3  # both processes are importing Django until then
     command = [sys.executable, "-m", "tests.ratelimit_burst", "60", str(pk), str(start_at)]
-    processes = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    processes = [
+        subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     try:
         outputs = [process.communicate(timeout=120) for process in processes]
     finally:

@@ -11,8 +11,15 @@ from integrations.sealed.redaction import REDACTED, RedactingFilter, Secret, is_
 
 def test_secret_is_masked_everywhere(canary):
     secret = Secret(canary)
-    for rendered in (repr(secret), str(secret), f"{secret}", "%s" % secret, f"{secret!r}",
-                     repr([secret]), repr({"token": secret})):
+    for rendered in (
+        repr(secret),
+        str(secret),
+        f"{secret}",
+        "%s" % secret,
+        f"{secret!r}",
+        repr([secret]),
+        repr({"token": secret}),
+    ):
         assert canary not in rendered
     assert secret.reveal() == canary
     assert secret == Secret(canary)
@@ -52,9 +59,19 @@ def test_short_values_are_not_registered():
 def test_known_secret_shapes(line):
     cleaned = redact(line)
     assert REDACTED in cleaned
-    for fragment in ("abcdefghijklmnop", "dXNlcjpwYXNz", "1//0gLONGREFRESH", "opaque-value-123",
-                     "shhh-its-a-secret", "hunter2hunter2", "eyJzdWIiOiIxMjM0NTY3ODkwIn0",
-                     "ghp_abc", "xoxb-1234567890", "sk_live_abc", "ya29.a0Af"):
+    for fragment in (
+        "abcdefghijklmnop",
+        "dXNlcjpwYXNz",
+        "1//0gLONGREFRESH",
+        "opaque-value-123",
+        "shhh-its-a-secret",
+        "hunter2hunter2",
+        "eyJzdWIiOiIxMjM0NTY3ODkwIn0",
+        "ghp_abc",
+        "xoxb-1234567890",
+        "sk_live_abc",
+        "ya29.a0Af",
+    ):
         assert fragment not in cleaned
 
 
@@ -107,7 +124,8 @@ def test_oauth_callback_query_strings_are_redacted():
     assert "SYYLzMClp127" not in cleaned and "7BpfPUZ_VuI7" not in cleaned
     assert cleaned.startswith('"GET /integrations/callback/demo/?code=[REDACTED]&state=[REDACTED] ')
     assert redact("/authorize/?client_id=abc&nonce=n0nce-value") == (
-        "/authorize/?client_id=abc&nonce=[REDACTED]")
+        "/authorize/?client_id=abc&nonce=[REDACTED]"
+    )
     assert redact("postcode=12345 and zipcode") == "postcode=12345 and zipcode"
 
 
@@ -116,11 +134,17 @@ def test_error_reports_hide_callback_parameters_and_secrets(rf, canary, settings
 
     from django.views.debug import technical_500_response
 
-    assert settings.DEFAULT_EXCEPTION_REPORTER == "integrations.reporting.RedactingExceptionReporter"
-    request = rf.get("/integrations/callback/demo/", {
-        "code": "-".join(["code", "4f8a9b2c1d"]), "state": "-".join(["state", "7e6d5c4b3a"]),
-        "page": "visible-value",
-    })
+    assert (
+        settings.DEFAULT_EXCEPTION_REPORTER == "integrations.reporting.RedactingExceptionReporter"
+    )
+    request = rf.get(
+        "/integrations/callback/demo/",
+        {
+            "code": "-".join(["code", "4f8a9b2c1d"]),
+            "state": "-".join(["state", "7e6d5c4b3a"]),
+            "page": "visible-value",
+        },
+    )
     token = Secret(canary)  # noqa: F841 (a local the report would show)
     leaked = f"provider said {canary}"
     try:
@@ -140,6 +164,7 @@ def test_error_reports_hide_callback_parameters_and_secrets(rf, canary, settings
 
 # -- what gets registered, and for how long (issue 10, item 17) ------------------------
 
+
 def _api(user):
     from rest_framework.test import APIClient
 
@@ -154,14 +179,22 @@ def test_a_rejected_credential_cannot_make_the_filter_erase_chosen_text(django_u
     """Only values actually stored are registered: not what a client merely posts."""
     mallory = django_user_model.objects.create_user("mallory", password="pw-mallory-1")
     line = '"POST /admin/login/?next=/admin/ HTTP/1.1" 302 0'
-    response = _api(mallory).post("/api/credentials/", {
-        "name": "", "type": "api_key", "data": {"api_key": "/admin/login/"},
-    }, format="json")
+    response = _api(mallory).post(
+        "/api/credentials/",
+        {
+            "name": "",
+            "type": "api_key",
+            "data": {"api_key": "/admin/login/"},
+        },
+        format="json",
+    )
     assert response.status_code == 400
     browser = Client()
     browser.force_login(mallory)
-    page = browser.post("/integrations/credentials/add/?type=bearer",
-                        {"name": "", "token": "/admin/login/?next=/admin/"})
+    page = browser.post(
+        "/integrations/credentials/add/?type=bearer",
+        {"name": "", "token": "/admin/login/?next=/admin/"},
+    )
     assert page.status_code == 200  # the form, with its errors
     assert not is_registered("/admin/login/")
     assert redact(line) == line
@@ -171,12 +204,14 @@ def test_a_rejected_credential_cannot_make_the_filter_erase_chosen_text(django_u
 @pytest.mark.django_db
 def test_posting_many_strings_does_not_evict_a_live_secret(django_user_model, canary):
     owner = django_user_model.objects.create_user("owner", password="pw-owner-1")
-    stored = credentials.create_credential(owner, name="live", credential_type="api_key",
-                                           data={"api_key": f"{canary}-live"})
+    stored = credentials.create_credential(
+        owner, name="live", credential_type="api_key", data={"api_key": f"{canary}-live"}
+    )
     live = credentials.read_secret(owner, stored, purpose="call the API")  # noqa: F841
     flood = {f"k{n}": f"flood-value-{n:06d}" for n in range(10_000)}
-    response = _api(owner).post("/api/credentials/", {
-        "name": "", "type": "custom", "data": flood}, format="json")
+    response = _api(owner).post(
+        "/api/credentials/", {"name": "", "type": "custom", "data": flood}, format="json"
+    )
     assert response.status_code == 400
     assert not is_registered("flood-value-000001")
     assert redact(f"calling with {canary}-live") == f"calling with {REDACTED}"
@@ -199,14 +234,22 @@ def test_a_dropped_secret_stays_redacted_for_a_while(canary):
     assert redact(f"{canary}-dropped") == REDACTED
 
 
-@pytest.mark.parametrize("line, hidden", [
-    ("GET /accounts/login/?next=%2Fintegrations%2Fcallback%2Fdemo%2F%3Fcode%3DSYYLzMClp127"
-     "%26state%3D7BpfPUZ_VuI7 HTTP/1.1", ("SYYLzMClp127", "7BpfPUZ_VuI7")),
-    ("next=%252Fcb%253Fcode%253Dc0de-twice%2526state%253Dst4te-twice",
-     ("c0de-twice", "st4te-twice")),
-    ("/o/authorize/?next=%2Fcb%3Fnonce%3Dn0nce-in-next%23frag", ("n0nce-in-next",)),
-    ("next=%2Fcb%3Faccess_token%3Dtok-in-next%26x%3D1", ("tok-in-next",)),
-])
+@pytest.mark.parametrize(
+    "line, hidden",
+    [
+        (
+            "GET /accounts/login/?next=%2Fintegrations%2Fcallback%2Fdemo%2F%3Fcode%3DSYYLzMClp127"
+            "%26state%3D7BpfPUZ_VuI7 HTTP/1.1",
+            ("SYYLzMClp127", "7BpfPUZ_VuI7"),
+        ),
+        (
+            "next=%252Fcb%253Fcode%253Dc0de-twice%2526state%253Dst4te-twice",
+            ("c0de-twice", "st4te-twice"),
+        ),
+        ("/o/authorize/?next=%2Fcb%3Fnonce%3Dn0nce-in-next%23frag", ("n0nce-in-next",)),
+        ("next=%2Fcb%3Faccess_token%3Dtok-in-next%26x%3D1", ("tok-in-next",)),
+    ],
+)
 def test_percent_encoded_secrets_in_urls_are_redacted(line, hidden):
     cleaned = redact(line)
     assert REDACTED in cleaned
@@ -217,9 +260,11 @@ def test_percent_encoded_secrets_in_urls_are_redacted(line, hidden):
 
 def test_html_escaped_forms_are_redacted(canary):
     held = Secret(f"{canary}-<'html'>")  # noqa: F841
-    page = ("<td>{&#x27;access_token&#x27;: &#x27;opaque-abc-123&#x27;}</td>"
-            "<td>&quot;client_secret&quot;: &quot;shh-0123456789&quot;</td>"
-            f"<pre>{canary}-&lt;&#x27;html&#x27;&gt;</pre>")
+    page = (
+        "<td>{&#x27;access_token&#x27;: &#x27;opaque-abc-123&#x27;}</td>"
+        "<td>&quot;client_secret&quot;: &quot;shh-0123456789&quot;</td>"
+        f"<pre>{canary}-&lt;&#x27;html&#x27;&gt;</pre>"
+    )
     cleaned = redact(page)
     for fragment in ("opaque-abc-123", "shh-0123456789", canary):
         assert fragment not in cleaned

@@ -18,8 +18,8 @@ from integrations.models import AuditEvent, Integration
 from tests.dbutil import raw_column
 from tests.fake_provider import closed_port_url
 from tests.oauth_helpers import (  # noqa: F401 (fixtures)
-    EVERY_TRY,
     CLIENT_SECRET,
+    EVERY_TRY,
     alice,
     bob,
     connected,
@@ -42,9 +42,11 @@ def received():
     seen = []
     handlers = {}
     for name in ("integration_refreshed", "integration_needs_reauth", "integration_recovered"):
+
         def handler(sender, name=name, **kwargs):
             kwargs.pop("signal", None)
             seen.append((name, kwargs))
+
         handlers[name] = handler
         getattr(signals, name).connect(handler)
     yield seen
@@ -53,8 +55,10 @@ def received():
 
 
 def raw_tokens(integration):
-    return (raw_column(Integration, "access_token", integration.pk),
-            raw_column(Integration, "refresh_token", integration.pk))
+    return (
+        raw_column(Integration, "access_token", integration.pk),
+        raw_column(Integration, "refresh_token", integration.pk),
+    )
 
 
 def test_valid_token_is_returned_without_asking_the_provider(alice, provider, fake):
@@ -66,8 +70,9 @@ def test_valid_token_is_returned_without_asking_the_provider(alice, provider, fa
     assert (use.purpose, use.actor) == ("sync", alice)
 
 
-def test_token_within_the_margin_is_refreshed_and_rotated(alice, provider, fake, received,
-                                                          django_capture_on_commit_callbacks):
+def test_token_within_the_margin_is_refreshed_and_rotated(
+    alice, provider, fake, received, django_capture_on_commit_callbacks
+):
     integration = connected(alice, provider, expires_in=30)  # default margin is 60 s
     with django_capture_on_commit_callbacks(execute=True):
         secret = tokens.get_valid_token(integration, purpose="sync", actor=alice)
@@ -96,17 +101,21 @@ def test_token_within_the_margin_is_refreshed_and_rotated(alice, provider, fake,
 
 def test_the_margin_is_a_setting(alice, provider, fake):
     integration = connected(alice, provider, expires_in=30)
-    with override_settings(INTEGRATIONS={"ENCRYPTION_KEYS": [TEST_KEY_V2, TEST_KEY_V1],
-                                         "REFRESH_MARGIN_SECONDS": 10}):
-        assert tokens.get_valid_token(integration, purpose="p").reveal() == "stored-access-token-0001"
+    with override_settings(
+        INTEGRATIONS={"ENCRYPTION_KEYS": [TEST_KEY_V2, TEST_KEY_V1], "REFRESH_MARGIN_SECONDS": 10}
+    ):
+        assert (
+            tokens.get_valid_token(integration, purpose="p").reveal() == "stored-access-token-0001"
+        )
     assert fake.requests == []
 
 
 def test_a_stale_instance_is_read_again_before_deciding(alice, provider, fake):
     integration = connected(alice, provider, expires_in=3600)
     stale = Integration.objects.get(pk=integration.pk)
-    tokens.store_token_response(integration, {"access_token": "newer-access-token-0002",
-                                              "expires_in": 3600})
+    tokens.store_token_response(
+        integration, {"access_token": "newer-access-token-0002", "expires_in": 3600}
+    )
     assert tokens.get_valid_token(stale, purpose="p").reveal() == "newer-access-token-0002"
     assert fake.requests == []
 
@@ -137,8 +146,12 @@ def test_a_refused_grant_needs_reauth_and_keeps_the_old_tokens(
     assert loaded.refresh_token == "stored-refresh-token-0001"
     failure = AuditEvent.objects.get(action="refresh")
     assert (failure.outcome, failure.detail) == ("failure", error)
-    assert received == [("integration_needs_reauth", {"integration": received[0][1]["integration"],
-                                                      "reason": error})]
+    assert received == [
+        (
+            "integration_needs_reauth",
+            {"integration": received[0][1]["integration"], "reason": error},
+        )
+    ]
 
     # Stays refused without asking the provider again, until the user reconnects.
     with pytest.raises(tokens.ReauthorizationRequired):
@@ -189,8 +202,9 @@ def test_provider_down_within_the_margin_still_returns_the_current_token(alice, 
     assert Integration.objects.get(pk=integration.pk).status == "error"
 
 
-def test_a_successful_refresh_after_an_error_recovers(alice, provider, fake, received,
-                                                      django_capture_on_commit_callbacks):
+def test_a_successful_refresh_after_an_error_recovers(
+    alice, provider, fake, received, django_capture_on_commit_callbacks
+):
     integration = connected(alice, provider)
     expire(integration)
     fake.script("/token", 502, "Bad Gateway", times=EVERY_TRY)
@@ -204,8 +218,9 @@ def test_a_successful_refresh_after_an_error_recovers(alice, provider, fake, rec
     assert received[1][1]["previous_status"] == "error"
 
 
-def test_reconnecting_after_needs_reauth_recovers(alice, provider, fake, received,
-                                                  django_capture_on_commit_callbacks):
+def test_reconnecting_after_needs_reauth_recovers(
+    alice, provider, fake, received, django_capture_on_commit_callbacks
+):
     integration = connected(alice, provider)
     expire(integration)
     fake.script("/token", 400, {"error": "invalid_grant"})
@@ -214,8 +229,10 @@ def test_reconnecting_after_needs_reauth_recovers(alice, provider, fake, receive
     with django_capture_on_commit_callbacks(execute=True):
         connected(alice, provider, access="reconnected-access-0009")
     assert Integration.objects.get(pk=integration.pk).status == "active"
-    assert ("integration_recovered", {"integration": received[-1][1]["integration"],
-                                      "previous_status": "needs_reauth"}) == received[-1]
+    assert (
+        "integration_recovered",
+        {"integration": received[-1][1]["integration"], "previous_status": "needs_reauth"},
+    ) == received[-1]
 
 
 def test_invalid_grant_after_a_lost_race_uses_the_winners_token(alice, provider, monkeypatch):
@@ -226,9 +243,14 @@ def test_invalid_grant_after_a_lost_race_uses_the_winners_token(alice, provider,
 
     def other_worker_won(provider, refresh_token, *, actor=None):
         winner = Integration.objects.get(pk=integration.pk)
-        tokens.store_token_response(winner, {"access_token": "winner-access-token-01",
-                                             "refresh_token": "winner-refresh-token-01",
-                                             "expires_in": 3600})
+        tokens.store_token_response(
+            winner,
+            {
+                "access_token": "winner-access-token-01",
+                "refresh_token": "winner-refresh-token-01",
+                "expires_in": 3600,
+            },
+        )
         raise oauth.ProviderRequestFailed("invalid_grant")
 
     monkeypatch.setattr(oauth, "refresh_token_request", other_worker_won)
@@ -369,9 +391,11 @@ def test_a_strict_provider_revokes_the_grant_when_a_refresh_token_is_reused(alic
     integration = connected(alice, make_provider(fake))
     expire(integration)
     first = tokens.get_valid_token(integration, purpose="p").reveal()
-    replay = requests.post(fake.token_url, data={"grant_type": "refresh_token",
-                                                 "refresh_token": "stored-refresh-token-0001"},
-                           timeout=10)
+    replay = requests.post(
+        fake.token_url,
+        data={"grant_type": "refresh_token", "refresh_token": "stored-refresh-token-0001"},
+        timeout=10,
+    )
     assert replay.json()["error"] == "invalid_grant"
     assert not strict.grant_active(first)
     expire(integration)
@@ -387,14 +411,16 @@ def test_a_stale_lease_of_a_dead_worker_is_taken_over(alice, provider, fake):
     expire(integration)
     dead = uuid.uuid4()
     Integration.objects.filter(pk=integration.pk).update(
-        refresh_lease=dead, refresh_lease_expires_at=timezone.now() - timedelta(seconds=1))
+        refresh_lease=dead, refresh_lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
     assert tokens.get_valid_token(integration, purpose="p").reveal().startswith("fake-access-0001")
     assert len(fake.refresh_requests()) == 1
     assert Integration.objects.get(pk=integration.pk).refresh_lease is None
 
     expire(integration)
     Integration.objects.filter(pk=integration.pk).update(
-        refresh_lease=dead, refresh_lease_expires_at=timezone.now() + timedelta(seconds=0.5))
+        refresh_lease=dead, refresh_lease_expires_at=timezone.now() + timedelta(seconds=0.5)
+    )
     assert tokens.get_valid_token(integration, purpose="p").reveal().startswith("fake-access-0002")
     assert len(fake.refresh_requests()) == 2
 

@@ -34,7 +34,9 @@ pytestmark = pytest.mark.django_db
 def debug_page(settings):
     """The developer's setup: DEBUG on, the project's reporter and filter."""
     settings.DEBUG = True
-    assert settings.DEFAULT_EXCEPTION_REPORTER == "integrations.reporting.RedactingExceptionReporter"
+    assert (
+        settings.DEFAULT_EXCEPTION_REPORTER == "integrations.reporting.RedactingExceptionReporter"
+    )
     return settings
 
 
@@ -59,8 +61,10 @@ def assert_hidden(page, *secrets):
 @contextmanager
 def failing_save(model, message="database went away"):
     """The database fails when ``model`` is saved (as a lost connection would)."""
+
     def fail(**kwargs):
         raise DatabaseError(message)
+
     pre_save.connect(fail, sender=model, dispatch_uid="test-reporting-fail")
     try:
         yield
@@ -70,18 +74,32 @@ def failing_save(model, message="database went away"):
 
 # -- the five leaks of issue 10, item 11 -------------------------------------------
 
-def test_a_failed_callback_does_not_show_the_token_response(debug_page, alice, provider, fake,
-                                                            canary):
+
+def test_a_failed_callback_does_not_show_the_token_response(
+    debug_page, alice, provider, fake, canary
+):
     from tests.test_oauth_views import pending, start
 
-    fake.script("/token", 200, {"access_token": f"{canary}-access", "token_type": "Bearer",
-                                "refresh_token": f"{canary}-refresh", "expires_in": 3600})
+    fake.script(
+        "/token",
+        200,
+        {
+            "access_token": f"{canary}-access",
+            "token_type": "Bearer",
+            "refresh_token": f"{canary}-refresh",
+            "expires_in": 3600,
+        },
+    )
     browser = browser_for(alice)
     _, query = start(browser)
     assert pending(browser)
     with failing_save(Integration):
-        page = error_page(browser, "get", "/integrations/callback/fake/",
-                          {"code": "the-code-0123456789", "state": query["state"]})
+        page = error_page(
+            browser,
+            "get",
+            "/integrations/callback/fake/",
+            {"code": "the-code-0123456789", "state": query["state"]},
+        )
     assert "DatabaseError" in page and "database went away" in page
     assert "integrations/views.py" in page  # the frames are still shown
     assert_hidden(page, canary, query["state"], "the-code-0123456789")
@@ -89,17 +107,25 @@ def test_a_failed_callback_does_not_show_the_token_response(debug_page, alice, p
 
 def test_a_credential_posted_during_a_race_is_not_shown(debug_page, alice, canary):
     """Another request creates the same name between the form's check and the insert."""
+
     def race(instance, **kwargs):
         if instance.pk is None or not Credential.objects.filter(pk=instance.pk).exists():
             pre_save.disconnect(race, sender=Credential)
-            credentials.create_credential(alice, name=instance.name, credential_type="api_key",
-                                          data={"api_key": "the-other-request-key"})
+            credentials.create_credential(
+                alice,
+                name=instance.name,
+                credential_type="api_key",
+                data={"api_key": "the-other-request-key"},
+            )
 
     pre_save.connect(race, sender=Credential)
     try:
-        page = error_page(browser_for(alice), "post",
-                          "/integrations/credentials/add/?type=api_key",
-                          {"name": "stripe", "api_key": canary, "plugin": "stripe"})
+        page = error_page(
+            browser_for(alice),
+            "post",
+            "/integrations/credentials/add/?type=api_key",
+            {"name": "stripe", "api_key": canary, "plugin": "stripe"},
+        )
     finally:
         pre_save.disconnect(race, sender=Credential)
     assert "IntegrityError" in page
@@ -111,8 +137,12 @@ def test_a_client_secret_typed_in_the_admin_is_not_shown(debug_page, admin_user,
     from tests.test_admin import admin_url, provider_post
 
     with failing_save(Provider):
-        page = error_page(browser_for(admin_user), "post", admin_url(Provider, "add"),
-                          provider_post(new_client_secret=canary))
+        page = error_page(
+            browser_for(admin_user),
+            "post",
+            admin_url(Provider, "add"),
+            provider_post(new_client_secret=canary),
+        )
     assert "DatabaseError" in page
     assert "new_client_secret" in page
     assert_hidden(page, canary)
@@ -121,9 +151,12 @@ def test_a_client_secret_typed_in_the_admin_is_not_shown(debug_page, admin_user,
 def test_a_legacy_plaintext_token_is_not_shown(debug_page, alice, provider, canary):
     """A legacy plaintext token read while migrating (ALLOW_PLAINTEXT_READS) sits in
     the locals of the disconnect when the database fails under it."""
-    integration, _ = tokens.connect(alice, provider, {"access_token": "sealed-access-0123456789",
-                                                      "token_type": "Bearer"},
-                                    external_account_id="acct-legacy")
+    integration, _ = tokens.connect(
+        alice,
+        provider,
+        {"access_token": "sealed-access-0123456789", "token_type": "Bearer"},
+        external_account_id="acct-legacy",
+    )
     write_raw(Integration, "access_token", integration.pk, f"{canary}-legacy-plaintext")
     debug_page.INTEGRATIONS = {**debug_page.INTEGRATIONS, "ALLOW_PLAINTEXT_READS": True}
     with failing_save(AuditEvent):
@@ -135,24 +168,31 @@ def test_a_legacy_plaintext_token_is_not_shown(debug_page, alice, provider, cana
 def test_a_valid_key_next_to_a_bad_entry_is_not_shown(debug_page, alice):
     valid = generate_key(2)
     with override_settings(INTEGRATIONS={"ENCRYPTION_KEYS": [valid, "1:not-a-key!"]}):
-        page = error_page(browser_for(alice), "post",
-                          "/integrations/credentials/add/?type=api_key",
-                          {"name": "stripe", "api_key": "sk-0123456789abcdef", "plugin": "x"})
+        page = error_page(
+            browser_for(alice),
+            "post",
+            "/integrations/credentials/add/?type=api_key",
+            {"name": "stripe", "api_key": "sk-0123456789abcdef", "plugin": "x"},
+        )
     assert "KeyringError" in page
     assert_hidden(page, valid, valid.partition(":")[2], "sk-0123456789abcdef")
 
 
 # -- DEBUG off: the error e-mail to ADMINS -------------------------------------------
 
+
 @pytest.mark.filterwarnings("ignore:Django 2028 will not have a default mailer")
 def test_the_error_email_hides_the_same_secrets_with_debug_off(settings, alice, mailoutbox, canary):
     settings.DEBUG = False
     # Django 6 takes addresses; 5.2 takes (name, address) pairs.
-    settings.ADMINS = ["ops@example.test"] if django.VERSION >= (6,) else [("Ops", "ops@example.test")]
+    settings.ADMINS = (
+        ["ops@example.test"] if django.VERSION >= (6,) else [("Ops", "ops@example.test")]
+    )
     with failing_save(Credential):
-        response = browser_for(alice).post("/integrations/credentials/add/?type=basic",
-                                           {"name": "db", "username": f"{canary}-user",
-                                            "password": f"{canary}-password"})
+        response = browser_for(alice).post(
+            "/integrations/credentials/add/?type=basic",
+            {"name": "db", "username": f"{canary}-user", "password": f"{canary}-password"},
+        )
     assert response.status_code == 500
     assert canary.encode() not in response.content
     (email,) = mailoutbox
@@ -164,6 +204,7 @@ def test_the_error_email_hides_the_same_secrets_with_debug_off(settings, alice, 
 
 # -- outside a request, and frames that are not ours --------------------------------
 
+
 def _keyring_failure_reports():
     """Reports of building the keyring from settings (no key in this frame's locals)."""
     from integrations.conf import app_settings
@@ -172,10 +213,13 @@ def _keyring_failure_reports():
     try:
         app_settings.keyring
     except KeyringError:
-        return [reporter.get_traceback_html() for reporter in (
-            RedactingExceptionReporter(None, *sys.exc_info()),
-            RedactingExceptionReporter(None, *sys.exc_info(), is_email=True),
-        )] + [RedactingExceptionReporter(None, *sys.exc_info()).get_traceback_text()]
+        return [
+            reporter.get_traceback_html()
+            for reporter in (
+                RedactingExceptionReporter(None, *sys.exc_info()),
+                RedactingExceptionReporter(None, *sys.exc_info(), is_email=True),
+            )
+        ] + [RedactingExceptionReporter(None, *sys.exc_info()).get_traceback_text()]
     raise AssertionError("the keyring was built")
 
 
@@ -205,8 +249,9 @@ urlpatterns = [
 
 @pytest.mark.urls("tests.test_reporting")
 def test_frames_of_other_code_keep_their_locals_redacted(debug_page, alice, canary):
-    credentials.create_credential(alice, name="vendor", credential_type="api_key",
-                                  data={"api_key": f"{canary}-vendor-key"})
+    credentials.create_credential(
+        alice, name="vendor", credential_type="api_key", data={"api_key": f"{canary}-vendor-key"}
+    )
     page = error_page(browser_for(alice), "get", "/project/", {"page": "2"})
     assert "visible-note-of-the-project" in page  # other code's locals are still shown
     assert "project_view" in page and "RuntimeError" in page
@@ -227,8 +272,11 @@ def test_the_filter_is_active_with_debug_on(settings, rf):
 
 def test_every_view_of_the_app_hides_its_request_data(rf):
     safe = SecretSafeExceptionReporterFilter()
-    paths = ["/integrations/credentials/add/", "/admin/integrations/provider/add/",
-             "/admin/integrations/provider/from-preset/"]
+    paths = [
+        "/integrations/credentials/add/",
+        "/admin/integrations/provider/add/",
+        "/admin/integrations/provider/from-preset/",
+    ]
     if find_spec("rest_framework"):  # the API is there with the api extra
         paths.append("/api/credentials/")
     for path in paths:

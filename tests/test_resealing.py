@@ -98,7 +98,10 @@ class TestRotate:
         stored = raw_column(Account, "token", account.pk)
         write_raw(Account, "token", account.pk, stored[:-6] + "AAAAA=")
         report = resealing.reseal_field(Account, token_field())
-        assert [u.error for u in report.unreadable] in (["DecryptionError"], ["MalformedValueError"])
+        assert [u.error for u in report.unreadable] in (
+            ["DecryptionError"],
+            ["MalformedValueError"],
+        )
         assert raw_column(Account, "token", account.pk) == stored[:-6] + "AAAAA="
 
     def test_a_value_changed_between_read_and_write_is_not_overwritten(self, monkeypatch):
@@ -117,7 +120,10 @@ class TestRotate:
         report = resealing.reseal_field(Account, token_field(), batch_size=10)
         assert (report.resealed, report.changed) == (2, 1)
         assert Account.objects.get(pk=accounts[1].pk).token == "written by the app meanwhile"
-        assert [Account.objects.get(pk=a.pk).token for a in (accounts[0], accounts[2])] == ["t0", "t2"]
+        assert [Account.objects.get(pk=a.pk).token for a in (accounts[0], accounts[2])] == [
+            "t0",
+            "t2",
+        ]
 
     def test_only_selected_rows(self):
         with override_settings(INTEGRATIONS=V1_ONLY):
@@ -130,7 +136,9 @@ class TestRotate:
         with override_settings(INTEGRATIONS=V1_ONLY):
             settings_row = Settings.objects.create(token="s", data={"k": [1, 2]})
             account = Account.objects.create(data={"nested": {"a": None}})
-        for model, sealed_field in resealing.sealed_columns(["testapp.Settings", "testapp.Account"]):
+        for model, sealed_field in resealing.sealed_columns(
+            ["testapp.Settings", "testapp.Account"]
+        ):
             resealing.reseal_field(model, sealed_field)
         assert Settings.objects.get(pk=settings_row.pk).data == {"k": [1, 2]}
         assert Account.objects.get(pk=account.pk).data == {"nested": {"a": None}}
@@ -152,7 +160,9 @@ class TestEncryptLegacy:
         write_raw(Account, "data", account.pk, '{"ok": true}')
         other = Account.objects.create()
         write_raw(Account, "data", other.pk, "not json at all")
-        report = resealing.reseal_field(Account, Account._meta.get_field("data"), mode=resealing.LEGACY)
+        report = resealing.reseal_field(
+            Account, Account._meta.get_field("data"), mode=resealing.LEGACY
+        )
         assert report.resealed == 1
         assert [(u.pk, u.error) for u in report.unreadable] == [(str(other.pk), "JSONDecodeError")]
         assert Account.objects.get(pk=account.pk).data == {"ok": True}
@@ -160,7 +170,9 @@ class TestEncryptLegacy:
     def test_works_whatever_allow_plaintext_reads_says(self):
         account = Account.objects.create()
         write_raw(Account, "token", account.pk, "plain")
-        with override_settings(INTEGRATIONS={"ENCRYPTION_KEYS": [TEST_KEY_V2], "ALLOW_PLAINTEXT_READS": False}):
+        with override_settings(
+            INTEGRATIONS={"ENCRYPTION_KEYS": [TEST_KEY_V2], "ALLOW_PLAINTEXT_READS": False}
+        ):
             resealing.reseal_field(Account, token_field(), mode=resealing.LEGACY)
         assert Account.objects.get(pk=account.pk).token == "plain"
 
@@ -177,7 +189,9 @@ class TestCommands:
         out, _ = self.run("rotate_keys", "--model", "testapp.Account", "--dry-run")
         assert "would re-seal" in out
         assert "testapp.Account.token" in out
-        out, _ = self.run("rotate_keys", "--model", "testapp.Account", "--json", "--batch-size", "1")
+        out, _ = self.run(
+            "rotate_keys", "--model", "testapp.Account", "--json", "--batch-size", "1"
+        )
         summary = json.loads(out)
         token = next(f for f in summary["fields"] if f["field"] == "token")
         assert (summary["mode"], token["resealed"], token["current"]) == ("rotate", 2, 1)
@@ -189,7 +203,10 @@ class TestCommands:
         out, err = StringIO(), StringIO()
         with pytest.raises(CommandError, match="could not be opened"):
             call_command("rotate_keys", "--model", "testapp.Account", stdout=out, stderr=err)
-        assert f"testapp.Account.token pk={account.pk}: UnknownKeyVersionError (key version 7)" in err.getvalue()
+        assert (
+            f"testapp.Account.token pk={account.pk}: UnknownKeyVersionError (key version 7)"
+            in err.getvalue()
+        )
         assert canary not in out.getvalue() + err.getvalue()
 
     def test_encrypt_legacy_command(self):
@@ -208,7 +225,12 @@ class TestCommands:
         fields = {f["field"]: f for f in json.loads(out)["fields"]}
         token = fields["token"]
         assert token["by_version"] == {"1": 2, "2": 1}
-        assert (token["plaintext"], token["null"], token["empty"], token["needs_rotation"]) == (1, 2, 1, 2)
+        assert (token["plaintext"], token["null"], token["empty"], token["needs_rotation"]) == (
+            1,
+            2,
+            1,
+            2,
+        )
         assert fields["other_token"]["missing_versions"] == [7]
         text, _ = self.run("encryption_status", "--model", "testapp.Account")
         assert "run `manage.py rotate_keys`" in text
@@ -225,9 +247,16 @@ class TestCommands:
         self.run("rotate_keys", "--model", "testapp.Account", "--actor", "ops-alice")
         self.run("encrypt_legacy", "--model", "testapp.Account", "--dry-run")
         rotate, legacy = AuditEvent.objects.filter(action="reseal").order_by("created_at")
-        assert (rotate.actor_label, rotate.purpose, rotate.outcome) == ("ops-alice", "rotate_keys", "success")
+        assert (rotate.actor_label, rotate.purpose, rotate.outcome) == (
+            "ops-alice",
+            "rotate_keys",
+            "success",
+        )
         assert rotate.target_type == "sealed_columns"
-        assert rotate.target_label == "testapp.Account.token, testapp.Account.other_token, testapp.Account.data"
+        assert (
+            rotate.target_label
+            == "testapp.Account.token, testapp.Account.other_token, testapp.Account.data"
+        )
         assert rotate.detail.startswith("2 re-sealed, 1 current,")
         assert legacy.actor_label.startswith("os:") and legacy.purpose == "encrypt_legacy"
         assert legacy.detail.startswith("dry run: 1 would be re-sealed")
@@ -236,7 +265,12 @@ class TestCommands:
         from integrations.models import AuditEvent
 
         account = Account.objects.create(token="x")
-        write_raw(Account, "token", account.pk, Keyring.parse([generate_key(7)]).encrypt(canary.encode(), b"x"))
+        write_raw(
+            Account,
+            "token",
+            account.pk,
+            Keyring.parse([generate_key(7)]).encrypt(canary.encode(), b"x"),
+        )
         with pytest.raises(CommandError):
             self.run("rotate_keys", "--model", "testapp.Account")
         (event,) = AuditEvent.objects.filter(action="reseal")
@@ -291,8 +325,10 @@ def test_two_rotations_at_once_reseal_each_row_once():
     with override_settings(INTEGRATIONS=V1_ONLY):
         Account.objects.bulk_create([Account(token=f"t{i}") for i in range(600)])
     results = []
-    threads = [threading.Thread(target=_rotate_in_thread, args=(results,), kwargs={"batch_size": 25})
-               for _ in range(2)]
+    threads = [
+        threading.Thread(target=_rotate_in_thread, args=(results,), kwargs={"batch_size": 25})
+        for _ in range(2)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -361,17 +397,26 @@ def test_sigkill_mid_run_then_resume():
             f"{connection.settings_dict['PORT']}/{connection.settings_dict['NAME']}"
         ),
     }
-    command = [sys.executable, "manage.py", "rotate_keys", "--model", "testapp.Account",
-               "--batch-size", "10"]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    command = [
+        sys.executable,
+        "manage.py",
+        "rotate_keys",
+        "--model",
+        "testapp.Account",
+        "--batch-size",
+        "10",
+    ]
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     header = "$si1$2$"
     deadline = time.monotonic() + 60
     try:
         while time.monotonic() < deadline:
             with connection.cursor() as cursor:
-                cursor.execute("SELECT COUNT(*) FROM testapp_account WHERE SUBSTR(token, 1, 7) = %s",
-                               [header])
+                cursor.execute(
+                    "SELECT COUNT(*) FROM testapp_account WHERE SUBSTR(token, 1, 7) = %s", [header]
+                )
                 if cursor.fetchone()[0] >= 200:
                     break
             time.sleep(0.02)
@@ -381,10 +426,14 @@ def test_sigkill_mid_run_then_resume():
         if process.poll() is None:
             process.kill()
     with connection.cursor() as cursor:
-        cursor.execute("SELECT COUNT(*) FROM testapp_account WHERE SUBSTR(token, 1, 7) = %s", [header])
+        cursor.execute(
+            "SELECT COUNT(*) FROM testapp_account WHERE SUBSTR(token, 1, 7) = %s", [header]
+        )
         done_before = cursor.fetchone()[0]
     assert 0 < done_before < 4000, "the process should have been killed mid-run"
-    finished = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    finished = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert finished.returncode == 0, finished.stderr
     for account in Account.objects.all():
         assert app_settings.keyring.key_version(account.token_sealed) == 2

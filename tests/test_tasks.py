@@ -32,14 +32,38 @@ def celery_worker_queue():
     own; yields the queue's name and stops the worker afterwards, whatever happened."""
     pytest.importorskip("celery")
     queue = f"tests-{uuid.uuid4().hex}"
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT),
-           "DATABASE_URL": database_url(), "CELERY_BROKER_URL": BROKER_URL,
-           "CELERY_RESULT_BACKEND": RESULT_BACKEND}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PYTHONPATH": str(ROOT),
+        "DATABASE_URL": database_url(),
+        "CELERY_BROKER_URL": BROKER_URL,
+        "CELERY_RESULT_BACKEND": RESULT_BACKEND,
+    }
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=threads",
-         "--concurrency=4", "-Q", queue, "-n", f"{queue}@%h", "--without-gossip",
-         "--without-mingle", "--without-heartbeat", "--loglevel=WARNING"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool=threads",
+            "--concurrency=4",
+            "-Q",
+            queue,
+            "-n",
+            f"{queue}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel=WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     worker.queue = queue
     try:
@@ -69,17 +93,28 @@ def wait_for(results, worker, timeout=120):
 
 @pytest.mark.django_db(transaction=True)
 def test_two_celery_tasks_at_once_refresh_each_expiring_integration_once(
-        alice, fake, celery_worker_queue):
+    alice, fake, celery_worker_queue
+):
     from celery import Celery
 
     fake.delay = 0.3  # the two runs overlap
     provider = make_provider(fake)
-    expiring = [connected(alice, provider, expires_in=60 + n, external_account_id=f"acct-{n}",
-                          refresh=f"stored-refresh-token-{n:04d}") for n in range(4)]
+    expiring = [
+        connected(
+            alice,
+            provider,
+            expires_in=60 + n,
+            external_account_id=f"acct-{n}",
+            refresh=f"stored-refresh-token-{n:04d}",
+        )
+        for n in range(4)
+    ]
     later = connected(alice, provider, expires_in=7200, external_account_id="later")
     client = Celery("tests", broker=BROKER_URL, backend=RESULT_BACKEND)
-    results = [client.send_task(TASK, kwargs={"within": 600}, queue=celery_worker_queue.queue)
-               for _ in range(2)]
+    results = [
+        client.send_task(TASK, kwargs={"within": 600}, queue=celery_worker_queue.queue)
+        for _ in range(2)
+    ]
     try:
         counts = wait_for(results, celery_worker_queue)
     finally:
@@ -107,7 +142,8 @@ def test_the_celery_task_runs_in_process_with_the_commands_options(alice, provid
     connected(alice, provider, expires_in=500, external_account_id="acct-2")
     assert tasks.refresh_expiring_tokens.apply(kwargs={"within": 120}).get() == {"refreshed": 1}
     assert tasks.refresh_expiring_tokens.apply(kwargs={"within": 600, "limit": 1}).get() == {
-        "refreshed": 1}
+        "refreshed": 1
+    }
     assert len(fake.refresh_requests()) == 2
 
 
@@ -123,8 +159,16 @@ def test_the_django_task_refreshes_through_the_same_function(alice, provider, fa
     assert len(fake.refresh_requests()) == 1
 
 
-@pytest.mark.parametrize("options", [{"within": -1}, {"within": "600"}, {"within": True},
-                                     {"within": 600, "limit": 0}, {"within": 600, "limit": "5"}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"within": -1},
+        {"within": "600"},
+        {"within": True},
+        {"within": 600, "limit": 0},
+        {"within": 600, "limit": "5"},
+    ],
+)
 def test_bad_options_are_refused_before_anything_runs(options):
     from integrations import tasks
 
@@ -143,7 +187,13 @@ def test_without_celery_the_module_imports_and_the_task_name_says_what_to_instal
         "    print(exc)\n"
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", program], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", program],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "pip install 'sealed-integrations[celery]'" in done.stdout

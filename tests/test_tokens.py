@@ -33,15 +33,23 @@ RESPONSE = {
 
 def stored(column, pk):
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {column} FROM integrations_integration WHERE id = %s",
-                       [Integration._meta.pk.get_db_prep_value(pk, connection)])
+        cursor.execute(
+            f"SELECT {column} FROM integrations_integration WHERE id = %s",
+            [Integration._meta.pk.get_db_prep_value(pk, connection)],
+        )
         return cursor.fetchone()[0]
 
 
 def test_connect_stores_sealed_tokens(alice, provider):
     before = timezone.now()
-    integration, created = tokens.connect(alice, provider, RESPONSE, external_account_id="u-1",
-                                          label="alice@demo", requested_scopes=["read"])
+    integration, created = tokens.connect(
+        alice,
+        provider,
+        RESPONSE,
+        external_account_id="u-1",
+        label="alice@demo",
+        requested_scopes=["read"],
+    )
     assert created
     assert is_sealed(stored("access_token", integration.pk))
     assert "at-0123456789" not in stored("access_token", integration.pk)
@@ -49,14 +57,19 @@ def test_connect_stores_sealed_tokens(alice, provider):
     assert loaded.access_token == RESPONSE["access_token"]
     assert loaded.refresh_token == RESPONSE["refresh_token"]
     assert loaded.granted_scopes == ["read", "write"]
-    assert before + timedelta(seconds=3590) < loaded.expires_at < timezone.now() + timedelta(seconds=3601)
+    assert (
+        before + timedelta(seconds=3590)
+        < loaded.expires_at
+        < timezone.now() + timedelta(seconds=3601)
+    )
     assert AuditEvent.objects.get().action == "connect"
 
 
 def test_reconnecting_the_same_account_updates_it(alice, provider):
     first, _ = tokens.connect(alice, provider, RESPONSE, external_account_id="u-1")
-    second, created = tokens.connect(alice, provider, {**RESPONSE, "access_token": "at-second-000"},
-                                     external_account_id="u-1")
+    second, created = tokens.connect(
+        alice, provider, {**RESPONSE, "access_token": "at-second-000"}, external_account_id="u-1"
+    )
     assert not created and second.pk == first.pk
     assert Integration.objects.count() == 1
     assert Integration.objects.get().access_token == "at-second-000"
@@ -86,8 +99,9 @@ def test_scope_defaults_to_requested_on_first_connect(alice, provider):
 
 def test_expires_at_and_no_expiry(alice, provider):
     moment = datetime(2030, 1, 1, tzinfo=UTC)
-    integration, _ = tokens.connect(alice, provider, {"access_token": "x" * 10,
-                                                      "expires_at": int(moment.timestamp())})
+    integration, _ = tokens.connect(
+        alice, provider, {"access_token": "x" * 10, "expires_at": int(moment.timestamp())}
+    )
     assert integration.expires_at == moment
     integration, _ = tokens.connect(alice, provider, {"access_token": "y" * 10})
     assert integration.expires_at is None
@@ -111,7 +125,10 @@ def test_expires_at_and_no_expiry(alice, provider):
         ({"access_token": "canary-at", "expires_in": True}, "'expires_in' is not a number"),
         ({"access_token": "canary-at", "expires_at": 10**15}, "'expires_at' is out of range"),
         ({"access_token": "canary-at", "scope": "read canary\x00write"}, "'scope' holds a control"),
-        ({"access_token": "canary-at", "scope": ["read", "canary\ud800"]}, "'scope' holds a control"),
+        (
+            {"access_token": "canary-at", "scope": ["read", "canary\ud800"]},
+            "'scope' holds a control",
+        ),
         ({"access_token": "canary-at", "scope": "canary" * 200}, "'scope' is too long"),
         ({"access_token": "canary-at", "token_type": "Bearer\x00canary"}, "'token_type' holds"),
         ({"access_token": "canary-at", "token_type": "canary" * 10}, "'token_type' is too long"),
@@ -135,7 +152,12 @@ def test_read_access_token_is_audited_and_masked(alice, provider, canary):
     assert secret.reveal() == canary
     assert canary not in repr(secret)
     use = AuditEvent.objects.get(action="use")
-    assert (use.actor, use.purpose, use.ip_address, use.target_id) == (alice, "sync", "::1", str(integration.pk))
+    assert (use.actor, use.purpose, use.ip_address, use.target_id) == (
+        alice,
+        "sync",
+        "::1",
+        str(integration.pk),
+    )
 
 
 def test_read_access_token_of_another_user_is_denied(alice, provider, django_user_model):
@@ -156,15 +178,15 @@ def test_system_reads_are_labelled(alice, provider):
     assert (use.actor, use.actor_label) == (None, "system")
 
 
-def test_a_malformed_refresh_response_is_a_failed_refresh_and_keeps_the_tokens(
-        alice, fake, canary):
+def test_a_malformed_refresh_response_is_a_failed_refresh_and_keeps_the_tokens(alice, fake, canary):
     """The refresh path stores through apply_token_response too: a malformed
     response is a recorded, audited failure, never a server error."""
     provider = make_provider(fake)
     integration = connected(alice, provider)
     expire(integration)
-    fake.script("/token", 200, {"access_token": canary, "expires_in": 10**12,
-                                "scope": f"read {canary}\x00"})
+    fake.script(
+        "/token", 200, {"access_token": canary, "expires_in": 10**12, "scope": f"read {canary}\x00"}
+    )
     with pytest.raises(tokens.RefreshFailed) as info:
         tokens.refresh_integration(integration)
     assert info.value.code == "invalid_token_response"

@@ -50,8 +50,9 @@ def _html(response):
 
 
 def test_both_apps_ship_a_french_catalog():
-    assert {path.relative_to(PACKAGE).parts[:-4] for path in CATALOGS
-            if path.parts[-3] == "fr"} == {(), ("sealed",)}
+    assert {
+        path.relative_to(PACKAGE).parts[:-4] for path in CATALOGS if path.parts[-3] == "fr"
+    } == {(), ("sealed",)}
 
 
 @pytest.mark.parametrize("path", CATALOGS, ids=lambda p: str(p.relative_to(PACKAGE)))
@@ -64,7 +65,7 @@ def test_every_message_is_translated(path):
     assert not catalog.metadata_is_fuzzy
     for entry in catalog:
         # The same placeholders on both sides, or a page would crash or lose a value.
-        for translated in (entry.msgstr_plural.values() if entry.msgid_plural else [entry.msgstr]):
+        for translated in entry.msgstr_plural.values() if entry.msgid_plural else [entry.msgstr]:
             assert _placeholders(translated) == _placeholders(entry.msgid), entry.msgid
 
 
@@ -80,9 +81,13 @@ def test_the_compiled_catalog_is_up_to_date(path):
 
     def pairs(catalog):
         return {
-            (entry.msgctxt, entry.msgid, entry.msgid_plural):
-                tuple(sorted(entry.msgstr_plural.items())) if entry.msgid_plural else entry.msgstr
-            for entry in catalog if entry.msgid and not entry.obsolete
+            (entry.msgctxt, entry.msgid, entry.msgid_plural): tuple(
+                sorted(entry.msgstr_plural.items())
+            )
+            if entry.msgid_plural
+            else entry.msgstr
+            for entry in catalog
+            if entry.msgid and not entry.obsolete
         }
 
     assert pairs(compiled) == pairs(source)
@@ -93,8 +98,11 @@ def test_the_compiled_catalog_is_up_to_date(path):
 def test_the_catalog_passes_msgfmt_check(path, tmp_path):
     """Format strings and plural forms as gettext itself checks them."""
     msgfmt = shutil.which("msgfmt")
-    result = subprocess.run([msgfmt, "--check", "-o", str(tmp_path / "django.mo"), str(path)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [msgfmt, "--check", "-o", str(tmp_path / "django.mo"), str(path)],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -123,8 +131,11 @@ def test_without_accept_language_the_pages_stay_english(alice_client):
 
 @pytest.mark.django_db
 def test_my_credentials_and_its_messages_in_french(alice_client, canary):
-    response = alice_client.post("/integrations/credentials/add/?type=api_key",
-                                 {"name": "Clé <b>“prod”</b>", "api_key": canary}, **FRENCH)
+    response = alice_client.post(
+        "/integrations/credentials/add/?type=api_key",
+        {"name": "Clé <b>“prod”</b>", "api_key": canary},
+        **FRENCH,
+    )
     assert response.status_code == 302
     html = _html(alice_client.get(response["Location"], **FRENCH))
     assert "<h1>Mes identifiants</h1>" in html
@@ -137,8 +148,9 @@ def test_my_credentials_and_its_messages_in_french(alice_client, canary):
 @pytest.mark.django_db
 def test_a_form_validation_error_in_french(alice_client, canary):
     credential_url = "/integrations/credentials/add/?type=custom"
-    html = _html(alice_client.post(credential_url,
-                                   {"name": "x", "custom_data": f'["{canary}"'}, **FRENCH))
+    html = _html(
+        alice_client.post(credential_url, {"name": "x", "custom_data": f'["{canary}"'}, **FRENCH)
+    )
     assert "Saisissez un objet JSON valide." in html
     assert "Données secrètes (JSON)" in html  # the field's label
     assert canary not in html
@@ -147,8 +159,9 @@ def test_a_form_validation_error_in_french(alice_client, canary):
 @pytest.mark.django_db
 def test_form_errors_follow_the_active_language(alice):
     """Lazy messages are translated when shown, not when the module was imported."""
-    Credential.objects.create(owner=alice, name="taken", credential_type="api_key",
-                              data={"api_key": "k"})
+    Credential.objects.create(
+        owner=alice, name="taken", credential_type="api_key", data={"api_key": "k"}
+    )
     form_data = {"name": "taken", "api_key": "k"}
     with translation.override("fr"):
         french = CredentialForm(form_data, user=alice, credential_type="api_key")
@@ -177,13 +190,18 @@ def test_api_error_messages_in_french_with_the_codes_unchanged(alice, canary):
     assert missing.json()["error"]["code"] == "not_found"
     assert missing.json()["error"]["message"] == "Non trouvé."
 
-    invalid = api.post("/api/credentials/", {"name": "n", "type": "basic",
-                                             "data": {"username": canary}}, format="json", **FRENCH)
+    invalid = api.post(
+        "/api/credentials/",
+        {"name": "n", "type": "basic", "data": {"username": canary}},
+        format="json",
+        **FRENCH,
+    )
     assert invalid.status_code == 400
     error = invalid.json()["error"]
     assert error["code"] == "invalid" and error["message"] == "Saisie invalide."
     assert error["fields"]["data"] == [
-        "password: cette clé est obligatoire et doit être une chaîne non vide"]
+        "password: cette clé est obligatoire et doit être une chaîne non vide"
+    ]
     assert canary not in invalid.content.decode()
 
     english = api.get("/api/credentials/00000000-0000-4000-8000-000000000000/")
@@ -203,11 +221,14 @@ def test_check_messages_are_translatable():
 
 
 def test_required_apps_check_in_french(monkeypatch):
-    monkeypatch.setattr("integrations.checks.apps.is_installed",
-                        lambda name: name != "django.contrib.messages")
+    monkeypatch.setattr(
+        "integrations.checks.apps.is_installed", lambda name: name != "django.contrib.messages"
+    )
     with translation.override("fr"):
         errors = check_required_apps()
     assert [error.id for error in errors] == ["integrations.E020"]
-    assert errors[0].msg == ("« integrations » a besoin de 'django.contrib.messages' dans "
-                             "INSTALLED_APPS (les messages de résultat des pages utilisateur).")
+    assert errors[0].msg == (
+        "« integrations » a besoin de 'django.contrib.messages' dans "
+        "INSTALLED_APPS (les messages de résultat des pages utilisateur)."
+    )
     assert isinstance(errors[0], checks.Error)

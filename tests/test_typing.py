@@ -66,20 +66,37 @@ CRYPTO = [
 PUBLIC = [
     (function.__qualname__, function)
     for function in (
-        tokens.apply_token_response, tokens.list_integrations, tokens.get_integration,
-        tokens.connect, tokens.store_token_response, tokens.read_access_token,
-        tokens.refresh_integration, tokens.get_valid_token, tokens.refresh_expiring,
-        tokens.disconnect, tokens.TokenUnavailable.__init__, tokens.RefreshReport.add,
-        credentials.validate_data, credentials.hint_for, credentials.list_credentials,
-        credentials.get_credential, credentials.create_credential,
-        credentials.update_credential, credentials.delete_credential,
-        credentials.read_secret, credentials.set_client_secret,
+        tokens.apply_token_response,
+        tokens.list_integrations,
+        tokens.get_integration,
+        tokens.connect,
+        tokens.store_token_response,
+        tokens.read_access_token,
+        tokens.refresh_integration,
+        tokens.get_valid_token,
+        tokens.refresh_expiring,
+        tokens.disconnect,
+        tokens.TokenUnavailable.__init__,
+        tokens.RefreshReport.add,
+        credentials.validate_data,
+        credentials.hint_for,
+        credentials.list_credentials,
+        credentials.get_credential,
+        credentials.create_credential,
+        credentials.update_credential,
+        credentials.delete_credential,
+        credentials.read_secret,
+        credentials.set_client_secret,
         credentials.read_client_secret,
         signals.send_on_commit,
-        providers.preset_choices, providers.get_preset, providers.create_provider_from_preset,
+        providers.preset_choices,
+        providers.get_preset,
+        providers.create_provider_from_preset,
         sealed_fields.sealed_fields,
-        EncryptedTokenField.__init__, EncryptedJSONField.__init__,
-        EncryptedTokenField.seal_for_pk, EncryptedTokenField.context_for_pk,
+        EncryptedTokenField.__init__,
+        EncryptedJSONField.__init__,
+        EncryptedTokenField.seal_for_pk,
+        EncryptedTokenField.context_for_pk,
         EncryptedTokenField.plaintext_from_legacy,
     )
 ]
@@ -104,8 +121,14 @@ def test_annotations_resolve_at_run_time(function):
 def test_the_crypto_core_is_fully_covered():
     # The collection above must see the Keyring's methods, or the test proves nothing.
     names = {name for name, _ in CRYPTO}
-    assert {"Keyring.encrypt", "Keyring.decrypt", "Keyring.parse", "is_sealed",
-            "CryptoError.with_location", "_decode_key"} <= names
+    assert {
+        "Keyring.encrypt",
+        "Keyring.decrypt",
+        "Keyring.parse",
+        "is_sealed",
+        "CryptoError.with_location",
+        "_decode_key",
+    } <= names
 
 
 def test_presets_are_typed_as_data():

@@ -50,8 +50,11 @@ def _html(response):
 
 def test_pages_need_a_login():
     client = Client()
-    for name in ("integrations:connections", "integrations:credentials",
-                 "integrations:credential-add"):
+    for name in (
+        "integrations:connections",
+        "integrations:credentials",
+        "integrations:credential-add",
+    ):
         response = client.get(reverse(name))
         assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
 
@@ -60,11 +63,17 @@ def test_connections_lists_providers_and_accounts_with_status(alice, alice_clien
     provider = make_provider(fake, name="Fake Cloud", category="storage")
     Provider.objects.create(slug="off", name="Switched Off", status="inactive")
     Provider.objects.create(slug="keys", name="Key Only", auth_type="api_key")
-    active = connected(alice, provider, access=canary + "-access", refresh=canary + "-refresh",
-                       external_account_id="acct-1")
+    active = connected(
+        alice,
+        provider,
+        access=canary + "-access",
+        refresh=canary + "-refresh",
+        external_account_id="acct-1",
+    )
     broken = connected(alice, provider, external_account_id="acct-2")
-    Integration.objects.filter(pk=broken.pk).update(status="needs_reauth",
-                                                    last_error="invalid_grant")
+    Integration.objects.filter(pk=broken.pk).update(
+        status="needs_reauth", last_error="invalid_grant"
+    )
     gone = connected(alice, provider, external_account_id="acct-3")
     Integration.objects.filter(pk=gone.pk).update(status="revoked")
 
@@ -83,10 +92,14 @@ def test_connections_lists_providers_and_accounts_with_status(alice, alice_clien
 def test_connections_say_which_accounts_cannot_renew_themselves(alice, alice_client, provider):
     renewing = connected(alice, provider, external_account_id="acct-1")
     dying = connected(alice, provider, refresh=None, external_account_id="acct-2")
-    lasting = connected(alice, provider, refresh=None, expires_in=None, external_account_id="acct-3")
+    lasting = connected(
+        alice, provider, refresh=None, expires_in=None, external_account_id="acct-3"
+    )
     html = _html(alice_client.get("/integrations/"))
-    rows = {pk: html.split(f'data-integration="{pk}"')[1].split("</tr>")[0]
-            for pk in (renewing.pk, dying.pk, lasting.pk)}
+    rows = {
+        pk: html.split(f'data-integration="{pk}"')[1].split("</tr>")[0]
+        for pk in (renewing.pk, dying.pk, lasting.pk)
+    }
     note = "This connection cannot renew itself; reconnect when it expires"
     assert note in rows[dying.pk]
     assert dying.expires_at.isoformat(timespec="seconds")[:16] in rows[dying.pk]
@@ -105,8 +118,9 @@ def test_disconnect_from_the_connections_page_returns_there(alice, alice_client,
     url = f"/integrations/{integration.pk}/disconnect/?next=/integrations/"
     page = alice_client.get(url)
     assert 'name="next" value="/integrations/"' in _html(page)
-    response = alice_client.post(f"/integrations/{integration.pk}/disconnect/",
-                                 {"next": "/integrations/"})
+    response = alice_client.post(
+        f"/integrations/{integration.pk}/disconnect/", {"next": "/integrations/"}
+    )
     assert response.status_code == 302 and response["Location"] == "/integrations/"
     page = alice_client.get("/integrations/")
     assert "its access was revoked" in _html(page)
@@ -115,8 +129,9 @@ def test_disconnect_from_the_connections_page_returns_there(alice, alice_client,
 
 def test_disconnect_ignores_an_offsite_next(alice, alice_client, provider, fake):
     integration = connected(alice, provider)
-    response = alice_client.post(f"/integrations/{integration.pk}/disconnect/",
-                                 {"next": "https://evil.example/"})
+    response = alice_client.post(
+        f"/integrations/{integration.pk}/disconnect/", {"next": "https://evil.example/"}
+    )
     assert response["Location"] == f"/integrations/result/{integration.pk}/"
 
 
@@ -128,14 +143,17 @@ def test_add_api_key_credential_is_sealed_audited_and_never_shown(alice, alice_c
     page = alice_client.get("/integrations/credentials/add/?type=api_key")
     html = _html(page)
     assert 'type="password"' in html and 'name="api_key"' in html
-    response = alice_client.post("/integrations/credentials/add/?type=api_key",
-                                 {"name": "Stripe", "plugin": "stripe", "api_key": secret})
+    response = alice_client.post(
+        "/integrations/credentials/add/?type=api_key",
+        {"name": "Stripe", "plugin": "stripe", "api_key": secret},
+    )
     assert response.status_code == 302 and response["Location"] == "/integrations/credentials/"
     credential = Credential.objects.get(owner=alice)
     assert credential.credential_type == "api_key" and credential.data == {"api_key": secret}
     assert canary not in credential.data_sealed
-    assert AuditEvent.objects.filter(action="create", target_id=str(credential.pk),
-                                     actor=alice).exists()
+    assert AuditEvent.objects.filter(
+        action="create", target_id=str(credential.pk), actor=alice
+    ).exists()
     listing = _html(alice_client.get(response["Location"]))
     assert "Stripe" in listing and "Saved the credential" in listing
     assert "Set" in listing and "…6789" in listing
@@ -143,11 +161,14 @@ def test_add_api_key_credential_is_sealed_audited_and_never_shown(alice, alice_c
     assert canary not in listing and canary not in edit
 
 
-@pytest.mark.parametrize(("credential_type", "post", "data"), [
-    ("bearer", {"token": "tok-123"}, {"token": "tok-123"}),
-    ("basic", {"username": "ann", "password": "pw-1"}, {"username": "ann", "password": "pw-1"}),
-    ("custom", {"custom_data": '{"a": "1", "b": 2}'}, {"a": "1", "b": 2}),
-])
+@pytest.mark.parametrize(
+    ("credential_type", "post", "data"),
+    [
+        ("bearer", {"token": "tok-123"}, {"token": "tok-123"}),
+        ("basic", {"username": "ann", "password": "pw-1"}, {"username": "ann", "password": "pw-1"}),
+        ("custom", {"custom_data": '{"a": "1", "b": 2}'}, {"a": "1", "b": 2}),
+    ],
+)
 def test_each_type_gets_friendly_fields(alice, alice_client, credential_type, post, data):
     url = f"/integrations/credentials/add/?type={credential_type}"
     html = _html(alice_client.get(url))
@@ -159,14 +180,17 @@ def test_each_type_gets_friendly_fields(alice, alice_client, credential_type, po
 
 
 def test_an_invalid_form_does_not_render_the_posted_secret(alice_client, canary):
-    response = alice_client.post("/integrations/credentials/add/?type=basic",
-                                 {"name": "", "username": canary + "-user",
-                                  "password": canary + "-pw"})
+    response = alice_client.post(
+        "/integrations/credentials/add/?type=basic",
+        {"name": "", "username": canary + "-user", "password": canary + "-pw"},
+    )
     assert response.status_code == 200
     assert "This field is required" in _html(response)
     assert canary not in _html(response)
-    response = alice_client.post("/integrations/credentials/add/?type=custom",
-                                 {"name": "x", "custom_data": '{"k": "' + canary})
+    response = alice_client.post(
+        "/integrations/credentials/add/?type=custom",
+        {"name": "x", "custom_data": '{"k": "' + canary},
+    )
     assert "Enter a valid JSON object." in _html(response) and canary not in _html(response)
     assert not Credential.objects.exists()
 
@@ -174,8 +198,9 @@ def test_an_invalid_form_does_not_render_the_posted_secret(alice_client, canary)
 @pytest.mark.parametrize("nested", [101, 100_000])
 def test_custom_data_nested_too_deep_is_a_form_error(alice_client, canary, nested):
     text = '{"k": %s"%s"%s}' % ("[" * nested, canary, "]" * nested)
-    response = alice_client.post("/integrations/credentials/add/?type=custom",
-                                 {"name": "x", "custom_data": text})
+    response = alice_client.post(
+        "/integrations/credentials/add/?type=custom", {"name": "x", "custom_data": text}
+    )
     assert response.status_code == 200
     assert "nested more than 100 levels" in _html(response) and canary not in _html(response)
     assert not Credential.objects.exists()
@@ -187,14 +212,16 @@ def test_unknown_type_is_404(alice_client):
 
 def test_duplicate_name_is_a_form_error(alice, alice_client):
     credentials.create_credential(alice, name="dup", credential_type="bearer", data={"token": "t"})
-    response = alice_client.post("/integrations/credentials/add/?type=bearer",
-                                 {"name": "dup", "token": "t2"})
+    response = alice_client.post(
+        "/integrations/credentials/add/?type=bearer", {"name": "dup", "token": "t2"}
+    )
     assert response.status_code == 200 and "already have a credential" in _html(response)
 
 
 def test_edit_keeps_the_secret_unless_a_new_one_is_typed(alice, alice_client, canary):
-    credential = credentials.create_credential(alice, name="old", credential_type="api_key",
-                                               data={"api_key": canary})
+    credential = credentials.create_credential(
+        alice, name="old", credential_type="api_key", data={"api_key": canary}
+    )
     url = f"/integrations/credentials/{credential.pk}/edit/"
     html = _html(alice_client.get(url))
     assert 'value="old"' in html and canary not in html
@@ -211,8 +238,9 @@ def test_edit_keeps_the_secret_unless_a_new_one_is_typed(alice, alice_client, ca
 
 
 def test_edit_basic_needs_both_parts_to_replace(alice, alice_client):
-    credential = credentials.create_credential(alice, name="b", credential_type="basic",
-                                               data={"username": "u", "password": "p"})
+    credential = credentials.create_credential(
+        alice, name="b", credential_type="basic", data={"username": "u", "password": "p"}
+    )
     url = f"/integrations/credentials/{credential.pk}/edit/"
     response = alice_client.post(url, {"name": "b", "password": "new"})
     assert response.status_code == 200 and "Enter this too" in _html(response)
@@ -221,8 +249,9 @@ def test_edit_basic_needs_both_parts_to_replace(alice, alice_client):
 
 
 def test_delete_confirms_then_deletes(alice, alice_client):
-    credential = credentials.create_credential(alice, name="gone", credential_type="bearer",
-                                               data={"token": "t"})
+    credential = credentials.create_credential(
+        alice, name="gone", credential_type="bearer", data={"token": "t"}
+    )
     url = f"/integrations/credentials/{credential.pk}/delete/"
     assert "Delete “gone”?" in _html(alice_client.get(url))
     assert Credential.objects.filter(pk=credential.pk).exists()
@@ -233,8 +262,9 @@ def test_delete_confirms_then_deletes(alice, alice_client):
 
 
 def test_another_users_credential_is_404(alice, bob_client):
-    credential = credentials.create_credential(alice, name="mine", credential_type="bearer",
-                                               data={"token": "t"})
+    credential = credentials.create_credential(
+        alice, name="mine", credential_type="bearer", data={"token": "t"}
+    )
     for suffix in ("edit/", "delete/"):
         url = f"/integrations/credentials/{credential.pk}/{suffix}"
         assert bob_client.get(url).status_code == 404
@@ -246,8 +276,9 @@ def test_another_users_credential_is_404(alice, bob_client):
 def test_forms_need_csrf(alice):
     client = Client(enforce_csrf_checks=True)
     client.force_login(alice)
-    response = client.post("/integrations/credentials/add/?type=bearer",
-                           {"name": "x", "token": "t"})
+    response = client.post(
+        "/integrations/credentials/add/?type=bearer", {"name": "x", "token": "t"}
+    )
     assert response.status_code == 403
     html = _html(client.get("/integrations/credentials/add/?type=bearer"))
     assert 'name="csrfmiddlewaretoken"' in html
@@ -258,8 +289,9 @@ def test_secret_post_parameters_are_hidden_from_error_reports(alice, rf, canary)
 
     from integrations import views
 
-    request = rf.post("/integrations/credentials/add/?type=api_key",
-                      {"name": "n", "api_key": canary})
+    request = rf.post(
+        "/integrations/credentials/add/?type=api_key", {"name": "n", "api_key": canary}
+    )
     request.user = alice
     request._dont_enforce_csrf_checks = True
     from django.contrib.messages.storage.fallback import FallbackStorage
@@ -285,21 +317,36 @@ def name_taken_after_validation(monkeypatch, bob):
 
     def clean_then_lose_the_race(form):
         name = clean_name(form)
-        credentials.create_credential(form.user, name="clash", credential_type="bearer",
-                                      data={"token": "the other request's"})
+        credentials.create_credential(
+            form.user, name="clash", credential_type="bearer", data={"token": "the other request's"}
+        )
         return name
 
     full_clean = Credential.full_clean
     monkeypatch.setattr(credential_forms.CredentialForm, "clean_name", clean_then_lose_the_race)
-    monkeypatch.setattr(Credential, "full_clean", lambda self, *args, **kwargs: full_clean(
-        self, *args, validate_unique=False, validate_constraints=False,
-        **{k: v for k, v in kwargs.items() if k not in ("validate_unique", "validate_constraints")}))
+    monkeypatch.setattr(
+        Credential,
+        "full_clean",
+        lambda self, *args, **kwargs: full_clean(
+            self,
+            *args,
+            validate_unique=False,
+            validate_constraints=False,
+            **{
+                k: v
+                for k, v in kwargs.items()
+                if k not in ("validate_unique", "validate_constraints")
+            },
+        ),
+    )
 
 
-def test_adding_a_name_taken_in_a_race_is_a_form_error(alice, alice_client, canary,
-                                                       name_taken_after_validation):
-    response = alice_client.post("/integrations/credentials/add/?type=api_key",
-                                 {"name": "clash", "api_key": canary})
+def test_adding_a_name_taken_in_a_race_is_a_form_error(
+    alice, alice_client, canary, name_taken_after_validation
+):
+    response = alice_client.post(
+        "/integrations/credentials/add/?type=api_key", {"name": "clash", "api_key": canary}
+    )
     assert response.status_code == 200
     html = _html(response)
     assert "already have a credential with this name" in html and canary not in html
@@ -307,12 +354,15 @@ def test_adding_a_name_taken_in_a_race_is_a_form_error(alice, alice_client, cana
     assert Credential.objects.get(owner=alice).data == {"token": "the other request's"}
 
 
-def test_renaming_to_a_name_taken_in_a_race_is_a_form_error(alice, alice_client, canary,
-                                                           name_taken_after_validation):
-    mine = credentials.create_credential(alice, name="mine", credential_type="api_key",
-                                         data={"api_key": canary})
-    response = alice_client.post(f"/integrations/credentials/{mine.pk}/edit/",
-                                 {"name": "clash", "api_key": ""})
+def test_renaming_to_a_name_taken_in_a_race_is_a_form_error(
+    alice, alice_client, canary, name_taken_after_validation
+):
+    mine = credentials.create_credential(
+        alice, name="mine", credential_type="api_key", data={"api_key": canary}
+    )
+    response = alice_client.post(
+        f"/integrations/credentials/{mine.pk}/edit/", {"name": "clash", "api_key": ""}
+    )
     assert response.status_code == 200
     assert "already have a credential with this name" in _html(response)
     mine.refresh_from_db()
@@ -322,26 +372,37 @@ def test_renaming_to_a_name_taken_in_a_race_is_a_form_error(alice, alice_client,
 @pytest.fixture
 def credential_rate(settings):
     def set_rate(value):
-        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
-            "integrations_credentials": value}}
+        settings.REST_FRAMEWORK = {
+            **settings.REST_FRAMEWORK,
+            "DEFAULT_THROTTLE_RATES": {"integrations_credentials": value},
+        }
+
     return set_rate
 
 
-def test_credential_posts_over_the_limit_are_429_and_change_nothing(alice, alice_client,
-                                                                    credential_rate):
+def test_credential_posts_over_the_limit_are_429_and_change_nothing(
+    alice, alice_client, credential_rate
+):
     credential_rate("2/min")
     url = "/integrations/credentials/add/?type=bearer"
     assert alice_client.post(url, {"name": "one", "token": "t1"}).status_code == 302
     mine = Credential.objects.get(owner=alice)
-    assert alice_client.post(f"/integrations/credentials/{mine.pk}/edit/",
-                             {"name": "renamed", "token": ""}).status_code == 302
-    for response in (alice_client.post(url, {"name": "two", "token": "t2"}),
-                     alice_client.post(f"/integrations/credentials/{mine.pk}/delete/")):
+    assert (
+        alice_client.post(
+            f"/integrations/credentials/{mine.pk}/edit/", {"name": "renamed", "token": ""}
+        ).status_code
+        == 302
+    )
+    for response in (
+        alice_client.post(url, {"name": "two", "token": "t2"}),
+        alice_client.post(f"/integrations/credentials/{mine.pk}/delete/"),
+    ):
         assert response.status_code == 429
         assert 0 < int(response["Retry-After"]) <= 60
         assert "Too many changes" in _html(response)
     assert list(Credential.objects.filter(owner=alice).values_list("name", flat=True)) == [
-        "renamed"]
+        "renamed"
+    ]
     assert alice_client.get(url).status_code == 200  # reading the pages is not counted
 
 

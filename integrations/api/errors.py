@@ -142,9 +142,7 @@ def _fields(detail, submitted):
     fields: dict[str, list[str]] = {}
     for path, messages in _flatten(detail):
         # Paths are serializer field names (and list indices): never scrubbed.
-        fields.setdefault(path, []).extend(
-            _scrub(message, submitted) for message in messages
-        )
+        fields.setdefault(path, []).extend(_scrub(message, submitted) for message in messages)
     return fields
 
 
@@ -180,8 +178,13 @@ def _log_unexpected(exc, request):
         current = current.__cause__ or current.__context__
     method = getattr(request, "method", "?")
     path = getattr(request, "path", "?")
-    logger.error("unexpected %s in API %s %s\n%s", type(exc).__qualname__, method, path,
-                 "\nwhile handling:\n".join(parts))
+    logger.error(
+        "unexpected %s in API %s %s\n%s",
+        type(exc).__qualname__,
+        method,
+        path,
+        "\nwhile handling:\n".join(parts),
+    )
 
 
 def exception_handler(exc, context):
@@ -205,8 +208,10 @@ def exception_handler(exc, context):
     if response is None:
         set_rollback()
         _log_unexpected(exc, request)
-        return Response(error_body("server_error", _FIXED_MESSAGES["server_error"]),
-                        status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+        return Response(
+            error_body("server_error", _FIXED_MESSAGES["server_error"]),
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
 
     code = _code(exc)
     if isinstance(exc, exceptions.ValidationError):

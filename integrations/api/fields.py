@@ -46,8 +46,16 @@ def parse_rfc3339(value):
             if hours > 23 or minutes > 59:
                 return None
             tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
-        parsed = datetime(year, month, day, int(parts["hour"]), int(parts["minute"]), second,
-                          microsecond, tzinfo=tz)
+        parsed = datetime(
+            year,
+            month,
+            day,
+            int(parts["hour"]),
+            int(parts["minute"]),
+            second,
+            microsecond,
+            tzinfo=tz,
+        )
         return parsed.astimezone(UTC)
     except (ValueError, OverflowError):
         return None

@@ -35,13 +35,19 @@ class StrictFilterSet(django_filters.FilterSet):
     """A parameter with a closed set of values (a choice, an ordering, a
     date-time) may not be sent empty: ``?status=`` is a 400, not "no filter"."""
 
-    NON_EMPTY = (django_filters.ChoiceFilter, django_filters.OrderingFilter,
-                 django_filters.IsoDateTimeFilter)
+    NON_EMPTY = (
+        django_filters.ChoiceFilter,
+        django_filters.OrderingFilter,
+        django_filters.IsoDateTimeFilter,
+    )
 
     def get_form_class(self):
         base = super().get_form_class()
-        strict = {name: isinstance(item, django_filters.filters.BaseCSVFilter)
-                  for name, item in self.filters.items() if isinstance(item, self.NON_EMPTY)}
+        strict = {
+            name: isinstance(item, django_filters.filters.BaseCSVFilter)
+            for name, item in self.filters.items()
+            if isinstance(item, self.NON_EMPTY)
+        }
 
         class Form(base):  # type: ignore[valid-type, misc]  # the filterset's own form class
             def clean(form):
@@ -87,8 +93,9 @@ class IntegrationFilter(StrictFilterSet):
     )
     category = _choice(Provider.Category.choices, field_name="provider__category")
     auth_type = _choice(Provider.AuthType.choices, field_name="provider__auth_type")
-    ordering = _ordering("created_at", "updated_at", "expires_at", "last_refreshed_at",
-                         "label", "status")
+    ordering = _ordering(
+        "created_at", "updated_at", "expires_at", "last_refreshed_at", "label", "status"
+    )
 
     class Meta:
         model = Integration

@@ -22,7 +22,8 @@ class Pagination(PageNumberPagination):
         if value < 1 or (maximum is not None and value > maximum):
             if maximum:
                 message = _("Must be a whole number between 1 and %(maximum)d.") % {
-                    "maximum": maximum}
+                    "maximum": maximum
+                }
             else:
                 message = _("Must be a whole number of at least 1.")
             raise serializers.ValidationError({name: [message]})
@@ -42,6 +43,9 @@ class Pagination(PageNumberPagination):
             if parameter["name"] == self.page_query_param:
                 parameter["schema"] = {"type": "integer", "minimum": 1}
             elif parameter["name"] == self.page_size_query_param:
-                parameter["schema"] = {"type": "integer", "minimum": 1,
-                                       "maximum": self.max_page_size}
+                parameter["schema"] = {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": self.max_page_size,
+                }
         return parameters

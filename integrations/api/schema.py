@@ -82,8 +82,9 @@ def _data_schema(required_keys):
         "description": "Write-only secret data; never returned.",
     }
     if required_keys:
-        schema["properties"] = {key: {"type": "string", "minLength": 1, "writeOnly": True}
-                                for key in required_keys}
+        schema["properties"] = {
+            key: {"type": "string", "minLength": 1, "writeOnly": True} for key in required_keys
+        }
         schema["required"] = list(required_keys)
     else:
         schema["description"] += " Any keys of 1 to 100 characters."

@@ -74,12 +74,15 @@ class SecretStatusSerializer(serializers.Serializer):
 
     set = serializers.BooleanField(read_only=True, help_text="Whether a value is stored.")
     state = serializers.ChoiceField(
-        choices=["not_set", "sealed", "legacy_plaintext", "damaged"], read_only=True,
+        choices=["not_set", "sealed", "legacy_plaintext", "damaged"],
+        read_only=True,
         help_text="'sealed' is normal; 'legacy_plaintext' awaits encrypt_legacy; "
-                  "'damaged' cannot be opened.",
+        "'damaged' cannot be opened.",
     )
     key_version = serializers.IntegerField(
-        read_only=True, allow_null=True, min_value=1,
+        read_only=True,
+        allow_null=True,
+        min_value=1,
         help_text="Version of the key that sealed the value (null unless sealed).",
     )
 
@@ -145,24 +148,45 @@ class ProviderSerializer(StrictModelSerializer):
     status = choice_field(Provider.Status.choices, required=False)
     pkce = choice_field(Provider.PKCE.choices, required=False)
     default_scopes = serializers.ListField(
-        child=StrictCharField(max_length=200), required=False, max_length=100,
+        child=StrictCharField(max_length=200),
+        required=False,
+        max_length=100,
     )
     metadata = serializers.DictField(required=False, validators=[_no_nul])
     client_secret = StrictCharField(
-        write_only=True, required=False, allow_null=True, allow_blank=True,
-        max_length=4096, trim_whitespace=False,
+        write_only=True,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=4096,
+        trim_whitespace=False,
         style={"input_type": "password"},
         help_text="Write-only: never returned. Omit to keep the stored secret; "
-                  "null or an empty string clears it.",
+        "null or an empty string clears it.",
     )
     client_secret_status = SecretStatusField("client_secret_sealed")
 
     class Meta:
         model = Provider
         fields = [
-            "id", "slug", "name", "category", "auth_type", "status", "description",
-            "icon_url", "base_url", *_ENDPOINTS, "default_scopes", "pkce", "client_id",
-            "client_secret", "client_secret_status", "metadata", "created_at", "updated_at",
+            "id",
+            "slug",
+            "name",
+            "category",
+            "auth_type",
+            "status",
+            "description",
+            "icon_url",
+            "base_url",
+            *_ENDPOINTS,
+            "default_scopes",
+            "pkce",
+            "client_id",
+            "client_secret",
+            "client_secret_status",
+            "metadata",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
         extra_kwargs = {
@@ -181,7 +205,6 @@ class ProviderSerializer(StrictModelSerializer):
                 message = _("A provider with this slug already exists.")
                 raise Conflict(message, fields={"slug": [message]})
         return attrs
-
 
 
 # -- integrations ------------------------------------------------------------------
@@ -203,16 +226,30 @@ class IntegrationSerializer(serializers.ModelSerializer):
     can_refresh = serializers.BooleanField(
         read_only=True,
         help_text="Whether a refresh token is stored. When false and expires_at is set, the "
-                  "connection cannot renew itself: it must be connected again once it expires.",
+        "connection cannot renew itself: it must be connected again once it expires.",
     )
 
     class Meta:
         model = Integration
         fields = [
-            "id", "provider", "provider_slug", "provider_name", "external_account_id",
-            "label", "status", "requested_scopes", "granted_scopes", "token_type",
-            "expires_at", "last_refreshed_at", "last_error", "access_token_status",
-            "refresh_token_status", "can_refresh", "created_at", "updated_at",
+            "id",
+            "provider",
+            "provider_slug",
+            "provider_name",
+            "external_account_id",
+            "label",
+            "status",
+            "requested_scopes",
+            "granted_scopes",
+            "token_type",
+            "expires_at",
+            "last_refreshed_at",
+            "last_error",
+            "access_token_status",
+            "refresh_token_status",
+            "can_refresh",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = fields
 
@@ -230,9 +267,10 @@ class IntegrationUpdateSerializer(serializers.Serializer):
         max_length=255, required=False, allow_blank=True
     )
     status = choice_field(
-        USER_SETTABLE_STATUSES, required=False,
+        USER_SETTABLE_STATUSES,
+        required=False,
         help_text="To disconnect (revoke), DELETE the integration instead. "
-                  "'active' needs a stored access token.",
+        "'active' needs a stored access token.",
     )
 
     def validate(self, attrs):
@@ -241,21 +279,28 @@ class IntegrationUpdateSerializer(serializers.Serializer):
         if status is None or integration is None or status == integration.status:
             return attrs
         if integration.status == Integration.Status.REVOKED:
-            raise Conflict("A revoked integration must be connected again.",
-                           fields={"status": ["A revoked integration must be connected again."]})
+            raise Conflict(
+                "A revoked integration must be connected again.",
+                fields={"status": ["A revoked integration must be connected again."]},
+            )
         if status == Integration.Status.ACTIVE and integration.access_token_sealed is None:
-            raise Conflict("It has no access token; connect it again.",
-                           fields={"status": ["It has no access token; connect it again."]})
+            raise Conflict(
+                "It has no access token; connect it again.",
+                fields={"status": ["It has no access token; connect it again."]},
+            )
         return attrs
 
 
 class RevocationSerializer(serializers.Serializer):
     supported = serializers.BooleanField(
-        help_text="Whether the provider has a revocation endpoint (RFC 7009).")
+        help_text="Whether the provider has a revocation endpoint (RFC 7009)."
+    )
     revoked = serializers.ListField(
-        child=serializers.CharField(), help_text="Token types revoked at the provider.")
+        child=serializers.CharField(), help_text="Token types revoked at the provider."
+    )
     failed = serializers.DictField(
-        child=serializers.CharField(), help_text="Token type -> error code, where revoking failed.")
+        child=serializers.CharField(), help_text="Token type -> error code, where revoking failed."
+    )
 
 
 class DisconnectionSerializer(serializers.Serializer):
@@ -266,15 +311,17 @@ class DisconnectionSerializer(serializers.Serializer):
 # -- credentials -------------------------------------------------------------------
 
 
-@extend_schema_field({
-    "type": "object",
-    "additionalProperties": {},
-    "minProperties": 1,
-    "writeOnly": True,
-    "description": "Write-only secret data, never returned. Keys by type: api_key "
-                   "{api_key}, basic {username, password}, bearer {token}, custom: any "
-                   "keys (1-100 characters each).",
-})
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {},
+        "minProperties": 1,
+        "writeOnly": True,
+        "description": "Write-only secret data, never returned. Keys by type: api_key "
+        "{api_key}, basic {username, password}, bearer {token}, custom: any "
+        "keys (1-100 characters each).",
+    }
+)
 class SecretDataField(serializers.JSONField):
     """Write-only secret JSON object."""
 
@@ -300,15 +347,27 @@ class CredentialSerializer(serializers.ModelSerializer):
 
     type = choice_field(Credential.Type.choices, source="credential_type", read_only=True)
     provider: serializers.PrimaryKeyRelatedField[Provider] = serializers.PrimaryKeyRelatedField(
-        read_only=True, allow_null=True, pk_field=serializers.UUIDField())
+        read_only=True, allow_null=True, pk_field=serializers.UUIDField()
+    )
     secret_status = SecretStatusField("data_sealed")
     hint = serializers.CharField(
-        read_only=True, help_text="At most the last four characters of a long key; often empty.")
+        read_only=True, help_text="At most the last four characters of a long key; often empty."
+    )
 
     class Meta:
         model = Credential
-        fields = ["id", "name", "type", "provider", "plugin", "secret_status", "hint",
-                  "expires_at", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "name",
+            "type",
+            "provider",
+            "plugin",
+            "secret_status",
+            "hint",
+            "expires_at",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields
 
 
@@ -381,8 +440,20 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AuditEvent
-        fields = ["id", "created_at", "actor", "actor_label", "action", "target_type",
-                  "target_id", "target_label", "purpose", "outcome", "detail", "ip_address"]
+        fields = [
+            "id",
+            "created_at",
+            "actor",
+            "actor_label",
+            "action",
+            "target_type",
+            "target_id",
+            "target_label",
+            "purpose",
+            "outcome",
+            "detail",
+            "ip_address",
+        ]
         read_only_fields = fields
 
 
@@ -400,4 +471,3 @@ class ErrorDetailSerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     error = ErrorDetailSerializer()
-

@@ -29,14 +29,22 @@ class _TokenView:
 
 
 class LogoutView(_TokenView, KnoxLogoutView):
-    @extend_schema(summary="Revoke the API token of this request", request=None,
-                   responses=_REVOKED, tags=["auth"])
+    @extend_schema(
+        summary="Revoke the API token of this request",
+        request=None,
+        responses=_REVOKED,
+        tags=["auth"],
+    )
     def post(self, request, format=None):
         return super().post(request, format)
 
 
 class LogoutAllView(_TokenView, KnoxLogoutAllView):
-    @extend_schema(summary="Revoke every API token of the signed-in user", request=None,
-                   responses=_REVOKED, tags=["auth"])
+    @extend_schema(
+        summary="Revoke every API token of the signed-in user",
+        request=None,
+        responses=_REVOKED,
+        tags=["auth"],
+    )
     def post(self, request, format=None):
         return super().post(request, format)

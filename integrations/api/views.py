@@ -130,18 +130,24 @@ class ProviderViewSet(APIViewSetMixin, viewsets.ModelViewSet):
         if secret is _MISSING:
             return
         if secret:
-            credentials.set_client_secret(provider, secret, actor=self.request.user,
-                                          ip_address=client_ip(self.request))
+            credentials.set_client_secret(
+                provider, secret, actor=self.request.user, ip_address=client_ip(self.request)
+            )
         elif provider.client_secret_sealed:
-            credentials.set_client_secret(provider, None, actor=self.request.user,
-                                          ip_address=client_ip(self.request))
+            credentials.set_client_secret(
+                provider, None, actor=self.request.user, ip_address=client_ip(self.request)
+            )
 
     def perform_create(self, serializer):
         secret = serializer.validated_data.pop("client_secret", _MISSING)
         with transaction.atomic():
             provider = serializer.save()
-            audit.record(Action.CREATE, actor=self.request.user, target=provider,
-                         ip_address=client_ip(self.request))
+            audit.record(
+                Action.CREATE,
+                actor=self.request.user,
+                target=provider,
+                ip_address=client_ip(self.request),
+            )
             self._set_secret(provider, secret)
 
     def perform_update(self, serializer):
@@ -150,15 +156,23 @@ class ProviderViewSet(APIViewSetMixin, viewsets.ModelViewSet):
         with transaction.atomic():
             provider = serializer.save()
             if changed:
-                audit.record(Action.UPDATE, actor=self.request.user, target=provider,
-                             detail=f"changed: {', '.join(sorted(changed))}"[:255],
-                             ip_address=client_ip(self.request))
+                audit.record(
+                    Action.UPDATE,
+                    actor=self.request.user,
+                    target=provider,
+                    detail=f"changed: {', '.join(sorted(changed))}"[:255],
+                    ip_address=client_ip(self.request),
+                )
             self._set_secret(provider, secret)
 
     def perform_destroy(self, instance):
         with transaction.atomic():
-            audit.record(Action.DELETE, actor=self.request.user, target=instance,
-                         ip_address=client_ip(self.request))
+            audit.record(
+                Action.DELETE,
+                actor=self.request.user,
+                target=instance,
+                ip_address=client_ip(self.request),
+            )
             instance.delete()
 
 
@@ -168,22 +182,32 @@ class ProviderViewSet(APIViewSetMixin, viewsets.ModelViewSet):
 @extend_schema_view(
     list=extend_schema(summary="List your integrations"),
     retrieve=extend_schema(summary="One of your integrations"),
-    update=extend_schema(summary="Change label or status", request=IntegrationUpdateSerializer,
-                         responses=IntegrationSerializer),
-    partial_update=extend_schema(summary="Change label or status",
-                                 request=IntegrationUpdateSerializer,
-                                 responses=IntegrationSerializer),
+    update=extend_schema(
+        summary="Change label or status",
+        request=IntegrationUpdateSerializer,
+        responses=IntegrationSerializer,
+    ),
+    partial_update=extend_schema(
+        summary="Change label or status",
+        request=IntegrationUpdateSerializer,
+        responses=IntegrationSerializer,
+    ),
     destroy=extend_schema(
         summary="Disconnect: revoke at the provider, erase the tokens",
         description="Revokes the refresh and access tokens at the provider's RFC 7009 "
-                    "endpoint when it has one, then erases them here whatever the provider "
-                    "said; the integration stays, with status 'revoked'. Safe to repeat.",
+        "endpoint when it has one, then erases them here whatever the provider "
+        "said; the integration stays, with status 'revoked'. Safe to repeat.",
         responses={200: DisconnectionSerializer},
     ),
 )
-class IntegrationViewSet(APIViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                         mixins.UpdateModelMixin, mixins.DestroyModelMixin,
-                         viewsets.GenericViewSet):
+class IntegrationViewSet(
+    APIViewSetMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
     """The signed-in user's connected accounts. They are created by the OAuth
     flow (``/integrations/connect/<provider>/``), not here. Never a token."""
 
@@ -213,8 +237,7 @@ class IntegrationViewSet(APIViewSetMixin, mixins.ListModelMixin, mixins.Retrieve
         integration = self.get_object()
         with transaction.atomic():
             try:
-                locked = (self.get_queryset().select_for_update(of=("self",))
-                          .get(pk=integration.pk))
+                locked = self.get_queryset().select_for_update(of=("self",)).get(pk=integration.pk)
             except Integration.DoesNotExist:  # deleted meanwhile
                 raise NotFound() from None
             serializer = IntegrationUpdateSerializer(
@@ -231,8 +254,13 @@ class IntegrationViewSet(APIViewSetMixin, mixins.ListModelMixin, mixins.Retrieve
                 detail = f"changed: {', '.join(sorted(changed))}"
                 if "status" in changed:
                     detail += f" (status {before} -> {locked.status})"
-                audit.record(Action.UPDATE, actor=request.user, target=locked,
-                             detail=detail[:255], ip_address=client_ip(request))
+                audit.record(
+                    Action.UPDATE,
+                    actor=request.user,
+                    target=locked,
+                    detail=detail[:255],
+                    ip_address=client_ip(request),
+                )
         return Response(IntegrationSerializer(locked, context=self.get_serializer_context()).data)
 
     def destroy(self, request, *args, **kwargs):
@@ -244,7 +272,8 @@ class IntegrationViewSet(APIViewSetMixin, mixins.ListModelMixin, mixins.Retrieve
         integration.refresh_from_db()
         body = {
             "integration": IntegrationSerializer(
-                integration, context=self.get_serializer_context()).data,
+                integration, context=self.get_serializer_context()
+            ).data,
             "revocation": {
                 "supported": result.revocation_supported,
                 "revoked": list(result.revoked),
@@ -256,34 +285,44 @@ class IntegrationViewSet(APIViewSetMixin, mixins.ListModelMixin, mixins.Retrieve
     @extend_schema(
         summary="Refresh the tokens now",
         description="Asks the provider for a new access token (sealed and stored; never "
-                    "returned) and answers with the integration's public fields. 409 when the "
-                    "account must be connected again; 502 when the provider could not be "
-                    "reached (the old tokens are kept).",
+        "returned) and answers with the integration's public fields. 409 when the "
+        "account must be connected again; 502 when the provider could not be "
+        "reached (the old tokens are kept).",
         request=None,
         responses={
             200: IntegrationSerializer,
-            409: OpenApiResponse(ErrorSerializer, description="The account must be connected again."),
-            502: OpenApiResponse(ErrorSerializer, description="The provider failed; try again later."),
+            409: OpenApiResponse(
+                ErrorSerializer, description="The account must be connected again."
+            ),
+            502: OpenApiResponse(
+                ErrorSerializer, description="The provider failed; try again later."
+            ),
         },
     )
     @action(detail=True, methods=["post"])
     def refresh(self, request, pk=None):
         integration = self.get_object()
         try:
-            tokens.refresh_integration(integration, actor=request.user,
-                                       ip_address=client_ip(request), force=True)
+            tokens.refresh_integration(
+                integration, actor=request.user, ip_address=client_ip(request), force=True
+            )
         except tokens.ReauthorizationRequired as exc:
             raise errors.ReauthorizationRequired(
                 _("The account must be connected again (%(code)s).") % {"code": exc.code}
             ) from None
         except tokens.RefreshFailed as exc:
             raise errors.ProviderUnavailable(
-                _("The provider did not complete the refresh (%(code)s); "
-                  "the stored tokens are kept. Try again later.") % {"code": exc.code}
+                _(
+                    "The provider did not complete the refresh (%(code)s); "
+                    "the stored tokens are kept. Try again later."
+                )
+                % {"code": exc.code}
             ) from None
         except Integration.DoesNotExist:
             raise NotFound() from None
-        return Response(IntegrationSerializer(integration, context=self.get_serializer_context()).data)
+        return Response(
+            IntegrationSerializer(integration, context=self.get_serializer_context()).data
+        )
 
 
 # -- credentials -------------------------------------------------------------------
@@ -318,8 +357,13 @@ _CREDENTIAL_EXAMPLE = OpenApiExample(
 )
 _INVALID_EXAMPLE = OpenApiExample(
     "Invalid secret data",
-    value={"error": {"code": "invalid", "message": "Invalid input.", "fields": {
-        "data": ["password: this key is required and must be a non-empty string"]}}},
+    value={
+        "error": {
+            "code": "invalid",
+            "message": "Invalid input.",
+            "fields": {"data": ["password: this key is required and must be a non-empty string"]},
+        }
+    },
     response_only=True,
     status_codes=["400"],
 )
@@ -327,16 +371,25 @@ _INVALID_EXAMPLE = OpenApiExample(
 
 @extend_schema_view(
     list=extend_schema(summary="List your credentials"),
-    retrieve=extend_schema(summary="One of your credentials (never its data)",
-                           examples=[_CREDENTIAL_EXAMPLE]),
-    create=extend_schema(summary="Store a credential", request=CredentialCreateSerializer,
-                         responses={201: CredentialSerializer},
-                         examples=[_CREDENTIAL_EXAMPLE, _INVALID_EXAMPLE]),
-    update=extend_schema(summary="Change a credential (data replaced only when given)",
-                         request=CredentialUpdateSerializer, responses=CredentialSerializer),
-    partial_update=extend_schema(summary="Change a credential (data replaced only when given)",
-                                 request=CredentialUpdateSerializer,
-                                 responses=CredentialSerializer),
+    retrieve=extend_schema(
+        summary="One of your credentials (never its data)", examples=[_CREDENTIAL_EXAMPLE]
+    ),
+    create=extend_schema(
+        summary="Store a credential",
+        request=CredentialCreateSerializer,
+        responses={201: CredentialSerializer},
+        examples=[_CREDENTIAL_EXAMPLE, _INVALID_EXAMPLE],
+    ),
+    update=extend_schema(
+        summary="Change a credential (data replaced only when given)",
+        request=CredentialUpdateSerializer,
+        responses=CredentialSerializer,
+    ),
+    partial_update=extend_schema(
+        summary="Change a credential (data replaced only when given)",
+        request=CredentialUpdateSerializer,
+        responses=CredentialSerializer,
+    ),
     destroy=extend_schema(summary="Delete a credential"),
 )
 class CredentialViewSet(APIViewSetMixin, viewsets.ModelViewSet):
@@ -382,12 +435,16 @@ class CredentialViewSet(APIViewSetMixin, viewsets.ModelViewSet):
         serializer.instance = credential
 
     def perform_update(self, serializer):
-        values = {name: serializer.validated_data[name]
-                  for name in ("name", "provider", "plugin", "expires_at", "data")
-                  if name in serializer.validated_data}
+        values = {
+            name: serializer.validated_data[name]
+            for name in ("name", "provider", "plugin", "expires_at", "data")
+            if name in serializer.validated_data
+        }
         try:
             credential = credentials.update_credential(
-                self.request.user, serializer.instance, ip_address=client_ip(self.request),
+                self.request.user,
+                serializer.instance,
+                ip_address=client_ip(self.request),
                 **values,
             )
         except DjangoValidationError as exc:
@@ -398,8 +455,9 @@ class CredentialViewSet(APIViewSetMixin, viewsets.ModelViewSet):
 
     def perform_destroy(self, instance):
         try:
-            credentials.delete_credential(self.request.user, instance,
-                                          ip_address=client_ip(self.request))
+            credentials.delete_credential(
+                self.request.user, instance, ip_address=client_ip(self.request)
+            )
         except Credential.DoesNotExist:
             raise NotFound() from None
 

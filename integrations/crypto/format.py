@@ -63,9 +63,7 @@ def split(sealed: str) -> tuple[bytes, int, bytes]:
             "sealed value is too short to hold a nonce and a tag", key_version=version
         )
     if not is_canonical(translated) or len(translated) != encoded_length(len(payload)):
-        raise MalformedValueError(
-            "sealed value is not canonically encoded", key_version=version
-        )
+        raise MalformedValueError("sealed value is not canonically encoded", key_version=version)
     return header, version, payload
 
 
@@ -122,12 +120,7 @@ def split_header(sealed: str) -> tuple[bytes, int, bytes]:
         raise NotSealedError("value is not sealed")
     end = data.find(b"$", _PREFIX_LEN)
     digits = data[_PREFIX_LEN:end]
-    if (
-        end < 0
-        or not digits.isdigit()
-        or digits[0] == _ZERO
-        or len(digits) > MAX_VERSION_DIGITS
-    ):
+    if end < 0 or not digits.isdigit() or digits[0] == _ZERO or len(digits) > MAX_VERSION_DIGITS:
         # Never echo the digits: the message must not carry stored content.
         raise MalformedValueError("sealed value has no valid key version")
     return data[: end + 1], int(digits), data[end + 1 :]

@@ -76,9 +76,7 @@ def _decode_key(text: str, version: int) -> bytes:
 
 def _parse_entry(entry: object, position: int) -> tuple[int, bytes]:
     if not isinstance(entry, str):
-        raise KeyringError(
-            f"key entry #{position} must be a string 'N:<base64>'", code="bad_entry"
-        )
+        raise KeyringError(f"key entry #{position} must be a string 'N:<base64>'", code="bad_entry")
     version_text, colon, key_text = entry.strip().partition(":")
     version_text = version_text.strip()
     if not colon or not _VERSION_RE.fullmatch(version_text):
@@ -125,8 +123,9 @@ class Keyring:
         for version, key in keys:
             version = _check_version(version)
             if version in ciphers:
-                raise KeyringError(f"key version {version} is listed twice", code="duplicate",
-                                   key_version=version)
+                raise KeyringError(
+                    f"key version {version} is listed twice", code="duplicate", key_version=version
+                )
             if not isinstance(key, bytes) or len(key) != KEY_SIZE:
                 raise KeyringError(
                     f"key version {version} must be exactly {KEY_SIZE} bytes",
@@ -181,9 +180,7 @@ class Keyring:
         return retired
 
     @classmethod
-    def parse(
-        cls, spec: str | Sequence[str], *, min_decryption_version: int | None = None
-    ) -> Self:
+    def parse(cls, spec: str | Sequence[str], *, min_decryption_version: int | None = None) -> Self:
         """Build a keyring from ``"2:<base64>,1:<base64>"`` or a list of such entries.
 
         Blank entries (a trailing comma, an empty environment variable) are
@@ -262,9 +259,10 @@ class Keyring:
             and len(payload) >= 28
             # Canonical length: 3.11/3.12's strict mode accepts excess '='.
             and len(body) == (len(payload) + 2) // 3 * 4
-            and (body[-1] != 61 or not (
-                _UNUSED_TWO_PAD[body[-3]] if body[-2] == 61 else _UNUSED_ONE_PAD[body[-2]]
-            ))
+            and (
+                body[-1] != 61
+                or not (_UNUSED_TWO_PAD[body[-3]] if body[-2] == 61 else _UNUSED_ONE_PAD[body[-2]])
+            )
         ):
             try:
                 return cipher.decrypt(payload[:12], payload[12:], header + context)

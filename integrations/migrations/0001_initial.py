@@ -11,7 +11,6 @@ import integrations.fields
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -20,104 +19,444 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Provider',
+            name="Provider",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('slug', models.SlugField(max_length=64, unique=True)),
-                ('name', models.CharField(max_length=100)),
-                ('category', models.CharField(choices=[('social', 'Social'), ('payment', 'Payment'), ('shipping', 'Shipping'), ('email', 'Email'), ('sms', 'SMS'), ('analytics', 'Analytics'), ('crm', 'CRM'), ('storage', 'Storage'), ('communication', 'Communication'), ('authentication', 'Authentication'), ('other', 'Other')], default='other', max_length=20)),
-                ('auth_type', models.CharField(choices=[('oauth2', 'OAuth 2'), ('oauth1', 'OAuth 1'), ('api_key', 'API key'), ('bearer', 'Bearer token'), ('basic', 'Basic auth')], default='oauth2', max_length=10)),
-                ('status', models.CharField(choices=[('active', 'Active'), ('inactive', 'Inactive'), ('error', 'Error'), ('pending', 'Pending')], default='active', max_length=10)),
-                ('description', models.TextField(blank=True)),
-                ('icon_url', models.URLField(blank=True)),
-                ('base_url', models.URLField(blank=True, help_text="Base URL of the provider's API.")),
-                ('authorize_url', models.URLField(blank=True)),
-                ('token_url', models.URLField(blank=True)),
-                ('revocation_url', models.URLField(blank=True)),
-                ('userinfo_url', models.URLField(blank=True)),
-                ('discovery_url', models.URLField(blank=True, help_text='OpenID Connect discovery document; fills the endpoints above.')),
-                ('client_id', models.CharField(blank=True, max_length=255)),
-                ('client_secret', integrations.fields.EncryptedTokenField(blank=True, null=True, purpose='integrations.provider.client_secret')),
-                ('default_scopes', models.JSONField(blank=True, default=list)),
-                ('pkce', models.CharField(choices=[('required', 'Required'), ('supported', 'Supported'), ('unsupported', 'Unsupported')], default='supported', help_text='S256 is sent unless the provider does not support PKCE.', max_length=12, verbose_name='PKCE')),
-                ('metadata', models.JSONField(blank=True, default=dict)),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("slug", models.SlugField(max_length=64, unique=True)),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "category",
+                    models.CharField(
+                        choices=[
+                            ("social", "Social"),
+                            ("payment", "Payment"),
+                            ("shipping", "Shipping"),
+                            ("email", "Email"),
+                            ("sms", "SMS"),
+                            ("analytics", "Analytics"),
+                            ("crm", "CRM"),
+                            ("storage", "Storage"),
+                            ("communication", "Communication"),
+                            ("authentication", "Authentication"),
+                            ("other", "Other"),
+                        ],
+                        default="other",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "auth_type",
+                    models.CharField(
+                        choices=[
+                            ("oauth2", "OAuth 2"),
+                            ("oauth1", "OAuth 1"),
+                            ("api_key", "API key"),
+                            ("bearer", "Bearer token"),
+                            ("basic", "Basic auth"),
+                        ],
+                        default="oauth2",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("active", "Active"),
+                            ("inactive", "Inactive"),
+                            ("error", "Error"),
+                            ("pending", "Pending"),
+                        ],
+                        default="active",
+                        max_length=10,
+                    ),
+                ),
+                ("description", models.TextField(blank=True)),
+                ("icon_url", models.URLField(blank=True)),
+                (
+                    "base_url",
+                    models.URLField(blank=True, help_text="Base URL of the provider's API."),
+                ),
+                ("authorize_url", models.URLField(blank=True)),
+                ("token_url", models.URLField(blank=True)),
+                ("revocation_url", models.URLField(blank=True)),
+                ("userinfo_url", models.URLField(blank=True)),
+                (
+                    "discovery_url",
+                    models.URLField(
+                        blank=True,
+                        help_text="OpenID Connect discovery document; fills the endpoints above.",
+                    ),
+                ),
+                ("client_id", models.CharField(blank=True, max_length=255)),
+                (
+                    "client_secret",
+                    integrations.fields.EncryptedTokenField(
+                        blank=True, null=True, purpose="integrations.provider.client_secret"
+                    ),
+                ),
+                ("default_scopes", models.JSONField(blank=True, default=list)),
+                (
+                    "pkce",
+                    models.CharField(
+                        choices=[
+                            ("required", "Required"),
+                            ("supported", "Supported"),
+                            ("unsupported", "Unsupported"),
+                        ],
+                        default="supported",
+                        help_text="S256 is sent unless the provider does not support PKCE.",
+                        max_length=12,
+                        verbose_name="PKCE",
+                    ),
+                ),
+                ("metadata", models.JSONField(blank=True, default=dict)),
             ],
             options={
-                'ordering': ['name'],
-                'indexes': [models.Index(fields=['category'], name='integrations_prov_cat_idx'), models.Index(fields=['status'], name='integrations_prov_status_idx')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('category__in', ['social', 'payment', 'shipping', 'email', 'sms', 'analytics', 'crm', 'storage', 'communication', 'authentication', 'other'])), name='integrations_provider_category_valid'), models.CheckConstraint(condition=models.Q(('auth_type__in', ['oauth2', 'oauth1', 'api_key', 'bearer', 'basic'])), name='integrations_provider_auth_type_valid'), models.CheckConstraint(condition=models.Q(('status__in', ['active', 'inactive', 'error', 'pending'])), name='integrations_provider_status_valid'), models.CheckConstraint(condition=models.Q(('pkce__in', ['required', 'supported', 'unsupported'])), name='integrations_provider_pkce_valid')],
+                "ordering": ["name"],
+                "indexes": [
+                    models.Index(fields=["category"], name="integrations_prov_cat_idx"),
+                    models.Index(fields=["status"], name="integrations_prov_status_idx"),
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            (
+                                "category__in",
+                                [
+                                    "social",
+                                    "payment",
+                                    "shipping",
+                                    "email",
+                                    "sms",
+                                    "analytics",
+                                    "crm",
+                                    "storage",
+                                    "communication",
+                                    "authentication",
+                                    "other",
+                                ],
+                            )
+                        ),
+                        name="integrations_provider_category_valid",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("auth_type__in", ["oauth2", "oauth1", "api_key", "bearer", "basic"])
+                        ),
+                        name="integrations_provider_auth_type_valid",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("status__in", ["active", "inactive", "error", "pending"])
+                        ),
+                        name="integrations_provider_status_valid",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("pkce__in", ["required", "supported", "unsupported"])),
+                        name="integrations_provider_pkce_valid",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now, editable=False)),
-                ('actor_label', models.CharField(blank=True, help_text="The actor's username when the event happened.", max_length=150)),
-                ('action', models.CharField(choices=[('create', 'Create'), ('update', 'Update'), ('use', 'Use'), ('refresh', 'Refresh'), ('revoke', 'Revoke'), ('delete', 'Delete'), ('reseal', 'Reseal'), ('reveal_denied', 'Reveal denied'), ('connect', 'Connect'), ('disconnect', 'Disconnect'), ('state_rejected', 'OAuth state rejected')], max_length=20)),
-                ('target_type', models.CharField(blank=True, max_length=100)),
-                ('target_id', models.CharField(blank=True, max_length=64)),
-                ('target_label', models.CharField(blank=True, max_length=255)),
-                ('purpose', models.CharField(blank=True, max_length=255)),
-                ('outcome', models.CharField(choices=[('success', 'Success'), ('failure', 'Failure'), ('denied', 'Denied')], default='success', max_length=10)),
-                ('detail', models.CharField(blank=True, help_text='An error code or short reason; never a secret.', max_length=255)),
-                ('ip_address', models.GenericIPAddressField(blank=True, null=True)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(
+                        db_index=True, default=django.utils.timezone.now, editable=False
+                    ),
+                ),
+                (
+                    "actor_label",
+                    models.CharField(
+                        blank=True,
+                        help_text="The actor's username when the event happened.",
+                        max_length=150,
+                    ),
+                ),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("create", "Create"),
+                            ("update", "Update"),
+                            ("use", "Use"),
+                            ("refresh", "Refresh"),
+                            ("revoke", "Revoke"),
+                            ("delete", "Delete"),
+                            ("reseal", "Reseal"),
+                            ("reveal_denied", "Reveal denied"),
+                            ("connect", "Connect"),
+                            ("disconnect", "Disconnect"),
+                            ("state_rejected", "OAuth state rejected"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("target_type", models.CharField(blank=True, max_length=100)),
+                ("target_id", models.CharField(blank=True, max_length=64)),
+                ("target_label", models.CharField(blank=True, max_length=255)),
+                ("purpose", models.CharField(blank=True, max_length=255)),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("success", "Success"),
+                            ("failure", "Failure"),
+                            ("denied", "Denied"),
+                        ],
+                        default="success",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "detail",
+                    models.CharField(
+                        blank=True,
+                        help_text="An error code or short reason; never a secret.",
+                        max_length=255,
+                    ),
+                ),
+                ("ip_address", models.GenericIPAddressField(blank=True, null=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
-                'indexes': [models.Index(fields=['target_type', 'target_id'], name='integrations_audit_tgt_idx')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('action__in', ['create', 'update', 'use', 'refresh', 'revoke', 'delete', 'reseal', 'reveal_denied', 'connect', 'disconnect', 'state_rejected'])), name='integrations_auditevent_action_valid'), models.CheckConstraint(condition=models.Q(('outcome__in', ['success', 'failure', 'denied'])), name='integrations_auditevent_outcome_valid')],
+                "ordering": ["-created_at"],
+                "indexes": [
+                    models.Index(
+                        fields=["target_type", "target_id"], name="integrations_audit_tgt_idx"
+                    )
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            (
+                                "action__in",
+                                [
+                                    "create",
+                                    "update",
+                                    "use",
+                                    "refresh",
+                                    "revoke",
+                                    "delete",
+                                    "reseal",
+                                    "reveal_denied",
+                                    "connect",
+                                    "disconnect",
+                                    "state_rejected",
+                                ],
+                            )
+                        ),
+                        name="integrations_auditevent_action_valid",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("outcome__in", ["success", "failure", "denied"])),
+                        name="integrations_auditevent_outcome_valid",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Integration',
+            name="Integration",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('external_account_id', models.CharField(blank=True, max_length=255)),
-                ('label', models.CharField(blank=True, max_length=255)),
-                ('status', models.CharField(choices=[('active', 'Active'), ('expired', 'Expired'), ('needs_reauth', 'Needs re-authorization'), ('revoked', 'Revoked'), ('error', 'Error')], default='active', max_length=12)),
-                ('requested_scopes', models.JSONField(blank=True, default=list)),
-                ('granted_scopes', models.JSONField(blank=True, default=list)),
-                ('access_token', integrations.fields.EncryptedTokenField(blank=True, null=True, purpose='integrations.integration.access_token')),
-                ('refresh_token', integrations.fields.EncryptedTokenField(blank=True, null=True, purpose='integrations.integration.refresh_token')),
-                ('token_type', models.CharField(blank=True, default='Bearer', max_length=40)),
-                ('expires_at', models.DateTimeField(blank=True, null=True)),
-                ('last_refreshed_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.CharField(blank=True, help_text='An error code or short reason; never a secret.', max_length=255)),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='integrations', to=settings.AUTH_USER_MODEL)),
-                ('provider', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='integrations', to='integrations.provider')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("external_account_id", models.CharField(blank=True, max_length=255)),
+                ("label", models.CharField(blank=True, max_length=255)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("active", "Active"),
+                            ("expired", "Expired"),
+                            ("needs_reauth", "Needs re-authorization"),
+                            ("revoked", "Revoked"),
+                            ("error", "Error"),
+                        ],
+                        default="active",
+                        max_length=12,
+                    ),
+                ),
+                ("requested_scopes", models.JSONField(blank=True, default=list)),
+                ("granted_scopes", models.JSONField(blank=True, default=list)),
+                (
+                    "access_token",
+                    integrations.fields.EncryptedTokenField(
+                        blank=True, null=True, purpose="integrations.integration.access_token"
+                    ),
+                ),
+                (
+                    "refresh_token",
+                    integrations.fields.EncryptedTokenField(
+                        blank=True, null=True, purpose="integrations.integration.refresh_token"
+                    ),
+                ),
+                ("token_type", models.CharField(blank=True, default="Bearer", max_length=40)),
+                ("expires_at", models.DateTimeField(blank=True, null=True)),
+                ("last_refreshed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "last_error",
+                    models.CharField(
+                        blank=True,
+                        help_text="An error code or short reason; never a secret.",
+                        max_length=255,
+                    ),
+                ),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="integrations",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "provider",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="integrations",
+                        to="integrations.provider",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
-                'indexes': [models.Index(fields=['owner', 'provider'], name='integrations_owner_prov_idx'), models.Index(fields=['status'], name='integrations_status_idx'), models.Index(fields=['expires_at'], name='integrations_expires_idx')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('status__in', ['active', 'expired', 'needs_reauth', 'revoked', 'error'])), name='integrations_integration_status_valid'), models.UniqueConstraint(condition=models.Q(('external_account_id', ''), _negated=True), fields=('owner', 'provider', 'external_account_id'), name='integrations_one_per_external_account')],
+                "ordering": ["-created_at"],
+                "indexes": [
+                    models.Index(fields=["owner", "provider"], name="integrations_owner_prov_idx"),
+                    models.Index(fields=["status"], name="integrations_status_idx"),
+                    models.Index(fields=["expires_at"], name="integrations_expires_idx"),
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            (
+                                "status__in",
+                                ["active", "expired", "needs_reauth", "revoked", "error"],
+                            )
+                        ),
+                        name="integrations_integration_status_valid",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("external_account_id", ""), _negated=True),
+                        fields=("owner", "provider", "external_account_id"),
+                        name="integrations_one_per_external_account",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Credential',
+            name="Credential",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('name', models.CharField(max_length=100)),
-                ('credential_type', models.CharField(choices=[('api_key', 'API key'), ('basic', 'Basic auth'), ('bearer', 'Bearer token'), ('custom', 'Custom')], max_length=10, verbose_name='type')),
-                ('plugin', models.CharField(blank=True, help_text='Plugin or integration name when there is no provider.', max_length=100)),
-                ('data', integrations.fields.EncryptedJSONField(purpose='integrations.credential.data')),
-                ('hint', models.CharField(blank=True, editable=False, help_text='At most the last four characters of a long secret.', max_length=8)),
-                ('expires_at', models.DateTimeField(blank=True, null=True)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='credentials', to=settings.AUTH_USER_MODEL)),
-                ('provider', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='credentials', to='integrations.provider')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "credential_type",
+                    models.CharField(
+                        choices=[
+                            ("api_key", "API key"),
+                            ("basic", "Basic auth"),
+                            ("bearer", "Bearer token"),
+                            ("custom", "Custom"),
+                        ],
+                        max_length=10,
+                        verbose_name="type",
+                    ),
+                ),
+                (
+                    "plugin",
+                    models.CharField(
+                        blank=True,
+                        help_text="Plugin or integration name when there is no provider.",
+                        max_length=100,
+                    ),
+                ),
+                (
+                    "data",
+                    integrations.fields.EncryptedJSONField(purpose="integrations.credential.data"),
+                ),
+                (
+                    "hint",
+                    models.CharField(
+                        blank=True,
+                        editable=False,
+                        help_text="At most the last four characters of a long secret.",
+                        max_length=8,
+                    ),
+                ),
+                ("expires_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="credentials",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "provider",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="credentials",
+                        to="integrations.provider",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
-                'indexes': [models.Index(fields=['owner', 'provider'], name='integrations_cred_owner_idx')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('credential_type__in', ['api_key', 'basic', 'bearer', 'custom'])), name='integrations_credential_credential_type_valid'), models.UniqueConstraint(fields=('owner', 'name'), name='integrations_cred_unique_name')],
+                "ordering": ["name"],
+                "indexes": [
+                    models.Index(fields=["owner", "provider"], name="integrations_cred_owner_idx")
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("credential_type__in", ["api_key", "basic", "bearer", "custom"])
+                        ),
+                        name="integrations_credential_credential_type_valid",
+                    ),
+                    models.UniqueConstraint(
+                        fields=("owner", "name"), name="integrations_cred_unique_name"
+                    ),
+                ],
             },
         ),
     ]

@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('integrations', '0001_initial'),
+        ("integrations", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='integration',
-            name='refresh_lease',
+            model_name="integration",
+            name="refresh_lease",
             field=models.UUIDField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
-            model_name='integration',
-            name='refresh_lease_expires_at',
+            model_name="integration",
+            name="refresh_lease_expires_at",
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
     ]

@@ -23,11 +23,25 @@ __all__ = ["PRESETS", "create_provider_from_preset", "get_preset", "preset_choic
 # Preset keys that are not Provider fields.
 _NOT_FIELDS = ("required",)
 # Provider fields an override may set.
-_OVERRIDABLE = frozenset({
-    "slug", "name", "category", "description", "icon_url", "base_url", "authorize_url",
-    "token_url", "revocation_url", "userinfo_url", "discovery_url", "default_scopes", "pkce",
-    "metadata", "status",
-})
+_OVERRIDABLE = frozenset(
+    {
+        "slug",
+        "name",
+        "category",
+        "description",
+        "icon_url",
+        "base_url",
+        "authorize_url",
+        "token_url",
+        "revocation_url",
+        "userinfo_url",
+        "discovery_url",
+        "default_scopes",
+        "pkce",
+        "metadata",
+        "status",
+    }
+)
 
 
 def preset_choices() -> list[tuple[str, str]]:
@@ -80,8 +94,13 @@ def create_provider_from_preset(
     provider = Provider(auth_type=Provider.AuthType.OAUTH2, client_id=client_id, **data)
     provider.full_clean(exclude=["client_secret"])
     provider.save()
-    audit.record(AuditEvent.Action.CREATE, actor=actor, target=provider,
-                 detail=f"from preset {preset}", ip_address=ip_address)
+    audit.record(
+        AuditEvent.Action.CREATE,
+        actor=actor,
+        target=provider,
+        detail=f"from preset {preset}",
+        ip_address=ip_address,
+    )
     if client_secret:
         credentials.set_client_secret(provider, client_secret, actor=actor, ip_address=ip_address)
     return provider

@@ -61,8 +61,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "slug": "github",
         "category": "other",
         "description": "GitHub accounts (OAuth app). Its tokens do not expire and come "
-                       "without a refresh token. GitHub revokes grants with its own API, "
-                       "not RFC 7009, so disconnecting erases the tokens here only.",
+        "without a refresh token. GitHub revokes grants with its own API, "
+        "not RFC 7009, so disconnecting erases the tokens here only.",
         "icon_url": "https://github.com/favicon.ico",
         "base_url": "https://api.github.com/",
         "authorize_url": "https://github.com/login/oauth/authorize",
@@ -75,7 +75,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "account_label_fields": ["login", "email", "name"],
             "token_endpoint_auth_method": "client_secret_post",
             "docs_url": "https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/"
-                        "authorizing-oauth-apps",
+            "authorizing-oauth-apps",
         },
     },
     "slack": {
@@ -83,7 +83,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "slug": "slack",
         "category": "communication",
         "description": "Slack workspaces (Sign in with Slack, OpenID Connect). Tokens "
-                       "come without a refresh token unless the app uses token rotation.",
+        "come without a refresh token unless the app uses token rotation.",
         "icon_url": "https://slack.com/favicon.ico",
         "base_url": "https://slack.com/api/",
         "discovery_url": "https://slack.com/.well-known/openid-configuration",
@@ -99,17 +99,17 @@ PRESETS: dict[str, dict[str, Any]] = {
         "slug": "microsoft",
         "category": "authentication",
         "description": "Microsoft work, school and personal accounts (Microsoft identity "
-                       "platform, OpenID Connect). Microsoft has no revocation endpoint.",
+        "platform, OpenID Connect). Microsoft has no revocation endpoint.",
         "icon_url": "https://www.microsoft.com/favicon.ico",
         "base_url": "https://graph.microsoft.com/v1.0/",
         "discovery_url": "https://login.microsoftonline.com/common/v2.0/"
-                         ".well-known/openid-configuration",
+        ".well-known/openid-configuration",
         "default_scopes": ["openid", "email", "profile", "offline_access", "User.Read"],
         "pkce": "supported",
         "metadata": {
             "authorize_params": {"prompt": "select_account"},
             "docs_url": "https://learn.microsoft.com/en-us/entra/identity-platform/"
-                        "v2-oauth2-auth-code-flow",
+            "v2-oauth2-auth-code-flow",
         },
     },
     "oidc": {
@@ -117,8 +117,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "slug": "oidc",
         "category": "authentication",
         "description": "Any OpenID Connect provider: set its discovery URL "
-                       "(https://issuer/.well-known/openid-configuration). Asks for "
-                       "offline_access with prompt=consent to get a refresh token.",
+        "(https://issuer/.well-known/openid-configuration). Asks for "
+        "offline_access with prompt=consent to get a refresh token.",
         "default_scopes": ["openid", "email", "profile", "offline_access"],
         "pkce": "supported",
         "metadata": {},

@@ -85,8 +85,9 @@ class SealedFieldsAdminMixin(_AdminBase):
 
     def sealed_status_columns(self):
         """One status column per sealed field of the model, in field order."""
-        return [sealed_status_column(f.name, f.verbose_name) for f in
-                model_sealed_fields(self.model)]
+        return [
+            sealed_status_column(f.name, f.verbose_name) for f in model_sealed_fields(self.model)
+        ]
 
     def get_list_display(self, request):
         list_display = super().get_list_display(request)
@@ -105,16 +106,24 @@ class SealedFieldsAdminMixin(_AdminBase):
             for sealed_field in model_sealed_fields(self.model)
             for mode in (resealing.ROTATE, resealing.LEGACY)
         ]
-        resealing.reseal_action_finished.send(sender=self.model, request=request, pks=pks,
-                                              reports=reports)
-        self.message_user(request, _("%(count)d value(s) re-sealed with key version %(version)d.")
-                          % {"count": sum(r.resealed for r in reports),
-                             "version": app_settings.keyring.primary_version})
-        unreadable = [f"{r.field} pk={item.pk} ({item.error})"
-                      for r in reports for item in r.unreadable]
+        resealing.reseal_action_finished.send(
+            sender=self.model, request=request, pks=pks, reports=reports
+        )
+        self.message_user(
+            request,
+            _("%(count)d value(s) re-sealed with key version %(version)d.")
+            % {
+                "count": sum(r.resealed for r in reports),
+                "version": app_settings.keyring.primary_version,
+            },
+        )
+        unreadable = [
+            f"{r.field} pk={item.pk} ({item.error})" for r in reports for item in r.unreadable
+        ]
         if unreadable:
             self.message_user(
-                request, _("Could not open: %(rows)s") % {"rows": "; ".join(unreadable)},
+                request,
+                _("Could not open: %(rows)s") % {"rows": "; ".join(unreadable)},
                 level="error",
             )
 
@@ -126,16 +135,19 @@ class SealedFieldsAdminMixin(_AdminBase):
         prefixed per form)."""
         if any(model_sealed_fields(inline.model) for inline in self.inlines):
             return ()
-        return (*(f.name for f in model_sealed_fields(self.model)),
-                *self.sensitive_post_parameter_names)
+        return (
+            *(f.name for f in model_sealed_fields(self.model)),
+            *self.sensitive_post_parameter_names,
+        )
 
     def _hiding_sealed_inputs(self, view, request, *args, **kwargs):
         names = self.sensitive_post_parameters_for(request)
         return sensitive_post_parameters(*names)(view)(request, *args, **kwargs)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        return self._hiding_sealed_inputs(super().changeform_view, request, object_id,
-                                          form_url, extra_context)
+        return self._hiding_sealed_inputs(
+            super().changeform_view, request, object_id, form_url, extra_context
+        )
 
     def changelist_view(self, request, extra_context=None):
         # list_editable may hold sealed inputs.
@@ -147,8 +159,14 @@ class SealedFieldsAdminMixin(_AdminBase):
         obj = super().get_object(request, object_id, from_field)
         if obj is not None:
             # What the instance holds (a sealed field: the stored sealed string).
-            setattr(obj, _LOADED, {f.attname: copy.deepcopy(obj.__dict__.get(f.attname))
-                                   for f in obj._meta.concrete_fields})
+            setattr(
+                obj,
+                _LOADED,
+                {
+                    f.attname: copy.deepcopy(obj.__dict__.get(f.attname))
+                    for f in obj._meta.concrete_fields
+                },
+            )
         return obj
 
     def fields_to_save(self, obj, form):
@@ -160,9 +178,14 @@ class SealedFieldsAdminMixin(_AdminBase):
         for field in obj._meta.concrete_fields:
             if field.primary_key or getattr(field, "generated", False):
                 continue
-            touched = (field.name in changed or getattr(field, "auto_now", False)
-                       or (loaded is not None and
-                           loaded.get(field.attname) != obj.__dict__.get(field.attname)))
+            touched = (
+                field.name in changed
+                or getattr(field, "auto_now", False)
+                or (
+                    loaded is not None
+                    and loaded.get(field.attname) != obj.__dict__.get(field.attname)
+                )
+            )
             if touched:
                 names.append(field.name)
         return names

@@ -45,8 +45,11 @@ def check_keyring(app_configs=None, **kwargs):
     try:
         _ = app_settings.keyring  # builds and validates the keyring
     except KeyringError as exc:
-        return [checks.Error(str(exc), hint=str(KEY_HINT),
-                             id=_KEYRING_IDS.get(exc.code, "integrations.E002"))]
+        return [
+            checks.Error(
+                str(exc), hint=str(KEY_HINT), id=_KEYRING_IDS.get(exc.code, "integrations.E002")
+            )
+        ]
     except ImproperlyConfigured as exc:
         return [checks.Error(str(exc), id="integrations.E004")]
     return []
@@ -61,8 +64,10 @@ def check_plaintext_reads(app_configs=None, **kwargs):
     if allowed and not settings.DEBUG:
         return [
             checks.Warning(
-                _("INTEGRATIONS['ALLOW_PLAINTEXT_READS'] is on with DEBUG off: unsealed legacy "
-                  "values are returned instead of refused."),
+                _(
+                    "INTEGRATIONS['ALLOW_PLAINTEXT_READS'] is on with DEBUG off: unsealed legacy "
+                    "values are returned instead of refused."
+                ),
                 hint=_("Run `manage.py encrypt_legacy`, then turn ALLOW_PLAINTEXT_READS off."),
                 id="integrations.W001",
             )
@@ -83,10 +88,15 @@ def check_exception_reporter(app_configs=None, **kwargs):
         return []
     return [
         checks.Warning(
-            _("DEFAULT_EXCEPTION_REPORTER is not "
-              "integrations.reporting.RedactingExceptionReporter: error pages and error e-mails can show tokens, keys and credential data."),
-            hint=_('Set DEFAULT_EXCEPTION_REPORTER = '
-                   '"integrations.reporting.RedactingExceptionReporter".'),
+            _(
+                "DEFAULT_EXCEPTION_REPORTER is not "
+                "integrations.reporting.RedactingExceptionReporter: error pages and error "
+                "e-mails can show tokens, keys and credential data."
+            ),
+            hint=_(
+                "Set DEFAULT_EXCEPTION_REPORTER = "
+                '"integrations.reporting.RedactingExceptionReporter".'
+            ),
             id="integrations.W002",
         )
     ]
@@ -106,8 +116,10 @@ def check_unique_purposes(app_configs=None, **kwargs):
         checks.Error(
             _("sealed fields %(fields)s share the purpose %(purpose)r")
             % {"fields": ", ".join(sorted(where)), "purpose": purpose},
-            hint=_("Give every sealed column its own purpose; a shared one lets a value "
-                   "copied between them decrypt."),
+            hint=_(
+                "Give every sealed column its own purpose; a shared one lets a value "
+                "copied between them decrypt."
+            ),
             id="integrations.E011",
         )
         for purpose, where in seen.items()

@@ -64,8 +64,11 @@ class IntegrationsSettings:
             if not isinstance(value, types):
                 expected = " or ".join(t.__name__ for t in types)
                 raise ImproperlyConfigured(f"INTEGRATIONS[{name!r}] must be {expected}")
-            if minimum is not None and value is not None and (
-                    isinstance(value, bool) or value < minimum):
+            if (
+                minimum is not None
+                and value is not None
+                and (isinstance(value, bool) or value < minimum)
+            ):
                 raise ImproperlyConfigured(f"INTEGRATIONS[{name!r}] must be a number >= {minimum}")
 
     def __getattr__(self, name):
@@ -103,19 +106,21 @@ class IntegrationsSettings:
 
 app_settings = IntegrationsSettings()
 
-register_settings({
-    # Keyring entries "N:<base64 of 32 bytes>", primary first; or one
-    # comma-separated string of them.
-    "ENCRYPTION_KEYS": ((), (list, tuple, str), None),
-    # Dotted path to a callable returning a Keyring (a KMS or Vault provider).
-    # When set, it replaces ENCRYPTION_KEYS.
-    "KEY_PROVIDER": (None, (str, type(None)), None),
-    # Return legacy unsealed values instead of raising (logs a warning per read).
-    "ALLOW_PLAINTEXT_READS": (False, (bool,), None),
-    # Retire old keys: values sealed with a lower key version refuse to open
-    # (RetiredKeyVersionError). Set it after `rotate_keys`, before deleting keys.
-    "MIN_DECRYPTION_VERSION": (None, (int, type(None)), None),
-})
+register_settings(
+    {
+        # Keyring entries "N:<base64 of 32 bytes>", primary first; or one
+        # comma-separated string of them.
+        "ENCRYPTION_KEYS": ((), (list, tuple, str), None),
+        # Dotted path to a callable returning a Keyring (a KMS or Vault provider).
+        # When set, it replaces ENCRYPTION_KEYS.
+        "KEY_PROVIDER": (None, (str, type(None)), None),
+        # Return legacy unsealed values instead of raising (logs a warning per read).
+        "ALLOW_PLAINTEXT_READS": (False, (bool,), None),
+        # Retire old keys: values sealed with a lower key version refuse to open
+        # (RetiredKeyVersionError). Set it after `rotate_keys`, before deleting keys.
+        "MIN_DECRYPTION_VERSION": (None, (int, type(None)), None),
+    }
+)
 
 
 def _reload_on_change(*, setting, **kwargs):

@@ -239,8 +239,10 @@ class _SealedField(models.Field):
             return [
                 checks.Error(
                     _("%(field)s needs a purpose.") % {"field": type(self).__name__},
-                    hint=_('Add purpose="%(purpose)s" and never change it: it is part of every '
-                           "sealed value, so it must survive renames of the model and the field.")
+                    hint=_(
+                        'Add purpose="%(purpose)s" and never change it: it is part of every '
+                        "sealed value, so it must survive renames of the model and the field."
+                    )
                     % {"purpose": f"{self.model._meta.label_lower}.{self.name}"},
                     obj=self,
                     id="integrations.E010",
@@ -260,8 +262,10 @@ class _SealedField(models.Field):
         if self.primary_key or self.unique or self.db_index:  # type: ignore[attr-defined]
             return [
                 checks.Error(
-                    _("sealed fields cannot be primary keys, unique or indexed: every "
-                      "seal uses a fresh random nonce, so equal secrets never compare equal."),
+                    _(
+                        "sealed fields cannot be primary keys, unique or indexed: every "
+                        "seal uses a fresh random nonce, so equal secrets never compare equal."
+                    ),
                     obj=self,
                     id="integrations.E013",
                 )
@@ -543,9 +547,7 @@ class EncryptedTokenField(_SealedField):
 
     def _check_assignable(self, value):
         if not isinstance(value, str):
-            raise TypeError(
-                f"{self.label_for_errors} takes str values, not {type(value).__name__}"
-            )
+            raise TypeError(f"{self.label_for_errors} takes str values, not {type(value).__name__}")
         return value
 
     def _encode(self, value):
@@ -636,7 +638,9 @@ class EncryptedJSONField(_SealedField):
             return self._dumps(value).encode("utf-8", "surrogatepass")
         except (TypeError, ValueError) as exc:
             # The message of json's TypeError names a type, never a value.
-            raise TypeError(f"{self.label_for_errors}: value is not JSON serializable: {exc}") from None
+            raise TypeError(
+                f"{self.label_for_errors}: value is not JSON serializable: {exc}"
+            ) from None
 
     def _decode(self, plaintext):
         return json.loads(plaintext.decode("utf-8", "surrogatepass"), cls=self.decoder)
@@ -645,9 +649,9 @@ class EncryptedJSONField(_SealedField):
         try:
             return self._decode_legacy_text(raw)
         except ValueError:
-            raise NotSealedError(
-                "stored value is neither sealed nor valid JSON"
-            ).with_location(self._where(instance)) from None
+            raise NotSealedError("stored value is neither sealed nor valid JSON").with_location(
+                self._where(instance)
+            ) from None
 
     def _decode_legacy_text(self, raw):
         return json.loads(raw, cls=self.decoder)

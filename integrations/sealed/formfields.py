@@ -34,8 +34,7 @@ from django.utils.translation import gettext_lazy as _
 from .jsonlimits import JSONLimitError, check_json_value, parse_json_text
 from .redaction import masked
 
-__all__ = ["KEEP", "STORED", "CheckedJSONFormField", "SealedJSONFormField",
-           "SealedTokenFormField"]
+__all__ = ["KEEP", "STORED", "CheckedJSONFormField", "SealedJSONFormField", "SealedTokenFormField"]
 
 
 class _Marker:
@@ -91,8 +90,9 @@ class _WriteOnlyWidgetMixin(_WidgetBase):
     has_stored_value = False
 
     def __init__(self, attrs=None):
-        super().__init__(attrs={"autocomplete": "new-password", "spellcheck": "false",
-                                **(attrs or {})})
+        super().__init__(
+            attrs={"autocomplete": "new-password", "spellcheck": "false", **(attrs or {})}
+        )
 
     def format_value(self, value):
         return None
@@ -121,8 +121,9 @@ class _WriteOnlyWidgetMixin(_WidgetBase):
         return value
 
     def value_omitted_from_data(self, data, files, name):
-        return (super().value_omitted_from_data(data, files, name)
-                and self.clear_name(name) not in data)
+        return (
+            super().value_omitted_from_data(data, files, name) and self.clear_name(name) not in data
+        )
 
     def use_required_attribute(self, initial):
         return super().use_required_attribute(initial) and initial is not STORED

@@ -48,8 +48,9 @@ def check_json_value(value, *, allow_nul=False, max_depth=MAX_JSON_DEPTH):
         item, depth = stack.pop()
         if isinstance(item, str):
             if not allow_nul and "\x00" in item:
-                raise JSONLimitError(_("JSON strings cannot contain NUL characters (\\u0000)."),
-                                     code="nul")
+                raise JSONLimitError(
+                    _("JSON strings cannot contain NUL characters (\\u0000)."), code="nul"
+                )
             continue
         children: list[Any] | tuple[Any, ...]
         if isinstance(item, dict):

@@ -56,8 +56,10 @@ def seal_pending_defaults(model, field, *, using="default", batch_size=BATCH_SIZ
     table, column = quote(model._meta.db_table), quote(field.column)
     pk_field = model._meta.pk
     pk_column = quote(pk_field.column)
-    select = (f"SELECT {pk_column} FROM {table} WHERE {column} = %s "
-              f"{connection.ops.limit_offset_sql(0, batch_size)}")
+    select = (
+        f"SELECT {pk_column} FROM {table} WHERE {column} = %s "
+        f"{connection.ops.limit_offset_sql(0, batch_size)}"
+    )
     update = f"UPDATE {table} SET {column} = %s WHERE {pk_column} = %s AND {column} = %s"
     sealed = 0
     with connection.cursor() as cursor:
@@ -66,11 +68,17 @@ def seal_pending_defaults(model, field, *, using="default", batch_size=BATCH_SIZ
             stored_pks = [row[0] for row in cursor.fetchall()]
             if not stored_pks:
                 return sealed
-            cursor.executemany(update, [
-                (field.seal_for_pk(field.plain_default(), pk_field.to_python(stored_pk)),
-                 stored_pk, PENDING_DEFAULT)
-                for stored_pk in stored_pks
-            ])
+            cursor.executemany(
+                update,
+                [
+                    (
+                        field.seal_for_pk(field.plain_default(), pk_field.to_python(stored_pk)),
+                        stored_pk,
+                        PENDING_DEFAULT,
+                    )
+                    for stored_pk in stored_pks
+                ],
+            )
             sealed += len(stored_pks)
 
 
@@ -96,8 +104,9 @@ class SealPendingDefaults(Operation):
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         model = to_state.apps.get_model(app_label, self.model_name)
         if self.allow_migrate_model(schema_editor.connection.alias, model):
-            seal_pending_defaults(model, model._meta.get_field(self.name),
-                                  using=schema_editor.connection.alias)
+            seal_pending_defaults(
+                model, model._meta.get_field(self.name), using=schema_editor.connection.alias
+            )
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         pass  # going back, the schema change removes or relaxes the column
@@ -108,8 +117,11 @@ class SealPendingDefaults(Operation):
 
 def _needs_sealing(operation):
     field = getattr(operation, "field", None)
-    return (isinstance(operation, (AddField, AlterField)) and isinstance(field, _SealedField)
-            and field.has_default())
+    return (
+        isinstance(operation, (AddField, AlterField))
+        and isinstance(field, _SealedField)
+        and field.has_default()
+    )
 
 
 def insert_sealing_steps(plan):
@@ -122,7 +134,7 @@ def insert_sealing_steps(plan):
         operations = []
         for index, operation in enumerate(migration.operations):
             operations.append(operation)
-            following = migration.operations[index + 1:index + 2]
+            following = migration.operations[index + 1 : index + 2]
             if _needs_sealing(operation) and not (
                 following and isinstance(following[0], SealPendingDefaults)
             ):

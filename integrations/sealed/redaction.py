@@ -149,8 +149,7 @@ class _SecretRegistry:
         self._index = None
 
     def hold(self, owner, value):
-        texts = tuple({text for text in _strings_in(value)
-                       if len(text) >= _MIN_REGISTERED_LENGTH})
+        texts = tuple({text for text in _strings_in(value) if len(text) >= _MIN_REGISTERED_LENGTH})
         if not texts:
             return
         with self._lock:
@@ -187,8 +186,9 @@ class _SecretRegistry:
                 for text in (*self._live, *self._recent):
                     for form in _written_forms(text):
                         index.setdefault(form[:_MIN_REGISTERED_LENGTH], set()).add(form)
-                self._index = {prefix: sorted(forms, key=len, reverse=True)
-                               for prefix, forms in index.items()}
+                self._index = {
+                    prefix: sorted(forms, key=len, reverse=True) for prefix, forms in index.items()
+                }
             return self._index
 
     def __contains__(self, text):
@@ -223,7 +223,7 @@ def _replace_registered(text, index):
     parts: list[str] = []
     start, position, last = 0, 0, len(text) - width
     while position <= last:
-        for form in index.get(text[position:position + width], ()):
+        for form in index.get(text[position : position + width], ()):
             if text.startswith(form, position):
                 parts += (text[start:position], REDACTED)
                 position = start = position + len(form)
@@ -263,11 +263,15 @@ _KEYWORDS = (
 )
 _PATTERNS = [
     # Authorization: Bearer xyz / Basic xyz
-    re.compile(rf"(?i)(authorization{_QUOTE}?\s*[:=]\s*{_QUOTE}?(?:bearer|basic|token)\s+)"
-               r"[^\s'\",;&]+"),
+    re.compile(
+        rf"(?i)(authorization{_QUOTE}?\s*[:=]\s*{_QUOTE}?(?:bearer|basic|token)\s+)"
+        r"[^\s'\",;&]+"
+    ),
     # access_token=xyz, "client_secret": "xyz", password: xyz
-    re.compile(rf"(?i)((?:{_KEYWORDS}){_QUOTE}?\s*(?:[:=]|%(?:25)*3[Dd])\s*{_QUOTE}?)"
-               rf"(?:(?!{_END})[^\s'\"&,;}}\]])+"),
+    re.compile(
+        rf"(?i)((?:{_KEYWORDS}){_QUOTE}?\s*(?:[:=]|%(?:25)*3[Dd])\s*{_QUOTE}?)"
+        rf"(?:(?!{_END})[^\s'\"&,;}}\]])+"
+    ),
     # OAuth redirects in access logs and query strings: /callback/?code=xyz&state=xyz
     re.compile(rf"({_SEPARATOR}(?:code|state|nonce){_EQUALS})(?:(?!{_END})[^\s&#'\"])+"),
     # JWTs

@@ -89,8 +89,10 @@ class SecretSafeExceptionReporterFilter(SafeExceptionReporterFilter):
         return True
 
     def is_secret_module(self, module_name):
-        return any(module_name == name or module_name.startswith(name + ".")
-                   for name in self.secret_modules)
+        return any(
+            module_name == name or module_name.startswith(name + ".")
+            for name in self.secret_modules
+        )
 
     def runs_our_code(self, tb_frame):
         """Whether this frame is ours or was called (at any depth) from ours."""

@@ -140,8 +140,9 @@ class _Column:
         return f" AND {self.pk} IN ({', '.join(['%s'] * len(values))})", values
 
 
-def reseal_field(model, sealed_field, *, mode=ROTATE, batch_size=500, dry_run=False, pks=None,
-                 progress=None):
+def reseal_field(
+    model, sealed_field, *, mode=ROTATE, batch_size=500, dry_run=False, pks=None, progress=None
+):
     """Re-seal one column; returns a :class:`FieldReport`.
 
     ``pks`` limits the run to those rows (the admin action). ``progress`` is
@@ -215,8 +216,11 @@ def _reseal_rows(column, rows, mode, keyring, report):
                 raise CryptoError("the re-sealed value did not open to the same bytes")
         except (CryptoError, ValueError) as exc:
             report.unreadable.append(
-                Unreadable(str(sealed_field.model._meta.pk.to_python(pk)), type(exc).__name__,
-                           getattr(exc, "key_version", None))
+                Unreadable(
+                    str(sealed_field.model._meta.pk.to_python(pk)),
+                    type(exc).__name__,
+                    getattr(exc, "key_version", None),
+                )
             )
             continue
         updates.append((pk, stored, new))
@@ -239,8 +243,10 @@ def _write(column, updates):
                 arrays = f"%s::{pk_type}[], %s::text[], %s::text[]"
                 params: list[Any] = [pks, olds, news]
             else:
-                arrays = (f"string_to_array(%s, %s)::{pk_type}[], string_to_array(%s, %s), "
-                          "string_to_array(%s, %s)")
+                arrays = (
+                    f"string_to_array(%s, %s)::{pk_type}[], string_to_array(%s, %s), "
+                    "string_to_array(%s, %s)"
+                )
                 params = [part for value in packed for part in (value, _SEPARATOR)]
             # The batch is contiguous in key order: the BETWEEN lets the planner
             # use the primary key index instead of hashing the whole table.
@@ -317,6 +323,7 @@ def count_work(model, sealed_field, *, mode=ROTATE, pks=None):
     condition, params = column.needs_work(mode, primary_header)
     only, only_params = column.pk_filter(pks)
     with column.connection.cursor() as cursor:
-        cursor.execute(f"SELECT COUNT(*) FROM {column.table} WHERE {condition}{only}",
-                       [*params, *only_params])
+        cursor.execute(
+            f"SELECT COUNT(*) FROM {column.table} WHERE {condition}{only}", [*params, *only_params]
+        )
         return cursor.fetchone()[0]

@@ -52,10 +52,14 @@ def bob(django_user_model):
 @pytest.fixture
 def staff(django_user_model):
     """A staff user with the provider permissions (as the admin would ask)."""
-    user = django_user_model.objects.create_user("staff", password="staff-password-1",
-                                                 is_staff=True)
-    user.user_permissions.add(*Permission.objects.filter(
-        content_type__app_label="integrations", codename__endswith="_provider"))
+    user = django_user_model.objects.create_user(
+        "staff", password="staff-password-1", is_staff=True
+    )
+    user.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="integrations", codename__endswith="_provider"
+        )
+    )
     return django_user_model.objects.get(pk=user.pk)  # drop the permission cache
 
 
@@ -82,7 +86,9 @@ def anon_api():
 @pytest.fixture
 def provider(db):
     provider = Provider.objects.create(
-        slug="cloudy", name="Cloudy", category=Provider.Category.STORAGE,
+        slug="cloudy",
+        name="Cloudy",
+        category=Provider.Category.STORAGE,
         auth_type=Provider.AuthType.OAUTH2,
         authorize_url="https://auth.cloudy.example/authorize",
         token_url="https://auth.cloudy.example/token",
@@ -95,7 +101,9 @@ def provider(db):
 @pytest.fixture
 def mailer(db):
     return Provider.objects.create(
-        slug="mailer", name="Mailer", category=Provider.Category.EMAIL,
+        slug="mailer",
+        name="Mailer",
+        category=Provider.Category.EMAIL,
         auth_type=Provider.AuthType.API_KEY,
     )
 
@@ -108,10 +116,16 @@ def hidden_provider(db):
 @pytest.fixture
 def integration(alice, provider):
     integration, _ = tokens.connect(
-        alice, provider,
-        {"access_token": ACCESS, "refresh_token": REFRESH, "expires_in": 3600,
-         "scope": "read write"},
-        external_account_id="alice@cloudy", label="Alice at Cloudy",
+        alice,
+        provider,
+        {
+            "access_token": ACCESS,
+            "refresh_token": REFRESH,
+            "expires_in": 3600,
+            "scope": "read write",
+        },
+        external_account_id="alice@cloudy",
+        label="Alice at Cloudy",
     )
     return integration
 
@@ -119,7 +133,10 @@ def integration(alice, provider):
 @pytest.fixture
 def credential(alice, mailer):
     return credentials.create_credential(
-        alice, name="Mailer key", credential_type="api_key", data={"api_key": API_KEY},
+        alice,
+        name="Mailer key",
+        credential_type="api_key",
+        data={"api_key": API_KEY},
         provider=mailer,
     )
 
@@ -144,8 +161,16 @@ def walk_keys(value):
             yield from walk_keys(item)
 
 
-SECRET_KEYS = {"data", "access_token", "refresh_token", "client_secret", "api_key", "password",
-               "token", "secret"}
+SECRET_KEYS = {
+    "data",
+    "access_token",
+    "refresh_token",
+    "client_secret",
+    "api_key",
+    "password",
+    "token",
+    "secret",
+}
 
 
 def assert_no_secret_keys(payload):

@@ -30,8 +30,12 @@ def world(integration, credential, provider, monkeypatch):
     monkeypatch.setattr(oauth, "refresh_token_request", never)
     monkeypatch.setattr(oauth, "revoke_token_request", never)
     event = AuditEvent.objects.filter(target_id=str(credential.pk)).first()
-    return {"integration": integration, "credential": credential, "provider": provider,
-            "event": event}
+    return {
+        "integration": integration,
+        "credential": credential,
+        "provider": provider,
+        "event": event,
+    }
 
 
 NOT_FOUND = {404}
@@ -62,8 +66,14 @@ def _requests(world):
     ]
 
 
-BODY = {"name": "stolen", "label": "stolen", "status": "error", "slug": "stolen",
-        "type": "bearer", "data": {"token": "stolen-token"}}
+BODY = {
+    "name": "stolen",
+    "label": "stolen",
+    "status": "error",
+    "slug": "stolen",
+    "type": "bearer",
+    "data": {"token": "stolen-token"},
+}
 
 
 @pytest.mark.parametrize("index", range(18))
@@ -95,8 +105,9 @@ def test_anonymous_gets_401(world, anon_api, index):
     assert snapshot() == before
 
 
-@pytest.mark.parametrize("url", ["/api/providers/", "/api/integrations/", "/api/credentials/",
-                                 "/api/audit-events/"])
+@pytest.mark.parametrize(
+    "url", ["/api/providers/", "/api/integrations/", "/api/credentials/", "/api/audit-events/"]
+)
 def test_anonymous_lists_are_401(db, anon_api, url):
     assert anon_api.get(url).status_code == 401
 
@@ -125,6 +136,5 @@ class TestSessionAuthentication:
 
         client.get("/admin/login/")  # sets the CSRF cookie
         token = client.cookies["csrftoken"].value
-        response = client.post("/api/credentials/", payload, format="json",
-                               HTTP_X_CSRFTOKEN=token)
+        response = client.post("/api/credentials/", payload, format="json", HTTP_X_CSRFTOKEN=token)
         assert response.status_code == 201

@@ -41,7 +41,8 @@ def test_the_command_prints_a_working_token_once_and_stores_only_a_digest(alice)
     assert len(token) == 64 and row.token_key == token[:15]
     # Expires after the configured lifetime (API_TOKEN_TTL_DAYS, 30 by default).
     assert abs(row.expiry - (timezone.now() + settings.REST_KNOX["TOKEN_TTL"])) < timedelta(
-        minutes=1)
+        minutes=1
+    )
 
 
 def test_the_drf_clear_text_token_app_is_gone():
@@ -132,14 +133,17 @@ def test_the_revoke_command_revokes_every_token_of_the_user(alice, bob):
     assert client_with(bobs).get(LIST).status_code == 200
 
 
-@pytest.mark.parametrize("header", [
-    "Token \xff\xfe\xfd-not-utf8",
-    "Token abc\x00def",
-    "Token " + "é" * 80,
-    "Token " + "a" * 10_000,
-    "token",
-    "Token a b",
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Token \xff\xfe\xfd-not-utf8",
+        "Token abc\x00def",
+        "Token " + "é" * 80,
+        "Token " + "a" * 10_000,
+        "token",
+        "Token a b",
+    ],
+)
 def test_hostile_authorization_headers_are_401(db, header):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=header)

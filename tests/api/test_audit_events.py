@@ -17,35 +17,50 @@ def ids(response):
 
 
 def test_users_see_their_events_and_those_about_their_things(
-        alice, bob, staff, alice_api, bob_api, staff_api, integration, credential):
+    alice, bob, staff, alice_api, bob_api, staff_api, integration, credential
+):
     # Staff changing alice's credential (as in the admin) is about alice's credential.
     credentials.update_credential(alice, credential, name="Renamed", actor=staff)
-    bobs = credentials.create_credential(bob, name="Bob's", credential_type="bearer",
-                                         data={"token": "t"})
-    alice_events = set(map(str, AuditEvent.objects.filter(
-        target_id__in=[str(integration.pk), str(credential.pk)]).values_list("pk", flat=True)))
+    bobs = credentials.create_credential(
+        bob, name="Bob's", credential_type="bearer", data={"token": "t"}
+    )
+    alice_events = set(
+        map(
+            str,
+            AuditEvent.objects.filter(
+                target_id__in=[str(integration.pk), str(credential.pk)]
+            ).values_list("pk", flat=True),
+        )
+    )
     assert len(alice_events) == 3
     assert ids(alice_api.get(LIST)) == alice_events
     bob_events = ids(bob_api.get(LIST))
     assert bob_events == {str(AuditEvent.objects.get(target_id=str(bobs.pk)).pk)}
     # Staff without the audit permission see only their own part, like anyone.
-    assert ids(staff_api.get(LIST)) == set(map(str, AuditEvent.objects.filter(
-        actor=staff).values_list("pk", flat=True)))
+    assert ids(staff_api.get(LIST)) == set(
+        map(str, AuditEvent.objects.filter(actor=staff).values_list("pk", flat=True))
+    )
 
 
 @pytest.fixture
 def with_audit_permission(django_user_model):
     def grant(user):
-        user.user_permissions.add(Permission.objects.get(
-            content_type__app_label="integrations", codename="view_auditevent"))
+        user.user_permissions.add(
+            Permission.objects.get(
+                content_type__app_label="integrations", codename="view_auditevent"
+            )
+        )
         return django_user_model.objects.get(pk=user.pk)  # drop the permission cache
+
     return grant
 
 
 def test_the_whole_log_takes_staff_with_the_view_permission(
-        alice, bob, staff, make_client, credential, with_audit_permission):
-    bobs = credentials.create_credential(bob, name="Bob's", credential_type="bearer",
-                                         data={"token": "t"})
+    alice, bob, staff, make_client, credential, with_audit_permission
+):
+    bobs = credentials.create_credential(
+        bob, name="Bob's", credential_type="bearer", data={"token": "t"}
+    )
     alices_event = AuditEvent.objects.get(target_id=str(credential.pk))
     everyone = set(map(str, AuditEvent.objects.values_list("pk", flat=True)))
     staff_api = make_client(staff)

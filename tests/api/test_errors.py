@@ -2,7 +2,6 @@
 out: not in a body, a header or a log line, on success, on validation errors
 or on a 500."""
 
-
 import pytest
 
 from integrations import credentials
@@ -26,64 +25,91 @@ def assert_error_shape(response, status, code):
 
 def test_the_shape_of_every_error(alice_api, anon_api, credential):
     assert_error_shape(anon_api.get("/api/credentials/"), 401, "not_authenticated")
-    assert_error_shape(alice_api.get("/api/credentials/00000000-0000-4000-8000-000000000000/"),
-                       404, "not_found")
+    assert_error_shape(
+        alice_api.get("/api/credentials/00000000-0000-4000-8000-000000000000/"), 404, "not_found"
+    )
     assert_error_shape(alice_api.get("/api/credentials/not-a-uuid/"), 404, "not_found")
     assert_error_shape(alice_api.get("/api/no-such-endpoint/"), 404, "not_found")
-    assert_error_shape(alice_api.post("/api/providers/", {}, format="json"), 403,
-                       "permission_denied")
-    assert_error_shape(alice_api.post("/api/audit-events/", {}, format="json"), 403,
-                       "permission_denied")
-    assert_error_shape(alice_api.post("/api/integrations/", {}, format="json"), 405,
-                       "method_not_allowed")
-    error = assert_error_shape(alice_api.post("/api/credentials/", {}, format="json"), 400,
-                               "invalid")
+    assert_error_shape(
+        alice_api.post("/api/providers/", {}, format="json"), 403, "permission_denied"
+    )
+    assert_error_shape(
+        alice_api.post("/api/audit-events/", {}, format="json"), 403, "permission_denied"
+    )
+    assert_error_shape(
+        alice_api.post("/api/integrations/", {}, format="json"), 405, "method_not_allowed"
+    )
+    error = assert_error_shape(
+        alice_api.post("/api/credentials/", {}, format="json"), 400, "invalid"
+    )
     assert set(error["fields"]) == {"name", "type", "data"}
-    malformed = alice_api.generic("POST", "/api/credentials/", "{not json",
-                                  content_type="application/json")
+    malformed = alice_api.generic(
+        "POST", "/api/credentials/", "{not json", content_type="application/json"
+    )
     assert assert_error_shape(malformed, 400, "parse_error")["message"] == "Malformed request body."
-    surrogate = alice_api.generic("POST", "/api/credentials/", '{"name": "\\ud800"}',
-                                  content_type="application/json")
+    surrogate = alice_api.generic(
+        "POST", "/api/credentials/", '{"name": "\\ud800"}', content_type="application/json"
+    )
     assert_error_shape(surrogate, 400, "parse_error")
-    deep = alice_api.generic("POST", "/api/credentials/", "[" * 100_000 + "]" * 100_000,
-                             content_type="application/json")
+    deep = alice_api.generic(
+        "POST", "/api/credentials/", "[" * 100_000 + "]" * 100_000, content_type="application/json"
+    )
     assert_error_shape(deep, 400, "parse_error")
-    assert_error_shape(alice_api.get("/api/credentials/", HTTP_ACCEPT="text/csv"), 406,
-                       "not_acceptable")
+    assert_error_shape(
+        alice_api.get("/api/credentials/", HTTP_ACCEPT="text/csv"), 406, "not_acceptable"
+    )
 
 
 def test_canary_in_create_and_update(all_logs, alice_api, canary):
-    response = alice_api.post("/api/credentials/", {
-        "name": "Canary", "type": "basic", "data": {"username": "me", "password": canary},
-    }, format="json")
+    response = alice_api.post(
+        "/api/credentials/",
+        {
+            "name": "Canary",
+            "type": "basic",
+            "data": {"username": "me", "password": canary},
+        },
+        format="json",
+    )
     assert response.status_code == 201
     assert_no_secret(response, canary)
     url = f"/api/credentials/{response.json()['id']}/"
     for method in ("put", "patch"):
-        response = getattr(alice_api, method)(url, {
-            "name": f"Canary {method}", "data": {"username": "me", "password": canary}},
-            format="json")
+        response = getattr(alice_api, method)(
+            url,
+            {"name": f"Canary {method}", "data": {"username": "me", "password": canary}},
+            format="json",
+        )
         assert response.status_code == 200
         assert_no_secret(response, canary)
-    for response in (alice_api.get(url), alice_api.get("/api/credentials/"),
-                     alice_api.get("/api/audit-events/")):
+    for response in (
+        alice_api.get(url),
+        alice_api.get("/api/credentials/"),
+        alice_api.get("/api/audit-events/"),
+    ):
         assert_no_secret(response, canary)
     assert_not_logged(all_logs, canary)
 
 
-@pytest.mark.parametrize("payload", [
-    {"name": "n", "type": "basic", "data": {"username": "CANARY"}},
-    {"name": "n", "type": "api_key", "data": {"token": "CANARY"}},
-    {"name": "n", "type": "CANARY", "data": {"api_key": "CANARY"}},
-    {"name": "CANARY" * 10, "type": "api_key", "data": {"api_key": "CANARY"}},
-    {"name": "n", "type": "api_key", "data": {"api_key": "CANARY"}, "provider": "CANARY"},
-    {"name": "n", "type": "api_key", "data": {"api_key": "CANARY"},
-     "provider": "00000000-0000-4000-8000-000000000000"},
-    {"name": "n", "type": "api_key", "data": {"api_key": "CANARY"}, "expires_at": "CANARY"},
-    {"name": "n", "type": "api_key", "data": "CANARY"},
-    {"name": "n", "type": "api_key", "data": ["CANARY"]},
-    {"name": "n", "type": "custom", "data": {"": "CANARY"}},
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"name": "n", "type": "basic", "data": {"username": "CANARY"}},
+        {"name": "n", "type": "api_key", "data": {"token": "CANARY"}},
+        {"name": "n", "type": "CANARY", "data": {"api_key": "CANARY"}},
+        {"name": "CANARY" * 10, "type": "api_key", "data": {"api_key": "CANARY"}},
+        {"name": "n", "type": "api_key", "data": {"api_key": "CANARY"}, "provider": "CANARY"},
+        {
+            "name": "n",
+            "type": "api_key",
+            "data": {"api_key": "CANARY"},
+            "provider": "00000000-0000-4000-8000-000000000000",
+        },
+        {"name": "n", "type": "api_key", "data": {"api_key": "CANARY"}, "expires_at": "CANARY"},
+        {"name": "n", "type": "api_key", "data": "CANARY"},
+        {"name": "n", "type": "api_key", "data": ["CANARY"]},
+        {"name": "n", "type": "custom", "data": {"": "CANARY"}},
+    ],
+)
 def test_canary_in_invalid_input(all_logs, alice_api, canary, payload):
     def fill(value):
         if isinstance(value, str):
@@ -103,8 +129,11 @@ def test_canary_in_invalid_input(all_logs, alice_api, canary, payload):
 
 def test_canary_in_invalid_update(all_logs, alice_api, credential, canary):
     url = f"/api/credentials/{credential.pk}/"
-    for payload in ({"data": {"token": canary}}, {"name": canary * 5},
-                    {"provider": canary, "data": {"api_key": canary}}):
+    for payload in (
+        {"data": {"token": canary}},
+        {"name": canary * 5},
+        {"provider": canary, "data": {"api_key": canary}},
+    ):
         response = alice_api.patch(url, payload, format="json")
         assert response.status_code == 400
         assert_no_secret(response, canary)
@@ -116,8 +145,11 @@ def test_a_500_carries_no_exception_text_and_logs_none(all_logs, alice_api, cana
         raise RuntimeError(f"the database said no to {canary}") from ValueError(canary)
 
     monkeypatch.setattr(credentials, "create_credential", explode)
-    response = alice_api.post("/api/credentials/", {
-        "name": "n", "type": "api_key", "data": {"api_key": canary}}, format="json")
+    response = alice_api.post(
+        "/api/credentials/",
+        {"name": "n", "type": "api_key", "data": {"api_key": canary}},
+        format="json",
+    )
     error = assert_error_shape(response, 500, "server_error")
     assert error["message"] == "Internal server error."
     assert_no_secret(response, canary)
@@ -138,16 +170,25 @@ def test_a_500_in_a_read(all_logs, alice_api, credential, monkeypatch):
 
 
 def test_json_only_even_when_the_project_allows_the_browsable_api(settings, alice_api, canary):
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_RENDERER_CLASSES": [
-        "rest_framework.renderers.JSONRenderer",
-        "rest_framework.renderers.BrowsableAPIRenderer",
-    ]}
-    response = alice_api.post("/api/credentials/?format=api", {
-        "name": "n", "type": "basic", "data": {"username": canary}}, format="json")
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_RENDERER_CLASSES": [
+            "rest_framework.renderers.JSONRenderer",
+            "rest_framework.renderers.BrowsableAPIRenderer",
+        ],
+    }
+    response = alice_api.post(
+        "/api/credentials/?format=api",
+        {"name": "n", "type": "basic", "data": {"username": canary}},
+        format="json",
+    )
     assert response.status_code == 404  # no such format here
-    response = alice_api.post("/api/credentials/", {
-        "name": "n", "type": "basic", "data": {"username": canary}}, format="json",
-        HTTP_ACCEPT="text/html")
+    response = alice_api.post(
+        "/api/credentials/",
+        {"name": "n", "type": "basic", "data": {"username": canary}},
+        format="json",
+        HTTP_ACCEPT="text/html",
+    )
     assert response.status_code == 406
     assert_no_secret(response, canary)
 
@@ -155,15 +196,20 @@ def test_json_only_even_when_the_project_allows_the_browsable_api(settings, alic
 def test_canary_client_secret_on_provider_writes(all_logs, staff_api, provider, canary):
     secret = f"{canary}-client-secret"
     for response in (
-        staff_api.post("/api/providers/", {"name": "A", "slug": "a", "client_secret": secret},
-                       format="json"),
-        staff_api.post("/api/providers/", {"name": "B", "slug": "bad slug",
-                                           "client_secret": secret}, format="json"),
-        staff_api.patch(f"/api/providers/{provider.pk}/", {"client_secret": secret},
-                        format="json"),
-        staff_api.patch(f"/api/providers/{provider.pk}/", {"client_secret": secret,
-                                                           "token_url": "ftp://x"},
-                        format="json"),
+        staff_api.post(
+            "/api/providers/", {"name": "A", "slug": "a", "client_secret": secret}, format="json"
+        ),
+        staff_api.post(
+            "/api/providers/",
+            {"name": "B", "slug": "bad slug", "client_secret": secret},
+            format="json",
+        ),
+        staff_api.patch(f"/api/providers/{provider.pk}/", {"client_secret": secret}, format="json"),
+        staff_api.patch(
+            f"/api/providers/{provider.pk}/",
+            {"client_secret": secret, "token_url": "ftp://x"},
+            format="json",
+        ),
         staff_api.get("/api/providers/"),
         staff_api.get("/api/audit-events/"),
     ):

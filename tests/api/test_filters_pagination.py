@@ -15,20 +15,39 @@ def names(response, key="name"):
 
 @pytest.fixture
 def many(alice, provider, mailer):
-    chat = Provider.objects.create(slug="chat", name="Chat", category="communication",
-                                   auth_type="bearer")
-    for index, (prov, status) in enumerate([(provider, "active"), (provider, "error"),
-                                            (chat, "active")]):
-        integration, _ = tokens.connect(alice, prov, {"access_token": f"token-{index}"},
-                                        external_account_id=f"acct-{index}", label=f"L{index}")
+    chat = Provider.objects.create(
+        slug="chat", name="Chat", category="communication", auth_type="bearer"
+    )
+    for index, (prov, status) in enumerate(
+        [(provider, "active"), (provider, "error"), (chat, "active")]
+    ):
+        integration, _ = tokens.connect(
+            alice,
+            prov,
+            {"access_token": f"token-{index}"},
+            external_account_id=f"acct-{index}",
+            label=f"L{index}",
+        )
         Integration.objects.filter(pk=integration.pk).update(status=status)
-    for name, kind, prov in [("a-key", "api_key", mailer), ("b-basic", "basic", None),
-                             ("c-bearer", "bearer", chat), ("d-custom", "custom", mailer),
-                             ("e-key", "api_key", None)]:
-        data = {"api_key": "k"} if kind == "api_key" else {"username": "u", "password": "p"} \
-            if kind == "basic" else {"token": "t"} if kind == "bearer" else {"x": 1}
-        credentials.create_credential(alice, name=name, credential_type=kind, data=data,
-                                      provider=prov)
+    for name, kind, prov in [
+        ("a-key", "api_key", mailer),
+        ("b-basic", "basic", None),
+        ("c-bearer", "bearer", chat),
+        ("d-custom", "custom", mailer),
+        ("e-key", "api_key", None),
+    ]:
+        data = (
+            {"api_key": "k"}
+            if kind == "api_key"
+            else {"username": "u", "password": "p"}
+            if kind == "basic"
+            else {"token": "t"}
+            if kind == "bearer"
+            else {"x": 1}
+        )
+        credentials.create_credential(
+            alice, name=name, credential_type=kind, data=data, provider=prov
+        )
     return {"chat": chat}
 
 
@@ -37,7 +56,10 @@ class TestIntegrationFilters:
 
     def test_status_provider_category_auth_type(self, alice_api, many, provider):
         assert sorted(names(alice_api.get(self.URL, {"status": "active"}), "label")) == ["L0", "L2"]
-        assert sorted(names(alice_api.get(self.URL, {"provider": "cloudy"}), "label")) == ["L0", "L1"]
+        assert sorted(names(alice_api.get(self.URL, {"provider": "cloudy"}), "label")) == [
+            "L0",
+            "L1",
+        ]
         by_id = alice_api.get(self.URL, {"provider": str(provider.pk)})
         assert sorted(names(by_id, "label")) == ["L0", "L1"]
         assert names(alice_api.get(self.URL, {"category": "communication"}), "label") == ["L2"]
@@ -55,9 +77,17 @@ class TestIntegrationFilters:
         assert param in response.json()["error"]["fields"]
         assert canary not in response.content.decode()
 
-
-    @pytest.mark.parametrize("query", ["status=", "category=", "ordering=", "ordering=,",
-                                       "ordering=label,", "status=active&status="])
+    @pytest.mark.parametrize(
+        "query",
+        [
+            "status=",
+            "category=",
+            "ordering=",
+            "ordering=,",
+            "ordering=label,",
+            "status=active&status=",
+        ],
+    )
     def test_empty_values_are_400(self, alice_api, many, query):
         response = alice_api.get(f"{self.URL}?{query}")
         assert response.status_code == 400
@@ -94,7 +124,10 @@ class TestProviderFilters:
         assert names(alice_api.get(self.URL, {"status": "inactive"}), "slug") == []
         assert names(staff_api.get(self.URL, {"status": "inactive"}), "slug") == ["hidden"]
         assert names(alice_api.get(self.URL, {"ordering": "-slug"}), "slug") == [
-            "mailer", "cloudy", "chat"]
+            "mailer",
+            "cloudy",
+            "chat",
+        ]
 
 
 class TestPagination:
@@ -113,14 +146,17 @@ class TestPagination:
     def test_default_page_size(self, alice_api, many):
         assert len(alice_api.get(self.URL).json()["results"]) == 5
 
-    @pytest.mark.parametrize("params, status, field", [
-        ({"page": 4, "page_size": 2}, 404, None),
-        ({"page": 0}, 400, "page"),
-        ({"page": "x"}, 400, "page"),
-        ({"page_size": 0}, 400, "page_size"),
-        ({"page_size": 201}, 400, "page_size"),
-        ({"page_size": "ten"}, 400, "page_size"),
-    ])
+    @pytest.mark.parametrize(
+        "params, status, field",
+        [
+            ({"page": 4, "page_size": 2}, 404, None),
+            ({"page": 0}, 400, "page"),
+            ({"page": "x"}, 400, "page"),
+            ({"page_size": 0}, 400, "page_size"),
+            ({"page_size": 201}, 400, "page_size"),
+            ({"page_size": "ten"}, 400, "page_size"),
+        ],
+    )
     def test_bad_paging(self, alice_api, many, params, status, field):
         response = alice_api.get(self.URL, params)
         assert response.status_code == status

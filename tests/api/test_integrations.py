@@ -19,7 +19,7 @@ needs_disconnect = pytest.mark.skipif(
 needs_refresh = pytest.mark.skipif(
     not hasattr(tokens, "refresh_integration"),
     reason="tokens.refresh_integration(integration, actor=..., force=True) (OAuth issue) "
-           "is not there yet",
+    "is not there yet",
 )
 
 
@@ -49,10 +49,15 @@ def test_list_and_retrieve_show_status_never_tokens(alice_api, integration, prov
 
 
 def test_an_integration_without_refresh_token_says_it_cannot_refresh(
-        alice, alice_api, provider, monkeypatch):
+    alice, alice_api, provider, monkeypatch
+):
     """Computed from the sealed column alone: nothing is decrypted."""
-    integration, _ = tokens.connect(alice, provider, {"access_token": ACCESS, "expires_in": 60},
-                                    external_account_id="no-refresh")
+    integration, _ = tokens.connect(
+        alice,
+        provider,
+        {"access_token": ACCESS, "expires_in": 60},
+        external_account_id="no-refresh",
+    )
 
     def no_decrypting(*args, **kwargs):
         raise AssertionError("the API decrypted a token")
@@ -79,8 +84,9 @@ def test_there_is_no_create(alice_api, provider):
 
 def test_patch_label_and_status(alice, alice_api, integration):
     sealed = (integration.access_token_sealed, integration.refresh_token_sealed)
-    response = alice_api.patch(detail(integration), {"label": "Work", "status": "needs_reauth"},
-                               format="json")
+    response = alice_api.patch(
+        detail(integration), {"label": "Work", "status": "needs_reauth"}, format="json"
+    )
     assert response.status_code == 200, response.json()
     assert (response.json()["label"], response.json()["status"]) == ("Work", "needs_reauth")
     integration.refresh_from_db()
@@ -94,11 +100,14 @@ def test_patch_label_and_status(alice, alice_api, integration):
     assert response.json()["status"] == "active"
 
 
-@pytest.mark.parametrize("payload, field", [
-    ({"status": "revoked"}, "status"),
-    ({"status": "nonsense"}, "status"),
-    ({"label": "x" * 256}, "label"),
-])
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ({"status": "revoked"}, "status"),
+        ({"status": "nonsense"}, "status"),
+        ({"label": "x" * 256}, "label"),
+    ],
+)
 def test_invalid_update_is_400(alice_api, integration, payload, field):
     response = alice_api.patch(detail(integration), payload, format="json")
     assert response.status_code == 400
@@ -106,9 +115,11 @@ def test_invalid_update_is_400(alice_api, integration, payload, field):
 
 
 def test_other_fields_are_read_only(alice_api, integration):
-    response = alice_api.patch(detail(integration), {"external_account_id": "x",
-                                                     "access_token": "injected-token"},
-                               format="json")
+    response = alice_api.patch(
+        detail(integration),
+        {"external_account_id": "x", "access_token": "injected-token"},
+        format="json",
+    )
     assert response.status_code == 200
     integration.refresh_from_db()
     assert integration.external_account_id == "alice@cloudy"
@@ -120,13 +131,15 @@ def test_active_needs_a_token_and_revoked_stays_revoked(alice, alice_api, integr
     integration.refresh_from_db()
     integration.access_token = None
     integration.save()
-    assert alice_api.patch(detail(integration), {"status": "active"},
-                           format="json").status_code == 409
+    assert (
+        alice_api.patch(detail(integration), {"status": "active"}, format="json").status_code == 409
+    )
     Integration.objects.filter(pk=integration.pk).update(status="revoked")
     response = alice_api.patch(detail(integration), {"status": "error"}, format="json")
     assert response.status_code == 409
     assert response.json()["error"]["fields"] == {
-        "status": ["A revoked integration must be connected again."]}
+        "status": ["A revoked integration must be connected again."]
+    }
 
 
 @needs_disconnect
@@ -141,8 +154,9 @@ def test_delete_disconnects_without_a_revocation_endpoint(alice, alice_api, inte
     integration.refresh_from_db()
     assert integration.status == "revoked"
     assert integration.access_token_sealed is None and integration.refresh_token_sealed is None
-    assert AuditEvent.objects.filter(action="disconnect", target_id=str(integration.pk),
-                                     actor=alice).exists()
+    assert AuditEvent.objects.filter(
+        action="disconnect", target_id=str(integration.pk), actor=alice
+    ).exists()
     # Safe to repeat.
     assert alice_api.delete(detail(integration)).status_code == 200
 
@@ -162,7 +176,10 @@ def test_delete_revokes_at_the_provider(alice_api, integration, provider, monkey
     response = alice_api.delete(detail(integration))
     assert response.status_code == 200
     assert response.json()["revocation"] == {
-        "supported": True, "revoked": ["refresh_token"], "failed": {"access_token": "http_503"}}
+        "supported": True,
+        "revoked": ["refresh_token"],
+        "failed": {"access_token": "http_503"},
+    }
     assert revoked == [("refresh_token", REFRESH), ("access_token", ACCESS)]
     assert_no_secret(response)
 
@@ -170,13 +187,17 @@ def test_delete_revokes_at_the_provider(alice_api, integration, provider, monkey
 @needs_refresh
 class TestRefresh:
     def test_refresh_stores_new_tokens_and_returns_public_fields(
-            self, alice, alice_api, integration, monkeypatch, canary):
+        self, alice, alice_api, integration, monkeypatch, canary
+    ):
         calls = []
 
         def refresh(provider, refresh_token, *, actor=None):
             calls.append(refresh_token)
-            return {"access_token": f"{canary}-access", "refresh_token": f"{canary}-refresh",
-                    "expires_in": 7200}
+            return {
+                "access_token": f"{canary}-access",
+                "refresh_token": f"{canary}-refresh",
+                "expires_in": 7200,
+            }
 
         monkeypatch.setattr(oauth, "refresh_token_request", refresh)
         response = alice_api.post(detail(integration, "refresh/"))
@@ -191,8 +212,9 @@ class TestRefresh:
         assert calls == [REFRESH]  # forced: the valid token was refreshed anyway
         integration.refresh_from_db()
         assert integration.access_token == f"{canary}-access"
-        assert AuditEvent.objects.filter(action="refresh", target_id=str(integration.pk),
-                                         actor=alice, outcome="success").exists()
+        assert AuditEvent.objects.filter(
+            action="refresh", target_id=str(integration.pk), actor=alice, outcome="success"
+        ).exists()
 
     def test_refused_grant_is_409_and_keeps_the_tokens(self, alice_api, integration, monkeypatch):
         def refuse(provider, refresh_token, *, actor=None):

@@ -16,8 +16,9 @@ def detail(provider):
     return f"/api/providers/{provider.pk}/"
 
 
-def test_users_see_active_providers_without_their_secret(alice_api, provider, mailer,
-                                                         hidden_provider):
+def test_users_see_active_providers_without_their_secret(
+    alice_api, provider, mailer, hidden_provider
+):
     response = alice_api.get(LIST)
     assert response.status_code == 200
     assert [p["slug"] for p in response.json()["results"]] == ["cloudy", "mailer"]
@@ -36,22 +37,34 @@ def test_staff_see_all(staff_api, provider, hidden_provider):
 
 def test_staff_create_with_a_write_only_secret(staff, staff_api, canary):
     secret = f"{canary}-client-secret"
-    response = staff_api.post(LIST, {
-        "slug": "acme", "name": "Acme", "category": "crm", "auth_type": "oauth2",
-        "authorize_url": "https://acme.example/authorize", "token_url": "https://acme.example/token",
-        "default_scopes": ["read"], "client_id": "acme-id", "client_secret": secret,
-        "metadata": {"issuer": "https://acme.example"},
-    }, format="json")
+    response = staff_api.post(
+        LIST,
+        {
+            "slug": "acme",
+            "name": "Acme",
+            "category": "crm",
+            "auth_type": "oauth2",
+            "authorize_url": "https://acme.example/authorize",
+            "token_url": "https://acme.example/token",
+            "default_scopes": ["read"],
+            "client_id": "acme-id",
+            "client_secret": secret,
+            "metadata": {"issuer": "https://acme.example"},
+        },
+        format="json",
+    )
     assert response.status_code == 201, response.json()
     body = response.json()
     assert body["client_secret_status"]["set"] is True
     assert_no_secret(response, canary, secret)
     provider = Provider.objects.get(slug="acme")
     assert credentials.read_client_secret(provider, purpose="test").reveal() == secret
-    assert AuditEvent.objects.filter(action="create", target_id=str(provider.pk),
-                                     actor=staff).exists()
-    assert AuditEvent.objects.filter(action="update", target_id=str(provider.pk),
-                                     detail="client secret replaced").exists()
+    assert AuditEvent.objects.filter(
+        action="create", target_id=str(provider.pk), actor=staff
+    ).exists()
+    assert AuditEvent.objects.filter(
+        action="update", target_id=str(provider.pk), detail="client secret replaced"
+    ).exists()
 
 
 def test_staff_update_and_clear_the_secret(staff_api, provider):
@@ -61,20 +74,26 @@ def test_staff_update_and_clear_the_secret(staff_api, provider):
     assert provider.name == "Cloudy 2"
     assert provider.client_secret == CLIENT_SECRET  # omitted: kept
     response = staff_api.patch(detail(provider), {"client_secret": None}, format="json")
-    assert response.json()["client_secret_status"] == {"set": False, "state": "not_set",
-                                                       "key_version": None}
+    assert response.json()["client_secret_status"] == {
+        "set": False,
+        "state": "not_set",
+        "key_version": None,
+    }
     provider.refresh_from_db()
     assert provider.client_secret_sealed is None
 
 
-@pytest.mark.parametrize("payload, field", [
-    ({"name": "X", "slug": "not a slug"}, "slug"),
-    ({"name": "X", "slug": "x", "token_url": "http://insecure.example/token"}, "token_url"),
-    ({"name": "X", "slug": "x", "category": "nonsense"}, "category"),
-    ({"name": "X", "slug": "x", "default_scopes": "read"}, "default_scopes"),
-    ({"name": "X", "slug": "x", "metadata": {"k": "nul\x00"}}, "metadata"),
-    ({"slug": "x"}, "name"),
-])
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ({"name": "X", "slug": "not a slug"}, "slug"),
+        ({"name": "X", "slug": "x", "token_url": "http://insecure.example/token"}, "token_url"),
+        ({"name": "X", "slug": "x", "category": "nonsense"}, "category"),
+        ({"name": "X", "slug": "x", "default_scopes": "read"}, "default_scopes"),
+        ({"name": "X", "slug": "x", "metadata": {"k": "nul\x00"}}, "metadata"),
+        ({"slug": "x"}, "name"),
+    ],
+)
 def test_staff_invalid_input_is_400(staff_api, payload, field):
     response = staff_api.post(LIST, payload, format="json")
     assert response.status_code == 400, response.json()
@@ -82,8 +101,11 @@ def test_staff_invalid_input_is_400(staff_api, payload, field):
 
 
 def test_loopback_http_endpoints_are_allowed(staff_api):
-    response = staff_api.post(LIST, {"name": "Local", "slug": "local",
-                                     "token_url": "http://127.0.0.1:9000/token"}, format="json")
+    response = staff_api.post(
+        LIST,
+        {"name": "Local", "slug": "local", "token_url": "http://127.0.0.1:9000/token"},
+        format="json",
+    )
     assert response.status_code == 201
 
 

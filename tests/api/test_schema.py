@@ -29,17 +29,28 @@ def test_paths_and_operations(schema):
     assert schema["openapi"].startswith("3.")
     operations = {(path, method) for path, item in schema["paths"].items() for method in item}
     assert operations == {
-        ("/api/providers/", "get"), ("/api/providers/", "post"),
-        ("/api/providers/{id}/", "get"), ("/api/providers/{id}/", "put"),
-        ("/api/providers/{id}/", "patch"), ("/api/providers/{id}/", "delete"),
-        ("/api/integrations/", "get"), ("/api/integrations/{id}/", "get"),
-        ("/api/integrations/{id}/", "put"), ("/api/integrations/{id}/", "patch"),
-        ("/api/integrations/{id}/", "delete"), ("/api/integrations/{id}/refresh/", "post"),
-        ("/api/credentials/", "get"), ("/api/credentials/", "post"),
-        ("/api/credentials/{id}/", "get"), ("/api/credentials/{id}/", "put"),
-        ("/api/credentials/{id}/", "patch"), ("/api/credentials/{id}/", "delete"),
-        ("/api/audit-events/", "get"), ("/api/audit-events/{id}/", "get"),
-        ("/api/auth/logout/", "post"), ("/api/auth/logoutall/", "post"),
+        ("/api/providers/", "get"),
+        ("/api/providers/", "post"),
+        ("/api/providers/{id}/", "get"),
+        ("/api/providers/{id}/", "put"),
+        ("/api/providers/{id}/", "patch"),
+        ("/api/providers/{id}/", "delete"),
+        ("/api/integrations/", "get"),
+        ("/api/integrations/{id}/", "get"),
+        ("/api/integrations/{id}/", "put"),
+        ("/api/integrations/{id}/", "patch"),
+        ("/api/integrations/{id}/", "delete"),
+        ("/api/integrations/{id}/refresh/", "post"),
+        ("/api/credentials/", "get"),
+        ("/api/credentials/", "post"),
+        ("/api/credentials/{id}/", "get"),
+        ("/api/credentials/{id}/", "put"),
+        ("/api/credentials/{id}/", "patch"),
+        ("/api/credentials/{id}/", "delete"),
+        ("/api/audit-events/", "get"),
+        ("/api/audit-events/{id}/", "get"),
+        ("/api/auth/logout/", "post"),
+        ("/api/auth/logoutall/", "post"),
     }
     assert set(schema["components"]["securitySchemes"]) == {"tokenAuth", "cookieAuth"}
 
@@ -77,18 +88,26 @@ def test_create_body_says_which_keys_each_type_needs(schema):
         target = components[variant["$ref"].rsplit("/", 1)[1]]
         kind = components[target["properties"]["type"]["$ref"].rsplit("/", 1)[1]]["enum"][0]
         required[kind] = target["properties"]["data"].get("required", [])
-    assert required == {"api_key": ["api_key"], "basic": ["username", "password"],
-                        "bearer": ["token"], "custom": []}
+    assert required == {
+        "api_key": ["api_key"],
+        "basic": ["username", "password"],
+        "bearer": ["token"],
+        "custom": [],
+    }
 
 
 def test_examples_hold_no_secret(schema):
-    examples = [value for path, value in _walk(schema) if path and path[-1] in ("example",
-                                                                               "examples")]
+    examples = [
+        value for path, value in _walk(schema) if path and path[-1] in ("example", "examples")
+    ]
     assert examples, "the schema documents at least one example"
     for example in examples:
         # Keys that hold values; an error's "fields" maps field *names* to messages.
-        keys = {path[-1] for path, _ in _walk(example)
-                if path and isinstance(path[-1], str) and path[:-1][-1:] != ("fields",)}
+        keys = {
+            path[-1]
+            for path, _ in _walk(example)
+            if path and isinstance(path[-1], str) and path[:-1][-1:] != ("fields",)
+        }
         assert not SECRET_KEYS & keys, example
 
 
@@ -98,10 +117,15 @@ def test_schema_is_the_same_for_everyone(alice_api, staff_api):
     assert bodies[0] == bodies[1]
 
 
-@pytest.mark.parametrize(("url", "accept"), [
-    ("/api/schema/", "*/*"), ("/api/schema/", "application/vnd.oai.openapi+json"),
-    ("/api/docs/", "*/*"), ("/api/docs/", "text/html"),
-])
+@pytest.mark.parametrize(
+    ("url", "accept"),
+    [
+        ("/api/schema/", "*/*"),
+        ("/api/schema/", "application/vnd.oai.openapi+json"),
+        ("/api/docs/", "*/*"),
+        ("/api/docs/", "text/html"),
+    ],
+)
 def test_schema_and_docs_are_401_for_anonymous_users(anon_api, url, accept):
     for method in ("get", "head", "options"):
         response = getattr(anon_api, method)(url, HTTP_ACCEPT=accept)

@@ -19,6 +19,7 @@ def rates(settings):
                 "integrations_refresh": rates.get("refresh", "2/min"),
             },
         }
+
     return set_rates
 
 
@@ -26,8 +27,9 @@ def test_credentials_429_after_the_limit_per_user(rates, alice_api, bob_api):
     rates(credentials="3/min")
     for _ in range(3):
         assert alice_api.get("/api/credentials/").status_code == 200
-    response = alice_api.post("/api/credentials/", {"name": "n", "type": "bearer",
-                                                    "data": {"token": "t"}}, format="json")
+    response = alice_api.post(
+        "/api/credentials/", {"name": "n", "type": "bearer", "data": {"token": "t"}}, format="json"
+    )
     assert response.status_code == 429
     assert response.json()["error"]["code"] == "throttled"
     assert int(response["Retry-After"]) > 0
@@ -37,22 +39,28 @@ def test_credentials_429_after_the_limit_per_user(rates, alice_api, bob_api):
 
 def test_refresh_429_after_the_limit(rates, alice_api, integration, monkeypatch):
     rates(refresh="2/min")
-    monkeypatch.setattr(oauth, "refresh_token_request",
-                        lambda provider, token, actor=None: {"access_token": "new-access-token"})
+    monkeypatch.setattr(
+        oauth,
+        "refresh_token_request",
+        lambda provider, token, actor=None: {"access_token": "new-access-token"},
+    )
     url = f"/api/integrations/{integration.pk}/refresh/"
     assert [alice_api.post(url).status_code for _ in range(3)] == [200, 200, 429]
     assert alice_api.get(f"/api/integrations/{integration.pk}/").status_code == 200
 
 
 def test_a_rate_of_none_switches_it_off(rates, settings, alice_api):
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK,
-                               "DEFAULT_THROTTLE_RATES": {"integrations_credentials": None}}
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"integrations_credentials": None},
+    }
     assert all(alice_api.get("/api/credentials/").status_code == 200 for _ in range(5))
 
 
 def test_defaults_without_project_settings(settings, alice_api):
-    settings.REST_FRAMEWORK = {k: v for k, v in settings.REST_FRAMEWORK.items()
-                               if k != "DEFAULT_THROTTLE_RATES"}
+    settings.REST_FRAMEWORK = {
+        k: v for k, v in settings.REST_FRAMEWORK.items() if k != "DEFAULT_THROTTLE_RATES"
+    }
     assert DEFAULT_RATES["integrations_credentials"]
     assert alice_api.get("/api/credentials/").status_code == 200
 

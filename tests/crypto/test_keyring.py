@@ -68,8 +68,16 @@ class TestParse:
     @pytest.mark.parametrize(
         ("entry", "code", "fragment"),
         [
-            (f"3:{base64.b64encode(bytes(31)).decode()}", "bad_length", "key version 3 is 31 bytes"),
-            (f"3:{base64.b64encode(bytes(33)).decode()}", "bad_length", "key version 3 is 33 bytes"),
+            (
+                f"3:{base64.b64encode(bytes(31)).decode()}",
+                "bad_length",
+                "key version 3 is 31 bytes",
+            ),
+            (
+                f"3:{base64.b64encode(bytes(33)).decode()}",
+                "bad_length",
+                "key version 3 is 33 bytes",
+            ),
             ("3:not*base64!", "bad_base64", "key version 3 is not valid base64"),
             ("3:QUJD=A", "bad_base64", "key version 3 is not valid base64"),
             (CANARY_KEY_TEXT, "bad_entry", "does not start with a version"),
@@ -109,7 +117,8 @@ class TestParse:
 
 class TestRoundTrip:
     @pytest.mark.parametrize(
-        "plaintext", [b"", b"a", b"token-" * 20, "h\u00e9llo \u2603 \U0001f600".encode(), os.urandom(333)]
+        "plaintext",
+        [b"", b"a", b"token-" * 20, "h\u00e9llo \u2603 \U0001f600".encode(), os.urandom(333)],
     )
     def test_round_trip(self, keyring, plaintext):
         sealed = keyring.encrypt(plaintext, b"ctx")
@@ -224,9 +233,7 @@ class TestTamperMatrix:
             with pytest.raises(CryptoError):
                 keyring.decrypt(sealed[:end], b"ctx")
 
-    @pytest.mark.parametrize(
-        "suffix", ["=", "==", "A", "AAAA", " ", "\n", "\x00", "$", "\u00e9"]
-    )
+    @pytest.mark.parametrize("suffix", ["=", "==", "A", "AAAA", " ", "\n", "\x00", "$", "\u00e9"])
     def test_padding_and_appended_bytes(self, keyring, suffix):
         sealed = keyring.encrypt(b"value", b"ctx")
         with pytest.raises(CryptoError):

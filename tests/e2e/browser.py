@@ -24,13 +24,16 @@ def sync_playwright_or_skip():
     """``playwright.sync_api.sync_playwright``, or skip the module with the reason."""
     os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
     if os.environ.get("BROWSER_TESTS", "1") == "0":
-        pytest.skip("BROWSER_TESTS=0: the matrix runs the browser tests in one session",
-                    allow_module_level=True)
+        pytest.skip(
+            "BROWSER_TESTS=0: the matrix runs the browser tests in one session",
+            allow_module_level=True,
+        )
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.skip("playwright is not installed (pip install -e '.[dev]')",
-                    allow_module_level=True)
+        pytest.skip(
+            "playwright is not installed (pip install -e '.[dev]')", allow_module_level=True
+        )
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
     return sync_playwright

@@ -39,8 +39,11 @@ def _config(token, fixed_ids):
             # body) carry data without the keys its stored type needs: 400.
             "include-path-regex": "^/api/credentials/",
             "include-method": ["POST", "PUT", "PATCH"],
-            "checks": {"positive_data_acceptance": {
-                "expected-statuses": ["2xx", "400", "401", "403", "404", "409", "429"]}},
+            "checks": {
+                "positive_data_acceptance": {
+                    "expected-statuses": ["2xx", "400", "401", "403", "404", "409", "429"]
+                }
+            },
         },
     ]
     # Revoking the token would end the run (every later request a 401);
@@ -50,22 +53,24 @@ def _config(token, fixed_ids):
         # Detail operations work on the user's real objects (a generated id
         # never exists); tests/api/test_access.py covers other users' ids.
         operations.append({"include-path": path, "parameters": {"id": object_id}})
-    return schemathesis.Config.from_dict({
-        # Connection: close — a kept-alive connection to Django's development
-        # server waits ~40 ms per request (Nagle and delayed ACK).
-        "headers": {"Authorization": f"Token {token}", "Connection": "close"},
-        "cache": {"enabled": False},
-        "generation": {
-            "max-examples": MAX_EXAMPLES,
-            "deterministic": True,
-            "database": "none",  # nothing replayed from (or written to) .hypothesis/
-            # PostgreSQL text cannot hold NUL; the API refuses it (400), which the
-            # schema cannot say. Tests in tests/api cover NUL input.
-            "allow-x00": False,
-        },
-        "phases": {"stateful": {"enabled": False}},
-        "operations": operations,
-    })
+    return schemathesis.Config.from_dict(
+        {
+            # Connection: close — a kept-alive connection to Django's development
+            # server waits ~40 ms per request (Nagle and delayed ACK).
+            "headers": {"Authorization": f"Token {token}", "Connection": "close"},
+            "cache": {"enabled": False},
+            "generation": {
+                "max-examples": MAX_EXAMPLES,
+                "deterministic": True,
+                "database": "none",  # nothing replayed from (or written to) .hypothesis/
+                # PostgreSQL text cannot hold NUL; the API refuses it (400), which the
+                # schema cannot say. Tests in tests/api cover NUL input.
+                "allow-x00": False,
+            },
+            "phases": {"stateful": {"enabled": False}},
+            "operations": operations,
+        }
+    )
 
 
 @pytest.fixture
@@ -76,22 +81,32 @@ def fuzz_user(django_user_model):
 @pytest.fixture
 def api_schema(live_server, fuzz_user, django_user_model, settings):
     # No throttling during the run (429 is documented, but would only cut it short).
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
-        "integrations_credentials": None, "integrations_refresh": None}}
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"integrations_credentials": None, "integrations_refresh": None},
+    }
     cache.clear()
     token, _expires_at = create_api_token(fuzz_user)
 
-    provider = Provider.objects.create(slug="fuzz-cloud", name="Fuzz Cloud",
-                                       category="storage", auth_type="oauth2")
+    provider = Provider.objects.create(
+        slug="fuzz-cloud", name="Fuzz Cloud", category="storage", auth_type="oauth2"
+    )
     # No refresh token: a refresh answers 409 at once, never calling a provider.
-    integration, _ = tokens.connect(fuzz_user, provider, {"access_token": "fuzz-access-token-1"},
-                                    external_account_id="fuzzer@cloud", label="Fuzz")
+    integration, _ = tokens.connect(
+        fuzz_user,
+        provider,
+        {"access_token": "fuzz-access-token-1"},
+        external_account_id="fuzzer@cloud",
+        label="Fuzz",
+    )
     credential = credentials.create_credential(
-        fuzz_user, name="Fuzz key", credential_type="custom", data={"k": "fuzz-secret-value"})
+        fuzz_user, name="Fuzz key", credential_type="custom", data={"k": "fuzz-secret-value"}
+    )
     # Someone else's, which the fuzzer must never reach.
     other = django_user_model.objects.create_user("other", password="other-password-1")
-    credentials.create_credential(other, name="Other key", credential_type="bearer",
-                                  data={"token": "other-secret-value"})
+    credentials.create_credential(
+        other, name="Other key", credential_type="bearer", data={"token": "other-secret-value"}
+    )
 
     fixed = {
         "/api/integrations/{id}/": str(integration.pk),
@@ -99,8 +114,9 @@ def api_schema(live_server, fuzz_user, django_user_model, settings):
         "/api/credentials/{id}/": str(credential.pk),
         "/api/providers/{id}/": str(provider.pk),
     }
-    return schemathesis.openapi.from_url(f"{live_server.url}/api/schema/",
-                                         config=_config(token, fixed))
+    return schemathesis.openapi.from_url(
+        f"{live_server.url}/api/schema/", config=_config(token, fixed)
+    )
 
 
 def _failures(event):
@@ -120,8 +136,10 @@ def _failures(event):
             interaction = event.recorder.interactions.get(case_id)
             answer = ""
             if interaction is not None and interaction.response is not None:
-                answer = f"\n    -> {interaction.response.status_code} " \
-                         f"{interaction.response.content[:300]!r}"
+                answer = (
+                    f"\n    -> {interaction.response.status_code} "
+                    f"{interaction.response.content[:300]!r}"
+                )
             lines.append(f"[{node.name}] {failure.title}: {failure.message}\n    {request}{answer}")
     return lines or [f"{event.label}: {event.status}"]
 
@@ -151,8 +169,10 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(api_schema, served):
     started = time.monotonic()
     failures, errors = [], []
     for event in engine_for(api_schema).execute():
-        if isinstance(event, events.ScenarioFinished) and event.status in (Status.FAILURE,
-                                                                          Status.ERROR):
+        if isinstance(event, events.ScenarioFinished) and event.status in (
+            Status.FAILURE,
+            Status.ERROR,
+        ):
             failures.extend(_failures(event))
         elif isinstance(event, (events.NonFatalError, events.FatalError)):
             error = getattr(event, "value", None) or getattr(event, "exception", None)
@@ -162,8 +182,10 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(api_schema, served):
     statuses = {}
     for _, _, status in served:
         statuses[status] = statuses.get(status, 0) + 1
-    print(f"\nschemathesis: {len(served)} requests in {elapsed:.1f}s; "
-          f"statuses {dict(sorted(statuses.items()))}")
+    print(
+        f"\nschemathesis: {len(served)} requests in {elapsed:.1f}s; "
+        f"statuses {dict(sorted(statuses.items()))}"
+    )
     assert not errors, "\n".join(errors)
     assert not failures, "\n".join(dict.fromkeys(failures))
     server_errors = [entry for entry in served if entry[2] >= 500]

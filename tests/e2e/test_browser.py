@@ -62,8 +62,9 @@ def demo(live_server):
 
 @pytest.fixture
 def alice(django_user_model):
-    return django_user_model.objects.create_user("alice", email="alice@demo.test",
-                                                 password=PASSWORD)
+    return django_user_model.objects.create_user(
+        "alice", email="alice@demo.test", password=PASSWORD
+    )
 
 
 @pytest.fixture
@@ -96,8 +97,7 @@ def site_logs(caplog):
     )
 
 
-def test_user_connects_manages_a_credential_and_disconnects(
-        page, demo, alice, canary, all_logs):
+def test_user_connects_manages_a_credential_and_disconnects(page, demo, alice, canary, all_logs):
     recorder = PageRecorder(page)
     sign_in(page, "alice")
 
@@ -158,7 +158,8 @@ def test_user_connects_manages_a_credential_and_disconnects(
 
     # Delete, with a confirmation page.
     page.locator("#credentials tbody tr", has_text="Stripe (live)").get_by_role(
-        "link", name="Delete").click()
+        "link", name="Delete"
+    ).click()
     expect(page.get_by_role("heading", name="Delete “Stripe (live)”?")).to_be_visible()
     recorder.snapshot()
     page.get_by_role("button", name="Delete").click()
@@ -169,7 +170,8 @@ def test_user_connects_manages_a_credential_and_disconnects(
     # Disconnect the integration, with a confirmation; it is revoked at the provider.
     page.get_by_role("link", name="My connections").click()
     page.locator("#connected-accounts tbody tr", has_text="Demo").get_by_role(
-        "link", name="Disconnect").click()
+        "link", name="Disconnect"
+    ).click()
     expect(page.get_by_role("heading", name="Disconnect Demo?")).to_be_visible()
     recorder.snapshot()
     page.get_by_role("button", name="Disconnect").click()
@@ -178,8 +180,12 @@ def test_user_connects_manages_a_credential_and_disconnects(
     expect(page.locator("#no-connections")).to_be_visible()
     integration.refresh_from_db()
     assert integration.status == "revoked" and integration.access_token is None
-    assert AuditEvent.objects.filter(action="revoke", outcome="success",
-                                     target_id=str(integration.pk)).count() == 2
+    assert (
+        AuditEvent.objects.filter(
+            action="revoke", outcome="success", target_id=str(integration.pk)
+        ).count()
+        == 2
+    )
 
     # Sign out.
     page.get_by_role("button", name="Log out").click()
@@ -194,10 +200,19 @@ def test_user_connects_manages_a_credential_and_disconnects(
 
 def test_needs_reauth_shows_a_reconnect_button(page, demo, alice, canary):
     integration, _ = tokens.connect(
-        alice, demo, {"access_token": f"{canary}-access", "refresh_token": f"{canary}-refresh",
-                      "expires_in": 3600}, external_account_id="x-1", label="old account")
-    Integration.objects.filter(pk=integration.pk).update(status="needs_reauth",
-                                                         last_error="invalid_grant")
+        alice,
+        demo,
+        {
+            "access_token": f"{canary}-access",
+            "refresh_token": f"{canary}-refresh",
+            "expires_in": 3600,
+        },
+        external_account_id="x-1",
+        label="old account",
+    )
+    Integration.objects.filter(pk=integration.pk).update(
+        status="needs_reauth", last_error="invalid_grant"
+    )
     recorder = PageRecorder(page)
     sign_in(page, "alice")
     row = page.locator("#connected-accounts tbody tr", has_text="old account")
@@ -209,11 +224,20 @@ def test_needs_reauth_shows_a_reconnect_button(page, demo, alice, canary):
 
 def test_staff_see_only_masked_values_in_the_admin(page, demo, alice, staff, canary):
     api_key = f"{canary}-admin-key-9876"
-    credentials.create_credential(alice, name="Mailer", credential_type="api_key",
-                                  data={"api_key": api_key}, plugin="mailer")
-    tokens.connect(alice, demo, {"access_token": f"{canary}-access",
-                                 "refresh_token": f"{canary}-refresh", "expires_in": 3600},
-                   external_account_id="acct-9", label="alice@demo.test")
+    credentials.create_credential(
+        alice, name="Mailer", credential_type="api_key", data={"api_key": api_key}, plugin="mailer"
+    )
+    tokens.connect(
+        alice,
+        demo,
+        {
+            "access_token": f"{canary}-access",
+            "refresh_token": f"{canary}-refresh",
+            "expires_in": 3600,
+        },
+        external_account_id="acct-9",
+        label="alice@demo.test",
+    )
     recorder = PageRecorder(page)
     page.goto("/admin/login/?next=/admin/")
     page.get_by_label("Username").fill("operator")

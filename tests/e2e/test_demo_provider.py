@@ -64,8 +64,9 @@ class Browser:
     def post(self, path, data, **kwargs):
         url = path if path.startswith("http") else self.base + path
         data = {**data, "csrfmiddlewaretoken": self.session.cookies.get("csrftoken", "")}
-        response = self.session.post(url, data=data, allow_redirects=False, timeout=30,
-                                     headers={"Referer": url}, **kwargs)
+        response = self.session.post(
+            url, data=data, allow_redirects=False, timeout=30, headers={"Referer": url}, **kwargs
+        )
         self.seen.append(response.text)
         return response
 
@@ -108,7 +109,9 @@ def demo(live_server):
 
 @pytest.fixture
 def alice(django_user_model):
-    return django_user_model.objects.create_user("alice", email="alice@demo.test", password=PASSWORD)
+    return django_user_model.objects.create_user(
+        "alice", email="alice@demo.test", password=PASSWORD
+    )
 
 
 @pytest.fixture
@@ -125,16 +128,23 @@ def client_secret(provider):
 
 
 def introspect(base, provider, token):
-    response = requests.post(f"{base}/o/introspect/", data={"token": token},
-                             auth=(provider.client_id, client_secret(provider)), timeout=30)
+    response = requests.post(
+        f"{base}/o/introspect/",
+        data={"token": token},
+        auth=(provider.client_id, client_secret(provider)),
+        timeout=30,
+    )
     response.raise_for_status()
     return response.json()
 
 
 def refresh_grant(base, provider, refresh_token):
-    return requests.post(f"{base}/o/token/", timeout=30,
-                         data={"grant_type": "refresh_token", "refresh_token": refresh_token},
-                         auth=(provider.client_id, client_secret(provider)))
+    return requests.post(
+        f"{base}/o/token/",
+        timeout=30,
+        data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+        auth=(provider.client_id, client_secret(provider)),
+    )
 
 
 # Loggers of the other parties that share this process in the test: the
@@ -153,7 +163,8 @@ def _by_the_site(record):
 def site_logs(caplog):
     return "\n".join(
         f"{record.name} {record.getMessage()} {record.exc_text or ''}"
-        for record in caplog.records if _by_the_site(record)
+        for record in caplog.records
+        if _by_the_site(record)
     )
 
 
@@ -284,8 +295,10 @@ def test_an_open_redirect_in_next_is_refused(demo, browser):
 def test_a_revoked_grant_needs_reauth_and_keeps_the_old_tokens(live_server, demo, browser, alice):
     browser.connect()
     integration = Integration.objects.get()
-    old = (raw_column(Integration, "access_token", integration.pk),
-           raw_column(Integration, "refresh_token", integration.pk))
+    old = (
+        raw_column(Integration, "access_token", integration.pk),
+        raw_column(Integration, "refresh_token", integration.pk),
+    )
     # The user revokes this site's access at the provider.
     get_refresh_token_model().objects.get(revoked__isnull=True).revoke()
     expire(integration)
@@ -294,8 +307,10 @@ def test_a_revoked_grant_needs_reauth_and_keeps_the_old_tokens(live_server, demo
     assert info.value.code == "invalid_grant"
     integration.refresh_from_db()
     assert (integration.status, integration.last_error) == ("needs_reauth", "invalid_grant")
-    assert (raw_column(Integration, "access_token", integration.pk),
-            raw_column(Integration, "refresh_token", integration.pk)) == old
+    assert (
+        raw_column(Integration, "access_token", integration.pk),
+        raw_column(Integration, "refresh_token", integration.pk),
+    ) == old
 
 
 def test_provider_down_marks_error_and_keeps_tokens(demo, browser):
@@ -367,8 +382,12 @@ def test_refresh_race_refreshes_exactly_once(live_server, browser):
     integration.refresh_from_db()
     assert set(results) == {integration.access_token}
     assert integration.status == "active"
-    assert introspect(live_server.url, Provider.objects.get(slug="demo"),
-                      integration.access_token)["active"] is True
+    assert (
+        introspect(live_server.url, Provider.objects.get(slug="demo"), integration.access_token)[
+            "active"
+        ]
+        is True
+    )
     assert AuditEvent.objects.filter(action="refresh", outcome="success").count() == 1
     assert time.monotonic() - started < 30
 
@@ -382,15 +401,18 @@ def test_the_demo_providers_iss_is_checked_and_required(live_server, demo, brows
     assert query["iss"] == [f"{live_server.url}/o"]
     assert response.status_code == 302, response.text
 
-    for tamper, code in ((lambda q: q.pop("iss"), "issuer_missing"),
-                         (lambda q: q.update(iss=["https://attacker.example/o"]), "issuer_mismatch")):
+    for tamper, code in (
+        (lambda q: q.pop("iss"), "issuer_missing"),
+        (lambda q: q.update(iss=["https://attacker.example/o"]), "issuer_mismatch"),
+    ):
         authorize_url, page = browser.start_connect()
         callback_url = browser.consent(authorize_url, page)
         query = parse_qs(urlsplit(callback_url).query)
         tamper(query)
         with TokenRequests() as token_requests:
-            refused = browser.get(urlsplit(callback_url).path,
-                                  params={k: v[0] for k, v in query.items()})
+            refused = browser.get(
+                urlsplit(callback_url).path, params={k: v[0] for k, v in query.items()}
+            )
         assert refused.status_code == 400 and code in refused.text
         assert token_requests.count == 0
     assert Integration.objects.filter(owner=alice).count() == 1

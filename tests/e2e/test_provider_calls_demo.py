@@ -43,7 +43,9 @@ def userinfo(live_server):
 
 def test_a_call_with_a_valid_token(integration, userinfo, alice):
     with TokenRequests() as token_requests:
-        response = tokens.session(integration, purpose=PURPOSE, actor=alice).get(userinfo, timeout=30)
+        response = tokens.session(integration, purpose=PURPOSE, actor=alice).get(
+            userinfo, timeout=30
+        )
     assert response.status_code == 200
     assert response.json()["email"] == "alice@demo.test"
     assert token_requests.count == 0
@@ -63,14 +65,20 @@ def test_a_call_after_expiry_refreshes_once(integration, userinfo):
 
 
 def test_a_token_the_provider_stopped_accepting_is_refreshed_once_and_the_call_retried(
-        integration, userinfo):
+    integration, userinfo
+):
     """The provider ends the access token's life before our clock says (its
     401 is all we learn); the grant itself lives on."""
     rejected = integration.access_token
     get_access_token_model().objects.filter(token=rejected).update(
-        expires=timezone.now() - timedelta(seconds=1))
-    assert requests.get(userinfo, headers={"Authorization": f"Bearer {rejected}"},
-                        timeout=30).status_code == 401
+        expires=timezone.now() - timedelta(seconds=1)
+    )
+    assert (
+        requests.get(
+            userinfo, headers={"Authorization": f"Bearer {rejected}"}, timeout=30
+        ).status_code
+        == 401
+    )
     with TokenRequests() as token_requests:
         response = tokens.session(integration, purpose=PURPOSE).get(userinfo, timeout=30)
     assert response.status_code == 200 and response.json()["email"] == "alice@demo.test"
@@ -80,8 +88,9 @@ def test_a_token_the_provider_stopped_accepting_is_refreshed_once_and_the_call_r
     assert AuditEvent.objects.filter(action="use", purpose=PURPOSE).count() == 2
 
 
-def test_a_token_revoked_at_the_provider_with_its_grant_needs_reauthorization(integration,
-                                                                               userinfo):
+def test_a_token_revoked_at_the_provider_with_its_grant_needs_reauthorization(
+    integration, userinfo
+):
     """django-oauth-toolkit revokes an access token by deleting it, which orphans
     its refresh token: the one refresh is refused, and the user must reconnect."""
     get_access_token_model().objects.get(token=integration.access_token).revoke()

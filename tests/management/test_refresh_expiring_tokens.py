@@ -39,8 +39,9 @@ def test_refreshes_only_what_expires_within_the_window(alice, provider, fake):
     no_refresh = connected(alice, provider, expires_in=300, refresh=None, external_account_id="nr")
     reauth = connected(alice, provider, expires_in=300, external_account_id="reauth")
     Integration.objects.filter(pk=reauth.pk).update(status="needs_reauth")
-    forever, _ = tokens.connect(alice, provider, {"access_token": "no-expiry-000001",
-                                                  "refresh_token": "rt-no-expiry-01"})
+    forever, _ = tokens.connect(
+        alice, provider, {"access_token": "no-expiry-000001", "refresh_token": "rt-no-expiry-01"}
+    )
 
     output = run("--within", "600")
     assert output.strip() == "1 integration(s) expiring within 600 s — refreshed: 1"
@@ -79,11 +80,13 @@ def test_a_row_another_worker_is_refreshing_is_skipped_until_its_lease_expires(
 ):
     integration = connected(alice, provider, expires_in=60)
     Integration.objects.filter(pk=integration.pk).update(
-        refresh_lease=uuid.uuid4(), refresh_lease_expires_at=timezone.now() + timedelta(minutes=1))
+        refresh_lease=uuid.uuid4(), refresh_lease_expires_at=timezone.now() + timedelta(minutes=1)
+    )
     assert json.loads(run("--within", "600", "--json"))["skipped"] == 1
     assert fake.requests == []
     Integration.objects.filter(pk=integration.pk).update(
-        refresh_lease_expires_at=timezone.now() - timedelta(seconds=1))  # its worker died
+        refresh_lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )  # its worker died
     assert json.loads(run("--within", "600", "--json"))["refreshed"] == 1
     assert len(fake.refresh_requests()) == 1
 
@@ -99,9 +102,16 @@ def test_bad_arguments(args):
 def test_several_processes_at_once_refresh_each_integration_once(alice, fake):
     fake.delay = 0.05  # a provider that takes a moment
     provider = make_provider(fake)
-    pks = [connected(alice, provider, expires_in=120, external_account_id=f"acct-{i}",
-                     refresh=f"stored-refresh-token-{i:04d}").pk
-           for i in range(6)]
+    pks = [
+        connected(
+            alice,
+            provider,
+            expires_in=120,
+            external_account_id=f"acct-{i}",
+            refresh=f"stored-refresh-token-{i:04d}",
+        ).pk
+        for i in range(6)
+    ]
     barrier = threading.Barrier(4)
     outputs, errors = [], []
 
@@ -135,14 +145,23 @@ def test_carries_on_past_unreadable_rows_and_an_absurd_response_and_reports_them
     """Rows are taken soonest expiry first: the bad ones come before the good one."""
     bad = {}
     for index, how in enumerate(sorted(UNREADABLE)):
-        bad[how] = connected(alice, provider, expires_in=60 + index, external_account_id=how,
-                             refresh=f"{canary}-{how}")
+        bad[how] = connected(
+            alice,
+            provider,
+            expires_in=60 + index,
+            external_account_id=how,
+            refresh=f"{canary}-{how}",
+        )
         spoil(bad[how], "refresh_token", how, f"{canary}-{how}")
-    absurd = connected(alice, provider, expires_in=100, external_account_id="absurd",
-                       refresh="stored-refresh-absurd-01")
+    absurd = connected(
+        alice,
+        provider,
+        expires_in=100,
+        external_account_id="absurd",
+        refresh="stored-refresh-absurd-01",
+    )
     fine = connected(alice, provider, expires_in=200, external_account_id="fine")
-    fake.script("/token", 200, {"access_token": "absurd-access-token-01",
-                                "expires_in": 10 ** 30})
+    fake.script("/token", 200, {"access_token": "absurd-access-token-01", "expires_in": 10**30})
 
     out = StringIO()
     with pytest.raises(SystemExit) as info:
@@ -153,7 +172,8 @@ def test_carries_on_past_unreadable_rows_and_an_absurd_response_and_reports_them
     assert Integration.objects.get(pk=fine.pk).access_token.startswith("fake-access-")
     failures = {f["integration"]: (f["outcome"], f["code"]) for f in report["failures"]}
     assert {failures[str(bad[how].pk)] for how in UNREADABLE} == {
-        ("unreadable", code) for code in UNREADABLE.values()}
+        ("unreadable", code) for code in UNREADABLE.values()
+    }
     assert failures[str(absurd.pk)][0] in ("error", "failed")  # an absurd token response
     assert len(failures) == 4
     for how in UNREADABLE:

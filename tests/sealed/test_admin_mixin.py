@@ -61,21 +61,31 @@ def run_reseal(client, model, pks):
 
 
 def webhook_post(**overrides):
-    return {"url": "https://example.com/hook", "signing_secret": "", "headers": "",
-            "notes": "", **overrides}
+    return {
+        "url": "https://example.com/hook",
+        "signing_secret": "",
+        "headers": "",
+        "notes": "",
+        **overrides,
+    }
 
 
 class TestStatusColumns:
-    def test_changelist_shows_each_state_from_the_header(self, admin_client, canary,
-                                                         never_decrypts):
+    def test_changelist_shows_each_state_from_the_header(
+        self, admin_client, canary, never_decrypts
+    ):
         current = Webhook.objects.create(url="a", signing_secret=canary)
         old = under_old_key(lambda: Webhook.objects.create(url="b", headers={"k": canary}))
         legacy = Webhook.objects.create(url="c")
         write_raw(Webhook, "signing_secret", legacy.pk, f"{canary}-legacy")
         write_raw(Webhook, "headers", legacy.pk, DAMAGED)
         foreign = Webhook.objects.create(url="d")
-        write_raw(Webhook, "signing_secret", foreign.pk,
-                  Keyring.parse([generate_key(9)]).encrypt(canary.encode(), b"x"))
+        write_raw(
+            Webhook,
+            "signing_secret",
+            foreign.pk,
+            Keyring.parse([generate_key(9)]).encrypt(canary.encode(), b"x"),
+        )
 
         html = admin_client.get(url(Webhook, "changelist")).content.decode()
 
@@ -88,8 +98,9 @@ class TestStatusColumns:
         assert canary not in html
         assert current.pk and old.pk
 
-    def test_a_listed_column_and_the_change_page_of_a_uuid_model(self, admin_client, canary,
-                                                                 never_decrypts):
+    def test_a_listed_column_and_the_change_page_of_a_uuid_model(
+        self, admin_client, canary, never_decrypts
+    ):
         mailbox = under_old_key(lambda: Mailbox.objects.create(address="a@x", password=canary))
         html = admin_client.get(url(Mailbox, "changelist")).content.decode()
         assert "Sealed (key v1, not the primary key)" in html
@@ -107,10 +118,12 @@ class TestStatusColumns:
 
 
 class TestResealAction:
-    def test_old_key_and_legacy_values_of_the_selected_rows_only(self, admin_client, admin_user,
-                                                                 canary):
-        chosen = under_old_key(lambda: Webhook.objects.create(
-            url="a", signing_secret=canary, headers={"k": canary}))
+    def test_old_key_and_legacy_values_of_the_selected_rows_only(
+        self, admin_client, admin_user, canary
+    ):
+        chosen = under_old_key(
+            lambda: Webhook.objects.create(url="a", signing_secret=canary, headers={"k": canary})
+        )
         write_raw(Webhook, "headers", chosen.pk, json.dumps({"k": f"{canary}-legacy"}))
         other = under_old_key(lambda: Webhook.objects.create(url="b", signing_secret=canary))
 
@@ -130,8 +143,12 @@ class TestResealAction:
     def test_uuid_keys_and_unreadable_rows_named(self, admin_client, canary):
         mailbox = under_old_key(lambda: Mailbox.objects.create(address="a@x", password=canary))
         broken = Mailbox.objects.create(address="b@x", password="x")
-        write_raw(Mailbox, "password", broken.pk,
-                  Keyring.parse([generate_key(9)]).encrypt(canary.encode(), b"x"))
+        write_raw(
+            Mailbox,
+            "password",
+            broken.pk,
+            Keyring.parse([generate_key(9)]).encrypt(canary.encode(), b"x"),
+        )
 
         page = run_reseal(admin_client, Mailbox, [mailbox.pk, broken.pk]).content.decode()
 
@@ -150,8 +167,9 @@ class TestResealAction:
     def test_the_signal_carries_counts_never_values(self, admin_client, canary):
         hook = under_old_key(lambda: Webhook.objects.create(url="a", signing_secret=canary))
         received = []
-        reseal_action_finished.connect(lambda **kw: received.append(kw), weak=False,
-                                       dispatch_uid="test-admin-mixin")
+        reseal_action_finished.connect(
+            lambda **kw: received.append(kw), weak=False, dispatch_uid="test-admin-mixin"
+        )
         try:
             run_reseal(admin_client, Webhook, [hook.pk])
         finally:
@@ -170,8 +188,7 @@ class TestWrites:
         write_raw(Webhook, "headers", hook.pk, json.dumps({"k": f"{canary}-legacy"}))
         before = {c: raw_column(Webhook, c, hook.pk) for c in ("signing_secret", "headers")}
 
-        response = admin_client.post(url(Webhook, "change", hook.pk),
-                                     webhook_post(notes="edited"))
+        response = admin_client.post(url(Webhook, "change", hook.pk), webhook_post(notes="edited"))
 
         assert response.status_code == 302
         assert {c: raw_column(Webhook, c, hook.pk) for c in before} == before
@@ -187,8 +204,9 @@ class TestWrites:
             return original_save_form(self, request, form, change)
 
         with mock.patch.object(WebhookAdmin, "save_form", refreshed_meanwhile):
-            response = admin_client.post(url(Webhook, "change", hook.pk),
-                                         webhook_post(notes="edited"))
+            response = admin_client.post(
+                url(Webhook, "change", hook.pk), webhook_post(notes="edited")
+            )
 
         assert response.status_code == 302
         assert raw_column(Webhook, "signing_secret", hook.pk) == meanwhile
@@ -225,8 +243,9 @@ class TestWrites:
         Mailbox.objects.filter(pk=mailbox.pk).update(touched_at=long_ago)
         password = raw_column(Mailbox, "password", mailbox.pk)
 
-        response = admin_client.post(url(Mailbox, "change", mailbox.pk),
-                                     {"address": "b@x", "password": ""})
+        response = admin_client.post(
+            url(Mailbox, "change", mailbox.pk), {"address": "b@x", "password": ""}
+        )
 
         assert response.status_code == 302
         loaded = Mailbox.objects.get(pk=mailbox.pk)
@@ -241,7 +260,8 @@ class TestWrites:
         request.user = admin_user
         obj = model_admin.get_object(request, str(hook.pk))
         form = model_admin.get_form(request, obj, change=True)(
-            {"url": "b", "notes": ""}, instance=obj)
+            {"url": "b", "notes": ""}, instance=obj
+        )
         assert form.is_valid(), form.errors
         model_admin.save_model(request, form.save(commit=False), form, change=True)
         assert Webhook.objects.get(pk=hook.pk).url == "b"
@@ -267,8 +287,9 @@ class TestSecretsStayServerSide:
 
     def test_change_page_and_history_never_show_the_value(self, admin_client, canary):
         hook = Webhook.objects.create(url="a", signing_secret=canary, headers={"k": canary})
-        admin_client.post(url(Webhook, "change", hook.pk),
-                          webhook_post(signing_secret=f"{canary}-2"))
+        admin_client.post(
+            url(Webhook, "change", hook.pk), webhook_post(signing_secret=f"{canary}-2")
+        )
         for view in ("change", "history"):
             html = admin_client.get(url(Webhook, view, hook.pk)).content.decode()
             assert canary not in html

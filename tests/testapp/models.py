@@ -47,11 +47,11 @@ class Connection(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=50)
     api_key = EncryptedTokenField(purpose="testapp.connection.api_key")
-    access_token = EncryptedTokenField(purpose="testapp.connection.access_token", null=True,
-                                       blank=True)
+    access_token = EncryptedTokenField(
+        purpose="testapp.connection.access_token", null=True, blank=True
+    )
     refresh_token = EncryptedTokenField(purpose="testapp.connection.refresh_token", blank=True)
-    settings = EncryptedJSONField(purpose="testapp.connection.settings", default=dict,
-                                  blank=True)
+    settings = EncryptedJSONField(purpose="testapp.connection.settings", default=dict, blank=True)
     extra = EncryptedJSONField(purpose="testapp.connection.extra", null=True, blank=True)
 
 
@@ -61,8 +61,9 @@ class Webhook(models.Model):
 
     id = models.AutoField(primary_key=True)
     url = models.CharField(max_length=200)
-    signing_secret = EncryptedTokenField(purpose="testapp.webhook.signing_secret", null=True,
-                                         blank=True)
+    signing_secret = EncryptedTokenField(
+        purpose="testapp.webhook.signing_secret", null=True, blank=True
+    )
     headers = EncryptedJSONField(purpose="testapp.webhook.headers", null=True, blank=True)
     notes = models.TextField(blank=True)
 

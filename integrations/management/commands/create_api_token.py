@@ -19,11 +19,18 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("username")
         lifetime = parser.add_mutually_exclusive_group()
-        lifetime.add_argument("--expiry-days", type=int, dest="expiry_days",
-                              help="Days until the token expires (default: REST_KNOX "
-                                   "TOKEN_TTL, API_TOKEN_TTL_DAYS in this project).")
-        lifetime.add_argument("--no-expiry", action="store_true",
-                              help="A token that never expires (revoke it when done).")
+        lifetime.add_argument(
+            "--expiry-days",
+            type=int,
+            dest="expiry_days",
+            help="Days until the token expires (default: REST_KNOX "
+            "TOKEN_TTL, API_TOKEN_TTL_DAYS in this project).",
+        )
+        lifetime.add_argument(
+            "--no-expiry",
+            action="store_true",
+            help="A token that never expires (revoke it when done).",
+        )
 
     def handle(self, *args, username, expiry_days=None, no_expiry=False, **options):
         tokens = api_tokens()
@@ -42,7 +49,8 @@ class Command(BaseCommand):
             raise CommandError("--expiry-days must be at least 1.") from None
         self.stdout.write(token)
         until = f"until {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at else "with no expiry"
-        self.stderr.write(f"API token for {user.get_username()}, valid {until}. Send it as "
-                          "'Authorization: Token <token>'. It is not stored and will not be "
-                          "shown again.")
-
+        self.stderr.write(
+            f"API token for {user.get_username()}, valid {until}. Send it as "
+            "'Authorization: Token <token>'. It is not stored and will not be "
+            "shown again."
+        )

@@ -17,8 +17,17 @@ from django.core.management.base import BaseCommand, CommandError
 
 from integrations import tokens
 
-_ORDER = ("refreshed", "fresh", "skipped", "needs_reauth", "expired", "revoked", "error",
-          "unreadable", "failed")
+_ORDER = (
+    "refreshed",
+    "fresh",
+    "skipped",
+    "needs_reauth",
+    "expired",
+    "revoked",
+    "error",
+    "unreadable",
+    "failed",
+)
 # Outcomes that mean the job (or the data it reads) needs an operator's attention.
 _JOB_FAILURES = ("error", "unreadable", "failed")
 
@@ -28,15 +37,22 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--within", type=int, default=600, metavar="SECONDS",
+            "--within",
+            type=int,
+            default=600,
+            metavar="SECONDS",
             help="refresh tokens that expire within this many seconds (default 600)",
         )
         parser.add_argument(
-            "--limit", type=int, default=None, metavar="N",
+            "--limit",
+            type=int,
+            default=None,
+            metavar="N",
             help="refresh at most N integrations in this run (soonest expiry first)",
         )
-        parser.add_argument("--json", dest="as_json", action="store_true",
-                            help="print the counts as JSON")
+        parser.add_argument(
+            "--json", dest="as_json", action="store_true", help="print the counts as JSON"
+        )
 
     def handle(self, *args, within, limit, as_json=False, **options):
         if within < 0:
@@ -64,6 +80,8 @@ class Command(BaseCommand):
 def _json_dumps(report):
     counts = report.counts
     body = {name: counts.get(name, 0) for name in (*_ORDER, *sorted(set(counts) - set(_ORDER)))}
-    body["failures"] = [{"integration": pk, "outcome": outcome, "code": code}
-                        for pk, outcome, code in report.failures]
+    body["failures"] = [
+        {"integration": pk, "outcome": outcome, "code": code}
+        for pk, outcome, code in report.failures
+    ]
     return json.dumps(body)

@@ -15,5 +15,6 @@ class Command(BaseCommand):
     def handle(self, *args, username, **options):
         user = user_by_username(username)
         count = api_tokens().revoke_api_tokens(user)
-        self.stdout.write(f"Revoked {count} API token{'s' if count != 1 else ''} of "
-                          f"{user.get_username()}.")
+        self.stdout.write(
+            f"Revoked {count} API token{'s' if count != 1 else ''} of {user.get_username()}."
+        )

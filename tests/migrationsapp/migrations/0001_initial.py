@@ -14,18 +14,30 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="Device",
             fields=[
-                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True,
-                                        serialize=False)),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
                 ("name", models.CharField(max_length=50)),
-                ("label", integrations.fields.EncryptedTokenField(
-                    null=True, purpose="migrationsapp.device.label")),
+                (
+                    "label",
+                    integrations.fields.EncryptedTokenField(
+                        null=True, purpose="migrationsapp.device.label"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
             name="Counter",
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False,
-                                           verbose_name="ID")),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
                 ("name", models.CharField(max_length=50)),
             ],
         ),

@@ -12,30 +12,35 @@ class Migration(migrations.Migration):
             model_name="device",
             name="token",
             field=integrations.fields.EncryptedTokenField(
-                default="factory-token", purpose="migrationsapp.device.token"),
+                default="factory-token", purpose="migrationsapp.device.token"
+            ),
         ),
         migrations.AddField(
             model_name="device",
             name="settings",
             field=integrations.fields.EncryptedJSONField(
-                default=dict, purpose="migrationsapp.device.settings"),
+                default=dict, purpose="migrationsapp.device.settings"
+            ),
         ),
         migrations.AddField(
             model_name="device",
             name="note",
             field=integrations.fields.EncryptedTokenField(
-                null=True, purpose="migrationsapp.device.note"),
+                null=True, purpose="migrationsapp.device.note"
+            ),
         ),
         migrations.AlterField(
             model_name="device",
             name="label",
             field=integrations.fields.EncryptedTokenField(
-                default="unlabelled", purpose="migrationsapp.device.label"),
+                default="unlabelled", purpose="migrationsapp.device.label"
+            ),
         ),
         migrations.AddField(
             model_name="counter",
             name="token",
             field=integrations.fields.EncryptedTokenField(
-                default="shared", purpose="migrationsapp.counter.token"),
+                default="shared", purpose="migrationsapp.counter.token"
+            ),
         ),
     ]

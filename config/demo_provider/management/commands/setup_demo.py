@@ -11,7 +11,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--base-url", default="http://127.0.0.1:8000",
+            "--base-url",
+            default="http://127.0.0.1:8000",
             help="where the site runs (default http://127.0.0.1:8000)",
         )
 

@@ -17,8 +17,16 @@ from integrations.sealed.resealing import (
     sealed_columns,
 )
 
-COLUMNS = ("model.field", "re-sealed", "current", "plaintext", "empty/null", "changed",
-           "remaining", "unreadable")
+COLUMNS = (
+    "model.field",
+    "re-sealed",
+    "current",
+    "plaintext",
+    "empty/null",
+    "changed",
+    "remaining",
+    "unreadable",
+)
 
 
 class ResealCommand(BaseCommand):
@@ -28,21 +36,35 @@ class ResealCommand(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--model", action="append", dest="models", metavar="app_label.Model",
+            "--model",
+            action="append",
+            dest="models",
+            metavar="app_label.Model",
             help="Only this model (repeatable). Default: every sealed field of every "
             "installed model.",
         )
-        parser.add_argument("--batch-size", type=int, default=500,
-                            help="Rows per transaction (default 500).")
-        parser.add_argument("--dry-run", action="store_true",
-                            help="Open every value and count what would change; write nothing.")
-        parser.add_argument("--json", action="store_true",
-                            help="Print a machine-readable summary instead of the table.")
-        parser.add_argument("--actor", metavar="NAME",
-                            help="Who runs this, for the audit log (default: the OS user).")
+        parser.add_argument(
+            "--batch-size", type=int, default=500, help="Rows per transaction (default 500)."
+        )
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="Open every value and count what would change; write nothing.",
+        )
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            help="Print a machine-readable summary instead of the table.",
+        )
+        parser.add_argument(
+            "--actor",
+            metavar="NAME",
+            help="Who runs this, for the audit log (default: the OS user).",
+        )
 
-    def handle(self, *args, models=None, batch_size=500, dry_run=False, json=False, actor=None,
-               **options):
+    def handle(
+        self, *args, models=None, batch_size=500, dry_run=False, json=False, actor=None, **options
+    ):
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1")
         try:
@@ -60,8 +82,12 @@ class ResealCommand(BaseCommand):
         finally:
             # Every run opens values: it is audited whether it finished or not.
             reseal_run_finished.send(
-                sender=type(self), command=self.command_name, initiator=_initiator(actor),
-                reports=reports, dry_run=dry_run, completed=completed,
+                sender=type(self),
+                command=self.command_name,
+                initiator=_initiator(actor),
+                reports=reports,
+                dry_run=dry_run,
+                completed=completed,
             )
         if json:
             self.stdout.write(_json_dump(self.mode, dry_run, reports))
@@ -84,15 +110,29 @@ class ResealCommand(BaseCommand):
         total = count_work(model, sealed_field, mode=self.mode)
         progress = _progress(label, total, self.stderr)
         try:
-            return reseal_field(model, sealed_field, mode=self.mode, batch_size=batch_size,
-                                dry_run=dry_run, progress=progress.update)
+            return reseal_field(
+                model,
+                sealed_field,
+                mode=self.mode,
+                batch_size=batch_size,
+                dry_run=dry_run,
+                progress=progress.update,
+            )
         finally:
             progress.close()
 
     def _print_table(self, reports, dry_run):
         rows = [
-            (f"{r.model}.{r.field}", r.resealed, r.current, r.plaintext, r.empty, r.changed,
-             r.remaining, len(r.unreadable))
+            (
+                f"{r.model}.{r.field}",
+                r.resealed,
+                r.current,
+                r.plaintext,
+                r.empty,
+                r.changed,
+                r.remaining,
+                len(r.unreadable),
+            )
             for r in reports
         ]
         header = list(COLUMNS)
@@ -101,7 +141,9 @@ class ResealCommand(BaseCommand):
         widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
         for row in [header, *rows]:
             cells = [str(row[0]).ljust(widths[0])]
-            cells += [str(value).rjust(width) for value, width in zip(row[1:], widths[1:], strict=True)]
+            cells += [
+                str(value).rjust(width) for value, width in zip(row[1:], widths[1:], strict=True)
+            ]
             self.stdout.write("  ".join(cells).rstrip())
         if not rows:
             self.stdout.write("No sealed fields found.")

@@ -33,8 +33,11 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Keyring: primary version {keyring.primary_version}; versions "
             f"{', '.join(map(str, keyring.versions))}"
-            + (f"; minimum decryption version {keyring.min_decryption_version}"
-               if keyring.min_decryption_version else "")
+            + (
+                f"; minimum decryption version {keyring.min_decryption_version}"
+                if keyring.min_decryption_version
+                else ""
+            )
         )
         for status in statuses:
             versions = ", ".join(f"v{v}: {n}" for v, n in sorted(status.by_version.items())) or "-"
@@ -46,8 +49,10 @@ class Command(BaseCommand):
                 line += f"; malformed: {status.malformed}"
             self.stdout.write(line)
             if status.needs_rotation:
-                self.stdout.write(f"  {status.needs_rotation} value(s) not on the primary key: "
-                                  "run `manage.py rotate_keys`")
+                self.stdout.write(
+                    f"  {status.needs_rotation} value(s) not on the primary key: "
+                    "run `manage.py rotate_keys`"
+                )
             if status.plaintext:
                 self.stdout.write("  plaintext values: run `manage.py encrypt_legacy`")
             if status.missing_versions:
