@@ -9,6 +9,7 @@ from datetime import timedelta
 from importlib.util import find_spec
 from pathlib import Path
 
+import django
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -220,6 +221,21 @@ SPECTACULAR_SETTINGS = {
         "AuditEventOutcomeEnum": "integrations.models.AuditEventOutcome",
     },
 }
+
+# Where e-mail goes (re-authorization notices, error e-mails). Django 6.1's
+# MAILERS replaces EMAIL_BACKEND (deprecated there, the only way before).
+if django.VERSION >= (6, 1):
+    MAILERS = {
+        "default": {
+            "BACKEND": env.str(
+                "EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
+            )
+        }
+    }
+else:
+    EMAIL_BACKEND = env.str(
+        "EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
+    )
 
 # Debug pages and error e-mails never show a secret, DEBUG on or off: locals of
 # our code (and of what it calls) and our views' request data are hidden, the
