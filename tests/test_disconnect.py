@@ -3,7 +3,6 @@
 import pytest
 from django.test import Client
 from django.urls import reverse
-from rest_framework.test import APIClient
 
 from integrations import tokens
 from integrations.models import AuditEvent, Integration
@@ -140,6 +139,8 @@ def disconnect_on_the_page(integration, user, admin_client):
 
 
 def disconnect_through_the_api(integration, user, admin_client):
+    from rest_framework.test import APIClient
+
     client = APIClient()
     client.force_authenticate(user)
     response = client.delete(f"/api/integrations/{integration.pk}/")
@@ -160,7 +161,12 @@ def disconnect_in_the_admin(integration, user, admin_client):
 
 
 @pytest.mark.parametrize(
-    "surface", [disconnect_on_the_page, disconnect_through_the_api, disconnect_in_the_admin]
+    "surface",
+    [
+        disconnect_on_the_page,
+        pytest.param(disconnect_through_the_api, marks=pytest.mark.api),
+        disconnect_in_the_admin,
+    ],
 )
 @pytest.mark.parametrize("how", sorted(UNREADABLE))
 def test_unreadable_tokens_are_erased_and_the_skipped_revocation_audited(
@@ -199,7 +205,10 @@ def test_the_readable_token_is_still_revoked_when_the_other_is_not(alice, provid
     assert_erased(integration)
 
 
+@pytest.mark.api
 def test_the_api_reports_the_skipped_revocation(alice, provider, fake):
+    from rest_framework.test import APIClient
+
     integration = connected(alice, provider)
     spoil(integration, "access_token", "unknown_key", "x")
     client = APIClient()

@@ -10,7 +10,6 @@ import requests
 from django.db import connection
 from django.test.utils import override_settings
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from integrations import oauth, signals, tokens
 from integrations.crypto import is_sealed
@@ -496,8 +495,11 @@ def test_an_unreadable_refresh_token_needs_reauth_and_is_kept(
     assert canary not in str(info.value) and canary not in all_logs.text
 
 
+@pytest.mark.api
 @pytest.mark.parametrize("how", sorted(UNREADABLE))
 def test_the_api_refresh_of_an_unreadable_token_is_409(alice, provider, fake, canary, how):
+    from rest_framework.test import APIClient
+
     integration = connected(alice, provider)
     spoil(integration, "refresh_token", how, canary)
     client = APIClient()

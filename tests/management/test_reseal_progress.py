@@ -3,6 +3,8 @@
 import io
 import sys
 
+import pytest
+
 from integrations.sealed.management.commands import _reseal
 
 
@@ -21,6 +23,7 @@ def test_a_terminal_without_tqdm_gets_plain_lines(monkeypatch):
 
 
 def test_a_terminal_with_tqdm_gets_a_bar():
+    pytest.importorskip("tqdm", reason="the progress extra is not installed")
     progress = _reseal._progress("testapp.Account.token", 10, _Terminal())
     try:
         assert type(progress).__module__.startswith("tqdm")
