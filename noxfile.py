@@ -55,8 +55,12 @@ def _suite(session, django, database, browser):
 
 
 def _define(python, django, database, browser):
-    # One named session per combination, each with its own interpreter.
-    @nox.session(python=python, name=f"tests-py{python}-django{django}-{database}")
+    # One named session per combination, each with its own interpreter. The one
+    # with the browser tests is what `make test` runs (newest Python and Django,
+    # SQLite), so CI, which runs `make test` first, leaves it out (tag "ci").
+    tags = [] if browser else ["ci"]
+
+    @nox.session(python=python, name=f"tests-py{python}-django{django}-{database}", tags=tags)
     def combination(session):
         _suite(session, django, database, browser)
 
@@ -69,7 +73,7 @@ for _combo in MATRIX:
     _define(*_combo)
 
 
-@nox.session(python="3.13", name="tests-py3.13-django6.1-sqlite-without-api")
+@nox.session(python="3.13", name="tests-py3.13-django6.1-sqlite-without-api", tags=["ci"])
 def without_api(session):
     """Python 3.13, Django 6.1, sqlite, without the api extra (no DRF): the core works."""
     session.install("-e", ".[test]", DJANGO["6.1"])

@@ -774,18 +774,23 @@ def _revocable_tokens(row, result, *, actor, ip_address):
             value = _open_token(row, hint)
         except TokenUnreadable as exc:
             result.failed[hint] = exc.code
-            audit.record(
-                Action.REVOKE,
-                actor=actor,
-                target=row,
-                outcome=AuditEvent.Outcome.FAILURE,
-                detail=f"{hint}: not revoked: {exc.code}",
-                ip_address=ip_address,
-            )
+            _record_revocation(row, f"{hint}: not revoked: {exc.code}", actor, ip_address)
             continue
         if value:
             stored.append((hint, value))
     return stored
+
+
+def _record_revocation(row, detail, actor, ip_address, *, succeeded=False):
+    """One ``revoke`` audit event about ``row``; ``detail`` names tokens and codes only."""
+    audit.record(
+        Action.REVOKE,
+        actor=actor,
+        target=row,
+        outcome=AuditEvent.Outcome.SUCCESS if succeeded else AuditEvent.Outcome.FAILURE,
+        detail=detail,
+        ip_address=ip_address,
+    )
 
 
 @sensitive_variables()
@@ -800,14 +805,7 @@ def _revoke_at_provider(row, result, *, actor, ip_address):
     else:
         failure = "no_revocation_endpoint"
     if not url:
-        audit.record(
-            Action.REVOKE,
-            actor=actor,
-            target=row,
-            outcome=AuditEvent.Outcome.FAILURE,
-            detail=f"not revoked at the provider: {failure}",
-            ip_address=ip_address,
-        )
+        _record_revocation(row, f"not revoked at the provider: {failure}", actor, ip_address)
         return
     result.revocation_supported = True
     for hint, value in stored:
@@ -815,22 +813,11 @@ def _revoke_at_provider(row, result, *, actor, ip_address):
             oauth.revoke_token_request(row.provider, value, hint, revocation_url=url, actor=actor)
         except oauth.OAuthFlowError as exc:
             result.failed[hint] = exc.code
-            audit.record(
-                Action.REVOKE,
-                actor=actor,
-                target=row,
-                outcome=AuditEvent.Outcome.FAILURE,
-                detail=f"{hint}: {exc.code}",
-                ip_address=ip_address,
-            )
+            _record_revocation(row, f"{hint}: {exc.code}", actor, ip_address)
         else:
             result.revoked.append(hint)
-            audit.record(
-                Action.REVOKE,
-                actor=actor,
-                target=row,
-                detail=f"{hint} revoked at the provider",
-                ip_address=ip_address,
+            _record_revocation(
+                row, f"{hint} revoked at the provider", actor, ip_address, succeeded=True
             )
 
 
