@@ -139,12 +139,20 @@ class Pkcs11Wrapper:
         try:
             token = lib.get_token(token_label=self._token_label)
             with token.open(user_pin=self._pin) as session:
-                kek = session.get_key(
-                    object_class=pkcs11.ObjectClass.SECRET_KEY,
-                    key_type=pkcs11.KeyType.AES,
-                    label=label,
+                # The whole search, then the count (get_key() would leave a
+                # search open in the session when it finds two).
+                keks = list(
+                    session.get_objects(
+                        {
+                            pkcs11.Attribute.CLASS: pkcs11.ObjectClass.SECRET_KEY,
+                            pkcs11.Attribute.KEY_TYPE: pkcs11.KeyType.AES,
+                            pkcs11.Attribute.LABEL: label,
+                        }
+                    )
                 )
-                return bytes(operation(kek))
+                if len(keks) != 1:
+                    raise (p11.NoSuchKey if not keks else p11.MultipleObjectsReturned)()
+                return bytes(operation(keks[0]))
         except p11.PKCS11Error as exc:
             reason = _REASONS.get(type(exc))
             if reason is None and decrypting:

@@ -75,8 +75,10 @@ class AwsKmsWrapper:
     @property
     def client(self) -> Any:
         # Built on first use: creating a boto3 client costs tens of milliseconds.
+        # A session of its own: boto3's default session is shared process-wide
+        # and not thread-safe to build clients from.
         if self._client is None:
-            self._client = boto3.client(
+            self._client = boto3.session.Session().client(
                 "kms",
                 region_name=self._region,
                 endpoint_url=self._endpoint,
