@@ -154,7 +154,10 @@ def test_generate_encryption_key_wrap():
 
 
 def test_generate_encryption_key_wrap_needs_a_wrapper():
-    with pytest.raises(CommandError, match="--wrap needs INTEGRATIONS\\['KEY_WRAPPER'\\]"):
+    with (
+        override_settings(INTEGRATIONS={"ENCRYPTION_KEYS": [PLAIN_V1]}),
+        pytest.raises(CommandError, match="--wrap needs INTEGRATIONS\\['KEY_WRAPPER'\\]"),
+    ):
         run("generate_encryption_key", "--wrap", "--key-version", "3")
 
 
