@@ -8,6 +8,7 @@ worker process started by a test finds the token ready instead of making its own
 
 import atexit
 import base64
+import fcntl
 import os
 import shutil
 import subprocess
@@ -98,18 +99,45 @@ def ensure_token():
     return directory
 
 
-def wrapped_settings(entries):
-    """``INTEGRATIONS`` with ``entries`` ("N:<base64>") wrapped under the test token's KEK."""
-    from integrations.crypto.wrapping import wrap_entry
+def _serialized_wrapper():
     from integrations.crypto.wrapping.hsm import Pkcs11Wrapper
 
+    class SerializedPkcs11Wrapper(Pkcs11Wrapper):
+        """The pkcs11 wrapper, one process at a time on the test token.
+
+        SoftHSM2's file object store is not safe for several processes at once
+        (their C_Initialize or C_Login fails with CKR_GENERAL_ERROR, or the token
+        is missing; softhsm/SoftHSMv2#757): the suite's worker processes start
+        together, so they take turns. A network HSM or KMS has no such limit.
+        """
+
+        def _run(self, *args, **kwargs):
+            with open(Path(os.environ["SEALED_TEST_SOFTHSM_DIR"]) / "use.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                return super()._run(*args, **kwargs)
+
+    return SerializedPkcs11Wrapper
+
+
+def serialized_wrapper(options):
+    """KEY_WRAPPER["BACKEND"] of the wrapped test run (a dotted-path backend)."""
+    return _serialized_wrapper()(options)
+
+
+def wrapped_settings(entries):
+    """``INTEGRATIONS`` with ``entries`` ("N:<base64>") wrapped under the test token's KEK.
+
+    The backend is the pkcs11 wrapper taking turns across processes (above).
+    """
+    from integrations.crypto.wrapping import wrap_entry
+
     ensure_token()
-    wrapper = Pkcs11Wrapper(options())
+    wrapper = serialized_wrapper(options())
     wrapped = []
     for entry in entries:
         version, _, key = entry.partition(":")
         wrapped.append(wrap_entry(wrapper, int(version), base64.urlsafe_b64decode(key)))
     return {
         "ENCRYPTION_KEYS": wrapped,
-        "KEY_WRAPPER": {"BACKEND": "pkcs11", "OPTIONS": options()},
+        "KEY_WRAPPER": {"BACKEND": "tests.softhsm.serialized_wrapper", "OPTIONS": options()},
     }

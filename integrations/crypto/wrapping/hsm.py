@@ -28,6 +28,7 @@ after startup holds no inherited PKCS#11 session.
 
 import json
 import os
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,6 +38,10 @@ from pkcs11 import exceptions as p11
 from . import WrapperError, check_options
 
 MAGIC = b"P11\x01"
+# python-pkcs11 initialises the module with C_Initialize(NULL), which tells it
+# that the application will not call it from several threads at once (PKCS#11
+# v2.40 section 5.4): this process keeps that promise.
+_LOCK = threading.Lock()
 NONCE_SIZE = 12
 TAG_SIZE = 16
 
@@ -131,6 +136,10 @@ class Pkcs11Wrapper:
         return blob[:end], label, body[:NONCE_SIZE], body[NONCE_SIZE:]
 
     def _run(self, label: str, operation: Any, *, decrypting: bool = False) -> bytes:
+        with _LOCK:
+            return self._run_locked(label, operation, decrypting=decrypting)
+
+    def _run_locked(self, label: str, operation: Any, *, decrypting: bool) -> bytes:
         where = f"AES key {label!r} in token {self._token_label!r} ({self._library})"
         try:
             lib = pkcs11.lib(self._library)
