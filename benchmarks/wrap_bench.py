@@ -1,4 +1,4 @@
-"""Wrapped keys (KEY_WRAPPER): what unwrapping costs at startup, and that it costs nothing per value.
+"""Wrapped keys (KEY_WRAPPER): the cost of unwrapping at startup, and none per value.
 
 Startup: building a keyring of N wrapped entries (a new wrapper, then one
 unwrap per key: a login + one AES-GCM decrypt in the SoftHSM2 token, one
