@@ -212,3 +212,20 @@ def test_the_wrapped_run_really_has_only_wrapped_keys():
     assert all(":wrapped:" in entry for entry in settings.INTEGRATIONS["ENCRYPTION_KEYS"])
     assert app_settings.key_wrapper.backend == "pkcs11"
     assert app_settings.keyring.versions == (2, 1)
+
+
+def test_the_plaintext_warning_in_french():
+    from django.utils import translation
+
+    with (
+        override_settings(
+            INTEGRATIONS={
+                "ENCRYPTION_KEYS": [wrapped(2, os.urandom(32)), PLAIN_V1],
+                "KEY_WRAPPER": LOCAL,
+            }
+        ),
+        translation.override("fr"),
+    ):
+        (warning,) = check_keyring()
+    assert warning.msg.startswith("INTEGRATIONS['KEY_WRAPPER'] est défini")
+    assert warning.hint.startswith("Exécutez `manage.py rewrap_keys`")
