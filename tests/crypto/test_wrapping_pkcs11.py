@@ -122,3 +122,19 @@ def test_tampered_blob_and_blob_moved_to_another_version():
     assert "truncated or malformed" in failure(truncated, wrapper())
     foreign = "2:wrapped:" + base64.urlsafe_b64encode(b"KMS\x01" + os.urandom(40)).decode()
     assert "not made by the pkcs11 key wrapper" in failure(foreign, wrapper())
+
+
+def test_a_forked_child_initialises_the_module_again_and_unwraps():
+    entry = wrap_entry(wrapper(), 2, CANARY_KEY)
+    Keyring.parse([entry], wrapper=wrapper())  # the parent has used the module
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if it unwrapped the right key
+        try:
+            keyring = Keyring.parse([entry], wrapper=wrapper())
+            plain = Keyring.parse([f"2:{base64.urlsafe_b64encode(CANARY_KEY).decode()}"])
+            os._exit(0 if plain.decrypt(keyring.encrypt(b"x", "c"), "c") == b"x" else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert Keyring.parse([entry], wrapper=wrapper()).versions == (2,)

@@ -42,6 +42,10 @@ MAGIC = b"P11\x01"
 # that the application will not call it from several threads at once (PKCS#11
 # v2.40 section 5.4): this process keeps that promise.
 _LOCK = threading.Lock()
+# The process that initialised each module: a forked child (a preforking server
+# whose master ran the system check) must not use the parent's PKCS#11 state
+# (PKCS#11 v2.40, 6.7.7), so it initialises the module again.
+_INITIALISED_IN: dict[str, int] = {}
 NONCE_SIZE = 12
 TAG_SIZE = 16
 
@@ -143,6 +147,10 @@ class Pkcs11Wrapper:
         where = f"AES key {label!r} in token {self._token_label!r} ({self._library})"
         try:
             lib = pkcs11.lib(self._library)
+            pid = os.getpid()
+            if _INITIALISED_IN.setdefault(self._library, pid) != pid:
+                lib.reinitialize()
+                _INITIALISED_IN[self._library] = pid
         except (p11.PKCS11Error, OSError):
             raise WrapperError(f"the PKCS#11 library {self._library} could not be loaded") from None
         try:
