@@ -124,7 +124,7 @@ def test_plaintext_entries_beside_a_wrapper_are_a_warning():
     ("overrides", "fragment"),
     [
         ({"TOKEN_LABEL": "absent-token"}, "no token with that TOKEN_LABEL is present"),
-        ({"PIN": "0000"}, "the token refused the PIN"),
+        ({"PIN": "wrong-pin-canary-3"}, "the token refused the PIN"),
         ({"KEY_LABEL": "kek-2"}, None),  # a rotated KEY_LABEL: old entries still open
     ],
 )
@@ -141,6 +141,7 @@ def test_check_against_the_softhsm_token(overrides, fragment):
     assert error.msg.startswith("key version 1 could not be unwrapped by the pkcs11 key wrapper")
     assert fragment in error.msg
     assert_no_secret(error.msg + error.hint)
+    assert "wrong-pin-canary-3" not in error.msg + error.hint
 
 
 def test_generate_encryption_key_wrap():
