@@ -230,3 +230,30 @@ def test_the_plaintext_warning_in_french():
         (warning,) = check_keyring()
     assert warning.msg.startswith("INTEGRATIONS['KEY_WRAPPER'] est défini")
     assert warning.hint.startswith("Exécutez `manage.py rewrap_keys`")
+
+
+def test_check_when_kms_is_unreachable(monkeypatch):
+    import socket
+    import struct
+
+    pytest.importorskip("boto3")
+    from tests.motoserver import CREDENTIALS
+
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    with socket.socket() as sock:  # a loopback port with nothing listening
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    arn = b"arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    blob = b"KMS\x01" + struct.pack(">H", len(arn)) + arn + os.urandom(64)
+    entry = "2:wrapped:" + base64.urlsafe_b64encode(blob).decode()
+    wrapper = {
+        "BACKEND": "aws_kms",
+        "OPTIONS": {"KEY_ID": arn.decode(), "ENDPOINT_URL": f"http://127.0.0.1:{port}"},
+    }
+    with override_settings(INTEGRATIONS={"ENCRYPTION_KEYS": [entry], "KEY_WRAPPER": wrapper}):
+        (error,) = check_keyring()
+    assert error.id == "integrations.E030"
+    assert error.msg.startswith("key version 2 could not be unwrapped by the aws_kms key wrapper")
+    assert "KMS is unreachable [EndpointConnectionError; KMS key " + arn.decode() in error.msg
+    assert CREDENTIALS["AWS_SECRET_ACCESS_KEY"] not in error.msg + error.hint
