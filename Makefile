@@ -13,7 +13,7 @@ PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3.11 python3 \
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint matrix bench dist docs venv check migrate superuser clean
+.PHONY: run test test-wrapped lint matrix bench dist docs venv check migrate superuser clean
 
 venv: $(VENV)/.installed
 
@@ -50,6 +50,14 @@ superuser: migrate
 
 test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The tests that seal and open, with ONLY wrapped keys: the test keys wrapped by a
+# KEK in a SoftHSM2 token the run makes itself (tests/softhsm.py). CI runs it.
+WRAPPED_TESTS := tests/test_fields.py tests/test_resealing.py tests/crypto tests/test_tokens.py \
+	tests/test_credentials.py tests/test_key_wrapper.py tests/management tests/test_refresh.py \
+	tests/test_models.py tests/test_checks.py tests/test_admin.py
+test-wrapped: venv
+	SEALED_TEST_WRAPPER=pkcs11 BROWSER_TESTS=0 $(PY) -m pytest -q -p no:cacheprovider $(WRAPPED_TESTS) $(PYTEST_ARGS)
 
 # Lint, format check and types (what the pre-commit hooks run): CI runs it first.
 lint: venv

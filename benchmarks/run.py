@@ -41,6 +41,7 @@ from benchmarks import (  # noqa: E402
     refresh_bench,
     reseal_bench,
     service_bench,
+    wrap_bench,
 )
 from benchmarks.common import format_section  # noqa: E402
 
@@ -50,6 +51,7 @@ SECTIONS = [
     service_bench.section,
     refresh_bench.section,
     reseal_bench.section,
+    wrap_bench.section,
 ]
 
 

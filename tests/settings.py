@@ -26,6 +26,14 @@ DEBUG = False
 # keep PostgreSQL from dropping the test database. The project keeps them.
 DATABASES = {"default": {**DATABASES["default"], "CONN_MAX_AGE": 0}}  # noqa: F405
 INTEGRATIONS = {"ENCRYPTION_KEYS": [TEST_KEY_V2, TEST_KEY_V1]}
+# SEALED_TEST_WRAPPER=pkcs11: the same keys, configured only as entries wrapped by
+# a KEK in a SoftHSM2 token of the run's own (`.ci/run` runs the sealing tests so).
+if os.environ.get("SEALED_TEST_WRAPPER") == "pkcs11":
+    from tests.softhsm import wrapped_settings
+
+    INTEGRATIONS = wrapped_settings([TEST_KEY_V2, TEST_KEY_V1])
+elif os.environ.get("SEALED_TEST_WRAPPER"):
+    raise RuntimeError("SEALED_TEST_WRAPPER: only 'pkcs11' is supported")
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp", "tests.migrationsapp"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

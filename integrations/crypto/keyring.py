@@ -18,6 +18,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from . import format as sealed_format
+from . import wrapping
 from .exceptions import (
     DecryptionError,
     KeyringError,
@@ -74,7 +75,9 @@ def _decode_key(text: str, version: int) -> bytes:
     return key
 
 
-def _parse_entry(entry: object, position: int) -> tuple[int, bytes]:
+def _parse_entry(
+    entry: object, position: int, wrapper: "wrapping.KeyWrapper | None" = None
+) -> tuple[int, bytes]:
     if not isinstance(entry, str):
         raise KeyringError(f"key entry #{position} must be a string 'N:<base64>'", code="bad_entry")
     version_text, colon, key_text = entry.strip().partition(":")
@@ -87,6 +90,9 @@ def _parse_entry(entry: object, position: int) -> tuple[int, bytes]:
             code="bad_entry",
         )
     version = int(version_text)
+    if wrapping.is_wrapped(key_text):
+        # Never falls back to reading the entry as a plaintext key.
+        return version, wrapping.unwrap_entry(wrapper, version, key_text)
     return version, _decode_key(key_text, version)
 
 
@@ -180,11 +186,19 @@ class Keyring:
         return retired
 
     @classmethod
-    def parse(cls, spec: str | Sequence[str], *, min_decryption_version: int | None = None) -> Self:
+    def parse(
+        cls,
+        spec: str | Sequence[str],
+        *,
+        min_decryption_version: int | None = None,
+        wrapper: "wrapping.KeyWrapper | None" = None,
+    ) -> Self:
         """Build a keyring from ``"2:<base64>,1:<base64>"`` or a list of such entries.
 
         Blank entries (a trailing comma, an empty environment variable) are
-        ignored; everything else must be a valid ``N:<base64>`` 32-byte key.
+        ignored; everything else must be a valid ``N:<base64>`` 32-byte key, or
+        a ``N:wrapped:<base64url>`` entry that ``wrapper`` unwraps (here, once:
+        the keyring keeps the key in memory only).
         """
         entries: list[object]
         if isinstance(spec, str):
@@ -197,7 +211,7 @@ class Keyring:
                 code="bad_entry",
             )
         pairs = [
-            _parse_entry(entry, position)
+            _parse_entry(entry, position, wrapper)
             for position, entry in enumerate(entries, start=1)
             if not (isinstance(entry, str) and not entry.strip())
         ]

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from ..crypto import KeyringError
+from ..crypto.wrapping import is_wrapped
 from .conf import app_settings
 
 _KEYRING_IDS = {
@@ -25,7 +26,11 @@ _KEYRING_IDS = {
     "bad_length": "integrations.E002",
     "duplicate": "integrations.E003",
     "retired_primary": "integrations.E005",
+    "unwrap_failed": "integrations.E030",
+    "wrapper_missing": "integrations.E031",
+    "bad_wrapper": "integrations.E032",
 }
+_WRAPPER_CODES = {"unwrap_failed", "wrapper_missing", "bad_wrapper"}
 # Speaks to any project: only the demo project in this repository reads an
 # environment variable into the setting, so the variable is named as the demo's.
 KEY_HINT = gettext_lazy(
@@ -33,6 +38,12 @@ KEY_HINT = gettext_lazy(
     "'N:<base64 of 32 bytes>', primary first (`manage.py generate_encryption_key` prints one); "
     "load them from your secret store, never from source control. (The demo project of the "
     "sealed-integrations repository reads them from INTEGRATIONS_ENCRYPTION_KEYS.)"
+)
+WRAPPER_HINT = gettext_lazy(
+    "Wrapped entries 'N:wrapped:<base64url>' are unwrapped by INTEGRATIONS['KEY_WRAPPER'] "
+    "(its BACKEND and OPTIONS) when the keyring is built; nothing falls back to plaintext keys. "
+    "Check that the KMS or HSM is reachable and the KEK named in the message exists and may "
+    "be used, and see the key wrapper how-to guides."
 )
 
 
@@ -45,14 +56,44 @@ def check_keyring(app_configs=None, **kwargs):
     try:
         _ = app_settings.keyring  # builds and validates the keyring
     except KeyringError as exc:
+        hint = WRAPPER_HINT if exc.code in _WRAPPER_CODES else KEY_HINT
         return [
             checks.Error(
-                str(exc), hint=str(KEY_HINT), id=_KEYRING_IDS.get(exc.code, "integrations.E002")
+                str(exc), hint=str(hint), id=_KEYRING_IDS.get(exc.code, "integrations.E002")
             )
         ]
     except ImproperlyConfigured as exc:
         return [checks.Error(str(exc), id="integrations.E004")]
-    return []
+    return _plaintext_beside_wrapper()
+
+
+def _plaintext_beside_wrapper():
+    """Plaintext entries left once a wrapper is set: the migration is not finished."""
+    if app_settings.KEY_WRAPPER is None or app_settings.KEY_PROVIDER:
+        return []
+    spec = app_settings.ENCRYPTION_KEYS
+    entries = spec.split(",") if isinstance(spec, str) else spec
+    plain = [
+        entry.partition(":")[0].strip()
+        for entry in entries
+        if isinstance(entry, str) and entry.strip() and not is_wrapped(entry.partition(":")[2])
+    ]
+    if not plain:
+        return []
+    return [
+        checks.Warning(
+            _(
+                "INTEGRATIONS['KEY_WRAPPER'] is set but key version(s) %(versions)s are still "
+                "configured in plaintext."
+            )
+            % {"versions": ", ".join(plain)},
+            hint=_(
+                "Run `manage.py rewrap_keys` and replace ENCRYPTION_KEYS with the wrapped "
+                "entries it prints."
+            ),
+            id="integrations.W030",
+        )
+    ]
 
 
 @checks.register(checks.Tags.security)

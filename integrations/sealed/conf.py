@@ -18,6 +18,7 @@ from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
 from ..crypto import Keyring
+from ..crypto.wrapping import WrapperError, load_backend
 
 # Each key: (default, accepted types, smallest accepted number or None). The
 # sealed-values layer declares its own; a layer built on it (the integrations
@@ -76,6 +77,8 @@ class IntegrationsSettings:
         # the first read, a setting (and the keyring) is a plain attribute.
         if name == "keyring":
             value = self._load_keyring()
+        elif name == "key_wrapper":
+            value = self._load_key_wrapper()
         elif name in DEFAULTS:
             self.validate()
             value = self.user_settings.get(name, DEFAULTS[name])
@@ -96,11 +99,27 @@ class IntegrationsSettings:
                 keyring = keyring.with_min_decryption_version(self.MIN_DECRYPTION_VERSION)
             return keyring
         return Keyring.parse(
-            self.ENCRYPTION_KEYS, min_decryption_version=self.MIN_DECRYPTION_VERSION
+            self.ENCRYPTION_KEYS,
+            min_decryption_version=self.MIN_DECRYPTION_VERSION,
+            wrapper=self.key_wrapper,
         )
 
+    def _load_key_wrapper(self):
+        """The ``KEY_WRAPPER`` backend, or None; built once, like the keyring."""
+        config = self.KEY_WRAPPER
+        if config is None:
+            return None
+        unknown = sorted(set(config) - {"BACKEND", "OPTIONS"})
+        if unknown or "BACKEND" not in config:
+            raise WrapperError(
+                "INTEGRATIONS['KEY_WRAPPER'] must be {'BACKEND': ..., 'OPTIONS': {...}}"
+                + (f"; unknown key(s): {', '.join(map(str, unknown))}" if unknown else ""),
+                code="bad_wrapper",
+            )
+        return load_backend(config["BACKEND"], config.get("OPTIONS", {}))
+
     def reload(self):
-        for name in [*DEFAULTS, "keyring"]:
+        for name in [*DEFAULTS, "keyring", "key_wrapper"]:
             self.__dict__.pop(name, None)
 
 
@@ -114,6 +133,9 @@ register_settings(
         # Dotted path to a callable returning a Keyring (a KMS or Vault provider).
         # When set, it replaces ENCRYPTION_KEYS.
         "KEY_PROVIDER": (None, (str, type(None)), None),
+        # Data keys wrapped by a KEK in a KMS or HSM: {"BACKEND": "pkcs11" |
+        # "aws_kms" | dotted path, "OPTIONS": {...}}; entries "N:wrapped:<base64url>".
+        "KEY_WRAPPER": (None, (dict, type(None)), None),
         # Return legacy unsealed values instead of raising (logs a warning per read).
         "ALLOW_PLAINTEXT_READS": (False, (bool,), None),
         # Retire old keys: values sealed with a lower key version refuse to open

@@ -1,13 +1,20 @@
 """Print a new random key as a ready keyring entry, ``N:<base64url>``.
 
+With ``--wrap``, the new key is wrapped by ``INTEGRATIONS["KEY_WRAPPER"]`` and
+the entry is ``N:wrapped:<base64url>``: the plaintext key then exists only in
+this process's memory for the moment it takes to wrap it, and is never printed.
+
 The only output on stdout is the entry, so scripts can capture it
 (``make run`` writes it to `.env`). This is the one command whose purpose is to
 output key material: it comes from the OS CSPRNG and is never stored or logged.
 """
 
+import os
+
 from django.core.management.base import BaseCommand, CommandError
 
-from integrations.crypto import CryptoError, generate_key
+from integrations.crypto import KEY_SIZE, CryptoError, generate_key
+from integrations.crypto.wrapping import wrap_entry
 from integrations.sealed.conf import app_settings
 
 
@@ -24,12 +31,21 @@ class Command(BaseCommand):
             help="Version number for the key (default: one above the highest configured "
             "version, or 1 when none is configured).",
         )
+        parser.add_argument(
+            "--wrap",
+            action="store_true",
+            help="Wrap the new key with INTEGRATIONS['KEY_WRAPPER'] (a KMS or HSM) and print "
+            "an 'N:wrapped:<base64url>' entry; the plaintext key is never printed.",
+        )
 
-    def handle(self, *args, key_version=None, **options):
+    def handle(self, *args, key_version=None, wrap=False, **options):
         if key_version is None:
             key_version = self._next_version()
         try:
-            entry = generate_key(key_version)
+            if wrap:
+                entry = self._wrapped(key_version)
+            else:
+                entry = generate_key(key_version)
         except CryptoError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(entry)
@@ -39,6 +55,15 @@ class Command(BaseCommand):
             "`manage.py rotate_keys` has re-sealed everything. (The demo project reads "
             "the list from INTEGRATIONS_ENCRYPTION_KEYS.)"
         )
+
+    def _wrapped(self, key_version):
+        generate_key(key_version)  # validates the version before the KMS/HSM is called
+        wrapper = app_settings.key_wrapper
+        if wrapper is None:
+            raise CommandError(
+                "--wrap needs INTEGRATIONS['KEY_WRAPPER'] (the KMS or HSM that wraps the key)"
+            )
+        return wrap_entry(wrapper, key_version, os.urandom(KEY_SIZE))
 
     def _next_version(self):
         try:

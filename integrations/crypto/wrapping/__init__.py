@@ -1,0 +1,284 @@
+"""Envelope encryption of keyring entries: data keys wrapped by a key-encryption key.
+
+A wrapped entry ``"N:wrapped:<base64url blob>"`` holds data key version ``N``
+encrypted by a KEK that never leaves a KMS or an HSM; the keyring unwraps it once,
+when it is built, and keeps the key only in process memory. A database dump and
+the configuration together are then still not enough to open a secret: the
+attacker also needs to use the KEK, which the KMS/HSM logs and can revoke.
+
+A backend is any object with the :class:`KeyWrapper` interface. Every wrap and
+unwrap is bound to a *context*, ``{"purpose": PURPOSE, "key_version": "N"}``, which
+a backend must authenticate (AES-GCM associated data, a KMS encryption context):
+a wrapped entry copied under another version number fails to unwrap instead of
+silently becoming that version's key.
+
+Pure Python, no Django: the settings glue lives in ``integrations.sealed``. The
+backends import their third-party library only when selected.
+"""
+
+import base64
+import binascii
+import importlib
+import re
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
+
+from ..exceptions import KeyringError
+
+WRAPPED = "wrapped:"
+PURPOSE = "sealed-integrations data key"
+KEY_SIZE = 32
+BACKENDS = {
+    "pkcs11": "integrations.crypto.wrapping.hsm.Pkcs11Wrapper",
+    "aws_kms": "integrations.crypto.wrapping.kms.AwsKmsWrapper",
+}
+_BASE64URL_RE = re.compile(r"[A-Za-z0-9_-]+={0,2}")
+
+
+@runtime_checkable
+class KeyWrapper(Protocol):
+    """What a backend provides. ``backend`` names it in messages (``"pkcs11"``)."""
+
+    backend: str
+
+    def wrap(self, key: bytes, *, context: Mapping[str, str]) -> bytes:
+        """Encrypt ``key`` under the configured KEK; the blob names that KEK."""
+        ...
+
+    def unwrap(self, blob: bytes, *, context: Mapping[str, str]) -> bytes:
+        """Decrypt a blob made by :meth:`wrap` (under whichever KEK it names).
+
+        Raise :class:`WrapperError` with a message that names the KEK and the
+        reason, never key material or credentials.
+        """
+        ...
+
+    def describe(self, blob: bytes | None = None) -> str:
+        """The KEK that wrapped ``blob`` (or the configured one), for messages."""
+        ...
+
+
+class WrapperError(KeyringError):
+    """A key wrapper is misconfigured or could not wrap or unwrap a key.
+
+    ``code`` is ``"bad_wrapper"`` (the configuration), ``"unwrap_failed"``,
+    ``"wrap_failed"`` or ``"wrapper_missing"`` (wrapped entries, no wrapper).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "unwrap_failed",
+        backend: str | None = None,
+        key_version: int | None = None,
+    ) -> None:
+        super().__init__(message, code=code, key_version=key_version)
+        self.backend = backend
+
+
+def key_context(version: int) -> dict[str, str]:
+    """The context every wrap and unwrap of data key ``version`` is bound to."""
+    return {"purpose": PURPOSE, "key_version": str(version)}
+
+
+def load_backend(backend: object, options: object) -> KeyWrapper:
+    """Build the wrapper named by ``backend`` (a built-in name or a dotted path).
+
+    The class (or factory) is called with the ``OPTIONS`` dict as its one
+    argument, so a project's own backend takes its settings the same way.
+    """
+    if not isinstance(backend, str) or not backend:
+        raise WrapperError(
+            "KEY_WRAPPER['BACKEND'] must be 'pkcs11', 'aws_kms' or the dotted path of a class",
+            code="bad_wrapper",
+        )
+    if not isinstance(options, Mapping):
+        raise WrapperError(
+            "KEY_WRAPPER['OPTIONS'] must be a dict", code="bad_wrapper", backend=backend
+        )
+    path = BACKENDS.get(backend, backend)
+    module_name, _, attr = path.rpartition(".")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr) if module_name else None
+    except ImportError as exc:
+        extra = {"pkcs11": "pkcs11", "aws_kms": "aws"}.get(backend)
+        hint = f" (pip install 'sealed-integrations[{extra}]')" if extra else ""
+        raise WrapperError(
+            f"key wrapper backend {backend!r} cannot be imported: {exc}{hint}",
+            code="bad_wrapper",
+            backend=backend,
+        ) from None
+    except AttributeError:
+        factory = None
+    if factory is None:
+        raise WrapperError(
+            f"key wrapper backend {backend!r} is neither 'pkcs11', 'aws_kms' nor an importable "
+            "dotted path",
+            code="bad_wrapper",
+            backend=backend,
+        )
+    try:
+        wrapper = factory(options)
+    except WrapperError:
+        raise
+    except Exception as exc:  # its text could hold an option's value (a PIN)
+        raise WrapperError(
+            f"key wrapper backend {backend!r} could not be built: {type(exc).__name__}",
+            code="bad_wrapper",
+            backend=backend,
+        ) from None
+    if not isinstance(wrapper, KeyWrapper):
+        raise WrapperError(
+            f"key wrapper backend {backend!r} does not provide backend, wrap(), unwrap() "
+            "and describe()",
+            code="bad_wrapper",
+            backend=backend,
+        )
+    return wrapper
+
+
+def check_options(
+    backend: str,
+    options: Mapping[str, Any],
+    *,
+    required: tuple[str, ...],
+    optional: tuple[str, ...] = (),
+) -> dict[str, str]:
+    """The backend's options as strings, refusing unknown, missing and non-string ones.
+
+    Never echoes a value: an option may be a PIN.
+    """
+    unknown = sorted(set(options) - set(required) - set(optional))
+    if unknown:
+        raise WrapperError(
+            f"unknown {backend} KEY_WRAPPER option(s): {', '.join(map(str, unknown))}; known: "
+            f"{', '.join(required + optional)}",
+            code="bad_wrapper",
+            backend=backend,
+        )
+    missing = [name for name in required if not options.get(name)]
+    if missing:
+        raise WrapperError(
+            f"the {backend} key wrapper needs the option(s) {', '.join(missing)}",
+            code="bad_wrapper",
+            backend=backend,
+        )
+    values = {}
+    for name, value in options.items():
+        if value is None and name in optional:
+            continue
+        if not isinstance(value, str):
+            raise WrapperError(
+                f"the {backend} KEY_WRAPPER option {name} must be a string",
+                code="bad_wrapper",
+                backend=backend,
+            )
+        values[name] = value
+    return values
+
+
+def is_wrapped(key_text: str) -> bool:
+    """Whether the part of an entry after ``N:`` is a wrapped key."""
+    return key_text.strip().startswith(WRAPPED)
+
+
+def wrap_entry(wrapper: KeyWrapper, version: int, key: bytes) -> str:
+    """Wrap data key ``version`` into a ready ``"N:wrapped:<base64url>"`` entry."""
+    if not isinstance(key, bytes) or len(key) != KEY_SIZE:
+        raise KeyringError(
+            f"key version {version} must be exactly {KEY_SIZE} bytes",
+            code="bad_length",
+            key_version=version,
+        )
+    try:
+        blob = wrapper.wrap(key, context=key_context(version))
+    except WrapperError as exc:
+        raise WrapperError(
+            f"key version {version} could not be wrapped by the {wrapper.backend} key "
+            f"wrapper: {exc.message}",
+            code="wrap_failed",
+            backend=wrapper.backend,
+            key_version=version,
+        ) from None
+    except Exception as exc:  # a project's own backend: name the failure, not its text
+        raise WrapperError(
+            f"key version {version} could not be wrapped by the {wrapper.backend} key "
+            f"wrapper: {type(exc).__name__}",
+            code="wrap_failed",
+            backend=wrapper.backend,
+            key_version=version,
+        ) from None
+    return f"{version}:{WRAPPED}{base64.urlsafe_b64encode(blob).decode('ascii')}"
+
+
+def decode_blob(key_text: str, version: int) -> bytes:
+    """The blob of a wrapped entry's ``wrapped:<base64url>`` part."""
+    text = key_text.strip()[len(WRAPPED) :].strip()
+    if not _BASE64URL_RE.fullmatch(text):
+        raise KeyringError(
+            f"wrapped key version {version} is not valid base64url",
+            code="bad_base64",
+            key_version=version,
+        )
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise KeyringError(
+            f"wrapped key version {version} is not valid base64url",
+            code="bad_base64",
+            key_version=version,
+        ) from None
+
+
+def unwrap_entry(wrapper: KeyWrapper | None, version: int, key_text: str) -> bytes:
+    """The data key of a wrapped entry's ``wrapped:<base64url>`` part.
+
+    Every failure is a :class:`WrapperError` naming the backend and the key
+    version; nothing falls back to treating the entry as a plaintext key.
+    """
+    if wrapper is None:
+        raise WrapperError(
+            f"key version {version} is wrapped but INTEGRATIONS['KEY_WRAPPER'] is not set: "
+            "configure the wrapper (the KMS or HSM) that wrapped it",
+            code="wrapper_missing",
+            key_version=version,
+        )
+    blob = decode_blob(key_text, version)
+    prefix = f"key version {version} could not be unwrapped by the {wrapper.backend} key wrapper"
+    try:
+        key = wrapper.unwrap(blob, context=key_context(version))
+    except WrapperError as exc:
+        raise WrapperError(
+            f"{prefix}: {exc.message}", backend=wrapper.backend, key_version=version
+        ) from None
+    except Exception as exc:  # a project's own backend: name the failure, not its text
+        raise WrapperError(
+            f"{prefix}: {type(exc).__name__}", backend=wrapper.backend, key_version=version
+        ) from None
+    if not isinstance(key, bytes) or len(key) != KEY_SIZE:
+        raise WrapperError(
+            f"{prefix}: it did not unwrap to a {KEY_SIZE}-byte key",
+            backend=wrapper.backend,
+            key_version=version,
+        )
+    return key
+
+
+def rewrap_entries(spec: str | list[str] | tuple[str, ...], wrapper: KeyWrapper) -> list[str]:
+    """Every entry of ``spec`` wrapped under ``wrapper``'s configured KEK, in order.
+
+    Plaintext entries are wrapped, wrapped ones are unwrapped (under the KEK
+    each names) and wrapped again. The keys themselves do not change, so no
+    sealed value does. All or nothing: one entry that cannot be unwrapped
+    fails the whole call, so a partial list is never printed.
+    """
+    from ..keyring import _parse_entry  # the keyring module imports this one
+
+    entries = spec.split(",") if isinstance(spec, str) else list(spec)
+    pairs = [
+        _parse_entry(entry, position, wrapper)
+        for position, entry in enumerate(entries, start=1)
+        if not (isinstance(entry, str) and not entry.strip())
+    ]
+    return [wrap_entry(wrapper, version, key) for version, key in pairs]

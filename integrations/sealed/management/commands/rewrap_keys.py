@@ -1,0 +1,50 @@
+"""Print every keyring entry wrapped under the KEK configured now, primary first.
+
+After a KEK rotation (a new ``KEY_LABEL`` or ``KEY_ID``), or to wrap plaintext
+entries for the first time: the printed lines replace ``ENCRYPTION_KEYS`` in the
+secret store, and once deployed the old KEK can be destroyed. The data keys do
+not change, so no value in the database does. Only the wrapped entries go to
+stdout (one per line, for a script to capture); a wrapped blob is useless without
+the KEK, an unwrapped key is never printed.
+"""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from integrations.crypto import CryptoError
+from integrations.crypto.wrapping import rewrap_entries
+from integrations.sealed.conf import app_settings
+
+
+class Command(BaseCommand):
+    help = (
+        "Print every ENCRYPTION_KEYS entry re-wrapped under the KEK now configured in "
+        "INTEGRATIONS['KEY_WRAPPER'], primary first, one per line. Nothing in the database "
+        "changes."
+    )
+    # Its own errors name the entry that fails; the keyring check would only repeat them.
+    requires_system_checks = []
+
+    def handle(self, *args, **options):
+        if app_settings.KEY_PROVIDER:
+            raise CommandError(
+                "INTEGRATIONS['KEY_PROVIDER'] supplies the keys: rewrap_keys works on "
+                "ENCRYPTION_KEYS only"
+            )
+        try:
+            wrapper = app_settings.key_wrapper
+            if wrapper is None:
+                raise CommandError(
+                    "rewrap_keys needs INTEGRATIONS['KEY_WRAPPER'] (the KMS or HSM whose KEK "
+                    "wraps the keys)"
+                )
+            _ = app_settings.keyring  # duplicates, a retired primary: refused before printing
+            entries = rewrap_entries(app_settings.ENCRYPTION_KEYS, wrapper)
+            kek = wrapper.describe()
+        except CryptoError as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write("\n".join(entries))
+        self.stderr.write(
+            f"{len(entries)} key version(s) wrapped under the {wrapper.backend} KEK {kek}. "
+            "Replace INTEGRATIONS['ENCRYPTION_KEYS'] with these entries, in this order, and "
+            "deploy; the old KEK can be destroyed once no configuration uses the old entries."
+        )
