@@ -17,7 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
-from ..crypto import Keyring
+from ..crypto import IndexKeys, Keyring
 
 # Each key: (default, accepted types, smallest accepted number or None). The
 # sealed-values layer declares its own; a layer built on it (the integrations
@@ -76,6 +76,8 @@ class IntegrationsSettings:
         # the first read, a setting (and the keyring) is a plain attribute.
         if name == "keyring":
             value = self._load_keyring()
+        elif name == "index_keys":
+            value = self._load_index_keys()
         elif name in DEFAULTS:
             self.validate()
             value = self.user_settings.get(name, DEFAULTS[name])
@@ -99,8 +101,14 @@ class IntegrationsSettings:
             self.ENCRYPTION_KEYS, min_decryption_version=self.MIN_DECRYPTION_VERSION
         )
 
+    def _load_index_keys(self):
+        """Blind-index keys: INDEX_KEYS when set, else derived from the keyring."""
+        if self.INDEX_KEYS:
+            return IndexKeys.parse(self.INDEX_KEYS)
+        return self.keyring.index_keys()
+
     def reload(self):
-        for name in [*DEFAULTS, "keyring"]:
+        for name in [*DEFAULTS, "keyring", "index_keys"]:
             self.__dict__.pop(name, None)
 
 
@@ -119,6 +127,9 @@ register_settings(
         # Retire old keys: values sealed with a lower key version refuse to open
         # (RetiredKeyVersionError). Set it after `rotate_keys`, before deleting keys.
         "MIN_DECRYPTION_VERSION": (None, (int, type(None)), None),
+        # Blind-index keys for searchable fields, "N:<base64 of 32 bytes>", primary
+        # first. Unset: derived from the encryption keys (one per key version).
+        "INDEX_KEYS": (None, (list, tuple, str, type(None)), None),
     }
 )
 
