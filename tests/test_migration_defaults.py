@@ -79,7 +79,7 @@ def test_sqlmigrate_prints_the_schema_change_without_a_value(rows_before_0002):
 
 def test_rows_migrated_without_the_hook_fail_clearly_until_sealed(rows_before_0002):
     executor = MigrationExecutor(connection)  # no pre_migrate signal: no sealing step
-    executor.migrate([(APP, "0002_sealed_defaults")])
+    executor.migrate([(APP, "0003_blind_index")])
     device = Device.objects.order_by("pk").last()
     assert raw_column(Device, "token", device.pk) == PENDING_DEFAULT
     with pytest.raises(MalformedValueError, match="migration default was never sealed"):
@@ -88,10 +88,11 @@ def test_rows_migrated_without_the_hook_fail_clearly_until_sealed(rows_before_00
     device.save()
     assert raw_column(Device, "token", device.pk) == PENDING_DEFAULT
 
-    for name in ("token", "settings", "label"):
+    for name in ("token", "settings", "label", "kind"):
         seal_pending_defaults(Device, Device._meta.get_field(name))
     loaded = Device.objects.get(pk=device.pk)
     assert (loaded.token, loaded.settings, loaded.label) == ("factory-token", {}, "unlabelled")
+    assert loaded.kind == "standard"
 
 
 def test_bulk_update_of_a_default_seals_it_for_the_row():
