@@ -109,6 +109,8 @@ class Customer(models.Model):
         purpose="testapp.customer.ref", searchable=True, index_bytes=8, null=True, blank=True
     )
     note = EncryptedTokenField(purpose="testapp.customer.note", null=True, blank=True)
+    # A plain unique column: the benchmarks' baseline for a lookup by value.
+    code = models.CharField(max_length=255, unique=True, null=True, blank=True)
 
     class Meta:
         constraints = [
