@@ -365,6 +365,17 @@ class TestRotation:
         call_command("rotate_keys", "--model", "testapp.Customer", "--json", stdout=again)
         assert all(f["reindexed"] == 0 for f in json.loads(again.getvalue())["fields"])
 
+    def test_the_table_shows_reindexed_rows_never_values(self, canary):
+        with override_settings(INTEGRATIONS=V1_ONLY):
+            Customer.objects.create(api_key=canary)
+        out, err = io.StringIO(), io.StringIO()
+        call_command("rotate_keys", "--model", "testapp.Customer", stdout=out, stderr=err)
+        header, *lines = out.getvalue().splitlines()
+        assert header.split()[-1] == "re-indexed"
+        api_key = next(line for line in lines if "Customer.api_key" in line)
+        assert api_key.split()[1] == "1" and api_key.split()[-1] == "1"
+        assert canary not in out.getvalue() + err.getvalue()
+
     def test_a_new_explicit_index_key_reindexes_without_resealing(self):
         customer = Customer.objects.create(api_key="k")
         sealed = raw_column(Customer, "api_key", customer.pk)
