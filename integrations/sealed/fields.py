@@ -741,7 +741,11 @@ class EncryptedTokenField(_SealedField):
                 if opened is not None and opened.raw is raw:
                     index = self.compute_index(opened.value)
                 elif raw != PENDING_DEFAULT:
-                    index = self.compute_index(self._open_into(instance, raw))
+                    try:
+                        index = self.compute_index(self._open_into(instance, raw))
+                    except CryptoError:
+                        pass  # unreadable: saving other columns must still work;
+                        # the index stays as stored and rotate_keys reports the row
         d[index_attname] = index
         return index
 

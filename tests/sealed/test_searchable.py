@@ -445,3 +445,34 @@ def test_raw_reads_of_an_index_reveal_nothing_of_the_value():
     assert not Customer.objects.filter(api_key="visible?").exists()
     report = resealing.reseal_field(Customer, Customer._meta.get_field("api_key"))
     assert report.reindexed == 1 and index_of(Customer, "api_key", customer.pk) == index
+
+
+@pytest.mark.django_db
+def test_saving_other_columns_of_a_row_with_an_unreadable_value_still_works():
+    customer = Customer.objects.create(name="a", api_key="k")
+    write_raw(Customer, "api_key_bidx", customer.pk, None)
+    write_raw(Customer, "api_key", customer.pk, "$si1$2$" + "A" * 40)  # damaged
+    loaded = Customer.objects.get(pk=customer.pk)
+    loaded.name = "renamed"
+    loaded.save()
+    assert raw_column(Customer, "name", customer.pk) == "renamed"
+    assert raw_column(Customer, "api_key", customer.pk) == "$si1$2$" + "A" * 40
+
+
+@isolate_apps("tests.testapp")
+def test_an_abstract_base_gives_each_child_its_own_index_column():
+    class Base(models.Model):
+        key = EncryptedTokenField(purpose="testapp.base.key", searchable=True, unique=True)
+
+        class Meta:
+            abstract = True
+            app_label = "testapp"
+
+    class Child(Base):
+        class Meta:
+            app_label = "testapp"
+
+    assert [f.name for f in Child._meta.local_fields] == ["id", "key", "key_bidx"]
+    index_field = Child._meta.get_field("key").index_field
+    assert index_field is Child._meta.get_field("key_bidx") and index_field.unique
+    assert not [e for e in Child.check() if e.level >= checks.ERROR]
