@@ -36,6 +36,7 @@ from django.db import connection  # noqa: E402
 from django.test.utils import setup_test_environment, teardown_test_environment  # noqa: E402
 
 from benchmarks import (  # noqa: E402
+    blind_index_bench,
     crypto_bench,
     orm_bench,
     refresh_bench,
@@ -52,6 +53,7 @@ SECTIONS = [
     refresh_bench.section,
     reseal_bench.section,
     wrap_bench.section,
+    blind_index_bench.section,
 ]
 
 

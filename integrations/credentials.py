@@ -6,6 +6,7 @@ event. Lookups are scoped to the owner: another user's credential is reported as
 secret is recorded as ``reveal_denied``.
 """
 
+import hmac
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -40,6 +41,12 @@ REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
 }
 # The key whose tail may be shown as a hint, and how long it must be for that.
 _HINT_KEYS: dict[str, str] = {
+    Credential.Type.API_KEY: "api_key",
+    Credential.Type.BEARER: "token",
+}
+# The key of each type's data a credential can be found by (find_by_secret): a
+# sealed, searchable copy is kept in Credential.lookup_secret.
+SEARCHABLE_KEYS: dict[str, str] = {
     Credential.Type.API_KEY: "api_key",
     Credential.Type.BEARER: "token",
 }
@@ -81,6 +88,14 @@ def hint_for(credential_type: str, data: dict[str, Any]) -> str:
     if isinstance(value, str) and len(value) >= _HINT_MIN_LENGTH:
         return value[-_HINT_LENGTH:]
     return ""
+
+
+@sensitive_variables()
+def lookup_secret_for(credential_type: str, data: dict[str, Any]) -> str | None:
+    """The secret a credential of this type and data can be found by, if any."""
+    key = SEARCHABLE_KEYS.get(credential_type)
+    value = data.get(key) if key else None
+    return value if isinstance(value, str) and value else None
 
 
 _KEEP = object()
@@ -155,6 +170,7 @@ def create_credential(
         data=data,  # type: ignore[misc]  # the sealed field's name (django-stubs sees its attname)
         hint=hint_for(credential_type, data),
         expires_at=expires_at,
+        lookup_secret=lookup_secret_for(credential_type, data),
     )
     credential.full_clean(exclude=["data"])
     credential.save()
@@ -198,6 +214,7 @@ def update_credential(
         data = validate_data(credential.credential_type, data)
         credential.data = data
         credential.hint = hint_for(credential.credential_type, data)
+        credential.lookup_secret = lookup_secret_for(credential.credential_type, data)
         detail = "secret replaced"
     credential.full_clean(exclude=["data"])
     credential.save()
@@ -258,6 +275,59 @@ def read_secret(
     secret = Secret(owned.data)
     audit.record(Action.USE, actor=user, target=owned, purpose=purpose, ip_address=ip_address)
     return secret
+
+
+@sensitive_variables()
+def find_by_secret(
+    user: User,
+    secret: str,
+    *,
+    purpose: str,
+    credential_type: str | None = None,
+    ip_address: str | None = None,
+) -> Credential:
+    """The user's credential whose API key (or bearer token) is ``secret``.
+
+    For a key that arrives from outside -- an API client or a webhook sender
+    presenting it -- when the application must know which of the user's
+    credentials it is. Found through the blind index of ``lookup_secret`` (one
+    indexed comparison, no decryption of other rows), then confirmed against the
+    sealed copy in constant time. Scoped to ``user``: another user's credential
+    with the same key is not found. Audited as ``use`` (with ``purpose``),
+    success or failure; the secret is never recorded. Raises
+    ``Credential.DoesNotExist`` when nothing matches.
+    """
+    if not purpose:
+        raise ValueError("looking a credential up by its secret needs a stated purpose")
+    if not isinstance(secret, str) or not secret:
+        raise ValueError("the secret to look up must be a non-empty string")
+    candidates = list_credentials(user).filter(lookup_secret=secret)
+    if credential_type is not None:
+        candidates = candidates.filter(credential_type=credential_type)
+    for candidate in candidates.order_by("created_at", "pk"):
+        stored = candidate.lookup_secret
+        if stored is not None and hmac.compare_digest(
+            stored.encode("utf-8", "surrogatepass"), secret.encode("utf-8", "surrogatepass")
+        ):
+            audit.record(
+                Action.USE,
+                actor=user,
+                target=candidate,
+                purpose=purpose,
+                detail="found by its secret",
+                ip_address=ip_address,
+            )
+            return candidate
+    audit.record(
+        Action.USE,
+        actor=user,
+        target_type=Credential._meta.label_lower,
+        purpose=purpose,
+        outcome=AuditEvent.Outcome.FAILURE,
+        detail="no credential has this secret",
+        ip_address=ip_address,
+    )
+    raise Credential.DoesNotExist("no credential of this user has this secret")
 
 
 def session(user, credential, *, purpose):

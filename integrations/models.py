@@ -251,6 +251,17 @@ class Credential(TimestampedModel):
     )
     data = EncryptedJSONField(purpose="integrations.credential.data")
     data_sealed: str | None  # the attname: what the database holds
+    # A sealed copy of the one secret a credential can be found by (its API key
+    # or bearer token; credentials.SEARCHABLE_KEYS), searchable through its blind
+    # index by credentials.find_by_secret(). Kept in step with ``data`` by the
+    # service layer; never shown, never edited directly.
+    lookup_secret = EncryptedTokenField(
+        purpose="integrations.credential.lookup_secret",
+        searchable=True,
+        null=True,
+        blank=True,
+        editable=False,
+    )
     hint = models.CharField(
         max_length=8,
         blank=True,

@@ -32,9 +32,10 @@ def database_url():
     raise NotImplementedError(connection.vendor)
 
 
-def run_in_processes(count, integration_pk, workdir, *, timeout=120):
+def run_in_processes(count, integration_pk, workdir, *, timeout=120, script="race_worker.py"):
     """What ``get_valid_token`` returned in each of ``count`` processes started
-    together: the token, or ``ExceptionName:code``."""
+    together: the token, or ``ExceptionName:code``. (``script``: another script
+    of tests/ taking the same arguments, e.g. bidx_worker.py.)"""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
@@ -46,7 +47,7 @@ def run_in_processes(count, integration_pk, workdir, *, timeout=120):
         subprocess.Popen(
             [
                 sys.executable,
-                str(ROOT / "tests" / "race_worker.py"),
+                str(ROOT / "tests" / script),
                 str(integration_pk),
                 str(Path(workdir) / f"ready-{index}"),
                 str(go),

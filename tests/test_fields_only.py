@@ -169,3 +169,48 @@ def test_the_crypto_core_imports_nothing_from_django():
     for path in sorted((PACKAGE / "crypto").rglob("*.py")):
         module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
         assert not [n for n in _imports(path, module) if n.split(".")[0] == "django"], module
+
+
+_SEARCHABLE_SCRIPT = r"""
+import json
+import django
+django.setup()
+from django.core.management import call_command
+from django.db import IntegrityError, connection
+from django.db.migrations.executor import MigrationExecutor
+
+call_command("migrate", "fieldsonly", "0001", verbosity=0)
+state = MigrationExecutor(connection).loader.project_state(("fieldsonly", "0001_initial"))
+OldVault = state.apps.get_model("fieldsonly", "Vault")
+for i in range(3):
+    OldVault.objects.create(name=f"v{i}", api_key=f"canary-key-{i}", config={})
+call_command("migrate", verbosity=0)
+
+from tests.fieldsonly.models import Vault
+
+out = {"found": Vault.objects.get(api_key="canary-key-1").name,
+       "in": sorted(Vault.objects.filter(api_key__in=["canary-key-0", "canary-key-2"])
+                    .values_list("name", flat=True))}
+try:
+    Vault.objects.create(name="dup", api_key="canary-key-2")
+except IntegrityError:
+    out["duplicate"] = "IntegrityError"
+print(json.dumps(out))
+"""
+
+
+def test_a_third_party_project_makes_a_column_with_rows_searchable(project_env):
+    """tests/fieldsonly 0002 (as makemigrations wrote it) makes ``Vault.api_key``
+    searchable and unique on a table that already has rows."""
+    result = subprocess.run(
+        [sys.executable, "-c", _SEARCHABLE_SCRIPT],
+        cwd=ROOT,
+        env=project_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out == {"found": "v1", "in": ["v0", "v2"], "duplicate": "IntegrityError"}
+    assert "canary-key" not in result.stderr

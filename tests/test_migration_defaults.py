@@ -79,7 +79,7 @@ def test_sqlmigrate_prints_the_schema_change_without_a_value(rows_before_0002):
 
 def test_rows_migrated_without_the_hook_fail_clearly_until_sealed(rows_before_0002):
     executor = MigrationExecutor(connection)  # no pre_migrate signal: no sealing step
-    executor.migrate([(APP, "0002_sealed_defaults")])
+    executor.migrate([(APP, "0003_blind_index")])
     device = Device.objects.order_by("pk").last()
     assert raw_column(Device, "token", device.pk) == PENDING_DEFAULT
     with pytest.raises(MalformedValueError, match="migration default was never sealed"):
@@ -88,10 +88,11 @@ def test_rows_migrated_without_the_hook_fail_clearly_until_sealed(rows_before_00
     device.save()
     assert raw_column(Device, "token", device.pk) == PENDING_DEFAULT
 
-    for name in ("token", "settings", "label"):
+    for name in ("token", "settings", "label", "kind"):
         seal_pending_defaults(Device, Device._meta.get_field(name))
     loaded = Device.objects.get(pk=device.pk)
     assert (loaded.token, loaded.settings, loaded.label) == ("factory-token", {}, "unlabelled")
+    assert loaded.kind == "standard"
 
 
 def test_bulk_update_of_a_default_seals_it_for_the_row():
@@ -100,3 +101,27 @@ def test_bulk_update_of_a_default_seals_it_for_the_row():
     Device.objects.bulk_update([unsaved], ["token"])
     assert raw_column(Device, "token", device.pk) != PENDING_DEFAULT
     assert Device.objects.get(pk=device.pk).token == "factory-token"
+
+
+def test_a_searchable_field_added_to_a_table_with_rows_is_indexed(rows_before_0002):
+    """0003 adds a searchable field with a default (sealed per row, then indexed)
+    and makes an existing sealed column searchable (its values indexed)."""
+    call_command("migrate", APP, verbosity=0)
+    labelled = rows_before_0002
+    assert Device.objects.filter(kind="standard").count() == ROWS
+    assert Device.objects.filter(label="unlabelled").count() == ROWS - 2
+    assert Device.objects.get(label=f"label of {labelled[1]}").pk == labelled[1]
+    assert raw_column(Device, "kind_bidx", labelled[0]).startswith("2:")
+
+
+def test_the_index_fill_step_is_added_once_at_the_end():
+    from django.db.migrations.loader import MigrationLoader
+
+    from integrations.sealed.migration_defaults import FillBlindIndex, insert_sealing_steps
+
+    migration = MigrationLoader(connection).get_migration(APP, "0003_blind_index")
+    insert_sealing_steps([(migration, False)])
+    insert_sealing_steps([(migration, False)])
+    fills = [op for op in migration.operations if isinstance(op, FillBlindIndex)]
+    assert [(op.model_name, op.name) for op in fills] == [("device", "kind"), ("device", "label")]
+    assert migration.operations[-2:] == fills

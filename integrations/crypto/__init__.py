@@ -1,10 +1,11 @@
 """Authenticated encryption for stored secrets. Pure Python: no Django here.
 
-Public names: :class:`Keyring`, :func:`is_sealed`, :func:`generate_key` and the
-exception hierarchy rooted at :class:`CryptoError`. ``docs/FORMAT.md`` specifies
-the sealed format.
+Public names: :class:`Keyring`, :class:`IndexKeys` (blind indexes),
+:func:`is_sealed`, :func:`generate_key` and the exception hierarchy rooted at
+:class:`CryptoError`. ``docs/FORMAT.md`` specifies the sealed format.
 """
 
+from .blind_index import BlindIndex, IndexKeys
 from .exceptions import (
     CryptoError,
     DecryptionError,
@@ -21,8 +22,10 @@ from .keyring import KEY_SIZE, Keyring, generate_key
 __all__ = [
     "KEY_SIZE",
     "PREFIX",
+    "BlindIndex",
     "CryptoError",
     "DecryptionError",
+    "IndexKeys",
     "KeyringError",
     "Keyring",
     "MalformedValueError",

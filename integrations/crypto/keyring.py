@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from . import format as sealed_format
 from . import wrapping
+from .blind_index import IndexKeys, extract
 from .exceptions import (
     DecryptionError,
     KeyringError,
@@ -112,6 +113,7 @@ class Keyring:
         "_primary_header",
         "_versions",
         "_min_version",
+        "_index_prks",
     )
 
     def __init__(
@@ -126,6 +128,7 @@ class Keyring:
         """
         ciphers: dict[int, AESGCM] = {}
         order: list[int] = []
+        index_prks: dict[int, bytes] = {}
         for version, key in keys:
             version = _check_version(version)
             if version in ciphers:
@@ -140,8 +143,12 @@ class Keyring:
                 )
             ciphers[version] = AESGCM(key)
             order.append(version)
+            # Blind indexes derive their keys from this one (crypto/blind_index.py);
+            # only HKDF's one-way extract output is kept, never the key bytes.
+            index_prks[version] = extract(key)
         if not order:
             raise MissingKeysError()
+        self._index_prks = index_prks
         self._setup(ciphers, tuple(order), min_decryption_version)
 
     def _setup(
@@ -182,6 +189,7 @@ class Keyring:
         if self._min_version is not None:
             version = max(version, self._min_version)
         retired = object.__new__(type(self))
+        retired._index_prks = self._index_prks
         retired._setup(self._ciphers, self._versions, version)
         return retired
 
@@ -200,6 +208,16 @@ class Keyring:
         a ``N:wrapped:<base64url>`` entry that ``wrapper`` unwraps (here, once:
         the keyring keeps the key in memory only).
         """
+        return cls(
+            cls.parse_entries(spec, wrapper=wrapper),
+            min_decryption_version=min_decryption_version,
+        )
+
+    @staticmethod
+    def parse_entries(
+        spec: str | Sequence[str], *, wrapper: "wrapping.KeyWrapper | None" = None
+    ) -> list[tuple[int, bytes]]:
+        """``(version, key)`` pairs from the syntax :meth:`parse` accepts."""
         entries: list[object]
         if isinstance(spec, str):
             entries = list(spec.split(","))
@@ -210,12 +228,11 @@ class Keyring:
                 "keys must be a comma-separated string or a list of 'N:<base64>' entries",
                 code="bad_entry",
             )
-        pairs = [
+        return [
             _parse_entry(entry, position, wrapper)
             for position, entry in enumerate(entries, start=1)
             if not (isinstance(entry, str) and not entry.strip())
         ]
-        return cls(pairs, min_decryption_version=min_decryption_version)
 
     def __repr__(self) -> str:
         retired = f" min_decryption_version={self._min_version}" if self._min_version else ""
@@ -312,6 +329,18 @@ class Keyring:
             return cipher.decrypt(payload[:12], payload[12:], header + context)
         except InvalidTag:
             raise self._decryption_error(str(version)) from None
+
+    def index_keys(self) -> IndexKeys:
+        """Blind-index keys derived from these keys, one version per key.
+
+        Retired versions are left out: a retired key neither opens values nor
+        finds rows. See :mod:`integrations.crypto.blind_index` for the KDF.
+        """
+        return IndexKeys(
+            (version, self._index_prks[version])
+            for version in self._versions
+            if not self.is_retired(version)
+        )
 
     def key_version(self, sealed: str) -> int:
         """The version of the key that sealed ``sealed``, without decrypting."""

@@ -54,7 +54,7 @@ def check_keyring(app_configs=None, **kwargs):
     except ImproperlyConfigured as exc:
         return [checks.Error(str(exc), id="integrations.E004")]
     try:
-        _ = app_settings.keyring  # builds and validates the keyring
+        app_settings.keyring  # noqa: B018 - builds and validates the keyring
     except KeyringError as exc:
         hint = WRAPPER_HINT if exc.code in _WRAPPER_CODES else KEY_HINT
         return [
@@ -64,6 +64,20 @@ def check_keyring(app_configs=None, **kwargs):
         ]
     except ImproperlyConfigured as exc:
         return [checks.Error(str(exc), id="integrations.E004")]
+    try:
+        app_settings.index_keys  # noqa: B018 - blind-index keys (searchable fields)
+    except KeyringError as exc:
+        return [
+            checks.Error(
+                f"INTEGRATIONS['INDEX_KEYS']: {exc}",
+                hint=_(
+                    "Blind-index keys are written like ENCRYPTION_KEYS ('N:<base64 of 32 "
+                    "bytes>', primary first); leave INDEX_KEYS unset to derive them from "
+                    "the encryption keys."
+                ),
+                id="integrations.E014",
+            )
+        ]
     return _plaintext_beside_wrapper()
 
 

@@ -17,7 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
-from ..crypto import Keyring
+from ..crypto import IndexKeys, Keyring
 from ..crypto.wrapping import WrapperError, load_backend
 
 # Each key: (default, accepted types, smallest accepted number or None). The
@@ -79,6 +79,8 @@ class IntegrationsSettings:
             value = self._load_keyring()
         elif name == "key_wrapper":
             value = self._load_key_wrapper()
+        elif name == "index_keys":
+            value = self._load_index_keys()
         elif name in DEFAULTS:
             self.validate()
             value = self.user_settings.get(name, DEFAULTS[name])
@@ -118,8 +120,14 @@ class IntegrationsSettings:
             )
         return load_backend(config["BACKEND"], config.get("OPTIONS", {}))
 
+    def _load_index_keys(self):
+        """Blind-index keys: INDEX_KEYS when set, else derived from the keyring."""
+        if self.INDEX_KEYS:
+            return IndexKeys.parse(self.INDEX_KEYS, wrapper=self.key_wrapper)
+        return self.keyring.index_keys()
+
     def reload(self):
-        for name in [*DEFAULTS, "keyring", "key_wrapper"]:
+        for name in [*DEFAULTS, "keyring", "key_wrapper", "index_keys"]:
             self.__dict__.pop(name, None)
 
 
@@ -141,6 +149,9 @@ register_settings(
         # Retire old keys: values sealed with a lower key version refuse to open
         # (RetiredKeyVersionError). Set it after `rotate_keys`, before deleting keys.
         "MIN_DECRYPTION_VERSION": (None, (int, type(None)), None),
+        # Blind-index keys for searchable fields, "N:<base64 of 32 bytes>", primary
+        # first. Unset: derived from the encryption keys (one per key version).
+        "INDEX_KEYS": (None, (list, tuple, str, type(None)), None),
     }
 )
 

@@ -31,13 +31,23 @@ them raises ``MalformedValueError`` naming the row, and :func:`seal_pending_defa
 seals them.
 """
 
+import logging
+
 from django.db import connections
 from django.db.migrations.operations import AddField, AlterField
 from django.db.migrations.operations.base import Operation
 
+from .blind_index import BlindIndexField
 from .fields import PENDING_DEFAULT, _SealedField
 
-__all__ = ["SealPendingDefaults", "insert_sealing_steps", "seal_pending_defaults"]
+__all__ = [
+    "FillBlindIndex",
+    "SealPendingDefaults",
+    "insert_sealing_steps",
+    "seal_pending_defaults",
+]
+
+logger = logging.getLogger("integrations.migrations")
 
 BATCH_SIZE = 500
 
@@ -115,6 +125,57 @@ class SealPendingDefaults(Operation):
         return f"Seal the default of {self.model_name}.{self.name} into existing rows"
 
 
+class FillBlindIndex(Operation):
+    """Index the values already stored in a column that a migration made searchable.
+
+    Inserted by :func:`insert_sealing_steps` at the end of a migration that adds a
+    :class:`~integrations.sealed.blind_index.BlindIndexField` (a new searchable
+    field, or ``searchable=True`` set on an existing one), after every column and
+    sealed default of the migration exists. Opens each value (in batches), writes
+    its index, re-seals nothing. Rows it cannot open keep a NULL index (lookups
+    do not find them) and are counted in a warning; ``rotate_keys`` names them.
+    """
+
+    reversible = True
+    reduces_to_sql = False
+
+    def __init__(self, model_name, name):
+        self.model_name = model_name
+        self.name = name
+
+    def deconstruct(self):
+        return type(self).__qualname__, [], {"model_name": self.model_name, "name": self.name}
+
+    def state_forwards(self, app_label, state):
+        pass
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        from .resealing import REINDEX, reseal_field
+
+        model = to_state.apps.get_model(app_label, self.model_name)
+        if not self.allow_migrate_model(schema_editor.connection.alias, model):
+            return
+        report = reseal_field(model, model._meta.get_field(self.name), mode=REINDEX)
+        if report.unreadable:
+            logger.warning(
+                "%s.%s: %d value(s) could not be opened and have no blind index yet; "
+                "run `manage.py rotate_keys` to see which.",
+                model._meta.label,
+                self.name,
+                len(report.unreadable),
+            )
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        pass  # going back, the index column is removed
+
+    def describe(self):
+        return f"Fill the blind index of {self.model_name}.{self.name}"
+
+
+def _adds_blind_index(operation):
+    return isinstance(operation, AddField) and isinstance(operation.field, BlindIndexField)
+
+
 def _needs_sealing(operation):
     field = getattr(operation, "field", None)
     return (
@@ -139,6 +200,15 @@ def insert_sealing_steps(plan):
                 following and isinstance(following[0], SealPendingDefaults)
             ):
                 operations.append(SealPendingDefaults(operation.model_name, operation.name))
+        # Indexes are filled last, once every column and default they read exists.
+        for operation in migration.operations:
+            if _adds_blind_index(operation):
+                fill = FillBlindIndex(operation.model_name, operation.field.source)
+                if not any(
+                    isinstance(o, FillBlindIndex) and o.deconstruct() == fill.deconstruct()
+                    for o in operations
+                ):
+                    operations.append(fill)
         migration.operations = operations
 
 

@@ -25,16 +25,19 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.apps import apps
-from django.db import connections, router, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.dispatch import Signal
 from django.views.decorators.debug import sensitive_variables
 
 from ..crypto import PREFIX, CryptoError
 from .conf import app_settings
-from .fields import sealed_fields
+from .fields import PENDING_DEFAULT, sealed_fields
 
 ROTATE = "rotate"
 LEGACY = "legacy"
+# Searchable fields only: fill or refresh the blind index, re-seal nothing (a
+# migration that makes a column searchable; see migration_defaults).
+REINDEX = "reindex"
 
 # Sent once per run of a re-sealing command, finished or aborted, so that whoever
 # keeps an audit log records who opened which columns (the integrations app
@@ -81,6 +84,7 @@ class FieldReport:
     empty: int = 0
     changed: int = 0
     remaining: int = 0
+    reindexed: int = 0
     unreadable: list[Unreadable] = dataclasses.field(default_factory=list)
     dry_run: bool = False
 
@@ -148,7 +152,7 @@ def reseal_field(
     ``pks`` limits the run to those rows (the admin action). ``progress`` is
     called with the number of rows handled after every batch.
     """
-    if mode not in (ROTATE, LEGACY):
+    if mode not in (ROTATE, LEGACY, REINDEX):
         raise ValueError(f"unknown mode {mode!r}")
     if batch_size < 1:
         raise ValueError("batch_size must be positive")
@@ -156,8 +160,10 @@ def reseal_field(
     column = _Column(model, sealed_field)
     primary_header = f"{PREFIX}{keyring.primary_version}$"
     report = FieldReport(model._meta.label, sealed_field.name, dry_run=dry_run)
-    condition, condition_params = column.needs_work(mode, primary_header)
+    indexed = _IndexColumn(column) if getattr(sealed_field, "searchable", False) else None
+    condition, condition_params = _condition(column, indexed, mode, primary_header)
     only, only_params = column.pk_filter(pks)
+    selected = f"{column.pk}, {column.column}" + (f", {indexed.column}" if indexed else "")
     lock = " FOR UPDATE SKIP LOCKED" if column.vendor == "postgresql" and not dry_run else ""
 
     # Walk the table in windows of primary keys: a cheap index-only query finds
@@ -177,26 +183,170 @@ def reseal_field(
             bound_params.append(upper_pk)
         window = "".join(f" AND {bound}" for bound in bounds)
         sql = (
-            f"SELECT {column.pk}, {column.column} FROM {column.table} "
+            f"SELECT {selected} FROM {column.table} "
             f"WHERE {condition}{only}{window} ORDER BY {column.pk}{lock}"
         )
         with transaction.atomic(using=column.using):
             with column.connection.cursor() as cursor:
                 cursor.execute(sql, [*condition_params, *only_params, *bound_params])
                 rows = cursor.fetchall()
-            updates = _reseal_rows(column, rows, mode, keyring, report)
-            if updates and not dry_run:
-                written = _write(column, updates)
-                report.resealed += written
-                report.changed += len(updates) - written
-            elif dry_run:
-                report.resealed += len(updates)
+            if indexed is not None:
+                indexed.process(rows, mode, keyring, report, dry_run)
+            else:
+                updates = _reseal_rows(column, rows, mode, keyring, report)
+                if updates and not dry_run:
+                    written = _write(column, updates)
+                    report.resealed += written
+                    report.changed += len(updates) - written
+                elif dry_run:
+                    report.resealed += len(updates)
         last_pk = upper_pk
         if progress is not None and rows:
             progress(len(rows))
 
-    _count_the_rest(column, mode, primary_header, only, only_params, report)
+    _count_the_rest(
+        column, ROTATE if mode == REINDEX else mode, primary_header, only, only_params, report
+    )
     return report
+
+
+def _condition(column, indexed, mode, primary_header):
+    """Rows to visit: the column's own condition, or'ed with its index's."""
+    if indexed is None:
+        return column.needs_work(mode, primary_header)
+    index_sql, index_params = indexed.needs_work()
+    if mode == REINDEX:
+        return index_sql, index_params
+    sql, params = column.needs_work(mode, primary_header)
+    if mode == LEGACY:
+        return sql, params  # legacy rows are indexed as they are sealed
+    return f"(({sql}) OR ({index_sql}))", [*params, *index_params]
+
+
+class _IndexColumn:
+    """The blind index of a searchable column: recomputed with the value.
+
+    ``rotate_keys`` visits the rows whose value needs re-sealing *or* whose index
+    is missing, under an older index key or of another length, and writes value
+    and index in one statement per batch, compared against the old value as for
+    any column. A lookup matches an index under any key meanwhile, so rows are
+    found throughout. A row whose new index collides with another row's under a
+    unique constraint (a duplicate written while the rotation was half done) is
+    left as it is and reported as unreadable (``IntegrityError``), never dropped.
+    """
+
+    def __init__(self, column):
+        self.base = column
+        field = column.field
+        self.field = field
+        self.index = field.blind_index
+        self.column = column.connection.ops.quote_name(field.index_field.column)
+
+    def needs_work(self):
+        col, idx, n = self.base.column, self.column, len(PREFIX)
+        prefix = self.index.primary_prefix
+        return (
+            f"({col} = '' OR (SUBSTR({col}, 1, {n}) = %s AND {col} <> %s)) AND ({idx} IS NULL "
+            f"OR SUBSTR({idx}, 1, {len(prefix)}) <> %s OR LENGTH({idx}) <> %s)",
+            [PREFIX, PENDING_DEFAULT, prefix, self.index.current_length],
+        )
+
+    def process(self, rows, mode, keyring, report, dry_run):
+        updates = self._rows(rows, mode, keyring, report)
+        if dry_run or not updates:
+            report.resealed += sum(1 for _pk, old, new, _i, _w in updates if new != old)
+            report.reindexed += sum(1 for _pk, _o, _n, index, was in updates if index != was)
+            return
+        written, refused = self._write(updates, report)
+        for pk, old, new, index, was in updates:
+            if pk in written:
+                report.resealed += new != old
+                report.reindexed += index != was
+            elif pk not in refused:
+                report.changed += 1  # another writer changed the value meanwhile
+
+    @sensitive_variables()
+    def _rows(self, rows, mode, keyring, report):
+        field = self.field
+        updates = []
+        for pk, stored, stored_index in rows:
+            try:
+                if stored == "":
+                    new, index = "", field.compute_index("")
+                else:
+                    context = field.context_for_pk(pk)
+                    if mode == LEGACY:
+                        plaintext = field.plaintext_from_legacy(stored)
+                        reseal = True
+                    else:
+                        plaintext = keyring.decrypt(stored, context)
+                        reseal = mode == ROTATE and keyring.needs_reseal(stored)
+                    new = stored
+                    if reseal:
+                        new = keyring.encrypt(plaintext, context)
+                        if keyring.decrypt(new, context) != plaintext:
+                            raise CryptoError("the re-sealed value did not open to the same bytes")
+                    index = field.compute_index(field._decode(plaintext))
+            except (CryptoError, ValueError) as exc:
+                report.unreadable.append(
+                    Unreadable(
+                        str(field.model._meta.pk.to_python(pk)),
+                        type(exc).__name__,
+                        getattr(exc, "key_version", None),
+                    )
+                )
+                continue
+            if new != stored or index != stored_index:
+                updates.append((pk, stored, new, index, stored_index))
+        return updates
+
+    def _write(self, updates, report):
+        """Write the batch; on a unique-index collision, row by row.
+
+        Returns the primary keys written and those refused by a constraint.
+        """
+        using = self.base.using
+        try:
+            with transaction.atomic(using=using):
+                return set(self._write_rows(updates)), set()
+        except IntegrityError:
+            pass
+        written, refused = set(), set()
+        for update in updates:
+            try:
+                with transaction.atomic(using=using):
+                    written.update(self._write_rows([update]))
+            except IntegrityError:
+                refused.add(update[0])
+                pk = str(self.field.model._meta.pk.to_python(update[0]))
+                report.unreadable.append(Unreadable(pk, "IntegrityError"))
+        return written, refused
+
+    def _write_rows(self, updates):
+        base = self.base
+        table, pk, col, idx = base.table, base.pk, base.column, self.column
+        written = []
+        with base.connection.cursor() as cursor:
+            if base.vendor == "postgresql":
+                pk_type = base.pk_field.db_type(base.connection)
+                pks, olds, news, indexes = (
+                    list(values) for values in zip(*[u[:4] for u in updates], strict=True)
+                )
+                cursor.execute(
+                    f"UPDATE {table} SET {col} = v.new, {idx} = v.idx FROM unnest("
+                    f"%s::{pk_type}[], %s::text[], %s::text[], %s::text[]) AS v(id, old, new, idx) "
+                    f"WHERE {table}.{pk} = v.id AND {table}.{col} = v.old RETURNING {table}.{pk}",
+                    [[str(p) for p in pks], olds, news, indexes],
+                )
+                return [row[0] for row in cursor.fetchall()]
+            for pk_value, old, new, index, _was in updates:
+                cursor.execute(
+                    f"UPDATE {table} SET {col} = %s, {idx} = %s WHERE {pk} = %s AND {col} = %s",
+                    [new, index, pk_value, old],
+                )
+                if cursor.rowcount:
+                    written.append(pk_value)
+        return written
 
 
 @sensitive_variables()
@@ -320,7 +470,8 @@ def count_work(model, sealed_field, *, mode=ROTATE, pks=None):
     """How many rows of the column a run would visit (for progress bars)."""
     column = _Column(model, sealed_field)
     primary_header = f"{PREFIX}{app_settings.keyring.primary_version}$"
-    condition, params = column.needs_work(mode, primary_header)
+    indexed = _IndexColumn(column) if getattr(sealed_field, "searchable", False) else None
+    condition, params = _condition(column, indexed, mode, primary_header)
     only, only_params = column.pk_filter(pks)
     with column.connection.cursor() as cursor:
         cursor.execute(

@@ -16,7 +16,14 @@ class Device(models.Model):
     token = EncryptedTokenField(purpose="migrationsapp.device.token", default="factory-token")
     settings = EncryptedJSONField(purpose="migrationsapp.device.settings", default=dict)
     note = EncryptedTokenField(purpose="migrationsapp.device.note", null=True)
-    label = EncryptedTokenField(purpose="migrationsapp.device.label", default="unlabelled")
+    label = EncryptedTokenField(
+        purpose="migrationsapp.device.label", default="unlabelled", searchable=True
+    )
+    # Added searchable to a table with rows (0003): each row's default is sealed,
+    # then indexed, in the migration.
+    kind = EncryptedTokenField(
+        purpose="migrationsapp.device.kind", default="standard", searchable=True
+    )
 
 
 class Counter(models.Model):

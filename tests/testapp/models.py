@@ -82,3 +82,46 @@ class Mailbox(models.Model):
     address = models.CharField(max_length=100)
     password = EncryptedTokenField(purpose="testapp.mailbox.password")
     touched_at = models.DateTimeField(auto_now=True)
+
+
+def normalize_email(value):
+    """The blind index of an e-mail address ignores case and surrounding blanks."""
+    return value.strip().casefold()
+
+
+class Customer(models.Model):
+    """Searchable sealed fields (issue 14): a UUID key, so values are bound to rows."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=50, blank=True)
+    api_key = EncryptedTokenField(
+        purpose="testapp.customer.api_key", searchable=True, unique=True, null=True, blank=True
+    )
+    email = EncryptedTokenField(
+        purpose="testapp.customer.email",
+        searchable=True,
+        normalize=normalize_email,
+        null=True,
+        blank=True,
+    )
+    tenant = models.CharField(max_length=20, default="a")
+    ref = EncryptedTokenField(
+        purpose="testapp.customer.ref", searchable=True, index_bytes=8, null=True, blank=True
+    )
+    note = EncryptedTokenField(purpose="testapp.customer.note", null=True, blank=True)
+    # A plain unique column: the benchmarks' baseline for a lookup by value.
+    code = models.CharField(max_length=255, unique=True, null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "ref"], name="testapp_customer_tenant_ref")
+        ]
+
+
+class Badge(models.Model):
+    """A searchable field on an auto-increment key: values bound to the column only,
+    so ``QuerySet.update(code=...)`` can seal (and index) without the row."""
+
+    id = models.AutoField(primary_key=True)
+    owner = models.ForeignKey(Customer, null=True, on_delete=models.CASCADE, related_name="badges")
+    code = EncryptedTokenField(purpose="testapp.badge.code", searchable=True, null=True)

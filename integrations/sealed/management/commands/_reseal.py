@@ -122,7 +122,7 @@ class ResealCommand(BaseCommand):
             progress.close()
 
     def _print_table(self, reports, dry_run):
-        rows = [
+        rows: list[tuple[object, ...]] = [
             (
                 f"{r.model}.{r.field}",
                 r.resealed,
@@ -138,6 +138,10 @@ class ResealCommand(BaseCommand):
         header = list(COLUMNS)
         if dry_run:
             header[1] = "would re-seal"
+        if any(r.reindexed for r in reports):
+            # Searchable fields: blind indexes recomputed (in the same batches).
+            header.append("re-indexed")
+            rows = [(*row, r.reindexed) for row, r in zip(rows, reports, strict=True)]
         widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
         for row in [header, *rows]:
             cells = [str(row[0]).ljust(widths[0])]
