@@ -55,7 +55,8 @@ test: venv
 # KEK in a SoftHSM2 token the run makes itself (tests/softhsm.py). CI runs it.
 WRAPPED_TESTS := tests/test_fields.py tests/test_resealing.py tests/crypto tests/test_tokens.py \
 	tests/test_credentials.py tests/test_key_wrapper.py tests/management tests/test_refresh.py \
-	tests/test_models.py tests/test_checks.py tests/test_admin.py
+	tests/test_models.py tests/test_checks.py tests/test_admin.py \
+	tests/sealed tests/test_find_by_secret.py
 test-wrapped: venv
 	SEALED_TEST_WRAPPER=pkcs11 BROWSER_TESTS=0 $(PY) -m pytest -q -p no:cacheprovider $(WRAPPED_TESTS) $(PYTEST_ARGS)
 
