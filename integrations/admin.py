@@ -252,6 +252,7 @@ class ProviderAdmin(SealedFieldsAdmin):
             _("OAuth"),
             {
                 "fields": [
+                    "request_token_url",
                     "authorize_url",
                     "token_url",
                     "revocation_url",
@@ -259,6 +260,7 @@ class ProviderAdmin(SealedFieldsAdmin):
                     "discovery_url",
                     "default_scopes",
                     "pkce",
+                    "signature_method",
                 ]
             },
         ),
@@ -389,7 +391,7 @@ class ProviderAdmin(SealedFieldsAdmin):
 class IntegrationAdminForm(AdminModelForm):
     class Meta:
         model = Integration
-        exclude = ["access_token", "refresh_token"]  # noqa: DJ006 - never the tokens
+        exclude = ["access_token", "refresh_token", "token_secret"]  # noqa: DJ006 - never the tokens
 
 
 @admin.register(Integration)
@@ -417,6 +419,7 @@ class IntegrationAdmin(SealedFieldsAdmin):
         "external_account_id",
         "access_token_status",
         "refresh_token_status",
+        "token_secret_status",
         "token_type",
         "expires_at",
         "last_refreshed_at",
@@ -434,6 +437,7 @@ class IntegrationAdmin(SealedFieldsAdmin):
                 "fields": [
                     "access_token_status",
                     "refresh_token_status",
+                    "token_secret_status",
                     "token_type",
                     "expires_at",
                     "last_refreshed_at",
@@ -453,6 +457,10 @@ class IntegrationAdmin(SealedFieldsAdmin):
     @admin.display(description=_("refresh token"))
     def refresh_token_status(self, obj):
         return sealed_status(obj.refresh_token_sealed)
+
+    @admin.display(description=_("token secret (OAuth 1.0a)"))
+    def token_secret_status(self, obj):
+        return sealed_status(obj.token_secret_sealed)
 
     actions = ["reseal_with_primary_key", "disconnect_selected"]
 
