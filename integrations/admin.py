@@ -161,6 +161,20 @@ class ProviderAdminForm(AdminModelForm):
         exclude = ["client_secret"]  # noqa: DJ006 - every field but the secret
         formfield_callback = _admin_formfield
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # OAuth 1.0a only: a form that leaves it out (any other auth type) keeps the default.
+        field = self.fields.get("signature_method")
+        if field is not None:
+            self.fields["signature_method"] = forms.TypedChoiceField(
+                choices=Provider.SignatureMethod.choices,
+                coerce=str,
+                required=False,
+                empty_value=Provider.SignatureMethod.HMAC_SHA1,
+                label=field.label,
+                help_text=field.help_text,
+            )
+
     @sensitive_variables()
     def clean(self):
         cleaned_data = super().clean()

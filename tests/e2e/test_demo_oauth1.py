@@ -23,7 +23,7 @@ from django.test import Client
 
 from config.demo_provider.models import OAuth1Client, OAuth1Token
 from config.demo_provider.registration import register_demo_oauth1_provider
-from integrations import credentials, oauth1, tokens
+from integrations import connection_check, credentials, oauth1, tokens
 from integrations.crypto import is_sealed
 from integrations.models import AuditEvent, Integration, Provider
 from tests.dbutil import raw_column, write_raw
@@ -99,7 +99,9 @@ def all_text_columns(needle):
     return found
 
 
-def test_connect_identify_seal_sign_disconnect(live_server, demo1, browser, alice, all_logs):
+def test_connect_identify_seal_sign_disconnect(
+    live_server, demo1, browser, alice, all_logs, django_user_model
+):
     callback_url, response = connect(browser)
     assert urlsplit(callback_url).path == f"/integrations/callback/{SLUG}/"
     assert set(parse_qs(urlsplit(callback_url).query)) == {"oauth_token", "oauth_verifier"}
@@ -128,6 +130,25 @@ def test_connect_identify_seal_sign_disconnect(live_server, demo1, browser, alic
     assert all_text_columns(issued.oauth_token) == []
     assert all_text_columns(issued.oauth_token_secret) == []
 
+    # My connections offers and lists it; "Test connection" makes a signed call.
+    connections = browser.get("/integrations/")
+    assert "Demo (OAuth 1.0a)" in connections.text and str(integration.pk) in connections.text
+    check = connection_check.check_connection(alice, integration)
+    assert check.ok and check.account_id == str(alice.pk), check
+
+    # The API and the admin show only the secrets' status.
+    staff = django_user_model.objects.create_superuser("ops", "ops@demo.test", PASSWORD)
+    site = Client()
+    site.force_login(staff)
+    admin_page = site.get(f"/admin/integrations/integration/{integration.pk}/change/")
+    assert admin_page.status_code == 200
+    assert "token secret (oauth 1.0a)" in admin_page.content.decode().lower()
+    site.force_login(alice)
+    api = site.get(f"/api/integrations/{integration.pk}/")
+    assert api.status_code == 200, api.content
+    assert api.json()["token_secret_status"]["set"] is True
+    browser.seen += [admin_page.content.decode(), api.content.decode()]
+
     # Signed calls: requests and httpx (sync and async); each hand-out audited.
     uses = AuditEvent.objects.filter(action="use", target_id=str(integration.pk))
     before = uses.count()
@@ -152,7 +173,9 @@ def test_connect_identify_seal_sign_disconnect(live_server, demo1, browser, alic
     integration.save(update_fields=["token_secret"])
     with tokens.session(integration, purpose="read demo profile") as session:
         refused = session.get(f"{live_server.url}/oauth1/me/")
-    assert refused.status_code == 401
+    assert refused.status_code == 401  # returned as it is: nothing to refresh
+    integration.refresh_from_db()
+    assert integration.status == "active" and integration.last_error == ""
     integration.token_secret = real_secret
     integration.save(update_fields=["token_secret"])
 
