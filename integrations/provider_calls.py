@@ -15,7 +15,9 @@ workers). A 401 answer means the provider no longer accepts the token:
 :func:`tokens.refresh_rejected` refreshes once (or takes the token another
 worker already refreshed) and the request is sent once more; whatever the retry
 answers is the answer. A credential (API key, basic, bearer) cannot be
-refreshed, so its 401 is returned as it is.
+refreshed, so its 401 is returned as it is. An OAuth 1.0a integration's requests
+are signed instead (:class:`SignedPlacement`, Authlib's signer with the access
+token and its secret); nothing is refreshed and its 401 is returned as it is.
 
 Every request is one hand-out of the secret, audited as ``use`` with the
 purpose: a retry after a 401 is a second request and a second event. The secret

@@ -10,16 +10,21 @@ token, userinfo, API calls, revocation) with the secrets it issued.
 import asyncio
 import json
 import time
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 import requests
+from asgiref.sync import sync_to_async
+from django.contrib.sessions.backends.db import SessionStore
 from django.core import signing
 from django.core.cache import cache
 from django.core.management import call_command
 from django.db import connection
-from django.test import Client
+from django.db import connections as db_connections
+from django.test import Client, RequestFactory
+from django.utils import timezone
 
 from config.demo_provider.models import OAuth1Client, OAuth1Token
 from config.demo_provider.registration import register_demo_oauth1_provider
@@ -156,8 +161,11 @@ def test_connect_identify_seal_sign_disconnect(
 
     async def fetch():
         auth = tokens.httpx_auth(integration.pk, purpose="read demo profile")
-        async with httpx.AsyncClient(auth=auth) as client:
-            return await client.get(f"{live_server.url}/oauth1/me/")
+        try:
+            async with httpx.AsyncClient(auth=auth) as client:
+                return await client.get(f"{live_server.url}/oauth1/me/")
+        finally:  # the thread-sensitive executor's thread opened its own connection
+            await sync_to_async(db_connections.close_all, thread_sensitive=True)()
 
     assert asyncio.run(fetch()).json()["username"] == "alice"
     assert uses.count() == before + 3
@@ -179,6 +187,17 @@ def test_connect_identify_seal_sign_disconnect(
     assert tokens.refresh_integration(integration, force=True) == tokens.Outcome.FRESH
     report = tokens.refresh_expiring(within=10**9)
     assert report.counts == {}
+    # ...even a row that looks due (an expiry and a refresh token set by hand).
+    Integration.objects.filter(pk=integration.pk).update(
+        expires_at=timezone.now() - timedelta(hours=1)
+    )
+    integration.refresh_from_db()
+    integration.refresh_token = "set-by-hand"
+    integration.save(update_fields=["refresh_token"])
+    assert tokens.refresh_expiring(within=60).counts == {}
+    integration.refresh_token = None
+    integration.save(update_fields=["refresh_token"])
+    Integration.objects.filter(pk=integration.pk).update(expires_at=None)
     integration.refresh_from_db()
     assert integration.status == "active" and integration.access_token == issued.oauth_token
 
@@ -287,17 +306,21 @@ def test_a_callback_in_another_session_is_refused(live_server, demo1, browser, a
     assert Integration.objects.count() == 1
 
 
-def test_a_callback_for_another_user_is_refused(live_server, demo1, browser, django_user_model):
-    django_user_model.objects.create_user("bob", password=PASSWORD)
+def test_a_callback_for_another_user_is_refused(demo1, browser, alice, django_user_model):
+    """Signing in as someone else flushes the session; the pending request token
+    is bound to the user as well, so a session that kept it still refuses."""
+    bob = django_user_model.objects.create_user("bob", password=PASSWORD)
     authorize_url, _ = start(browser)
     callback_url = consent(browser, authorize_url)
-    browser.get("/accounts/logout/")
-    browser.post("/accounts/logout/", {})
-    # Django cycles the session key at login but keeps its data: the pending
-    # request token is bound to the user too.
-    browser.login("bob")
-    response = browser.get(callback_url)
-    assert response.status_code == 400
+    session = SessionStore(session_key=browser.session.cookies["sessionid"])
+    request = RequestFactory().get(callback_url)
+    request.session, request.user = session, bob
+    with pytest.raises(oauth1.StateError) as caught:
+        oauth1.complete_authorization(request, demo1)
+    assert caught.value.code == "oauth_token_wrong_user"
+    assert AuditEvent.objects.filter(
+        action="state_rejected", detail="oauth_token_wrong_user", actor=bob
+    ).exists()
     assert not Integration.objects.exists()
 
 
