@@ -185,6 +185,18 @@ class ProviderAdminForm(AdminModelForm):
         return cleaned_data
 
 
+_OAUTH1_URLS = ("request_token_url", "authorize_url", "token_url", "userinfo_url")
+
+
+def _oauth1_url(label):
+    return forms.URLField(
+        label=label,
+        required=False,
+        assume_scheme="https",
+        help_text=_("Only for the generic OAuth 1.0a preset."),
+    )
+
+
 class ProviderFromPresetForm(forms.Form):
     """Create a Provider from a preset: staff add only what the provider issued."""
 
@@ -215,12 +227,15 @@ class ProviderFromPresetForm(forms.Form):
         ),
     )
 
+    # The generic OAuth 1.0a preset's endpoints (the others bring their own).
+    request_token_url = _oauth1_url(_("Request token URL"))
+    authorize_url = _oauth1_url(_("Authorization URL"))
+    token_url = _oauth1_url(_("Access token URL"))
+    userinfo_url = _oauth1_url(_("Userinfo URL"))
+
     def overrides(self):
-        return {
-            name: self.cleaned_data[name]
-            for name in ("slug", "name", "discovery_url")
-            if self.cleaned_data.get(name)
-        }
+        names = ("slug", "name", "discovery_url", *_OAUTH1_URLS)
+        return {name: self.cleaned_data[name] for name in names if self.cleaned_data.get(name)}
 
 
 @admin.register(Provider)
