@@ -64,9 +64,10 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-# The local demo OAuth provider (config/demo_provider, django-oauth-toolkit) is on
-# when DEBUG is, so `make run` can connect an account with no internet. It is an
-# authorization server for development and the tests, never for production.
+# The local demo OAuth providers (config/demo_provider: django-oauth-toolkit for
+# OAuth 2 under /o/, Authlib for OAuth 1.0a under /oauth1/) are on when DEBUG is,
+# so `make run` can connect an account with no internet. They are authorization
+# servers for development and the tests, never for production.
 DEMO_PROVIDER = env.bool("DEMO_PROVIDER", default=DEBUG)
 if DEMO_PROVIDER:
     from config.demo_provider.keys import signing_key_pem

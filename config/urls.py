@@ -18,3 +18,5 @@ if settings.API_ENABLED:
 if "oauth2_provider" in settings.INSTALLED_APPS:
     # The local demo authorization server (DEBUG only; see config/demo_provider).
     urlpatterns.append(path("o/", include("oauth2_provider.urls")))
+    # Its OAuth 1.0a twin (Authlib's Django OAuth 1 server; see config/demo_provider).
+    urlpatterns.append(path("oauth1/", include("config.demo_provider.urls")))

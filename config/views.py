@@ -7,6 +7,7 @@ from integrations.models import Provider
 
 def home(request):
     providers = Provider.objects.filter(
-        status=Provider.Status.ACTIVE, auth_type=Provider.AuthType.OAUTH2
+        status=Provider.Status.ACTIVE,
+        auth_type__in=[Provider.AuthType.OAUTH2, Provider.AuthType.OAUTH1],
     ).only("slug", "name")
     return render(request, "home.html", {"providers": providers})

@@ -161,6 +161,20 @@ class ProviderAdminForm(AdminModelForm):
         exclude = ["client_secret"]  # noqa: DJ006 - every field but the secret
         formfield_callback = _admin_formfield
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # OAuth 1.0a only: a form that leaves it out (any other auth type) keeps the default.
+        field = self.fields.get("signature_method")
+        if field is not None:
+            self.fields["signature_method"] = forms.TypedChoiceField(
+                choices=Provider.SignatureMethod.choices,
+                coerce=str,
+                required=False,
+                empty_value=Provider.SignatureMethod.HMAC_SHA1,
+                label=field.label,
+                help_text=field.help_text,
+            )
+
     @sensitive_variables()
     def clean(self):
         cleaned_data = super().clean()
@@ -169,6 +183,18 @@ class ProviderAdminForm(AdminModelForm):
                 _("Either enter a new client secret or clear it, not both."), code="conflict"
             )
         return cleaned_data
+
+
+_OAUTH1_URLS = ("request_token_url", "authorize_url", "token_url", "userinfo_url")
+
+
+def _oauth1_url(label):
+    return forms.URLField(
+        label=label,
+        required=False,
+        assume_scheme="https",
+        help_text=_("Only for the generic OAuth 1.0a preset."),
+    )
 
 
 class ProviderFromPresetForm(forms.Form):
@@ -201,12 +227,15 @@ class ProviderFromPresetForm(forms.Form):
         ),
     )
 
+    # The generic OAuth 1.0a preset's endpoints (the others bring their own).
+    request_token_url = _oauth1_url(_("Request token URL"))
+    authorize_url = _oauth1_url(_("Authorization URL"))
+    token_url = _oauth1_url(_("Access token URL"))
+    userinfo_url = _oauth1_url(_("Userinfo URL"))
+
     def overrides(self):
-        return {
-            name: self.cleaned_data[name]
-            for name in ("slug", "name", "discovery_url")
-            if self.cleaned_data.get(name)
-        }
+        names = ("slug", "name", "discovery_url", *_OAUTH1_URLS)
+        return {name: self.cleaned_data[name] for name in names if self.cleaned_data.get(name)}
 
 
 @admin.register(Provider)
@@ -252,6 +281,7 @@ class ProviderAdmin(SealedFieldsAdmin):
             _("OAuth"),
             {
                 "fields": [
+                    "request_token_url",
                     "authorize_url",
                     "token_url",
                     "revocation_url",
@@ -259,6 +289,7 @@ class ProviderAdmin(SealedFieldsAdmin):
                     "discovery_url",
                     "default_scopes",
                     "pkce",
+                    "signature_method",
                 ]
             },
         ),
@@ -389,7 +420,7 @@ class ProviderAdmin(SealedFieldsAdmin):
 class IntegrationAdminForm(AdminModelForm):
     class Meta:
         model = Integration
-        exclude = ["access_token", "refresh_token"]  # noqa: DJ006 - never the tokens
+        exclude = ["access_token", "refresh_token", "token_secret"]  # noqa: DJ006 - never the tokens
 
 
 @admin.register(Integration)
@@ -417,6 +448,7 @@ class IntegrationAdmin(SealedFieldsAdmin):
         "external_account_id",
         "access_token_status",
         "refresh_token_status",
+        "token_secret_status",
         "token_type",
         "expires_at",
         "last_refreshed_at",
@@ -434,6 +466,7 @@ class IntegrationAdmin(SealedFieldsAdmin):
                 "fields": [
                     "access_token_status",
                     "refresh_token_status",
+                    "token_secret_status",
                     "token_type",
                     "expires_at",
                     "last_refreshed_at",
@@ -453,6 +486,10 @@ class IntegrationAdmin(SealedFieldsAdmin):
     @admin.display(description=_("refresh token"))
     def refresh_token_status(self, obj):
         return sealed_status(obj.refresh_token_sealed)
+
+    @admin.display(description=_("token secret (OAuth 1.0a)"))
+    def token_secret_status(self, obj):
+        return sealed_status(obj.token_secret_sealed)
 
     actions = ["reseal_with_primary_key", "disconnect_selected"]
 

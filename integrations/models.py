@@ -61,6 +61,15 @@ class ProviderPKCE(models.TextChoices):
     UNSUPPORTED = "unsupported", _("Unsupported")
 
 
+class ProviderSignatureMethod(models.TextChoices):
+    """OAuth 1.0a signature methods (RFC 5849 §3.4; HMAC-SHA256 as providers use it)."""
+
+    HMAC_SHA1 = "HMAC-SHA1", "HMAC-SHA1"
+    HMAC_SHA256 = "HMAC-SHA256", "HMAC-SHA256"
+    RSA_SHA1 = "RSA-SHA1", "RSA-SHA1"
+    PLAINTEXT = "PLAINTEXT", _("PLAINTEXT (HTTPS only)")
+
+
 class IntegrationStatus(models.TextChoices):
     ACTIVE = "active", _("Active")
     EXPIRED = "expired", _("Expired")
@@ -112,6 +121,7 @@ class Provider(TimestampedModel):
     AuthType = ProviderAuthType
     Status = ProviderStatus
     PKCE = ProviderPKCE
+    SignatureMethod = ProviderSignatureMethod
 
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=100)
@@ -121,6 +131,9 @@ class Provider(TimestampedModel):
     description = models.TextField(blank=True)
     icon_url = models.URLField(blank=True)
     base_url = models.URLField(blank=True, help_text=_("Base URL of the provider's API."))
+    request_token_url = models.URLField(
+        blank=True, help_text=_("OAuth 1.0a: the temporary credential (request token) endpoint.")
+    )
     authorize_url = models.URLField(blank=True)
     token_url = models.URLField(blank=True)
     revocation_url = models.URLField(blank=True)
@@ -140,6 +153,15 @@ class Provider(TimestampedModel):
         default=PKCE.SUPPORTED,
         help_text=_("S256 is sent unless the provider does not support PKCE."),
     )
+    signature_method = models.CharField(
+        max_length=12,
+        choices=SignatureMethod,
+        default=SignatureMethod.HMAC_SHA1,
+        help_text=_(
+            "OAuth 1.0a only. For RSA-SHA1 the client secret holds the PEM private key; "
+            "PLAINTEXT is refused over plain HTTP."
+        ),
+    )
     metadata = models.JSONField(default=dict, blank=True)
 
     class Meta:
@@ -153,6 +175,7 @@ class Provider(TimestampedModel):
             _in_choices("auth_type", ProviderAuthType),
             _in_choices("status", ProviderStatus),
             _in_choices("pkce", ProviderPKCE),
+            _in_choices("signature_method", ProviderSignatureMethod),
         ]
 
     def __str__(self):
@@ -181,6 +204,12 @@ class Integration(TimestampedModel):
     refresh_token = EncryptedTokenField(
         purpose="integrations.integration.refresh_token", null=True, blank=True
     )
+    # OAuth 1.0a: the token secret that signs every request with the access token
+    # (RFC 5849 §2.3); as sensitive as the token itself.
+    token_secret = EncryptedTokenField(
+        purpose="integrations.integration.token_secret", null=True, blank=True
+    )
+    token_secret_sealed: str | None
     token_type = models.CharField(max_length=40, blank=True, default="Bearer")
     expires_at = models.DateTimeField(null=True, blank=True)
     last_refreshed_at = models.DateTimeField(null=True, blank=True)

@@ -15,7 +15,9 @@ workers). A 401 answer means the provider no longer accepts the token:
 :func:`tokens.refresh_rejected` refreshes once (or takes the token another
 worker already refreshed) and the request is sent once more; whatever the retry
 answers is the answer. A credential (API key, basic, bearer) cannot be
-refreshed, so its 401 is returned as it is.
+refreshed, so its 401 is returned as it is. An OAuth 1.0a integration's requests
+are signed instead (:class:`SignedPlacement`, Authlib's signer with the access
+token and its secret); nothing is refreshed and its 401 is returned as it is.
 
 Every request is one hand-out of the secret, audited as ``use`` with the
 purpose: a retry after a 401 is a second request and a second event. The secret
@@ -33,7 +35,7 @@ from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured
 from django.views.decorators.debug import sensitive_variables
 
-from . import credentials, tokens
+from . import credentials, oauth1, tokens
 from .models import Credential, Integration
 from .provider_http import NoRedirects
 from .redaction import redact
@@ -78,6 +80,42 @@ class Placement:
         return request
 
 
+class SignedPlacement:
+    """An OAuth 1.0a signature (RFC 5849) on each request, by Authlib's signer
+    (:func:`integrations.oauth1.signing_auth`): a fresh nonce and timestamp per
+    request, over the method, URL, query and form body. Its ``repr`` names the
+    signature method only."""
+
+    __slots__ = ("auth", "value")
+    params: dict = {}  # the secret is never in the URL
+
+    def __init__(self, value, auth):
+        self.value = value
+        self.auth = auth
+
+    def __repr__(self):
+        return f"SignedPlacement({self.auth.signature_method})"
+
+    @sensitive_variables()
+    def prepare(self, request):
+        """Sign a copy of a ``requests.PreparedRequest``."""
+        return self.auth(request.copy())
+
+    @sensitive_variables()
+    def apply(self, request):
+        """A signed copy of an ``httpx.Request`` (the body was read first)."""
+        headers = dict(request.headers)
+        headers.pop("authorization", None)
+        url, headers, body = self.auth.prepare(
+            request.method, str(request.url), headers, request.content
+        )
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        signed = httpx.Request(request.method, url, headers=headers, content=body)
+        signed.extensions = request.extensions
+        return signed
+
+
 def authorization(scheme, value):
     return Placement(value, headers={"Authorization": f"{scheme} {value}"})
 
@@ -101,7 +139,7 @@ class IntegrationTokens:
 
     def _row(self):
         # A fresh instance per request: a session may be shared by threads.
-        return Integration.objects.get(pk=self.integration_id)
+        return Integration.objects.select_related("provider").get(pk=self.integration_id)
 
     def _placement(self, integration, secret):
         self._held = secret
@@ -110,14 +148,33 @@ class IntegrationTokens:
         return authorization(scheme, secret.reveal())
 
     @sensitive_variables()
+    def _signed(self, integration):
+        token, token_secret = tokens.get_signing_credentials(
+            integration, purpose=self.purpose, actor=self.actor
+        )
+        self._held = (token, token_secret)
+        auth = oauth1.signing_auth(
+            integration.provider,
+            token.reveal(),
+            token_secret.reveal(),
+            purpose=self.purpose,
+            actor=self.actor,
+        )
+        return SignedPlacement(token.reveal(), auth)
+
+    @sensitive_variables()
     def current(self):
         integration = self._row()
+        if tokens.is_oauth1(integration):
+            return self._signed(integration)
         secret = tokens.get_valid_token(integration, purpose=self.purpose, actor=self.actor)
         return self._placement(integration, secret)
 
     @sensitive_variables()
     def after_unauthorized(self, rejected):
         integration = self._row()
+        if tokens.is_oauth1(integration):
+            return None  # nothing to refresh: the 401 is the answer
         tokens.refresh_rejected(integration, rejected.value, actor=self.actor)
         secret = tokens.read_access_token(integration, purpose=self.purpose, actor=self.actor)
         if secret is None:
@@ -236,6 +293,8 @@ class ProviderCallSession(NoRedirects, requests.Session):
         if request.body is not None and not isinstance(request.body, (bytes, str)):
             return response  # a streamed body cannot be sent twice
         retry = self.policy.after_unauthorized(placement)
+        if retry is None:  # nothing to refresh (OAuth 1.0a): the 401 is the answer
+            return response
         response.close()
         return self._send(request, retry, kwargs)
 
@@ -267,7 +326,9 @@ class ProviderCallAuth(httpx.Auth):
         placement = self.policy.current()
         response = yield placement.apply(request)
         if response.status_code == UNAUTHORIZED and self.policy.refreshable:
-            yield self.policy.after_unauthorized(placement).apply(request)
+            retry = self.policy.after_unauthorized(placement)
+            if retry is not None:
+                yield retry.apply(request)
 
     async def async_auth_flow(self, request):
         await request.aread()
@@ -275,4 +336,5 @@ class ProviderCallAuth(httpx.Auth):
         response = yield placement.apply(request)
         if response.status_code == UNAUTHORIZED and self.policy.refreshable:
             retry = await self.policy.aafter_unauthorized(placement)
-            yield retry.apply(request)
+            if retry is not None:
+                yield retry.apply(request)

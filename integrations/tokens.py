@@ -21,7 +21,7 @@ from django.db.models import BooleanField, Case, F, Field, Q, QuerySet, When
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from . import audit, oauth
+from . import audit, oauth, oauth1
 from ._typing import User
 from .backoff import call_with_backoff
 from .conf import app_settings
@@ -63,6 +63,30 @@ def apply_token_response(
     elif not integration.granted_scopes:
         integration.granted_scopes = list(integration.requested_scopes)
     return integration
+
+
+@sensitive_variables()
+def apply_oauth1_token(integration: Integration, token: Mapping[str, Any]) -> Integration:
+    """Copy an OAuth 1.0a access-token response (``oauth_token``,
+    ``oauth_token_secret``) onto ``integration`` (not saved). Both are sealed; the
+    token never expires and has no refresh token (RFC 5849 leaves expiry to the
+    provider, which revokes instead)."""
+    token_value = token.get("oauth_token")
+    secret = token.get("oauth_token_secret")
+    if not isinstance(token_value, str) or not token_value or not isinstance(secret, str):
+        raise TokenResponseError("oauth_token and oauth_token_secret must be strings")
+    integration.access_token = token_value
+    integration.token_secret = secret
+    integration.refresh_token = None
+    integration.token_type = "OAuth"  # noqa: S105 - the scheme's name, not a secret
+    integration.expires_at = None
+    if not integration.granted_scopes:
+        integration.granted_scopes = list(integration.requested_scopes)
+    return integration
+
+
+def is_oauth1(integration: Integration) -> bool:
+    return integration.provider.auth_type == Provider.AuthType.OAUTH1
 
 
 def list_integrations(user: User) -> QuerySet[Integration]:
@@ -109,11 +133,16 @@ def connect(
         integration.label = label
     if metadata:
         integration.metadata = {**integration.metadata, **metadata}
-    apply_token_response(integration, token)
+    if provider.auth_type == Provider.AuthType.OAUTH1:
+        apply_oauth1_token(integration, token)
+    else:
+        apply_token_response(integration, token)
     integration.status = Integration.Status.ACTIVE
     integration.last_error = ""
     _clear_lease(integration)  # new tokens end any refresh in flight
-    integration.full_clean(exclude=["access_token", "refresh_token", "owner", "provider"])
+    integration.full_clean(
+        exclude=["access_token", "refresh_token", "token_secret", "owner", "provider"]
+    )
     integration.save()
     audit.record(
         Action.CONNECT if created else Action.UPDATE,
@@ -544,6 +573,15 @@ def refresh_integration(
     margin = app_settings.REFRESH_MARGIN_SECONDS if margin is None else margin
     pk = cast("uuid.UUID | str", getattr(integration, "pk", integration))
     db = _db()
+    oauth1_row = _queryset(db, pk).filter(provider__auth_type=Provider.AuthType.OAUTH1).first()
+    if oauth1_row is not None:
+        # OAuth 1.0a tokens do not expire and cannot be refreshed: nothing to do,
+        # and nothing is marked expired (the provider revokes them instead).
+        if oauth1_row.status in _UNUSABLE:
+            raise ReauthorizationRequired(
+                oauth1_row.last_error or oauth1_row.status, status=oauth1_row.status
+            )
+        return Outcome.FRESH
     seen = _seen
     if seen is None:
         seen = Integration.objects.using(db).values_list("updated_at", flat=True).get(pk=pk)
@@ -628,9 +666,29 @@ def refresh_rejected(integration, rejected, *, actor=None, ip_address=None):
     )
 
 
+@sensitive_variables()
+def get_signing_credentials(
+    integration: Integration,
+    *,
+    purpose: str,
+    actor: User | None = None,
+    ip_address: str | None = None,
+) -> tuple[Secret, Secret]:
+    """OAuth 1.0a: the access token and its token secret, each a :class:`Secret`,
+    handed out (and audited as a ``use``) once. :class:`ReauthorizationRequired`
+    when the integration holds none (disconnected)."""
+    token = get_valid_token(integration, purpose=purpose, actor=actor, ip_address=ip_address)
+    secret = _open_token(integration, "token_secret")
+    if token is None or secret is None:
+        raise ReauthorizationRequired(integration.status, status=integration.status)
+    return token, Secret(secret)
+
+
 def session(integration, *, purpose, actor=None):
     """A ``requests.Session`` whose requests carry a valid access token, refreshed
-    before it expires and once after a 401 (see :mod:`integrations.provider_calls`)."""
+    before it expires and once after a 401 (see :mod:`integrations.provider_calls`).
+    For an OAuth 1.0a integration each request is signed (RFC 5849) with the
+    access token and its secret instead; nothing is refreshed."""
     from .provider_calls import IntegrationTokens, ProviderCallSession
 
     return ProviderCallSession(IntegrationTokens(integration, purpose=purpose, actor=actor))
@@ -714,6 +772,8 @@ def refresh_expiring(
             status__in=[Integration.Status.ACTIVE, Integration.Status.ERROR],
             refresh_token__isnull=False,
         )
+        # OAuth 1.0a tokens never expire and have nothing to refresh.
+        .exclude(provider__auth_type=Provider.AuthType.OAUTH1)
         .annotate(
             idle=Case(When(~due & idle, then=True), default=False, output_field=BooleanField())
         )
@@ -794,7 +854,47 @@ def _record_revocation(row, detail, actor, ip_address, *, succeeded=False):
 
 
 @sensitive_variables()
+def _revoke_oauth1(row, result, *, actor, ip_address):
+    """OAuth 1.0a has no standard revocation: a signed POST to the revocation URL
+    a preset names (X's ``invalidate_token``), with the access token and secret."""
+    try:
+        token = _open_token(row, "access_token")
+        secret = _open_token(row, "token_secret")
+    except TokenUnreadable as exc:
+        result.failed["access_token"] = exc.code
+        _record_revocation(row, f"access_token: not revoked: {exc.code}", actor, ip_address)
+        return
+    if not token:
+        return
+    try:
+        url = oauth1.endpoints(row.provider).revocation_url
+    except oauth.OAuthFlowError as exc:
+        url, failure = "", exc.code
+    else:
+        failure = "no_revocation_endpoint"
+    if not url:
+        _record_revocation(row, f"not revoked at the provider: {failure}", actor, ip_address)
+        return
+    result.revocation_supported = True
+    try:
+        oauth1.revoke_token_request(
+            row.provider, token, secret or "", revocation_url=url, actor=actor
+        )
+    except oauth.OAuthFlowError as exc:
+        result.failed["access_token"] = exc.code
+        _record_revocation(row, f"access_token: {exc.code}", actor, ip_address)
+    else:
+        result.revoked.append("access_token")
+        _record_revocation(
+            row, "access_token revoked at the provider", actor, ip_address, succeeded=True
+        )
+
+
+@sensitive_variables()
 def _revoke_at_provider(row, result, *, actor, ip_address):
+    if row.provider.auth_type == Provider.AuthType.OAUTH1:
+        _revoke_oauth1(row, result, actor=actor, ip_address=ip_address)
+        return
     stored = _revocable_tokens(row, result, actor=actor, ip_address=ip_address)
     if not stored:
         return
@@ -848,6 +948,7 @@ def disconnect(
     with transaction.atomic(using=db):
         row.access_token = None
         row.refresh_token = None
+        row.token_secret = None
         row.expires_at = None
         row.status = Integration.Status.REVOKED
         row.last_error = ""
@@ -856,6 +957,7 @@ def disconnect(
             update_fields=[
                 "access_token",
                 "refresh_token",
+                "token_secret",
                 "expires_at",
                 "status",
                 "last_error",
@@ -888,6 +990,7 @@ __all__ = [
     "TokenUnavailable",
     "TokenUnreadable",
     "ValidationError",
+    "apply_oauth1_token",
     "apply_token_response",
     "aget_valid_token",
     "aread_access_token",
@@ -895,6 +998,7 @@ __all__ = [
     "connect",
     "disconnect",
     "get_integration",
+    "get_signing_credentials",
     "get_valid_token",
     "httpx_auth",
     "list_integrations",

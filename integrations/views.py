@@ -3,7 +3,8 @@ user's "My connections" and "My credentials" pages. Thin: the work is in
 :mod:`integrations.oauth` (the flow), :mod:`integrations.tokens` and
 :mod:`integrations.credentials` (storage); secrets are never rendered.
 
-``/integrations/connect/<provider>/`` starts the authorization-code flow and
+``/integrations/connect/<provider>/`` starts the authorization-code flow (or,
+for an OAuth 1.0a provider, obtains a request token) and
 ``/integrations/callback/<provider>/`` finishes it. Both need a logged-in user.
 A bad ``state`` is a 400 (and an audit event); a provider that reports an error
 or cannot be reached gets a friendly page; a token never reaches a page, a
@@ -23,7 +24,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import audit, connection_check, credentials, forms, oauth, secret_status, tokens
+from . import audit, connection_check, credentials, forms, oauth, oauth1, secret_status, tokens
 from .models import AuditEvent, Credential, Integration, Provider
 from .ratelimit import CREDENTIALS_SCOPE, limit_posts
 
@@ -59,8 +60,17 @@ _STATE = gettext_lazy(
 
 def _active_oauth_provider(slug):
     return get_object_or_404(
-        Provider, slug=slug, status=Provider.Status.ACTIVE, auth_type=Provider.AuthType.OAUTH2
+        Provider,
+        slug=slug,
+        status=Provider.Status.ACTIVE,
+        auth_type__in=[Provider.AuthType.OAUTH2, Provider.AuthType.OAUTH1],
     )
+
+
+def _flow(provider):
+    """The client module for the provider's protocol: both offer
+    ``begin_authorization`` and ``complete_authorization`` with the same errors."""
+    return oauth1 if provider.auth_type == Provider.AuthType.OAUTH1 else oauth
 
 
 def _error_page(request, provider, code, *, status, message=None):
@@ -82,7 +92,9 @@ def connect(request, provider):
     """Send the user to the provider to authorize (state, PKCE, nonce in the session)."""
     provider = _active_oauth_provider(provider)
     try:
-        url = oauth.begin_authorization(request, provider, next_url=request.GET.get("next", ""))
+        url = _flow(provider).begin_authorization(
+            request, provider, next_url=request.GET.get("next", "")
+        )
     except oauth.UnsafeRedirect as exc:
         return _error_page(request, provider, exc.code, status=400)
     except oauth.OAuthFlowError as exc:
@@ -100,7 +112,7 @@ def callback(request, provider):
     provider = _active_oauth_provider(provider)
     ip = oauth.client_ip(request)
     try:
-        authorization = oauth.complete_authorization(request, provider)
+        authorization = _flow(provider).complete_authorization(request, provider)
     except oauth.StateError as exc:
         return _error_page(request, provider, exc.code, status=400, message=_STATE)
     except oauth.AuthorizationDenied as exc:
@@ -256,7 +268,8 @@ _NEEDS_RECONNECT = (Integration.Status.NEEDS_REAUTH, Integration.Status.EXPIRED)
 def connections(request):
     """My connections: providers to connect, and the accounts connected."""
     providers = Provider.objects.filter(
-        status=Provider.Status.ACTIVE, auth_type=Provider.AuthType.OAUTH2
+        status=Provider.Status.ACTIVE,
+        auth_type__in=[Provider.AuthType.OAUTH2, Provider.AuthType.OAUTH1],
     ).only("slug", "name", "category", "icon_url", "description")
     integrations = [
         integration

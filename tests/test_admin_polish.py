@@ -52,6 +52,38 @@ def test_create_from_preset_seals_the_secret_and_audits(staff, staff_client, can
     assert "/integrations/callback/github/" in change and canary not in change
 
 
+def test_create_the_generic_oauth1_preset_with_its_endpoints(staff_client, canary):
+    base = "https://api.example.com/oauth"
+    response = staff_client.post(
+        PRESET_URL,
+        {
+            "preset": "oauth1",
+            "client_id": "consumer-key",
+            "client_secret": canary,
+            "slug": "example",
+            "request_token_url": f"{base}/request_token",
+            "authorize_url": f"{base}/authorize",
+            "token_url": f"{base}/access_token",
+            "userinfo_url": "https://api.example.com/me",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()
+    provider = Provider.objects.get(slug="example")
+    assert (provider.auth_type, provider.signature_method) == ("oauth1", "HMAC-SHA1")
+    assert provider.request_token_url == f"{base}/request_token"
+    assert provider.token_url == f"{base}/access_token"
+
+
+def test_the_generic_oauth1_preset_without_endpoints_names_them(staff_client, canary):
+    response = staff_client.post(
+        PRESET_URL, {"preset": "oauth1", "client_id": "c", "client_secret": canary}
+    )
+    html = response.content.decode()
+    assert response.status_code == 200 and canary not in html
+    assert html.count("This field is required for this preset.") == 3
+    assert not Provider.objects.exists()
+
+
 def test_create_from_preset_errors_never_render_the_secret(staff_client, canary):
     # The generic OIDC preset needs a discovery URL.
     response = staff_client.post(

@@ -3,7 +3,7 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from integrations import oauth
+from integrations import oauth, oauth1
 from integrations.crypto import is_sealed
 from integrations.models import AuditEvent, Integration, Provider
 from integrations.providers import PRESETS, create_provider_from_preset, get_preset, preset_choices
@@ -22,13 +22,16 @@ from tests.oauth_helpers import (  # noqa: F401 (fixtures)
 pytestmark = pytest.mark.django_db
 
 
-def test_the_five_presets_are_offered():
+def test_the_presets_are_offered():
     assert dict(preset_choices()) == {
         "google": "Google",
         "github": "GitHub",
         "slack": "Slack",
         "microsoft": "Microsoft",
         "oidc": "OpenID Connect provider",
+        "oauth1": "OAuth 1.0a provider",
+        "trello": "Trello",
+        "x": "X",
     }
 
 
@@ -50,6 +53,62 @@ def test_each_preset_makes_a_valid_provider_from_client_id_and_secret(key, admin
     # Every URL a preset names is one the OAuth client accepts (HTTPS).
     for name in ("authorize_url", "token_url", "revocation_url", "userinfo_url", "discovery_url"):
         oauth.check_endpoint_url(getattr(provider, name), name)
+
+
+@pytest.mark.parametrize("key", ["trello", "x"])
+def test_each_oauth1_preset_makes_a_valid_provider(key, admin_user, canary):
+    provider = create_provider_from_preset(
+        key, client_id=f"{key}-key", client_secret=canary, actor=admin_user
+    )
+    provider.full_clean()
+    assert (provider.slug, provider.auth_type, provider.signature_method) == (
+        key,
+        "oauth1",
+        "HMAC-SHA1",
+    )
+    assert provider.request_token_url and provider.authorize_url and provider.token_url
+    assert provider.userinfo_url or provider.metadata["account_id_field"] == "user_id"
+    stored = raw_column(Provider, "client_secret", provider.pk)
+    assert is_sealed(stored) and canary not in stored
+    ends = oauth1.endpoints(provider)  # every URL is HTTPS
+    assert ends.request_token_url.startswith("https://")
+
+
+def test_the_generic_oauth1_preset_takes_its_endpoints(canary):
+    provider = create_provider_from_preset(
+        "oauth1",
+        client_id="consumer-key",
+        client_secret=canary,
+        request_token_url="https://api.example.com/oauth/request_token",
+        authorize_url="https://api.example.com/oauth/authorize",
+        token_url="https://api.example.com/oauth/access_token",
+        userinfo_url="https://api.example.com/me",
+        slug="example",
+    )
+    provider.refresh_from_db()
+    assert (provider.slug, provider.auth_type) == ("example", "oauth1")
+    assert provider.request_token_url == "https://api.example.com/oauth/request_token"
+    assert provider.userinfo_url == "https://api.example.com/me"
+
+
+def test_the_generic_oauth1_preset_names_what_is_missing():
+    with pytest.raises(ValidationError) as caught:
+        create_provider_from_preset(
+            "oauth1", client_id="consumer-key", client_secret="s", slug="example"
+        )
+    assert set(caught.value.message_dict) == {"request_token_url", "authorize_url", "token_url"}
+    assert not Provider.objects.exists()
+
+
+def test_an_oauth1_endpoint_over_plain_http_is_refused():
+    provider = Provider(
+        slug="p",
+        auth_type="oauth1",
+        request_token_url="http://api.example.com/oauth/request_token",
+    )
+    with pytest.raises(oauth.ProviderMisconfigured) as caught:
+        oauth1.endpoints(provider)
+    assert caught.value.code == "request_token_url_not_https"
 
 
 def test_google_asks_for_offline_access():

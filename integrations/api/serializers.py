@@ -139,7 +139,14 @@ def _endpoint_validator(name):
     return validate
 
 
-_ENDPOINTS = ("authorize_url", "token_url", "revocation_url", "userinfo_url", "discovery_url")
+_ENDPOINTS = (
+    "request_token_url",
+    "authorize_url",
+    "token_url",
+    "revocation_url",
+    "userinfo_url",
+    "discovery_url",
+)
 
 
 class ProviderSerializer(StrictModelSerializer):
@@ -147,6 +154,7 @@ class ProviderSerializer(StrictModelSerializer):
     auth_type = choice_field(Provider.AuthType.choices, required=False)
     status = choice_field(Provider.Status.choices, required=False)
     pkce = choice_field(Provider.PKCE.choices, required=False)
+    signature_method = choice_field(Provider.SignatureMethod.choices, required=False)
     default_scopes = serializers.ListField(
         child=StrictCharField(max_length=200),
         required=False,
@@ -181,6 +189,7 @@ class ProviderSerializer(StrictModelSerializer):
             *_ENDPOINTS,
             "default_scopes",
             "pkce",
+            "signature_method",
             "client_id",
             "client_secret",
             "client_secret_status",
@@ -223,6 +232,7 @@ class IntegrationSerializer(serializers.ModelSerializer):
     granted_scopes = serializers.ListField(child=serializers.CharField(), read_only=True)
     access_token_status = SecretStatusField("access_token_sealed")
     refresh_token_status = SecretStatusField("refresh_token_sealed")
+    token_secret_status = SecretStatusField("token_secret_sealed")
     can_refresh = serializers.BooleanField(
         read_only=True,
         help_text="Whether a refresh token is stored. When false and expires_at is set, the "
@@ -247,6 +257,7 @@ class IntegrationSerializer(serializers.ModelSerializer):
             "last_error",
             "access_token_status",
             "refresh_token_status",
+            "token_secret_status",
             "can_refresh",
             "created_at",
             "updated_at",

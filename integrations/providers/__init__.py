@@ -2,6 +2,7 @@
 
 ``PRESETS`` (in :mod:`.presets`) is data: the endpoints, scopes, PKCE mode and
 claims mapping of Google, GitHub, Slack, Microsoft and a generic OpenID Connect
+provider, and of the OAuth 1.0a ones: Trello, X and a generic OAuth 1.0a
 provider. :func:`create_provider_from_preset` turns one into a Provider; the
 admin's "create from preset" uses it, so staff only add the client id and secret.
 """
@@ -31,6 +32,7 @@ _OVERRIDABLE = frozenset(
         "description",
         "icon_url",
         "base_url",
+        "request_token_url",
         "authorize_url",
         "token_url",
         "revocation_url",
@@ -38,6 +40,7 @@ _OVERRIDABLE = frozenset(
         "discovery_url",
         "default_scopes",
         "pkce",
+        "signature_method",
         "metadata",
         "status",
     }
@@ -91,7 +94,8 @@ def create_provider_from_preset(
         missing.insert(0, "client_id")
     if missing:
         raise ValidationError({name: "This field is required for this preset." for name in missing})
-    provider = Provider(auth_type=Provider.AuthType.OAUTH2, client_id=client_id, **data)
+    data.setdefault("auth_type", Provider.AuthType.OAUTH2)
+    provider = Provider(client_id=client_id, **data)
     provider.full_clean(exclude=["client_secret"])
     provider.save()
     audit.record(

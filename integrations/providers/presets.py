@@ -124,4 +124,62 @@ PRESETS: dict[str, dict[str, Any]] = {
         "metadata": {},
         "required": ["discovery_url"],
     },
+    # OAuth 1.0a (RFC 5849): see docs/howto/oauth1.md. Tokens never expire and
+    # have no refresh token; ``signature_method`` defaults to HMAC-SHA1.
+    "oauth1": {
+        "name": "OAuth 1.0a provider",
+        "slug": "oauth1",
+        "auth_type": "oauth1",
+        "category": "other",
+        "description": "Any OAuth 1.0a provider: set its request-token, authorization "
+        "and access-token URLs (and a userinfo URL to identify the account).",
+        "signature_method": "HMAC-SHA1",
+        "metadata": {},
+        "required": ["request_token_url", "authorize_url", "token_url"],
+    },
+    "trello": {
+        "name": "Trello",
+        "slug": "trello",
+        "auth_type": "oauth1",
+        "category": "other",
+        "description": "Trello boards (OAuth 1.0a; the client id is the API key, the "
+        "secret the OAuth secret). Revoking needs Trello's own API: disconnecting "
+        "erases the tokens here only.",
+        "icon_url": "https://trello.com/favicon.ico",
+        "base_url": "https://api.trello.com/1/",
+        "request_token_url": "https://trello.com/1/OAuthGetRequestToken",
+        "authorize_url": "https://trello.com/1/OAuthAuthorizeToken",
+        "token_url": "https://trello.com/1/OAuthGetAccessToken",
+        "userinfo_url": "https://api.trello.com/1/members/me",
+        "signature_method": "HMAC-SHA1",
+        "metadata": {
+            "authorize_params": {"scope": "read", "expiration": "never", "name": "Integrations"},
+            "account_id_field": "id",
+            "account_label_fields": ["username", "fullName"],
+            "docs_url": "https://developer.atlassian.com/cloud/trello/guides/rest-api/"
+            "authorization/",
+        },
+    },
+    "x": {
+        "name": "X",
+        "slug": "x",
+        "auth_type": "oauth1",
+        "category": "social",
+        "description": "X (Twitter) user context, OAuth 1.0a (consumer key and secret). "
+        "The account comes from the access-token response; disconnecting "
+        "invalidates the token at X.",
+        "icon_url": "https://x.com/favicon.ico",
+        "base_url": "https://api.x.com/",
+        "request_token_url": "https://api.x.com/oauth/request_token",
+        "authorize_url": "https://api.x.com/oauth/authorize",
+        "token_url": "https://api.x.com/oauth/access_token",
+        "revocation_url": "https://api.x.com/1.1/oauth/invalidate_token",
+        "signature_method": "HMAC-SHA1",
+        "metadata": {
+            "account_id_field": "user_id",
+            "account_label_fields": ["screen_name"],
+            "docs_url": "https://docs.x.com/resources/fundamentals/authentication/oauth-1-0a/"
+            "obtaining-user-access-tokens",
+        },
+    },
 }

@@ -1,13 +1,20 @@
-"""Register the local demo OAuth provider as the ``demo`` Provider (``make run`` does)."""
+"""Register the local demo OAuth providers as the ``demo`` (OAuth 2) and
+``demo-oauth1`` (OAuth 1.0a) Providers (``make run`` does)."""
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from config.demo_provider.registration import register_demo_provider
+from config.demo_provider.registration import (
+    register_demo_oauth1_provider,
+    register_demo_provider,
+)
 
 
 class Command(BaseCommand):
-    help = "Create or update the demo OAuth application and its 'demo' Provider (DEBUG only)."
+    help = (
+        "Create or update the demo OAuth 2 and OAuth 1.0a applications and their "
+        "'demo' and 'demo-oauth1' Providers (DEBUG only)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -20,7 +27,10 @@ class Command(BaseCommand):
         if not settings.DEBUG:
             raise CommandError("the demo provider is for local development: set DEBUG=true")
         provider, _ = register_demo_provider(base_url)
+        oauth1_provider, _ = register_demo_oauth1_provider(base_url)
+        base = base_url.rstrip("/")
         self.stdout.write(
-            f"Demo provider ready: log in, then open {base_url.rstrip('/')}"
-            f"/integrations/connect/{provider.slug}/ (or the home page's 'Connect Demo')."
+            f"Demo providers ready: log in, then open {base}/integrations/connect/"
+            f"{provider.slug}/ (OAuth 2) or {base}/integrations/connect/"
+            f"{oauth1_provider.slug}/ (OAuth 1.0a), or connect them from My connections."
         )

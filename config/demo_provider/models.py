@@ -1,0 +1,49 @@
+"""The demo OAuth 1.0a server's records (Authlib's client and token mixins).
+
+A real provider's side of OAuth 1.0a: it must know its clients' shared secrets
+(or RSA public keys) and its issued token secrets to verify signatures, so they
+are plain columns here. Demo and tests only; never part of the reusable app.
+"""
+
+from authlib.oauth1 import ClientMixin, TokenCredentialMixin
+from django.conf import settings
+from django.db import models
+
+
+class OAuth1Client(ClientMixin, models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    client_id = models.CharField(max_length=64, unique=True)
+    client_secret = models.CharField(max_length=128, blank=True)
+    rsa_public_key = models.TextField(blank=True)
+    # Callback URLs this client may use, space separated (a request token whose
+    # oauth_callback is not one of them is refused).
+    redirect_uris = models.TextField(blank=True)
+
+    def __str__(self):
+        return self.name
+
+    def get_default_redirect_uri(self):
+        return (self.redirect_uris.split() or [""])[0]
+
+    def get_client_secret(self):
+        return self.client_secret
+
+    def get_rsa_public_key(self):
+        return self.rsa_public_key
+
+
+class OAuth1Token(TokenCredentialMixin, models.Model):
+    client_id = models.CharField(max_length=64, db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    oauth_token = models.CharField(max_length=84, unique=True)
+    oauth_token_secret = models.CharField(max_length=96)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"token of {self.user_id} for {self.client_id}"
+
+    def get_oauth_token(self):
+        return self.oauth_token
+
+    def get_oauth_token_secret(self):
+        return self.oauth_token_secret
