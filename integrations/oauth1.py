@@ -116,11 +116,29 @@ class ProviderClient(NoRedirects, OAuth1Session):
         kwargs.setdefault("timeout", app_settings.HTTP_TIMEOUT_SECONDS)
         return super().request(method, url, *args, **kwargs)
 
+    def parse_response_token(self, status_code, text):
+        # Authlib names every 4xx/5xx "fetch_token_denied"; a provider that is
+        # down or throttling is a passing failure, not a refusal (502, retry).
+        if status_code >= 500 or status_code == 429:
+            raise TokenEndpointUnavailable(status_code)
+        return super().parse_response_token(status_code, text)
+
+
+class TokenEndpointUnavailable(Exception):
+    """A token endpoint answered 5xx or 429 (its body is never kept)."""
+
+    def __init__(self, status_code):
+        super().__init__(f"the token endpoint answered HTTP {status_code}")
+        self.status_code = status_code
+
 
 def _failure(exc, refused):
     """The :class:`ProviderRequestFailed` for a failed token request: Authlib
-    reports any 4xx/5xx answer as ``fetch_token_denied`` (its message quotes the
-    body, which is dropped here), named ``refused`` instead."""
+    reports any 4xx answer as ``fetch_token_denied`` (its message quotes the
+    body, which is dropped here), named ``refused`` instead; 5xx and 429 are
+    passing failures."""
+    if isinstance(exc, TokenEndpointUnavailable):
+        return ProviderRequestFailed(f"http_{exc.status_code}", transient=True)
     failure = request_failure(exc)
     if failure.code == "fetch_token_denied":
         return ProviderRequestFailed(refused)

@@ -8,7 +8,9 @@ token, userinfo, API calls, revocation) with the secrets it issued.
 """
 
 import asyncio
+import http.server
 import json
+import threading
 import time
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
@@ -365,6 +367,39 @@ def test_a_wrong_client_secret_is_refused_by_the_provider(demo1, browser):
     response = browser.get(CONNECT)
     assert response.status_code == 503  # as for a misconfigured provider
     assert "request_token_refused" in response.text and "Nothing was saved" in response.text
+    assert not Integration.objects.exists()
+
+
+@pytest.mark.parametrize("status", [500, 503, 429])
+def test_a_token_endpoint_that_is_down_is_a_passing_failure(demo1, browser, status):
+    """A 5xx or 429 from the request-token endpoint is reported as temporary
+    (502, "try again"), not as a refusal, and its body is never shown."""
+    canary = "provider-body-canary-7f3c"
+
+    class Down(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = canary.encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Down)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        demo1.request_token_url = f"http://127.0.0.1:{server.server_port}/initiate"
+        demo1.save()
+        response = browser.get(CONNECT)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert response.status_code == 502, response.text
+    assert f"http_{status}" in response.text and canary not in response.text
+    assert "Nothing was saved" in response.text
     assert not Integration.objects.exists()
 
 
