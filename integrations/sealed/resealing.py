@@ -404,8 +404,8 @@ def _reseal_rows(column, rows, mode, keyring, report):
 def _write(column, updates):
     """Write ``(pk, old, new, extra)`` rows where the stored value is still ``old``.
 
-    One statement per batch (per 300 rows on SQLite, fewer with extra columns), never one per row, and
-    not Django's CASE/WHEN ``bulk_update``. The field's extra columns (see
+    One statement per batch (per 300 rows on SQLite, fewer with extra columns),
+    never one per row, and not Django's CASE/WHEN ``bulk_update``. The field's extra columns (see
     ``reseal_columns``) are set in the same statement. Returns the number of
     rows written.
     """
