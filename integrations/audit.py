@@ -10,7 +10,14 @@ from .models import AuditEvent
 SYSTEM = "system"
 
 
-def record(
+def record(action, **kwargs):
+    """Append one event and return it (arguments: see :func:`build`)."""
+    event = build(action, **kwargs)
+    event.save()
+    return event
+
+
+def build(
     action,
     *,
     actor=None,
@@ -24,7 +31,7 @@ def record(
     target_label="",
     actor_label=None,
 ):
-    """Append one event and return it.
+    """One event, not saved yet (:func:`record` saves it).
 
     ``target`` is a model instance; ``target_type``/``target_id`` describe a
     target that cannot be loaded (an id that does not exist or is not yours).
@@ -37,7 +44,7 @@ def record(
     authenticated = actor is not None and getattr(actor, "is_authenticated", False)
     if authenticated:
         actor_label = actor.get_username()
-    return AuditEvent.objects.create(
+    return AuditEvent(
         action=action,
         actor=actor if authenticated else None,
         actor_label=(actor_label or SYSTEM)[:150],
@@ -49,6 +56,18 @@ def record(
         detail=detail[:255],
         ip_address=ip_address,
     )
+
+
+def insert_sql(event, connection):
+    """``(columns, values)`` SQL with parameters that insert ``event``: for a
+    statement that appends the event in the same round trip as other work
+    (see ``tokens.get_valid_token``). Each value is cast to its column's type."""
+    columns, values, params = [], [], []
+    for field in AuditEvent._meta.concrete_fields:
+        columns.append(connection.ops.quote_name(field.column))
+        values.append(f"%s::{field.db_type(connection)}")
+        params.append(field.get_db_prep_save(field.pre_save(event, True), connection))
+    return ", ".join(columns), ", ".join(values), params
 
 
 def _limited(parts, limit=255):
