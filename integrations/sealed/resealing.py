@@ -3,16 +3,20 @@
 For one sealed column it walks the table in primary-key order, a batch at a time:
 
 1. selects the rows that need work, judged from the stored header alone (no
-   decryption): sealed under a key other than the primary (``ROTATE``) or not
-   sealed at all (``LEGACY``). On PostgreSQL the batch is locked with
-   ``FOR UPDATE SKIP LOCKED``, so several processes can share a table, each
-   taking rows the others have not locked;
+   decryption), in one query per batch: sealed under a key other than the
+   primary (``ROTATE``) or not sealed at all (``LEGACY``). On PostgreSQL the
+   batch is locked with ``FOR UPDATE SKIP LOCKED``, so several processes can
+   share a table, each taking rows the others have not locked;
 2. opens each value with its context (purpose and row), seals it again under the
    primary key with the same context, and proves the new value opens to the same
-   bytes before using it;
+   bytes before using it (``Keyring.reseal``: the new ciphertext's AEAD tag is
+   checked with the primary key before encoding, instead of a second full
+   decrypt of the text; see docs/KEYS.md);
 3. writes the batch in one transaction with one set-based ``UPDATE ... FROM``
    whose ``WHERE`` also compares the old stored value, so a value another writer
    changed in the meantime is never overwritten (it is counted as ``changed``).
+   Columns the field derives from the value (``reseal_columns``, e.g. a blind
+   index) are set by the same statement.
 
 A crash loses at most the batch in flight; running again resumes, because work
 is selected by what is stored, not by a saved position. Values that cannot be
