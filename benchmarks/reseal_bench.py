@@ -23,10 +23,12 @@ import os
 import statistics
 import threading
 import time
+import uuid
 
 from django.db import connection, transaction
 from django.test.utils import override_settings
 
+from integrations.crypto import Keyring
 from integrations.sealed import resealing
 from tests.settings import TEST_KEY_V1
 from tests.testapp.models import Account
@@ -149,6 +151,24 @@ def _engine(mode, memory=None):
 
 
 def _create_rows(rows):
+    """``rows`` accounts whose token is sealed under the old key (version 1).
+
+    PostgreSQL: values sealed here for each new key and streamed with COPY
+    (a million rows in seconds, not minutes of ORM saves); elsewhere bulk_create.
+    """
+    if connection.vendor == "postgresql":
+        old_keyring = Keyring.parse([TEST_KEY_V1])
+        token_field = Account._meta.get_field("token")
+        with transaction.atomic(), connection.cursor() as cursor:
+            with cursor.cursor.copy("COPY testapp_account (id, label, token) FROM STDIN") as copy:
+                for n in range(rows):
+                    pk = uuid.uuid4()
+                    plaintext = (f"token-{n:07d}-" + "x" * 91).encode()
+                    copy.write_row(
+                        (pk, "", old_keyring.encrypt(plaintext, token_field.context_for_pk(pk)))
+                    )
+        _sql("ANALYZE testapp_account")
+        return
     with override_settings(INTEGRATIONS={"ENCRYPTION_KEYS": [TEST_KEY_V1]}):
         for start in range(0, rows, CREATE_CHUNK):
             with transaction.atomic():
