@@ -509,3 +509,34 @@ def test_a_new_value_that_does_not_open_to_the_same_bytes_is_never_written():
     assert [u.error for u in report.unreadable] == ["DecryptionError"]
     assert raw_column(Account, "token", account.pk) == before
     assert Account.objects.get(pk=account.pk).token == "keep me"
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_pipelined_workers_reseal_every_row_once_and_report_progress(monkeypatch):
+    """Outside a transaction on PostgreSQL two workers share the batches."""
+    with override_settings(INTEGRATIONS=V1_ONLY):
+        Account.objects.bulk_create([Account(token=f"t{i}") for i in range(2345)])
+    batches = []
+    real = resealing._reseal_rows
+
+    def counting(column, rows, mode, keyring, report):
+        batches.append(threading.get_ident())
+        return real(column, rows, mode, keyring, report)
+
+    monkeypatch.setattr(resealing, "_reseal_rows", counting)
+    progress = []
+    report = resealing.reseal_field(
+        Account, token_field(), batch_size=100, progress=progress.append
+    )
+    assert (report.resealed, report.changed, report.remaining, report.unreadable) == (
+        2345,
+        0,
+        0,
+        [],
+    )
+    assert sum(progress) == 2345 and len(batches) >= 24
+    assert len(set(batches)) == 2  # both workers took batches
+    tokens = sorted(a.token for a in Account.objects.all())
+    assert tokens == sorted(f"t{i}" for i in range(2345))
+    assert {app_settings.keyring.key_version(a.token_sealed) for a in Account.objects.all()} == {2}

@@ -269,8 +269,15 @@ class _Run:
         threads = [threading.Thread(target=work) for _ in range(self.workers)]
         for thread in threads:
             thread.start()
-        for thread in threads:
-            thread.join()
+        try:
+            for thread in threads:
+                thread.join()
+        except BaseException:
+            # Interrupted (Ctrl-C): the workers finish the batch in hand, no more.
+            state["done"] = True
+            for thread in threads:
+                thread.join()
+            raise
         if errors:
             raise errors[0]
 
