@@ -58,16 +58,26 @@ def build(
     )
 
 
+_INSERT_TEMPLATES: dict[str, tuple[str, str]] = {}
+
+
 def insert_sql(event, connection):
     """``(columns, values)`` SQL with parameters that insert ``event``: for a
     statement that appends the event in the same round trip as other work
     (see ``tokens.get_valid_token``). Each value is cast to its column's type."""
-    columns, values, params = [], [], []
-    for field in AuditEvent._meta.concrete_fields:
-        columns.append(connection.ops.quote_name(field.column))
-        values.append(f"%s::{field.db_type(connection)}")
-        params.append(field.get_db_prep_save(field.pre_save(event, True), connection))
-    return ", ".join(columns), ", ".join(values), params
+    template = _INSERT_TEMPLATES.get(connection.alias)
+    if template is None:
+        fields = AuditEvent._meta.concrete_fields
+        template = (
+            ", ".join(connection.ops.quote_name(field.column) for field in fields),
+            ", ".join(f"%s::{field.db_type(connection)}" for field in fields),
+        )
+        _INSERT_TEMPLATES[connection.alias] = template
+    params = [
+        field.get_db_prep_save(field.pre_save(event, True), connection)
+        for field in AuditEvent._meta.concrete_fields
+    ]
+    return template[0], template[1], params
 
 
 def _limited(parts, limit=255):

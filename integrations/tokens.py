@@ -646,24 +646,51 @@ def _read_again_and_audit(integration, purpose, actor, ip_address):
     token = quote(cast("Any", Integration._meta.get_field("access_token")).column)
     status, expires_at = quote("status"), quote("expires_at")
     unusable = ", ".join(["%s"] * len(_UNUSABLE))
+    attnames, selected, converters = _row_reader(connection)
     sql = (
         f"WITH use AS (INSERT INTO {quote(AuditEvent._meta.db_table)} ({columns}) "
         f"SELECT {values} WHERE EXISTS (SELECT 1 FROM {table} WHERE {pk_column} = %s "
         f"AND {token} = %s AND {status} NOT IN ({unusable}) "
         f"AND ({expires_at} IS NULL OR {expires_at} > %s)) RETURNING 1) "
-        f"SELECT *, (SELECT COUNT(*) FROM use) AS recorded_use FROM {table} "
-        f"WHERE {pk_column} = %s"
+        f"SELECT {selected}, (SELECT COUNT(*) FROM use) FROM {table} WHERE {pk_column} = %s"
     )
     params = [*event_params, pk, sealed, *sorted(_UNUSABLE), usable_until, pk]
-    rows = list(Integration.objects.using(db).raw(sql, params))
-    if not rows:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
         raise Integration.DoesNotExist("Integration matching query does not exist.")
-    fresh = rows[0]
-    _take_state(integration, fresh)
-    if not getattr(fresh, "recorded_use", 0):
+    values_read = list(row[:-1])
+    for index, functions, column in converters:
+        for function in functions:
+            values_read[index] = function(values_read[index], column, connection)
+    _take_state(integration, Integration.from_db(db, attnames, values_read))
+    if not row[-1]:
         return None
     value = integration.access_token
     return Secret(value) if value is not None else None
+
+
+_ROW_READERS: dict[str, tuple[list[str], str, list[tuple[int, list[Any], Any]]]] = {}
+
+
+def _row_reader(connection):
+    """Integration's columns for a hand-written SELECT, and the converters the
+    ORM would apply to them (JSON, for instance), computed once per database."""
+    reader = _ROW_READERS.get(connection.alias)
+    if reader is None:
+        fields: list[Any] = list(Integration._meta.concrete_fields)
+        converters = []
+        for index, column in enumerate(field.cached_col for field in fields):
+            functions = connection.ops.get_db_converters(column) + column.get_db_converters(
+                connection
+            )
+            if functions:
+                converters.append((index, functions, column))
+        selected = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+        reader = ([field.attname for field in fields], selected, converters)
+        _ROW_READERS[connection.alias] = reader
+    return reader
 
 
 def _take_state(instance, fresh):
