@@ -218,6 +218,9 @@ def section(quick):
         Account.objects.all()._raw_delete(connection.alias)
 
     per_row = {name: Timing.of(values) / rows for name, values in samples.items()}
+    # The goal is PostgreSQL's (issue 15): SQLite rewrites a table in one statement
+    # far faster than any per-row work could follow (no server, no fsync here).
+    goal = GOAL_VS_PLAIN_UPDATE if connection.vendor == "postgresql" else None
     windows_floor = per_row["windows"].median / per_row["plain"].median
     table = [
         Row(
@@ -225,7 +228,7 @@ def section(quick):
             per_row["rotate"],
             per_row["plain"],
             "µs",
-            GOAL_VS_PLAIN_UPDATE,
+            goal,
             floor=windows_floor,
         ),
         Row(
@@ -233,7 +236,7 @@ def section(quick):
             per_row["legacy"],
             per_row["plain"],
             "µs",
-            GOAL_VS_PLAIN_UPDATE,
+            goal,
             floor=windows_floor,
         ),
     ]
@@ -251,7 +254,8 @@ def section(quick):
         ),
         f"floor: the plain UPDATE in {BATCH_SIZE}-key windows, one transaction each "
         f"({windows_floor:.2f}x the single UPDATE)",
-        f"goal: the engine at >= 0.4x the plain UPDATE's rows/s (ratio <= {GOAL_VS_PLAIN_UPDATE}x)",
+        f"goal (PostgreSQL): the engine at >= 0.4x the plain UPDATE's rows/s "
+        f"(ratio <= {GOAL_VS_PLAIN_UPDATE}x)",
         f"rotate_keys peak RSS {peak:,.0f} MB (goal <= {GOAL_RSS_MB} MB): "
         + ("ok" if peak <= GOAL_RSS_MB else "OVER GOAL"),
     ]
