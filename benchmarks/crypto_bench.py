@@ -69,12 +69,12 @@ def section(quick):
         ("seal only vs raw AESGCM", keyring_seal, raw_seal, None),
         ("open only vs raw AESGCM", keyring_open, raw_open, None),
     ):
-        value, baseline = compare(ours, theirs, repeats=repeats)
-        rows.append(Row(name, value / values, baseline / values, "µs", goal))
+        value, baseline, ratios = compare(ours, theirs, repeats=repeats)
+        rows.append(Row(name, value / values, baseline / values, "µs", goal, ratios))
 
     notes = [
         f"{len(plaintext)}-byte plaintext -> sealed {len(sealed)} chars; "
-        f"{values:,} values per sample, best of {repeats}"
+        f"{values:,} values per sample, median of {repeats}"
     ]
     fernet = _fernet_row(text, keyring, context, values, repeats)
     if fernet is None:
@@ -111,7 +111,13 @@ def _fernet_row(text, keyring, context, values, repeats):
             for _ in repeat(None, values):
                 decrypt(encrypt(text.encode("utf-8"), context), context).decode("utf-8")
 
-        value, baseline = compare(keyring_roundtrip, fernet_roundtrip, repeats=repeats)
+        value, baseline, ratios = compare(keyring_roundtrip, fernet_roundtrip, repeats=repeats)
         fernet_chars = len(prep(text, connection))
-    row = Row("seal+open vs encrypted_fields (Fernet)", value / values, baseline / values, "µs")
+    row = Row(
+        "seal+open vs encrypted_fields (Fernet)",
+        value / values,
+        baseline / values,
+        "µs",
+        ratios=ratios,
+    )
     return row, fernet_chars

@@ -3,6 +3,9 @@
 Run from the repository root::
 
     .venv/bin/python benchmarks/run.py [--quick]
+    BENCH_ROWS=1000000 DATABASE_URL=postgres://... .venv/bin/python benchmarks/run.py
+
+``BENCH_ROWS`` sets the rows of the re-sealing section (default 100,000).
 
 It uses ``tests.settings`` (fixed test keys) and a throwaway test database
 created the way Django's test runner creates one: SQLite in memory by default,
@@ -103,7 +106,11 @@ def main(argv=None):
             f"cryptography {cryptography.__version__} ({openssl.openssl_version_text()}), "
             f"{os.cpu_count()} CPUs\n"
             f"Database: {describe_database()}\n"
-            "Ratio = sealed / baseline, both timed in this run; times are the best sample.\n",
+            "Ratio = sealed / baseline, both timed in this run (the median of per-round "
+            "ratios); times are medians over repeats after a warm-up; noise = the IQR of "
+            "the ratios; floor = the ratio of the least a sealed column can cost (see each "
+            "section). The machine's load average at the start: "
+            f"{' '.join(f'{load:.2f}' for load in os.getloadavg())}.\n",
             flush=True,
         )
         for section in SECTIONS:

@@ -10,7 +10,14 @@ from .models import AuditEvent
 SYSTEM = "system"
 
 
-def record(
+def record(action, **kwargs):
+    """Append one event and return it (arguments: see :func:`build`)."""
+    event = build(action, **kwargs)
+    event.save()
+    return event
+
+
+def build(
     action,
     *,
     actor=None,
@@ -24,7 +31,7 @@ def record(
     target_label="",
     actor_label=None,
 ):
-    """Append one event and return it.
+    """One event, not saved yet (:func:`record` saves it).
 
     ``target`` is a model instance; ``target_type``/``target_id`` describe a
     target that cannot be loaded (an id that does not exist or is not yours).
@@ -37,7 +44,7 @@ def record(
     authenticated = actor is not None and getattr(actor, "is_authenticated", False)
     if authenticated:
         actor_label = actor.get_username()
-    return AuditEvent.objects.create(
+    return AuditEvent(
         action=action,
         actor=actor if authenticated else None,
         actor_label=(actor_label or SYSTEM)[:150],
@@ -49,6 +56,28 @@ def record(
         detail=detail[:255],
         ip_address=ip_address,
     )
+
+
+_INSERT_TEMPLATES: dict[str, tuple[str, str]] = {}
+
+
+def insert_sql(event, connection):
+    """``(columns, values)`` SQL with parameters that insert ``event``: for a
+    statement that appends the event in the same round trip as other work
+    (see ``tokens.get_valid_token``). Each value is cast to its column's type."""
+    template = _INSERT_TEMPLATES.get(connection.alias)
+    if template is None:
+        fields = AuditEvent._meta.concrete_fields
+        template = (
+            ", ".join(connection.ops.quote_name(field.column) for field in fields),
+            ", ".join(f"%s::{field.db_type(connection)}" for field in fields),
+        )
+        _INSERT_TEMPLATES[connection.alias] = template
+    params = [
+        field.get_db_prep_save(field.pre_save(event, True), connection)
+        for field in AuditEvent._meta.concrete_fields
+    ]
+    return template[0], template[1], params
 
 
 def _limited(parts, limit=255):

@@ -579,3 +579,13 @@ def test_logging_of_instances_is_safe(canary, all_logs):
     account = Account(token=canary)
     logging.getLogger("tests").debug("saving %r with %s", account, account.__dict__)
     assert canary not in all_logs.text
+
+
+def test_row_keys_are_formatted_as_str_does():
+    """The context's fast UUID formatting matches str(uuid) (FORMAT.md's row id)."""
+    from integrations.sealed.fields import _uuid_ascii
+
+    samples = [uuid.UUID(int=0), uuid.UUID(int=2**128 - 1), uuid.UUID(int=1), uuid.UUID(int=2**127)]
+    samples += [uuid.uuid4() for _ in range(2000)]
+    for value in samples:
+        assert _uuid_ascii(value) == str(value).encode("ascii")

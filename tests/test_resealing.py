@@ -438,3 +438,105 @@ def test_sigkill_mid_run_then_resume():
     for account in Account.objects.all():
         assert app_settings.keyring.key_version(account.token_sealed) == 2
         assert account.token.startswith("t")
+
+
+# -- the engine's hooks and its verification --------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_field_can_write_extra_columns_in_the_same_update(monkeypatch):
+    """reseal_columns/reseal_values: e.g. a blind index recomputed per re-sealed row."""
+    with override_settings(INTEGRATIONS=V1_ONLY):
+        old = [Account.objects.create(token=f"token-{i}", label="before") for i in range(5)]
+    current = Account.objects.create(token="current", label="before")
+    field = token_field()
+    seen = []
+
+    def values(plaintext, pk):
+        seen.append(pk)
+        return (f"len={len(plaintext)}",)
+
+    monkeypatch.setattr(field, "reseal_columns", lambda: ["label"], raising=False)
+    monkeypatch.setattr(field, "reseal_values", values, raising=False)
+    report = resealing.reseal_field(Account, field, batch_size=2)
+    assert report.resealed == 5 and len(seen) == 5
+    for account in old:
+        fresh = Account.objects.get(pk=account.pk)
+        assert (fresh.label, fresh.token) == (f"len={len(account.token)}", account.token)
+    assert Account.objects.get(pk=current.pk).label == "before"
+
+
+@pytest.mark.django_db
+def test_a_row_whose_extra_values_fail_is_reported_and_left_alone(monkeypatch):
+    with override_settings(INTEGRATIONS=V1_ONLY):
+        account = Account.objects.create(token="token", label="before")
+    before = raw_column(Account, "token", account.pk)
+    field = token_field()
+
+    def refuse(plaintext, pk):
+        raise ValueError("cannot index this value")
+
+    monkeypatch.setattr(field, "reseal_columns", lambda: ["label"], raising=False)
+    monkeypatch.setattr(field, "reseal_values", refuse, raising=False)
+    report = resealing.reseal_field(Account, field)
+    assert [u.error for u in report.unreadable] == ["ValueError"]
+    assert raw_column(Account, "token", account.pk) == before
+
+
+class _WrongCipher:
+    """Seals like the real cipher, opens to other bytes: a broken primary key."""
+
+    def __init__(self, real):
+        self.real = real
+
+    def encrypt(self, nonce, data, aad):
+        return self.real.encrypt(nonce, data, aad)
+
+    def decrypt(self, nonce, data, aad):
+        return b"not what was sealed"
+
+
+@pytest.mark.django_db
+def test_a_new_value_that_does_not_open_to_the_same_bytes_is_never_written():
+    with override_settings(INTEGRATIONS=V1_ONLY):
+        account = Account.objects.create(token="keep me")
+    before = raw_column(Account, "token", account.pk)
+    keyring = Keyring.parse([TEST_KEY_V2, TEST_KEY_V1])
+    keyring._primary_cipher = _WrongCipher(keyring._primary_cipher)
+    with override_settings(INTEGRATIONS={"ENCRYPTION_KEYS": [TEST_KEY_V2, TEST_KEY_V1]}):
+        app_settings.keyring = keyring  # the setting's keyring, its primary broken
+        report = resealing.reseal_field(Account, token_field())
+    assert [u.error for u in report.unreadable] == ["DecryptionError"]
+    assert raw_column(Account, "token", account.pk) == before
+    assert Account.objects.get(pk=account.pk).token == "keep me"
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_pipelined_workers_reseal_every_row_once_and_report_progress(monkeypatch):
+    """Outside a transaction on PostgreSQL two workers share the batches."""
+    with override_settings(INTEGRATIONS=V1_ONLY):
+        Account.objects.bulk_create([Account(token=f"t{i}") for i in range(2345)])
+    batches = []
+    real = resealing._reseal_rows
+
+    def counting(column, rows, mode, keyring, report):
+        batches.append(threading.get_ident())
+        return real(column, rows, mode, keyring, report)
+
+    monkeypatch.setattr(resealing, "_reseal_rows", counting)
+    progress = []
+    report = resealing.reseal_field(
+        Account, token_field(), batch_size=100, progress=progress.append
+    )
+    assert (report.resealed, report.changed, report.remaining, report.unreadable) == (
+        2345,
+        0,
+        0,
+        [],
+    )
+    assert sum(progress) == 2345 and len(batches) >= 24
+    assert len(set(batches)) == 2  # both workers took batches
+    tokens = sorted(a.token for a in Account.objects.all())
+    assert tokens == sorted(f"t{i}" for i in range(2345))
+    assert {app_settings.keyring.key_version(a.token_sealed) for a in Account.objects.all()} == {2}

@@ -25,6 +25,7 @@ import logging
 import re
 import uuid
 import weakref
+from operator import itemgetter
 from typing import Any
 
 import django
@@ -99,6 +100,14 @@ class _IndexedSealed(SealedValue):
         return self
 
 
+def _uuid_ascii(value: uuid.UUID) -> bytes:
+    """``str(value).encode()``, twice as fast: a row's key is formatted on every
+    first read or write of the row's sealed values."""
+    # 'aaaa-bbbb-cccc-dddd-eeee-ffff-gggg-hhhh' -> 'aaaabbbb-cccc-dddd-eeee-ffffgggghhhh'
+    grouped = value.int.to_bytes(16).hex("-", 2).encode("ascii")
+    return grouped[:4] + grouped[5:29] + grouped[30:34] + grouped[35:]
+
+
 class _Unsealed:
     """Plaintext assigned to a sealed field and not sealed yet.
 
@@ -142,16 +151,19 @@ class _Unsealed:
         return copied
 
 
-class _Opened:
-    """The last value opened for one field of one instance (never pickled)."""
+class _Opened(tuple):
+    """The last value opened for one field of one instance (never pickled).
 
-    __slots__ = ("raw", "value", "context", "text")
+    ``(raw, value, context, text)``: a tuple subclass because it is built once
+    per value read, and a tuple costs less than half an instance with slots.
+    """
 
-    def __init__(self, raw, value, context, text):
-        self.raw = raw
-        self.value = value
-        self.context = context
-        self.text = text
+    __slots__ = ()
+
+    raw = property(itemgetter(0))
+    value = property(itemgetter(1))
+    context = property(itemgetter(2))
+    text = property(itemgetter(3))
 
     def __repr__(self):
         return "<opened value>"
@@ -178,6 +190,9 @@ class _SealedAttribute(property):
         self.field = field
         self.attname = field.attname
         self.cache_name = field.cache_name
+        # The assignment fast path: plain text into a token field that keeps
+        # nothing else in step (a searchable field also updates its index).
+        self.text_field = field._is_text and not getattr(field, "searchable", False)
 
     def __get__(self, instance, owner=None):
         if instance is None:
@@ -187,17 +202,22 @@ class _SealedAttribute(property):
             raw = d[self.attname]
         except KeyError:
             raw = getattr(instance, self.attname)  # deferred: Django loads it
+        opened = d.get(self.cache_name)
+        if opened is not None and opened[0] is raw:
+            return opened[1]
         if raw is None:
             return None
         if type(raw) is _Unsealed:
             return raw.value
-        opened = d.get(self.cache_name)
-        if opened is not None and opened.raw is raw:
-            return opened.value
         return self.field._open_into(instance, raw)
 
     def __set__(self, instance, value):
-        instance.__dict__[self.attname] = self.field._accept(instance, value)
+        # The common case inlined (a non-empty str for a token field): this runs
+        # for every value given to the model's constructor.
+        if type(value) is str and value and self.text_field:
+            instance.__dict__[self.attname] = _Unsealed(value, instance, self.field)
+        else:
+            instance.__dict__[self.attname] = self.field._accept(instance, value)
 
 
 class _SealedField(models.Field):
@@ -349,7 +369,11 @@ class _SealedField(models.Field):
         return self._row_prefix + row_id
 
     def _row_id(self, pk):
-        normalized = pk if type(pk) is uuid.UUID else self.model._meta.pk.to_python(pk)
+        if type(pk) is uuid.UUID:
+            return _uuid_ascii(pk)
+        normalized = self.model._meta.pk.to_python(pk)
+        if type(normalized) is uuid.UUID:
+            return _uuid_ascii(normalized)
         return str(normalized).encode("utf-8")
 
     def context_for_pk(self, pk: Any) -> bytes:
@@ -361,6 +385,27 @@ class _SealedField(models.Field):
         if not self.binds_to_row:
             return self._purpose_bytes
         return self._row_prefix + self._row_id(pk)
+
+    def reseal_columns(self) -> list[str]:
+        """Database columns the re-sealing engine writes beside this one.
+
+        ``rotate_keys`` and ``encrypt_legacy`` open every value they re-seal;
+        a field that keeps something derived from the plaintext in another
+        column of the same row (a blind index) names those columns here and
+        computes their values in :meth:`reseal_values`. The engine sets them in
+        the same ``UPDATE`` as the new sealed value (same batch, same lock, the
+        same old-value condition). None by default.
+        """
+        return []
+
+    def reseal_values(self, plaintext: bytes, pk: Any) -> tuple[Any, ...]:
+        """The values of :meth:`reseal_columns` for a re-sealed row, in order.
+
+        ``plaintext`` is the value's bytes (never log or keep it); ``pk`` is the
+        row's key as the engine read it (on PostgreSQL a UUID key arrives as
+        text). Raise ``ValueError`` to report the row as unreadable instead.
+        """
+        return ()
 
     def plaintext_from_legacy(self, raw: str) -> bytes:
         """The bytes to seal for a legacy unsealed stored value (raises ValueError)."""
@@ -401,9 +446,10 @@ class _SealedField(models.Field):
 
     def _open_into(self, instance, raw):
         """Open ``raw`` for ``instance``, remember it, and return the value."""
-        if raw == "" and self._is_text:
-            return ""
-        if raw == PENDING_DEFAULT:
+        if not raw:
+            if self._is_text and raw == "":
+                return ""
+        elif raw == PENDING_DEFAULT:
             raise MalformedValueError(
                 "a migration default was never sealed for this row (the migration ran "
                 "without `manage.py migrate`); see integrations.migration_defaults"
@@ -419,7 +465,7 @@ class _SealedField(models.Field):
         else:
             value = self._decode(plaintext)
             text = plaintext
-        instance.__dict__[self.cache_name] = _Opened(raw, value, context, text)
+        instance.__dict__[self.cache_name] = _Opened((raw, value, context, text))
         return value
 
     def _read_legacy(self, instance, raw, exc):
@@ -451,12 +497,13 @@ class _SealedField(models.Field):
 
     def pre_save(self, instance, add):
         raw = instance.__dict__.get(self.attname)
+        if type(raw) is _Unsealed:
+            # The common case first: a value assigned since the last save.
+            return self._seal_into(instance, raw.value, self._context(instance))
         if raw is None or (raw == "" and self._is_text):
             return raw
         context = self._context(instance)
-        if type(raw) is _Unsealed:
-            value = raw.value
-        elif isinstance(raw, str) and is_sealed(raw):
+        if isinstance(raw, str) and is_sealed(raw):
             opened = instance.__dict__.get(self.cache_name)
             if opened is not None and opened.raw is raw:
                 if (
@@ -485,10 +532,15 @@ class _SealedField(models.Field):
                 value = opened.value
             else:
                 value = self._decode_legacy(raw, instance)
+        return self._seal_into(instance, value, context)
+
+    def _seal_into(self, instance, value, context):
+        """Seal ``value`` for ``instance``, store the sealed form, remember both."""
         plaintext = self._encode(value)
         sealed = SealedValue(app_settings.keyring.encrypt(plaintext, context))
-        instance.__dict__[self.attname] = sealed
-        instance.__dict__[self.cache_name] = _Opened(sealed, value, context, plaintext)
+        d = instance.__dict__
+        d[self.attname] = sealed
+        d[self.cache_name] = _Opened((sealed, value, context, plaintext))
         return sealed
 
     def _changed_in_place(self, opened):
@@ -511,6 +563,9 @@ class _SealedField(models.Field):
         return self._seal(self._check_assignable(value), self._unbound_context())
 
     def get_default(self):
+        if not self.has_default():
+            # None, or "" for a text field without null: Django's own cached answer.
+            return self._get_default()  # type: ignore[attr-defined]
         value = super().get_default()
         if value is None or (value == "" and self._is_text):
             return value

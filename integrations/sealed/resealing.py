@@ -3,16 +3,20 @@
 For one sealed column it walks the table in primary-key order, a batch at a time:
 
 1. selects the rows that need work, judged from the stored header alone (no
-   decryption): sealed under a key other than the primary (``ROTATE``) or not
-   sealed at all (``LEGACY``). On PostgreSQL the batch is locked with
-   ``FOR UPDATE SKIP LOCKED``, so several processes can share a table, each
-   taking rows the others have not locked;
+   decryption), in one query per batch: sealed under a key other than the
+   primary (``ROTATE``) or not sealed at all (``LEGACY``). On PostgreSQL the
+   batch is locked with ``FOR UPDATE SKIP LOCKED``, so several processes can
+   share a table, each taking rows the others have not locked;
 2. opens each value with its context (purpose and row), seals it again under the
    primary key with the same context, and proves the new value opens to the same
-   bytes before using it;
+   bytes before using it (``Keyring.reseal``: the new ciphertext's AEAD tag is
+   checked with the primary key before encoding, instead of a second full
+   decrypt of the text; see docs/KEYS.md);
 3. writes the batch in one transaction with one set-based ``UPDATE ... FROM``
    whose ``WHERE`` also compares the old stored value, so a value another writer
    changed in the meantime is never overwritten (it is counted as ``changed``).
+   Columns the field derives from the value (``reseal_columns``, e.g. a blind
+   index) are set by the same statement.
 
 A crash loses at most the batch in flight; running again resumes, because work
 is selected by what is stored, not by a saved position. Values that cannot be
@@ -21,6 +25,9 @@ logs or raises with a value.
 """
 
 import dataclasses
+import threading
+import uuid
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -50,8 +57,9 @@ reseal_run_finished = Signal()
 # the same reason. ``sender`` is the model; arguments: ``request`` (who, from
 # where), ``pks`` (the rows selected), ``reports`` (FieldReports). Never a value.
 reseal_action_finished = Signal()
-# SQLite allows 32766 bound parameters per statement (999 before 3.32); three per row.
-_SQLITE_ROWS_PER_STATEMENT = 300
+# SQLite allows 32766 bound parameters per statement (999 before 3.32); three or
+# more per row.
+_SQLITE_VALUES_PER_STATEMENT = 900
 # PostgreSQL: a batch's columns travel as one separator-joined string each and are
 # split by the server; adapting a Python list of 1,000 strings costs several times
 # more than the UPDATE itself. The ASCII unit separator is not in any sealed value.
@@ -121,14 +129,53 @@ class _Column:
         self.pk = quote(self.pk_field.column)
         self.column = quote(sealed_field.column)
         self.vendor = self.connection.vendor
+        self.pk_is_uuid = self.pk_field.get_internal_type() == "UUIDField"
+        # Columns the field writes beside the sealed one (e.g. a blind index).
+        self.extra_columns = [quote(name) for name in sealed_field.reseal_columns()]
+        self.extra_types = [
+            model._meta.get_field(name).db_type(self.connection)
+            if any(f.column == name for f in model._meta.concrete_fields)
+            else "text"
+            for name in sealed_field.reseal_columns()
+        ]
+        self.context_for = self._context_function()
 
-    def needs_work(self, mode, primary_header):
+    def _context_function(self):
+        """``pk -> context``: the field's, or a quicker one for UUID keys the
+        database already returned as text (PostgreSQL formats them)."""
+        sealed_field = self.field
+        if self.vendor == "postgresql" and self.pk_is_uuid and sealed_field.binds_to_row:
+            prefix = sealed_field.context_for_pk(uuid.UUID(int=0))[: -len(str(uuid.UUID(int=0)))]
+
+            def context(pk):
+                if isinstance(pk, str):
+                    return prefix + pk.encode("ascii")
+                return sealed_field.context_for_pk(pk)
+
+            return context
+        return sealed_field.context_for_pk
+
+    @contextmanager
+    def raw_cursor(self):
+        """A psycopg cursor binding parameters on the server (PostgreSQL).
+
+        Django's cursors bind on the client (the query text is built in
+        Python, quoting every value); this one sends the values as they are.
+        It shares the connection, hence the transaction.
+        """
+        self.connection.ensure_connection()
+        import psycopg
+
+        with psycopg.Cursor(self.connection.connection) as cursor:
+            yield cursor
+
+    def needs_work(self, mode, primary_header, qualifier=""):
         """A WHERE condition selecting rows to process, plus its parameters.
 
         Prefixes are compared with SUBSTR and '=' rather than LIKE, which is
         case-insensitive on SQLite.
         """
-        column, n = self.column, len(PREFIX)
+        column, n = qualifier + self.column, len(PREFIX)
         if mode == ROTATE:
             return (
                 f"SUBSTR({column}, 1, {n}) = %s "
@@ -151,73 +198,237 @@ def reseal_field(
 
     ``pks`` limits the run to those rows (the admin action). ``progress`` is
     called with the number of rows handled after every batch.
+
+    Outside a transaction on PostgreSQL, two workers (threads, each with its
+    own connection) take turns: while one waits for the database (its batch's
+    SELECT or UPDATE), the other seals its batch, so the crypto overlaps the
+    database's work. Each batch is still its own transaction with its own row
+    locks, exactly as with one worker.
     """
     if mode not in (ROTATE, LEGACY, REINDEX):
         raise ValueError(f"unknown mode {mode!r}")
     if batch_size < 1:
         raise ValueError("batch_size must be positive")
-    keyring = app_settings.keyring
-    column = _Column(model, sealed_field)
-    primary_header = f"{PREFIX}{keyring.primary_version}$"
-    report = FieldReport(model._meta.label, sealed_field.name, dry_run=dry_run)
-    indexed = _IndexColumn(column) if getattr(sealed_field, "searchable", False) else None
-    condition, condition_params = _condition(column, indexed, mode, primary_header)
-    only, only_params = column.pk_filter(pks)
-    selected = f"{column.pk}, {column.column}" + (f", {indexed.column}" if indexed else "")
-    lock = " FOR UPDATE SKIP LOCKED" if column.vendor == "postgresql" and not dry_run else ""
-
-    # Walk the table in windows of primary keys: a cheap index-only query finds
-    # the window's upper key, so the locking SELECT works on a key range the
-    # planner can estimate (filtering on the header alone, it chose to sort the
-    # whole table for every batch).
-    last_pk, done = None, False
-    while not done:
-        upper_pk = _window_end(column, last_pk, batch_size, only, only_params)
-        done = upper_pk is None
-        bounds, bound_params = [], []
-        if last_pk is not None:
-            bounds.append(f"{column.pk} > %s")
-            bound_params.append(last_pk)
-        if upper_pk is not None:
-            bounds.append(f"{column.pk} <= %s")
-            bound_params.append(upper_pk)
-        window = "".join(f" AND {bound}" for bound in bounds)
-        sql = (
-            f"SELECT {selected} FROM {column.table} "
-            f"WHERE {condition}{only}{window} ORDER BY {column.pk}{lock}"
-        )
-        with transaction.atomic(using=column.using):
-            with column.connection.cursor() as cursor:
-                cursor.execute(sql, [*condition_params, *only_params, *bound_params])
-                rows = cursor.fetchall()
-            if indexed is not None:
-                indexed.process(rows, mode, keyring, report, dry_run)
-            else:
-                updates = _reseal_rows(column, rows, mode, keyring, report)
-                if updates and not dry_run:
-                    written = _write(column, updates)
-                    report.resealed += written
-                    report.changed += len(updates) - written
-                elif dry_run:
-                    report.resealed += len(updates)
-        last_pk = upper_pk
-        if progress is not None and rows:
-            progress(len(rows))
-
+    run = _Run(model, sealed_field, mode, batch_size, dry_run, pks, progress)
+    if run.can_pipeline():
+        run.pipelined()
+    else:
+        run.serial()
     _count_the_rest(
-        column, ROTATE if mode == REINDEX else mode, primary_header, only, only_params, report
+        run.column,
+        ROTATE if mode == REINDEX else mode,
+        run.primary_header,
+        run.only,
+        run.only_params,
+        run.report,
     )
-    return report
+    return run.report
 
 
-def _condition(column, indexed, mode, primary_header):
+class _Run:
+    """One column's run: the batch query, and the loop over batches."""
+
+    workers = 2
+
+    def __init__(self, model, sealed_field, mode, batch_size, dry_run, pks, progress):
+        self.keyring = app_settings.keyring
+        self.column = _Column(model, sealed_field)
+        self.mode, self.batch_size, self.dry_run = mode, batch_size, dry_run
+        self.progress = progress
+        self.primary_header = f"{PREFIX}{self.keyring.primary_version}$"
+        self.report = FieldReport(model._meta.label, sealed_field.name, dry_run=dry_run)
+        # A searchable column's rows are also visited when their blind index is
+        # missing or under an older index key (see _IndexColumn).
+        self.searchable = bool(getattr(sealed_field, "searchable", False))
+        self.condition, self.condition_params = _condition(
+            self.column, self.searchable, mode, self.primary_header
+        )
+        self.only, self.only_params = self.column.pk_filter(pks)
+        self._lock = threading.Lock()
+
+    def can_pipeline(self):
+        column = self.column
+        return (
+            column.vendor == "postgresql"
+            and not self.dry_run
+            and not column.connection.in_atomic_block
+            and self.workers > 1
+        )
+
+    def serial(self):
+        last_pk, done = None, False
+        while not done:
+            last_pk, done = self._batch(self.column, last_pk, None)
+
+    def pipelined(self):
+        """The batches shared by ``workers`` threads, in key order.
+
+        A worker holds the turn only while its batch's SELECT runs (the next
+        batch starts after the last key that SELECT returns); it then seals and
+        writes while the next worker selects.
+        """
+        turn = threading.Lock()
+        state = {"last": None, "done": False}
+        errors: list[BaseException] = []
+        using = self.column.using
+
+        def work():
+            try:
+                column = _Column(self.column.model, self.column.field)
+                while self._one_turn(column, turn, state):
+                    pass
+            except BaseException as exc:  # noqa: BLE001 - re-raised below
+                errors.append(exc)
+            finally:
+                connections[using].close()
+
+        threads = [threading.Thread(target=work) for _ in range(self.workers)]
+        for thread in threads:
+            thread.start()
+        try:
+            for thread in threads:
+                thread.join()
+        except BaseException:
+            # Interrupted (Ctrl-C): the workers finish the batch in hand, no more.
+            state["done"] = True
+            for thread in threads:
+                thread.join()
+            raise
+        if errors:
+            raise errors[0]
+
+    def _one_turn(self, column, turn, state):
+        """Wait for the turn, run one batch; False once the table is done."""
+        held = True
+
+        def selected(last_pk, done):
+            nonlocal held
+            state["last"], state["done"] = last_pk, done
+            held = False
+            turn.release()
+
+        turn.acquire()
+        try:
+            if state["done"]:
+                return False
+            self._batch(column, state["last"], selected)
+            return True
+        except BaseException:
+            state["done"] = True  # the other worker stops too
+            raise
+        finally:
+            if held:
+                turn.release()
+
+    def _batch(self, column, last_pk, selected):
+        """Select, re-seal and write one batch; returns ``(last key, finished)``.
+
+        ``selected(last key, finished)`` (if given) is called as soon as the
+        batch's rows are selected and locked, before the crypto.
+        """
+        if self.searchable:
+            return self._indexed_batch(column, last_pk, selected)
+        with transaction.atomic(using=column.using):
+            rows, upper_pk, done = _select(column, self, last_pk)
+            if selected is not None:
+                selected(upper_pk, done)
+            updates = _reseal_rows(column, rows, self.mode, self.keyring, self.report)
+            if updates and not self.dry_run:
+                written = _write(column, updates)
+            else:
+                written = len(updates)
+        with self._lock:
+            self.report.resealed += written
+            if not self.dry_run:
+                self.report.changed += len(updates) - written
+            if self.progress is not None and rows:
+                self.progress(len(rows))
+        return upper_pk, done
+
+    def _indexed_batch(self, column, last_pk, selected):
+        """:meth:`_batch` for a searchable column: value and blind index together
+        (an :class:`_IndexColumn` per worker: each has its own connection)."""
+        indexed = _IndexColumn(column)
+        batch = FieldReport(self.report.model, self.report.field, dry_run=self.dry_run)
+        with transaction.atomic(using=column.using):
+            rows, upper_pk, done = _select(column, self, last_pk, indexed)
+            if selected is not None:
+                selected(upper_pk, done)
+            indexed.process(rows, self.mode, self.keyring, batch, self.dry_run)
+        with self._lock:
+            report = self.report
+            report.resealed += batch.resealed
+            report.reindexed += batch.reindexed
+            report.changed += batch.changed
+            report.unreadable.extend(batch.unreadable)
+            if self.progress is not None and rows:
+                self.progress(len(rows))
+        return upper_pk, done
+
+
+def _select(column, run, last_pk, indexed=None):
+    """One query: the next batch's rows that need work (locked on PostgreSQL).
+
+    Returns ``(rows, last key, finished)``; ``rows`` are ``(pk, stored)``, or
+    ``(pk, stored, stored index)`` for a searchable column (``indexed``).
+
+    PostgreSQL walks the table in windows of ``batch_size`` primary keys: the
+    window is an index-only scan, and each of its rows is joined laterally to a
+    ``FOR UPDATE SKIP LOCKED`` probe by key that also applies the header test
+    (filtering on the header alone, the planner chose to sort the whole table
+    for every batch). One row comes back per key of the window (the stored
+    value NULL when that row needs no work or another process holds it), so
+    the window's end is known from the same query. UUID keys come back as
+    text, already in the form the context needs.
+    """
+    size = run.batch_size
+    after = f" AND {column.pk} > %s" if last_pk is not None else ""
+    after_params = [last_pk] if last_pk is not None else []
+    if column.vendor == "postgresql":
+        lock = "" if run.dry_run else " FOR UPDATE SKIP LOCKED"
+        condition, condition_params = _condition(
+            column, indexed is not None, run.mode, run.primary_header, qualifier="s."
+        )
+        key = f"w.{column.pk}::text" if column.pk_is_uuid else f"w.{column.pk}"
+        index = ", x.idx" if indexed is not None else ""
+        index_probe = f", s.{indexed.column} AS idx" if indexed is not None else ""
+        sql = (
+            f"SELECT {key}, x.stored{index} FROM (SELECT {column.pk} FROM {column.table} "
+            f"WHERE 1 = 1{run.only}{after} ORDER BY {column.pk} LIMIT %s) AS w "
+            f"LEFT JOIN LATERAL (SELECT s.{column.column} AS stored{index_probe} "
+            f"FROM {column.table} AS s "
+            f"WHERE s.{column.pk} = w.{column.pk} AND {condition}{lock}) AS x ON TRUE "
+            f"ORDER BY w.{column.pk}"
+        )
+        params = [*run.only_params, *after_params, size, *condition_params]
+        with column.raw_cursor() as cursor:
+            cursor.execute(sql, params)
+            window = cursor.fetchall()
+        if not window:
+            return [], last_pk, True
+        rows = [row for row in window if row[1] is not None]
+        return rows, window[-1][0], len(window) < size
+    index = f", {indexed.column}" if indexed is not None else ""
+    sql = (
+        f"SELECT {column.pk}, {column.column}{index} FROM {column.table} "
+        f"WHERE {run.condition}{run.only}{after} ORDER BY {column.pk} LIMIT %s"
+    )
+    with column.connection.cursor() as cursor:
+        cursor.execute(sql, [*run.condition_params, *run.only_params, *after_params, size])
+        rows = cursor.fetchall()
+    if not rows:
+        return [], last_pk, True
+    return rows, rows[-1][0], len(rows) < size
+
+
+def _condition(column, searchable, mode, primary_header, qualifier=""):
     """Rows to visit: the column's own condition, or'ed with its index's."""
-    if indexed is None:
-        return column.needs_work(mode, primary_header)
-    index_sql, index_params = indexed.needs_work()
+    if not searchable:
+        return column.needs_work(mode, primary_header, qualifier)
+    index_sql, index_params = _IndexColumn(column).needs_work(qualifier)
     if mode == REINDEX:
         return index_sql, index_params
-    sql, params = column.needs_work(mode, primary_header)
+    sql, params = column.needs_work(mode, primary_header, qualifier)
     if mode == LEGACY:
         return sql, params  # legacy rows are indexed as they are sealed
     return f"(({sql}) OR ({index_sql}))", [*params, *index_params]
@@ -242,8 +453,8 @@ class _IndexColumn:
         self.index = field.blind_index
         self.column = column.connection.ops.quote_name(field.index_field.column)
 
-    def needs_work(self):
-        col, idx, n = self.base.column, self.column, len(PREFIX)
+    def needs_work(self, qualifier=""):
+        col, idx, n = qualifier + self.base.column, qualifier + self.column, len(PREFIX)
         prefix = self.index.primary_prefix
         return (
             f"({col} = '' OR (SUBSTR({col}, 1, {n}) = %s AND {col} <> %s)) AND ({idx} IS NULL "
@@ -258,8 +469,11 @@ class _IndexColumn:
             report.reindexed += sum(1 for _pk, _o, _n, index, was in updates if index != was)
             return
         written, refused = self._write(updates, report)
+        # Keys as text: the batch's may be text (UUIDs formatted by PostgreSQL)
+        # where RETURNING gives UUID objects.
+        written = {str(pk) for pk in written}
         for pk, old, new, index, was in updates:
-            if pk in written:
+            if str(pk) in written:
                 report.resealed += new != old
                 report.reindexed += index != was
             elif pk not in refused:
@@ -274,18 +488,15 @@ class _IndexColumn:
                 if stored == "":
                     new, index = "", field.compute_index("")
                 else:
-                    context = field.context_for_pk(pk)
+                    context = self.base.context_for(pk)
+                    new = stored
                     if mode == LEGACY:
                         plaintext = field.plaintext_from_legacy(stored)
-                        reseal = True
+                        new = keyring.encrypt_verified(plaintext, context)
+                    elif mode == ROTATE and keyring.needs_reseal(stored):
+                        new, plaintext = keyring.reseal(stored, context)
                     else:
                         plaintext = keyring.decrypt(stored, context)
-                        reseal = mode == ROTATE and keyring.needs_reseal(stored)
-                    new = stored
-                    if reseal:
-                        new = keyring.encrypt(plaintext, context)
-                        if keyring.decrypt(new, context) != plaintext:
-                            raise CryptoError("the re-sealed value did not open to the same bytes")
                     index = field.compute_index(field._decode(plaintext))
             except (CryptoError, ValueError) as exc:
                 report.unreadable.append(
@@ -351,19 +562,25 @@ class _IndexColumn:
 
 @sensitive_variables()
 def _reseal_rows(column, rows, mode, keyring, report):
-    """``(pk, old, new)`` for the rows that could be opened and re-sealed."""
+    """``(pk, old, new, extra)`` for the rows that could be opened and re-sealed.
+
+    ``extra`` holds the values of the field's :meth:`reseal_columns` for the
+    row, written in the same UPDATE (empty unless the field adds columns).
+    """
     sealed_field = column.field
+    context_for = column.context_for
+    reseal = keyring.reseal
+    extra_values = sealed_field.reseal_values if column.extra_columns else None
     updates = []
     for pk, stored in rows:
-        context = sealed_field.context_for_pk(pk)
+        context = context_for(pk)
         try:
             if mode == ROTATE:
-                plaintext = keyring.decrypt(stored, context)
+                new, plaintext = reseal(stored, context)
             else:
                 plaintext = sealed_field.plaintext_from_legacy(stored)
-            new = keyring.encrypt(plaintext, context)
-            if keyring.decrypt(new, context) != plaintext:
-                raise CryptoError("the re-sealed value did not open to the same bytes")
+                new = keyring.encrypt_verified(plaintext, context)
+            extra = extra_values(plaintext, pk) if extra_values is not None else ()
         except (CryptoError, ValueError) as exc:
             report.unreadable.append(
                 Unreadable(
@@ -373,71 +590,85 @@ def _reseal_rows(column, rows, mode, keyring, report):
                 )
             )
             continue
-        updates.append((pk, stored, new))
+        updates.append((pk, stored, new, extra))
     return updates
 
 
 def _write(column, updates):
-    """Write ``(pk, old, new)`` rows where the stored value is still ``old``.
+    """Write ``(pk, old, new, extra)`` rows where the stored value is still ``old``.
 
-    One statement per batch (per 300 rows on SQLite), never one per row, and
-    not Django's CASE/WHEN ``bulk_update``. Returns the number of rows written.
+    One statement per batch (per 300 rows on SQLite, fewer with extra columns),
+    never one per row, and not Django's CASE/WHEN ``bulk_update``. The field's extra columns (see
+    ``reseal_columns``) are set in the same statement. Returns the number of
+    rows written.
     """
     table, pk, col = column.table, column.pk, column.column
-    with column.connection.cursor() as cursor:
-        if column.vendor == "postgresql":
-            pk_type = column.pk_field.db_type(column.connection)
-            pks, olds, news = ([str(v) for v in values] for values in zip(*updates, strict=True))
-            packed = [_pack(values) for values in (pks, olds, news)]
-            if None in packed:
-                arrays = f"%s::{pk_type}[], %s::text[], %s::text[]"
-                params: list[Any] = [pks, olds, news]
-            else:
-                arrays = (
-                    f"string_to_array(%s, %s)::{pk_type}[], string_to_array(%s, %s), "
-                    "string_to_array(%s, %s)"
-                )
-                params = [part for value in packed for part in (value, _SEPARATOR)]
-            # The batch is contiguous in key order: the BETWEEN lets the planner
-            # use the primary key index instead of hashing the whole table.
+    extras = column.extra_columns
+    sets = ", ".join([f"{col} = v.new", *(f"{name} = v.x{i}" for i, name in enumerate(extras))])
+    if column.vendor == "postgresql":
+        pk_type = column.pk_field.db_type(column.connection)
+        pks = [str(row[0]) for row in updates]
+        olds = [row[1] for row in updates]
+        news = [row[2] for row in updates]
+        packed = [_pack(values) for values in (pks, olds, news)]
+        extra_arrays = [[row[3][i] for row in updates] for i in range(len(extras))]
+        names = ", ".join(["id", "old", "new", *(f"x{i}" for i in range(len(extras)))])
+        if None in packed:
+            arrays = f"%s::{pk_type}[], %s::text[], %s::text[]"
+            params: list[Any] = [pks, olds, news]
+        else:
+            # Server-side parameters: the three strings travel as they are.
+            arrays = (
+                f"string_to_array(%s, %s)::{pk_type}[], string_to_array(%s, %s), "
+                "string_to_array(%s, %s)"
+            )
+            params = [part for value in packed for part in (value, _SEPARATOR)]
+        for i, values in enumerate(extra_arrays):
+            arrays += f", %s::{column.extra_types[i]}[]"
+            params.append(values)
+        # The batch is contiguous in key order: the BETWEEN lets the planner
+        # use the primary key index instead of hashing the whole table.
+        with column.raw_cursor() as cursor:
             cursor.execute(
-                f"UPDATE {table} SET {col} = v.new FROM unnest({arrays}) AS v(id, old, new) "
+                f"UPDATE {table} SET {sets} FROM unnest({arrays}) AS v({names}) "
                 f"WHERE {table}.{pk} = v.id AND {table}.{col} = v.old "
-                f"AND {table}.{pk} BETWEEN %s AND %s",
-                [*params, updates[0][0], updates[-1][0]],
+                f"AND {table}.{pk} BETWEEN %s::{pk_type} AND %s::{pk_type}",
+                [*params, pks[0], pks[-1]],
             )
             return cursor.rowcount
+    with column.connection.cursor() as cursor:
         if column.vendor == "sqlite":
             written = 0
-            for start in range(0, len(updates), _SQLITE_ROWS_PER_STATEMENT):
-                chunk = updates[start : start + _SQLITE_ROWS_PER_STATEMENT]
-                values = ", ".join(["(%s, %s, %s)"] * len(chunk))
+            width = 3 + len(extras)
+            per_statement = max(_SQLITE_VALUES_PER_STATEMENT // width, 1)
+            aliases = ", ".join(
+                f"column{i + 1} AS {name}"
+                for i, name in enumerate(
+                    ["id", "old", "new", *(f"x{j}" for j in range(len(extras)))]
+                )
+            )
+            for start in range(0, len(updates), per_statement):
+                chunk = updates[start : start + per_statement]
+                rows_sql = ", ".join(["(" + ", ".join(["%s"] * width) + ")"] * len(chunk))
                 cursor.execute(
-                    f"UPDATE {table} SET {col} = v.column3 FROM (VALUES {values}) AS v "
-                    f"WHERE {table}.{pk} = v.column1 AND {table}.{col} = v.column2",
-                    [value for row in chunk for value in row],
+                    f"UPDATE {table} SET {sets} "
+                    f"FROM (SELECT {aliases} FROM (VALUES {rows_sql})) AS v "
+                    f"WHERE {table}.{pk} = v.id AND {table}.{col} = v.old",
+                    [
+                        value
+                        for pk_value, old, new, extra in chunk
+                        for value in (pk_value, old, new, *extra)
+                    ],
                 )
                 written += cursor.rowcount
             return written
         # Other databases: one prepared statement, executed for the batch.
+        extra_sets = "".join(f", {name} = %s" for name in extras)
         cursor.executemany(
-            f"UPDATE {table} SET {col} = %s WHERE {pk} = %s AND {col} = %s",
-            [(new, pk_value, old) for pk_value, old, new in updates],
+            f"UPDATE {table} SET {col} = %s{extra_sets} WHERE {pk} = %s AND {col} = %s",
+            [(new, *extra, pk_value, old) for pk_value, old, new, extra in updates],
         )
         return cursor.rowcount
-
-
-def _window_end(column, after_pk, size, only, only_params):
-    """The primary key ``size`` rows after ``after_pk``, or None past the end."""
-    after = f" AND {column.pk} > %s" if after_pk is not None else ""
-    with column.connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {column.pk} FROM {column.table} WHERE 1 = 1{only}{after} "
-            f"ORDER BY {column.pk} LIMIT 1 OFFSET %s",
-            [*only_params, *([after_pk] if after_pk is not None else []), size - 1],
-        )
-        row = cursor.fetchone()
-    return row[0] if row else None
 
 
 def _count_the_rest(column, mode, primary_header, only, only_params, report):
@@ -470,8 +701,8 @@ def count_work(model, sealed_field, *, mode=ROTATE, pks=None):
     """How many rows of the column a run would visit (for progress bars)."""
     column = _Column(model, sealed_field)
     primary_header = f"{PREFIX}{app_settings.keyring.primary_version}$"
-    indexed = _IndexColumn(column) if getattr(sealed_field, "searchable", False) else None
-    condition, params = _condition(column, indexed, mode, primary_header)
+    searchable = bool(getattr(sealed_field, "searchable", False))
+    condition, params = _condition(column, searchable, mode, primary_header)
     only, only_params = column.pk_filter(pks)
     with column.connection.cursor() as cursor:
         cursor.execute(

@@ -476,3 +476,36 @@ def test_an_abstract_base_gives_each_child_its_own_index_column():
     index_field = Child._meta.get_field("key").index_field
     assert index_field is Child._meta.get_field("key_bidx") and index_field.unique
     assert not [e for e in Child.check() if e.level >= checks.ERROR]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="pipelined workers: PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_pipelined_rotation_reseals_and_reindexes_every_row(monkeypatch):
+    """Outside a transaction on PostgreSQL two workers (threads, a connection
+    each) share a searchable column's batches: every value re-sealed, every
+    index under the new key, the counts exact, lookups finding every row."""
+    with override_settings(INTEGRATIONS=V1_ONLY):
+        rows = Customer.objects.bulk_create(
+            [Customer(api_key=f"pipe-{i}", email=f"p{i}@x.org") for i in range(730)]
+        )
+    workers = []
+    real = resealing._IndexColumn.process
+
+    def counting(self, *args, **kwargs):
+        workers.append(threading.get_ident())
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(resealing._IndexColumn, "process", counting)
+    field = Customer._meta.get_field("api_key")
+    report = resealing.reseal_field(Customer, field, batch_size=50)
+    assert (report.resealed, report.reindexed, report.changed, report.unreadable) == (
+        730,
+        730,
+        0,
+        [],
+    )
+    assert len(set(workers)) == 2  # both workers took batches
+    assert all(index_of(Customer, "api_key", row.pk).startswith("2:") for row in rows[::97])
+    wanted = [f"pipe-{i}" for i in range(0, 730, 7)]
+    assert sorted(c.api_key for c in Customer.objects.filter(api_key__in=wanted)) == sorted(wanted)
+    assert resealing.reseal_field(Customer, field).reindexed == 0  # nothing left to do
