@@ -10,15 +10,13 @@ as during a rotation).
 """
 
 import secrets
-import statistics
-import time
 
 from django.core.management.color import no_style
 from django.db import connection, transaction
 
 from tests.testapp.models import Badge, Customer
 
-from .common import Row, Section
+from .common import Row, Section, compare
 from .crypto_bench import PLAINTEXT_CHARS
 
 GOAL = 1.5
@@ -28,21 +26,6 @@ LOOKUPS = 300
 def _flush(*models):
     tables = [model._meta.db_table for model in models]
     connection.ops.execute_sql_flush(connection.ops.sql_flush(no_style(), tables))
-
-
-def _median_pair(candidate, baseline, repeats, before=None):
-    """Median seconds per call of each, alternating which runs first."""
-    times = ([], [])
-    pair = (candidate, baseline)
-    for round_ in range(repeats + 1):
-        for index in (0, 1) if round_ % 2 else (1, 0):
-            if before is not None:
-                before()
-            start = time.perf_counter()
-            pair[index]()
-            if round_:
-                times[index].append(time.perf_counter() - start)
-    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def section(quick):
@@ -61,7 +44,7 @@ def section(quick):
 
         return run
 
-    value, baseline = _median_pair(lookup("api_key"), lookup("code"), repeats)
+    value, baseline, ratios = compare(lookup("api_key"), lookup("code"), repeats=repeats)
     results = [
         Row(
             f"get(api_key=...) in {rows_count:,} rows",
@@ -69,6 +52,7 @@ def section(quick):
             baseline / len(probes),
             "µs",
             GOAL,
+            ratios,
         )
     ]
 
@@ -83,19 +67,26 @@ def section(quick):
 
         return run
 
-    value, baseline = _median_pair(
+    value, baseline, ratios = compare(
         insert(Customer, "api_key"),
         insert(Customer, "note"),
-        repeats,
+        repeats=repeats,
         before=lambda: _flush(Customer, Badge),
     )
     results.append(
-        Row(f"bulk_create {write_rows:,} rows, one sealed value", value, baseline, "ms", None)
+        Row(
+            f"bulk_create {write_rows:,} rows, one sealed value",
+            value,
+            baseline,
+            "ms",
+            None,
+            ratios,
+        )
     )
     _flush(Customer, Badge)
     notes = [
         "lookup: searchable sealed field (blind index, 2 index keys) vs a plain unique "
-        f"CharField of the same rows; median of {repeats} runs of {len(probes)} lookups, "
+        f"CharField of the same rows; median of {repeats} paired runs of {len(probes)} lookups, "
         "per lookup",
         "write: rows of one table with one sealed value each, in its searchable unique "
         "column (api_key) vs in its plain sealed column (note): one HMAC and one "
