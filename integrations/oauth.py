@@ -340,7 +340,8 @@ def build_client(provider, *, purpose=None, actor=None, redirect_uri=None, scope
 # -- state, bound to the session ----------------------------------------------------
 
 
-def _digest(state):
+def state_digest(state):
+    """What the session keeps of a state or request token (never the value)."""
     return hashlib.sha256(state.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -363,8 +364,10 @@ def client_ip(request):
     return request.META.get("REMOTE_ADDR") or None
 
 
-def _session_bucket(request):
-    bucket = request.session.get(SESSION_KEY)
+def session_bucket(request, key=SESSION_KEY):
+    """The flows' pending authorizations in the session (OAuth 2 state, OAuth
+    1.0a request tokens: one key each), with the digests of those used up."""
+    bucket = request.session.get(key)
     if not isinstance(bucket, dict):
         bucket = {}
     bucket.setdefault("pending", {})
@@ -372,9 +375,18 @@ def _session_bucket(request):
     return bucket
 
 
-def _save_bucket(request, bucket):
-    request.session[SESSION_KEY] = bucket
+def save_bucket(request, bucket, key=SESSION_KEY):
+    request.session[key] = bucket
     request.session.modified = True
+
+
+def make_room(pending, now):
+    """Drop expired entries, then the oldest, so that one more fits."""
+    ttl = app_settings.STATE_TTL_SECONDS
+    for digest in [d for d, e in pending.items() if now - e.get("t", 0) > ttl]:
+        del pending[digest]
+    while len(pending) >= MAX_PENDING:
+        del pending[min(pending, key=lambda d: pending[d].get("t", 0))]
 
 
 def authorize_params(provider):
@@ -421,15 +433,11 @@ def begin_authorization(request, provider, *, next_url=""):
         ends.authorize_url, state=state, code_verifier=verifier, **extra
     )
 
-    bucket = _session_bucket(request)
+    bucket = session_bucket(request)
     pending = bucket["pending"]
     now = _now()
-    ttl = app_settings.STATE_TTL_SECONDS
-    for digest in [d for d, e in pending.items() if now - e.get("t", 0) > ttl]:
-        del pending[digest]
-    while len(pending) >= MAX_PENDING:
-        del pending[min(pending, key=lambda d: pending[d].get("t", 0))]
-    pending[_digest(state)] = {
+    make_room(pending, now)
+    pending[state_digest(state)] = {
         "p": provider.slug,
         "u": str(request.user.pk),
         "t": now,
@@ -439,11 +447,11 @@ def begin_authorization(request, provider, *, next_url=""):
         "s": scopes,
         "next": next_url,
     }
-    _save_bucket(request, bucket)
+    save_bucket(request, bucket)
     return url
 
 
-def _reject_state(request, provider, reason):
+def reject_state(request, provider, reason):
     audit.record(
         AuditEvent.Action.STATE_REJECTED,
         actor=request.user,
@@ -461,26 +469,26 @@ def consume_state(request, provider):
     session (single use). A bad state is audited and raises :class:`StateError`."""
     state = request.GET.get("state", "")
     if not state:
-        raise _reject_state(request, provider, "state_missing")
-    digest = _digest(state)
-    bucket = _session_bucket(request)
+        raise reject_state(request, provider, "state_missing")
+    digest = state_digest(state)
+    bucket = session_bucket(request)
     entry = bucket["pending"].pop(digest, None)
     if entry is None:
         reason = "state_replayed" if digest in bucket["used"] else "state_unknown"
-        raise _reject_state(request, provider, reason)
+        raise reject_state(request, provider, reason)
     bucket["used"] = [*bucket["used"], digest][-MAX_USED:]
-    _save_bucket(request, bucket)
+    save_bucket(request, bucket)
     # Two concurrent callbacks with one state would both find it in the
     # session they loaded; the shared cache lets only one through.
     ttl = app_settings.STATE_TTL_SECONDS
     if not cache.add(_cache_key("state-used", digest), True, ttl + 60):
-        raise _reject_state(request, provider, "state_replayed")
+        raise reject_state(request, provider, "state_replayed")
     if _now() - entry.get("t", 0) > ttl:
-        raise _reject_state(request, provider, "state_expired")
+        raise reject_state(request, provider, "state_expired")
     if entry.get("p") != provider.slug:
-        raise _reject_state(request, provider, "state_wrong_provider")
+        raise reject_state(request, provider, "state_wrong_provider")
     if entry.get("u") != str(request.user.pk):
-        raise _reject_state(request, provider, "state_wrong_user")
+        raise reject_state(request, provider, "state_wrong_user")
     return entry
 
 

@@ -30,7 +30,6 @@ Every request goes through a session that never follows a redirect
 ever holds a token, token secret, verifier or client secret.
 """
 
-import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -46,11 +45,10 @@ from django.urls import reverse
 from django.views.decorators.debug import sensitive_variables
 from oauthlib.oauth1.rfc5849.signature import sign_hmac_sha256_with_client
 
-from . import audit
 from .conf import app_settings
 from .credentials import read_client_secret
 from .crypto import CryptoError
-from .models import AuditEvent, Provider
+from .models import Provider
 from .oauth import Authorization as Authorization
 from .oauth import (
     AuthorizationDenied,
@@ -60,10 +58,14 @@ from .oauth import (
     account_from_claims,
     authorize_params,
     check_endpoint_url,
-    client_ip,
     error_code,
+    make_room,
+    reject_state,
     request_failure,
     safe_next_url,
+    save_bucket,
+    session_bucket,
+    state_digest,
 )
 from .oauth import StateError as StateError
 from .oauth import _public_claims as public_claims
@@ -73,7 +75,6 @@ from .provider_http import NoRedirects, RedirectRefused
 logger = logging.getLogger(__name__)
 
 SESSION_KEY = "_integrations_oauth1"
-MAX_PENDING = 10  # request tokens a session may have under way (several tabs)
 MAX_USED = 20  # digests of consumed request tokens remembered, to tell a replay
 # Parameters of a token response that are credentials, never claims.
 _CREDENTIAL_PARAMS = frozenset({"oauth_token", "oauth_token_secret", "oauth_callback_confirmed"})
@@ -230,26 +231,16 @@ def signing_auth(provider, token, token_secret, *, purpose, actor=None):
 # -- the pending request token, bound to the session --------------------------------
 
 
-def _digest(token):
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
-
-
 def _now():
     return time.time()
 
 
 def _bucket(request):
-    bucket = request.session.get(SESSION_KEY)
-    if not isinstance(bucket, dict):
-        bucket = {}
-    bucket.setdefault("pending", {})
-    bucket.setdefault("used", [])
-    return bucket
+    return session_bucket(request, SESSION_KEY)
 
 
 def _save(request, bucket):
-    request.session[SESSION_KEY] = bucket
-    request.session.modified = True
+    save_bucket(request, bucket, SESSION_KEY)
 
 
 @sensitive_variables()
@@ -307,15 +298,11 @@ def begin_authorization(request, provider, *, next_url=""):
     extra = {k: v for k, v in authorize_params(provider).items() if k not in _RESERVED}
     url = client.create_authorization_url(ends.authorize_url, request_token=request_token, **extra)
 
-    digest = _digest(request_token)
+    digest = state_digest(request_token)
     bucket = _bucket(request)
     pending = bucket["pending"]
     now = _now()
-    ttl = app_settings.STATE_TTL_SECONDS
-    for old in [d for d, e in pending.items() if now - e.get("t", 0) > ttl]:
-        del pending[old]
-    while len(pending) >= MAX_PENDING:
-        del pending[min(pending, key=lambda d: pending[d].get("t", 0))]
+    make_room(pending, now)
     pending[digest] = {
         "p": provider.slug,
         "u": str(request.user.pk),
@@ -327,45 +314,33 @@ def begin_authorization(request, provider, *, next_url=""):
     return url
 
 
-def _reject(request, provider, reason):
-    audit.record(
-        AuditEvent.Action.STATE_REJECTED,
-        actor=request.user,
-        target=provider,
-        outcome=AuditEvent.Outcome.DENIED,
-        detail=reason,
-        ip_address=client_ip(request),
-    )
-    return StateError(reason)
-
-
 @sensitive_variables()
 def consume_request_token(request, provider, request_token):
     """The pending entry of ``request_token``, removed from the session (single
     use), with its secret opened. Anything else is audited and a :class:`StateError`."""
     if not request_token:
-        raise _reject(request, provider, "oauth_token_missing")
-    digest = _digest(request_token)
+        raise reject_state(request, provider, "oauth_token_missing")
+    digest = state_digest(request_token)
     bucket = _bucket(request)
     entry = bucket["pending"].pop(digest, None)
     if entry is None:
         reason = "oauth_token_replayed" if digest in bucket["used"] else "oauth_token_unknown"
-        raise _reject(request, provider, reason)
+        raise reject_state(request, provider, reason)
     bucket["used"] = [*bucket["used"], digest][-MAX_USED:]
     _save(request, bucket)
     ttl = app_settings.STATE_TTL_SECONDS
     if not cache.add(f"integrations:oauth1:used:{digest}", True, ttl + 60):
-        raise _reject(request, provider, "oauth_token_replayed")
+        raise reject_state(request, provider, "oauth_token_replayed")
     if _now() - entry.get("t", 0) > ttl:
-        raise _reject(request, provider, "oauth_token_expired")
+        raise reject_state(request, provider, "oauth_token_expired")
     if entry.get("p") != provider.slug:
-        raise _reject(request, provider, "oauth_token_wrong_provider")
+        raise reject_state(request, provider, "oauth_token_wrong_provider")
     if entry.get("u") != str(request.user.pk):
-        raise _reject(request, provider, "oauth_token_wrong_user")
+        raise reject_state(request, provider, "oauth_token_wrong_user")
     try:
         entry["secret"] = _open(entry.get("s") or "", digest)
     except (CryptoError, UnicodeError, TypeError):
-        raise _reject(request, provider, "oauth_token_unreadable") from None
+        raise reject_state(request, provider, "oauth_token_unreadable") from None
     return entry
 
 
