@@ -581,6 +581,14 @@ def refresh_integration(
             raise ReauthorizationRequired(
                 oauth1_row.last_error or oauth1_row.status, status=oauth1_row.status
             )
+        for name in ("access_token", "token_secret"):
+            try:
+                _open_token(oauth1_row, name)
+            except TokenUnreadable as exc:
+                _oauth1_unreadable(oauth1_row, exc, actor=actor, ip_address=ip_address)
+                if isinstance(integration, Integration):
+                    integration.refresh_from_db()
+                raise
         return Outcome.FRESH
     seen = _seen
     if seen is None:
@@ -778,6 +786,35 @@ def refresh_rejected(integration, rejected, *, actor=None, ip_address=None):
 
 
 @sensitive_variables()
+def _oauth1_unreadable(row, failure, *, actor, ip_address):
+    """An OAuth 1.0a token or secret that cannot be opened: nothing can refresh
+    it, so the user must connect again (``needs_reauth``, audited, notified), as
+    for an OAuth 2 row whose refresh token cannot be opened."""
+    db = _db()
+    changed = (
+        Integration.objects.using(db)
+        .filter(pk=row.pk, status=row.status)
+        .update(
+            status=Integration.Status.NEEDS_REAUTH,
+            last_error=failure.code[:255],
+            updated_at=timezone.now(),
+        )
+    )
+    failure.status = Integration.Status.NEEDS_REAUTH
+    if not changed:
+        return  # already marked, or changed meanwhile: its state wins
+    row.status, row.last_error = Integration.Status.NEEDS_REAUTH, failure.code[:255]
+    audit.record(
+        Action.USE,
+        actor=actor,
+        target=row,
+        outcome=AuditEvent.Outcome.FAILURE,
+        detail=failure.code,
+        ip_address=ip_address,
+    )
+    send_on_commit(integration_needs_reauth, row, reason=failure.code)
+
+
 def get_signing_credentials(
     integration: Integration,
     *,
@@ -789,7 +826,11 @@ def get_signing_credentials(
     handed out (and audited as a ``use``) once. :class:`ReauthorizationRequired`
     when the integration holds none (disconnected)."""
     token = get_valid_token(integration, purpose=purpose, actor=actor, ip_address=ip_address)
-    secret = _open_token(integration, "token_secret")
+    try:
+        secret = _open_token(integration, "token_secret")
+    except TokenUnreadable as exc:
+        _oauth1_unreadable(integration, exc, actor=actor, ip_address=ip_address)
+        raise
     if token is None or secret is None:
         raise ReauthorizationRequired(integration.status, status=integration.status)
     return token, Secret(secret)

@@ -457,6 +457,30 @@ def test_an_unreadable_token_secret_still_disconnects(live_server, demo1, browse
     assert raw_column(Integration, "access_token", integration.pk) is None
 
 
+@pytest.mark.parametrize("column", ["access_token", "token_secret"])
+def test_an_unreadable_token_or_secret_asks_the_user_to_connect_again(
+    live_server, demo1, browser, alice, column
+):
+    """Nothing can refresh an OAuth 1.0a token: one that cannot be opened marks
+    the row needs_reauth (audited, once), as an unreadable OAuth 2 refresh
+    token does, and every later call says so without trying again."""
+    connect(browser)
+    integration = Integration.objects.get(provider=demo1)
+    write_raw(Integration, column, integration.pk, "tampered")
+    with pytest.raises(tokens.TokenUnreadable):
+        with tokens.session(integration, purpose="read demo profile") as session:
+            session.get(f"{live_server.url}/oauth1/me/")
+    integration.refresh_from_db()
+    assert (integration.status, integration.last_error) == ("needs_reauth", "token_not_sealed")
+    failures = AuditEvent.objects.filter(
+        action="use", outcome="failure", target_id=str(integration.pk)
+    )
+    assert [event.detail for event in failures] == ["token_not_sealed"]
+    with pytest.raises(tokens.ReauthorizationRequired):
+        tokens.get_signing_credentials(integration, purpose="again")
+    assert failures.count() == 1
+
+
 def test_setup_demo_registers_both_providers(live_server, settings):
     settings.DEBUG = True
     call_command("setup_demo", base_url=live_server.url, stdout=open("/dev/null", "w"))
