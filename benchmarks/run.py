@@ -2,8 +2,9 @@
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/run.py [--quick]
+    .venv/bin/python benchmarks/run.py [--quick] [--only reseal ...]
     BENCH_ROWS=1000000 DATABASE_URL=postgres://... .venv/bin/python benchmarks/run.py
+    make bench BENCH_ARGS="--only reseal"
 
 ``BENCH_ROWS`` sets the rows of the re-sealing section (default 100,000).
 
@@ -96,7 +97,18 @@ def main(argv=None):
     parser.add_argument(
         "--quick", action="store_true", help="fewer values, rows and repeats: a smoke test"
     )
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        help="run only the sections whose module name contains NAME (e.g. reseal); repeatable",
+    )
     args = parser.parse_args(argv)
+    sections = [
+        section
+        for section in SECTIONS
+        if not args.only or any(name in section.__module__ for name in args.only)
+    ]
 
     started = time.perf_counter()
     with test_database():
@@ -113,7 +125,7 @@ def main(argv=None):
             f"{' '.join(f'{load:.2f}' for load in os.getloadavg())}.\n",
             flush=True,
         )
-        for section in SECTIONS:
+        for section in sections:
             print("\n".join(format_section(section(args.quick))) + "\n", flush=True)
     print(f"Total {time.perf_counter() - started:.0f} s")
 
