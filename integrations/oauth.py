@@ -470,25 +470,33 @@ def consume_state(request, provider):
     state = request.GET.get("state", "")
     if not state:
         raise reject_state(request, provider, "state_missing")
-    digest = state_digest(state)
-    bucket = session_bucket(request)
+    return take_pending(request, provider, state, reasons="state")
+
+
+def take_pending(request, provider, value, *, reasons, session_key=SESSION_KEY):
+    """The pending entry ``value`` (an OAuth 2 state, an OAuth 1.0a request token)
+    names, removed from the session: single use, unexpired, for this provider
+    and this user. Anything else is audited and a :class:`StateError` whose code
+    starts with ``reasons`` (``state_replayed``, ``oauth_token_expired``...)."""
+    digest = state_digest(value)
+    bucket = session_bucket(request, session_key)
     entry = bucket["pending"].pop(digest, None)
     if entry is None:
-        reason = "state_replayed" if digest in bucket["used"] else "state_unknown"
-        raise reject_state(request, provider, reason)
+        reason = "replayed" if digest in bucket["used"] else "unknown"
+        raise reject_state(request, provider, f"{reasons}_{reason}")
     bucket["used"] = [*bucket["used"], digest][-MAX_USED:]
-    save_bucket(request, bucket)
+    save_bucket(request, bucket, session_key)
     # Two concurrent callbacks with one state would both find it in the
     # session they loaded; the shared cache lets only one through.
     ttl = app_settings.STATE_TTL_SECONDS
-    if not cache.add(_cache_key("state-used", digest), True, ttl + 60):
-        raise reject_state(request, provider, "state_replayed")
+    if not cache.add(_cache_key(f"{session_key}-used", digest), True, ttl + 60):
+        raise reject_state(request, provider, f"{reasons}_replayed")
     if _now() - entry.get("t", 0) > ttl:
-        raise reject_state(request, provider, "state_expired")
+        raise reject_state(request, provider, f"{reasons}_expired")
     if entry.get("p") != provider.slug:
-        raise reject_state(request, provider, "state_wrong_provider")
+        raise reject_state(request, provider, f"{reasons}_wrong_provider")
     if entry.get("u") != str(request.user.pk):
-        raise reject_state(request, provider, "state_wrong_user")
+        raise reject_state(request, provider, f"{reasons}_wrong_user")
     return entry
 
 

@@ -40,7 +40,6 @@ import requests
 from authlib.integrations.requests_client import OAuth1Auth, OAuth1Session
 from authlib.oauth1 import ClientAuth
 from authlib.oauth1.rfc5849.signature import generate_signature_base_string
-from django.core.cache import cache
 from django.urls import reverse
 from django.views.decorators.debug import sensitive_variables
 from oauthlib.oauth1.rfc5849.signature import sign_hmac_sha256_with_client
@@ -66,6 +65,7 @@ from .oauth import (
     save_bucket,
     session_bucket,
     state_digest,
+    take_pending,
 )
 from .oauth import StateError as StateError
 from .oauth import _public_claims as public_claims
@@ -75,7 +75,6 @@ from .provider_http import NoRedirects, RedirectRefused
 logger = logging.getLogger(__name__)
 
 SESSION_KEY = "_integrations_oauth1"
-MAX_USED = 20  # digests of consumed request tokens remembered, to tell a replay
 # Parameters of a token response that are credentials, never claims.
 _CREDENTIAL_PARAMS = frozenset({"oauth_token", "oauth_token_secret", "oauth_callback_confirmed"})
 # Authorization URL parameters the flow sets itself.
@@ -320,23 +319,10 @@ def consume_request_token(request, provider, request_token):
     use), with its secret opened. Anything else is audited and a :class:`StateError`."""
     if not request_token:
         raise reject_state(request, provider, "oauth_token_missing")
+    entry = take_pending(
+        request, provider, request_token, reasons="oauth_token", session_key=SESSION_KEY
+    )
     digest = state_digest(request_token)
-    bucket = _bucket(request)
-    entry = bucket["pending"].pop(digest, None)
-    if entry is None:
-        reason = "oauth_token_replayed" if digest in bucket["used"] else "oauth_token_unknown"
-        raise reject_state(request, provider, reason)
-    bucket["used"] = [*bucket["used"], digest][-MAX_USED:]
-    _save(request, bucket)
-    ttl = app_settings.STATE_TTL_SECONDS
-    if not cache.add(f"integrations:oauth1:used:{digest}", True, ttl + 60):
-        raise reject_state(request, provider, "oauth_token_replayed")
-    if _now() - entry.get("t", 0) > ttl:
-        raise reject_state(request, provider, "oauth_token_expired")
-    if entry.get("p") != provider.slug:
-        raise reject_state(request, provider, "oauth_token_wrong_provider")
-    if entry.get("u") != str(request.user.pk):
-        raise reject_state(request, provider, "oauth_token_wrong_user")
     try:
         entry["secret"] = _open(entry.get("s") or "", digest)
     except (CryptoError, UnicodeError, TypeError):

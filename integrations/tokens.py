@@ -1005,6 +1005,19 @@ def _record_revocation(row, detail, actor, ip_address, *, succeeded=False):
     )
 
 
+def _revocation_url(row, endpoints, actor, ip_address):
+    """The provider's revocation URL, or ``""`` with the reason audited."""
+    try:
+        url = endpoints(row.provider).revocation_url
+    except oauth.OAuthFlowError as exc:
+        url, failure = "", exc.code
+    else:
+        failure = "no_revocation_endpoint"
+    if not url:
+        _record_revocation(row, f"not revoked at the provider: {failure}", actor, ip_address)
+    return url
+
+
 @sensitive_variables()
 def _revoke_oauth1(row, result, *, actor, ip_address):
     """OAuth 1.0a has no standard revocation: a signed POST to the revocation URL
@@ -1018,14 +1031,8 @@ def _revoke_oauth1(row, result, *, actor, ip_address):
         return
     if not token:
         return
-    try:
-        url = oauth1.endpoints(row.provider).revocation_url
-    except oauth.OAuthFlowError as exc:
-        url, failure = "", exc.code
-    else:
-        failure = "no_revocation_endpoint"
+    url = _revocation_url(row, oauth1.endpoints, actor, ip_address)
     if not url:
-        _record_revocation(row, f"not revoked at the provider: {failure}", actor, ip_address)
         return
     result.revocation_supported = True
     try:
@@ -1050,14 +1057,8 @@ def _revoke_at_provider(row, result, *, actor, ip_address):
     stored = _revocable_tokens(row, result, actor=actor, ip_address=ip_address)
     if not stored:
         return
-    try:
-        url = oauth.endpoints(row.provider).revocation_url
-    except oauth.OAuthFlowError as exc:
-        url, failure = "", exc.code
-    else:
-        failure = "no_revocation_endpoint"
+    url = _revocation_url(row, oauth.endpoints, actor, ip_address)
     if not url:
-        _record_revocation(row, f"not revoked at the provider: {failure}", actor, ip_address)
         return
     result.revocation_supported = True
     for hint, value in stored:
