@@ -32,7 +32,7 @@ import django
 from django.core import checks
 from django.core.exceptions import FieldDoesNotExist, FieldError, ValidationError
 from django.db import models
-from django.db.models.fields import AutoFieldMixin
+from django.db.models.fields import NOT_PROVIDED, AutoFieldMixin
 from django.db.models.signals import post_init, pre_save
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
@@ -178,6 +178,10 @@ class _Opened(tuple):
         return None
 
 
+# ``_new_opened(_Opened, items)``: skips type.__call__ on the read path.
+_new_opened = tuple.__new__
+
+
 class _SealedAttribute(property):
     """Descriptor on the field's name: opens lazily, records assignments.
 
@@ -225,6 +229,9 @@ class _SealedField(models.Field):
 
     description = "A sealed value"
     _is_text = False
+    # Whether a blind index is kept beside the value (searchable token fields):
+    # checked first on the write paths so the other fields pay nothing for it.
+    _indexed = False
 
     def __init__(self, *args: Any, purpose: str | None = None, **kwargs: Any) -> None:
         self.purpose = purpose
@@ -445,27 +452,46 @@ class _SealedField(models.Field):
         return app_settings.keyring.encrypt(self._encode(value), context)
 
     def _open_into(self, instance, raw):
-        """Open ``raw`` for ``instance``, remember it, and return the value."""
+        """Open ``raw`` for ``instance``, remember it, and return the value.
+
+        Runs once per value read from the database: the well-formed case goes
+        straight through, everything unusual is sorted out in
+        :meth:`_open_failed` after the keyring has refused the value.
+        """
+        d = instance.__dict__
         if not raw:
             if self._is_text and raw == "":
                 return ""
-        elif raw == PENDING_DEFAULT:
+            context = b""  # not a str: the keyring says what it is
+        elif not self.binds_to_row:
+            context = self._purpose_bytes
+        else:
+            cached = d.get(_ROW_ID_CACHE)  # _context(), inlined for a row seen before
+            if cached is not None and cached[0] is d.get(self._pk_attname):
+                context = self._row_prefix + cached[1]
+            else:
+                context = self._context(instance)
+        try:
+            plaintext = app_settings.keyring.decrypt(raw, context)
+        except CryptoError as exc:
+            return self._open_failed(instance, raw, exc)
+        value = (
+            plaintext.decode("utf-8", "surrogatepass") if self._is_text else self._decode(plaintext)
+        )
+        d[self.cache_name] = _new_opened(_Opened, (raw, value, context, plaintext))
+        return value
+
+    def _open_failed(self, instance, raw, exc):
+        """What reading ``raw`` gives when the keyring could not open it."""
+        if raw == PENDING_DEFAULT:
             raise MalformedValueError(
                 "a migration default was never sealed for this row (the migration ran "
                 "without `manage.py migrate`); see integrations.migration_defaults"
-            ).with_location(self._where(instance))
-        context = self._context(instance)
-        try:
-            plaintext = app_settings.keyring.decrypt(raw, context)
-        except NotSealedError as exc:
-            value = self._read_legacy(instance, raw, exc)
-            text = None
-        except CryptoError as exc:
+            ).with_location(self._where(instance)) from None
+        if not isinstance(exc, NotSealedError):
             raise exc.with_location(self._where(instance)) from None
-        else:
-            value = self._decode(plaintext)
-            text = plaintext
-        instance.__dict__[self.cache_name] = _Opened((raw, value, context, text))
+        value = self._read_legacy(instance, raw, exc)
+        instance.__dict__[self.cache_name] = _Opened((raw, value, self._context(instance), None))
         return value
 
     def _read_legacy(self, instance, raw, exc):
@@ -496,9 +522,28 @@ class _SealedField(models.Field):
         return _Unsealed(value, instance, self)
 
     def pre_save(self, instance, add):
-        raw = instance.__dict__.get(self.attname)
+        if self._indexed:
+            return self._pre_save_indexed(instance, add)
+        d = instance.__dict__
+        raw = d.get(self.attname)
+        if type(raw) is not _Unsealed:
+            return self._pre_save_stored(instance, add, raw)
+        # The common case, inlined (it runs for every value written): a value
+        # assigned since the last save, sealed as _seal_into() does.
+        value = raw.value
+        context = self._context(instance)
+        plaintext = value.encode("utf-8", "surrogatepass") if self._is_text else self._encode(value)
+        sealed = SealedValue(app_settings.keyring.encrypt(plaintext, context))
+        d[self.attname] = sealed
+        d[self.cache_name] = _new_opened(_Opened, (sealed, value, context, plaintext))
+        return sealed
+
+    def _pre_save_indexed(self, instance, add):
+        raise NotImplementedError  # only searchable EncryptedTokenFields index
+
+    def _pre_save_stored(self, instance, add, raw):
+        """``pre_save`` for a value that was not assigned since it was loaded."""
         if type(raw) is _Unsealed:
-            # The common case first: a value assigned since the last save.
             return self._seal_into(instance, raw.value, self._context(instance))
         if raw is None or (raw == "" and self._is_text):
             return raw
@@ -540,15 +585,35 @@ class _SealedField(models.Field):
         sealed = SealedValue(app_settings.keyring.encrypt(plaintext, context))
         d = instance.__dict__
         d[self.attname] = sealed
-        d[self.cache_name] = _Opened((sealed, value, context, plaintext))
+        d[self.cache_name] = _new_opened(_Opened, (sealed, value, context, plaintext))
         return sealed
 
     def _changed_in_place(self, opened):
         return False
 
+    def get_db_prep_save(self, value, connection):
+        # What pre_save returned, sealed already. Django's version would first
+        # look for an ``as_sql`` attribute on it (a failed lookup per value), and
+        # a str subclass sent to the driver costs sqlite3 two failed adapter
+        # lookups per value: the database gets an exact str (a copy is cheaper).
+        if type(value) is SealedValue:
+            return str(value)
+        if value is None:
+            return None
+        return super().get_db_prep_save(value, connection)
+
     def get_db_prep_value(self, value, connection, prepared=False):
         if value is None or type(value) is SealedValue or type(value) is _IndexedSealed:
             return value
+        if self._indexed:
+            return self._prep_indexed(value, self._prep(value))
+        return self._prep(value)
+
+    def _prep_indexed(self, value, prepared):
+        raise NotImplementedError  # only searchable EncryptedTokenFields index
+
+    def _prep(self, value):
+        """``get_db_prep_value`` for anything but a value sealed already."""
         if value == "" and self._is_text:
             return value
         if type(value) is _Unsealed:
@@ -563,7 +628,7 @@ class _SealedField(models.Field):
         return self._seal(self._check_assignable(value), self._unbound_context())
 
     def get_default(self):
-        if not self.has_default():
+        if self.default is NOT_PROVIDED:  # has_default(), inlined: once per field per instance
             # None, or "" for a text field without null: Django's own cached answer.
             return self._get_default()  # type: ignore[attr-defined]
         value = super().get_default()
@@ -642,7 +707,7 @@ class EncryptedTokenField(_SealedField):
         indexing only, never to the stored value; ``index_bytes`` is the HMAC
         truncation (8-32, default 16).
         """
-        self.searchable = bool(searchable)
+        self.searchable = self._indexed = bool(searchable)
         self.normalize = normalize
         self.index_bytes = index_bytes
         self.index_unique = False
@@ -816,23 +881,15 @@ class EncryptedTokenField(_SealedField):
             instance.__dict__[self.index_field.attname] = index
         return accepted
 
-    def pre_save(self, instance, add):
-        if not self.searchable:
-            return super().pre_save(instance, add)
+    def _pre_save_indexed(self, instance, add):
         index = self.index_of_instance(instance)
-        sealed = super().pre_save(instance, add)
+        sealed = self._pre_save_stored(instance, add, instance.__dict__.get(self.attname))
         if sealed is None:
             return None
         return _IndexedSealed(sealed, index)
 
-    def get_db_prep_value(self, value, connection, prepared=False):
-        prepared_value = super().get_db_prep_value(value, connection, prepared)
-        if (
-            self.searchable
-            and type(value) is not _IndexedSealed
-            and isinstance(prepared_value, str)
-            and prepared_value != PENDING_DEFAULT
-        ):
+    def _prep_indexed(self, value, prepared_value):
+        if isinstance(prepared_value, str) and prepared_value != PENDING_DEFAULT:
             # QuerySet.update(field=plaintext) on a column-bound field, or a
             # value assigned before bulk_update(): index what was just sealed.
             if type(value) is _Unsealed:
