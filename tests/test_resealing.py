@@ -5,6 +5,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from io import StringIO
 from pathlib import Path
 
@@ -131,6 +132,33 @@ class TestRotate:
         report = resealing.reseal_field(Account, token_field(), pks=[accounts[0].pk])
         assert report.resealed == 1
         assert [version_of(Account, "token", a.pk) for a in accounts] == [2, 1, 1]
+
+    def test_windows_with_nothing_to_do_are_walked_past(self):
+        """Whole batches of rows already on the primary (in key order) before and
+        between rows that need work: the walk goes on to the end of the table."""
+        # Keys fix the order: 4 windows of 2 current rows, then the old ones.
+        current = [Account.objects.create(id=uuid.UUID(int=i), token=f"c{i}") for i in range(9)]
+        with override_settings(INTEGRATIONS=V1_ONLY):
+            old = [
+                Account.objects.create(id=uuid.UUID(int=100 + i), token=f"o{i}") for i in range(4)
+            ]
+        ordered = current + old
+        report = resealing.reseal_field(Account, token_field(), batch_size=2)
+        assert (report.resealed, report.current, report.remaining) == (4, 9, 0)
+        assert [version_of(Account, "token", a.pk) for a in ordered] == [2] * 13
+        assert sorted(a.token for a in Account.objects.all()) == sorted(
+            [f"c{i}" for i in range(9)] + [f"o{i}" for i in range(4)]
+        )
+
+    def test_only_selected_rows_across_several_batches(self):
+        with override_settings(INTEGRATIONS=V1_ONLY):
+            accounts = [Account.objects.create(token=f"t{i}") for i in range(7)]
+        chosen = accounts[::2]
+        report = resealing.reseal_field(
+            Account, token_field(), batch_size=1, pks=[a.pk for a in chosen]
+        )
+        assert report.resealed == 4
+        assert [version_of(Account, "token", a.pk) for a in accounts] == [2, 1, 2, 1, 2, 1, 2]
 
     def test_json_and_column_bound_fields(self):
         with override_settings(INTEGRATIONS=V1_ONLY):

@@ -372,14 +372,16 @@ def _select(column, run, last_pk, indexed=None):
     Returns ``(rows, last key, finished)``; ``rows`` are ``(pk, stored)``, or
     ``(pk, stored, stored index)`` for a searchable column (``indexed``).
 
-    PostgreSQL walks the table in windows of ``batch_size`` primary keys: the
-    window is an index-only scan, and each of its rows is joined laterally to a
-    ``FOR UPDATE SKIP LOCKED`` probe by key that also applies the header test
-    (filtering on the header alone, the planner chose to sort the whole table
-    for every batch). One row comes back per key of the window (the stored
-    value NULL when that row needs no work or another process holds it), so
-    the window's end is known from the same query. UUID keys come back as
-    text, already in the form the context needs.
+    PostgreSQL walks the table in windows of ``batch_size`` primary keys. The
+    window's last key comes from an index-only scan; the rows of the window that
+    need work are then read and locked (``FOR UPDATE SKIP LOCKED``) by one range
+    scan of the primary key, which also applies the header test. (Filtering on
+    the header alone, the planner sorted the whole table for every batch; probing
+    each key of the window separately cost an index descent per row.) Every row
+    returned carries the window's last key, so the next window starts after it
+    even when no row of this one needs work or another process holds them all;
+    a window that finds no key ends the run. UUID keys come back as text,
+    already in the form the context needs.
     """
     size = run.batch_size
     after = f" AND {column.pk} > %s" if last_pk is not None else ""
@@ -389,25 +391,35 @@ def _select(column, run, last_pk, indexed=None):
         condition, condition_params = _condition(
             column, indexed is not None, run.mode, run.primary_header, qualifier="s."
         )
-        key = f"w.{column.pk}::text" if column.pk_is_uuid else f"w.{column.pk}"
+        as_text = "::text" if column.pk_is_uuid else ""
         index = ", x.idx" if indexed is not None else ""
-        index_probe = f", s.{indexed.column} AS idx" if indexed is not None else ""
+        index_column = f", s.{indexed.column} AS idx" if indexed is not None else ""
+        in_window = f" AND s.{column.pk} > %s" if last_pk is not None else ""
+        only = run.only.replace(f" {column.pk} IN", f" s.{column.pk} IN")
         sql = (
-            f"SELECT {key}, x.stored{index} FROM (SELECT {column.pk} FROM {column.table} "
-            f"WHERE 1 = 1{run.only}{after} ORDER BY {column.pk} LIMIT %s) AS w "
-            f"LEFT JOIN LATERAL (SELECT s.{column.column} AS stored{index_probe} "
-            f"FROM {column.table} AS s "
-            f"WHERE s.{column.pk} = w.{column.pk} AND {condition}{lock}) AS x ON TRUE "
-            f"ORDER BY w.{column.pk}"
+            f"WITH w AS (SELECT k.{column.pk} AS hi FROM (SELECT {column.pk} "
+            f"FROM {column.table} WHERE 1 = 1{run.only}{after} ORDER BY {column.pk} LIMIT %s) "
+            f"AS k ORDER BY k.{column.pk} DESC LIMIT 1) "
+            f"SELECT w.hi{as_text}, x.pk{as_text}, x.stored{index} FROM w "
+            f"LEFT JOIN LATERAL (SELECT s.{column.pk} AS pk, s.{column.column} AS stored"
+            f"{index_column} FROM {column.table} AS s WHERE s.{column.pk} <= w.hi"
+            f"{in_window}{only} AND {condition} ORDER BY s.{column.pk}{lock}) AS x ON TRUE"
         )
-        params = [*run.only_params, *after_params, size, *condition_params]
+        params = [
+            *run.only_params,
+            *after_params,
+            size,
+            *after_params,
+            *run.only_params,
+            *condition_params,
+        ]
         with column.raw_cursor() as cursor:
             cursor.execute(sql, params)
             window = cursor.fetchall()
         if not window:
             return [], last_pk, True
-        rows = [row for row in window if row[1] is not None]
-        return rows, window[-1][0], len(window) < size
+        rows = [row[1:] for row in window if row[1] is not None]
+        return rows, window[0][0], False
     index = f", {indexed.column}" if indexed is not None else ""
     sql = (
         f"SELECT {column.pk}, {column.column}{index} FROM {column.table} "
