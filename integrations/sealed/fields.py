@@ -180,6 +180,8 @@ class _Opened(tuple):
 
 # ``_new_opened(_Opened, items)``: skips type.__call__ on the read path.
 _new_opened = tuple.__new__
+_new_object = object.__new__
+_weak_reference = weakref.ref
 
 
 class _SealedAttribute(property):
@@ -219,7 +221,14 @@ class _SealedAttribute(property):
         # The common case inlined (a non-empty str for a token field): this runs
         # for every value given to the model's constructor.
         if type(value) is str and value and self.text_field:
-            instance.__dict__[self.attname] = _Unsealed(value, instance, self.field)
+            # _Unsealed(value, instance, field) without the __init__ call.
+            raw = _new_object(_Unsealed)
+            raw.value = value
+            raw.instance = _weak_reference(instance)
+            raw.field = self.field
+            raw.is_default = False
+            raw.index = None
+            instance.__dict__[self.attname] = raw
         else:
             instance.__dict__[self.attname] = self.field._accept(instance, value)
 
