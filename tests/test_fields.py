@@ -109,6 +109,20 @@ class TestStorage:
             assert canary not in stored
             assert app_settings.keyring.key_version(stored) == 2
 
+    def test_an_opened_token_keeps_no_bytes_copy_of_the_secret(self, canary):
+        """The instance remembers the opened text (one copy of the secret), not
+        also the decrypted bytes it came from, after a save or a read."""
+        saved = Account.objects.create(token=canary)
+        loaded = Account.objects.get(pk=saved.pk)
+        assert loaded.token == canary
+        for instance in (saved, loaded):
+            held = [
+                item
+                for value in vars(instance).values()
+                for item in (value if isinstance(value, tuple) else (value,))
+            ]
+            assert not any(isinstance(item, bytes) and canary.encode() in item for item in held)
+
     def test_attname_exposes_the_sealed_form(self):
         account = Account.objects.create(token="t")
         assert account.token_sealed == raw_column(Account, "token", account.pk)

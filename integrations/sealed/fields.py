@@ -156,6 +156,9 @@ class _Opened(tuple):
 
     ``(raw, value, context, text)``: a tuple subclass because it is built once
     per value read, and a tuple costs less than half an instance with slots.
+    ``text`` is the plaintext bytes a JSON value was decoded from (to notice
+    in-place edits); token fields keep None there, so no second copy of the
+    secret stays in memory.
     """
 
     __slots__ = ()
@@ -484,9 +487,11 @@ class _SealedField(models.Field):
             plaintext = app_settings.keyring.decrypt(raw, context)
         except CryptoError as exc:
             return self._open_failed(instance, raw, exc)
-        value = (
-            plaintext.decode("utf-8", "surrogatepass") if self._is_text else self._decode(plaintext)
-        )
+        if self._is_text:
+            value = plaintext.decode("utf-8", "surrogatepass")
+            plaintext = None
+        else:
+            value = self._decode(plaintext)
         d[self.cache_name] = _new_opened(_Opened, (raw, value, context, plaintext))
         return value
 
@@ -541,8 +546,13 @@ class _SealedField(models.Field):
         # assigned since the last save, sealed as _seal_into() does.
         value = raw.value
         context = self._context(instance)
-        plaintext = value.encode("utf-8", "surrogatepass") if self._is_text else self._encode(value)
-        sealed = SealedValue(app_settings.keyring.encrypt(plaintext, context))
+        if self._is_text:
+            plaintext = value.encode("utf-8", "surrogatepass")
+            sealed = SealedValue(app_settings.keyring.encrypt(plaintext, context))
+            plaintext = None  # kept only for JSON values (see _Opened)
+        else:
+            plaintext = self._encode(value)
+            sealed = SealedValue(app_settings.keyring.encrypt(plaintext, context))
         d[self.attname] = sealed
         d[self.cache_name] = _new_opened(_Opened, (sealed, value, context, plaintext))
         return sealed
@@ -594,7 +604,8 @@ class _SealedField(models.Field):
         sealed = SealedValue(app_settings.keyring.encrypt(plaintext, context))
         d = instance.__dict__
         d[self.attname] = sealed
-        d[self.cache_name] = _new_opened(_Opened, (sealed, value, context, plaintext))
+        text = None if self._is_text else plaintext  # see _Opened
+        d[self.cache_name] = _new_opened(_Opened, (sealed, value, context, text))
         return sealed
 
     def _changed_in_place(self, opened):
