@@ -259,15 +259,7 @@ class Keyring:
 
     def encrypt(self, plaintext: bytes, context: bytes | str = b"") -> str:
         """Seal ``plaintext`` (bytes) under the primary key, bound to ``context``."""
-        # _encrypt_with_nonce inlined: this runs once per value written.
-        if context.__class__ is not bytes:
-            context = context.encode("utf-8") if isinstance(context, str) else bytes(context)
-        nonce = _urandom(12)
-        header = self._primary_header
-        ciphertext = self._primary_cipher.encrypt(nonce, plaintext, header + context)
-        return (header + _b2a(nonce + ciphertext, newline=False).translate(_TO_URLSAFE)).decode(
-            "ascii"
-        )
+        return self._encrypt_with_nonce(plaintext, context, _urandom(12))
 
     def _encrypt_with_nonce(self, plaintext: bytes, context: bytes | str, nonce: bytes) -> str:
         # Separate from encrypt() so the test vectors can fix the nonce, as

@@ -183,8 +183,6 @@ class _Opened(tuple):
 
 # ``_new_opened(_Opened, items)``: skips type.__call__ on the read path.
 _new_opened = tuple.__new__
-_new_object = object.__new__
-_weak_reference = weakref.ref
 
 
 class _SealedAttribute(property):
@@ -224,14 +222,7 @@ class _SealedAttribute(property):
         # The common case inlined (a non-empty str for a token field): this runs
         # for every value given to the model's constructor.
         if type(value) is str and value and self.text_field:
-            # _Unsealed(value, instance, field) without the __init__ call.
-            raw = _new_object(_Unsealed)
-            raw.value = value
-            raw.instance = _weak_reference(instance)
-            raw.field = self.field
-            raw.is_default = False
-            raw.index = None
-            instance.__dict__[self.attname] = raw
+            instance.__dict__[self.attname] = _Unsealed(value, instance, self.field)
         else:
             instance.__dict__[self.attname] = self.field._accept(instance, value)
 
@@ -470,29 +461,16 @@ class _SealedField(models.Field):
         straight through, everything unusual is sorted out in
         :meth:`_open_failed` after the keyring has refused the value.
         """
-        d = instance.__dict__
-        if not raw:
-            if self._is_text and raw == "":
-                return ""
-            context = b""  # not a str: the keyring says what it is
-        elif not self.binds_to_row:
-            context = self._purpose_bytes
-        else:
-            cached = d.get(_ROW_ID_CACHE)  # _context(), inlined for a row seen before
-            if cached is not None and cached[0] is d.get(self._pk_attname):
-                context = self._row_prefix + cached[1]
-            else:
-                context = self._context(instance)
+        if raw == "" and self._is_text:
+            return ""
+        context = self._context(instance)
         try:
             plaintext = app_settings.keyring.decrypt(raw, context)
         except CryptoError as exc:
             return self._open_failed(instance, raw, exc)
-        if self._is_text:
-            value = plaintext.decode("utf-8", "surrogatepass")
-            plaintext = None
-        else:
-            value = self._decode(plaintext)
-        d[self.cache_name] = _new_opened(_Opened, (raw, value, context, plaintext))
+        value = self._decode(plaintext)
+        text = None if self._is_text else plaintext  # see _Opened
+        instance.__dict__[self.cache_name] = _new_opened(_Opened, (raw, value, context, text))
         return value
 
     def _open_failed(self, instance, raw, exc):
@@ -505,7 +483,9 @@ class _SealedField(models.Field):
         if not isinstance(exc, NotSealedError):
             raise exc.with_location(self._where(instance)) from None
         value = self._read_legacy(instance, raw, exc)
-        instance.__dict__[self.cache_name] = _Opened((raw, value, self._context(instance), None))
+        instance.__dict__[self.cache_name] = _new_opened(
+            _Opened, (raw, value, self._context(instance), None)
+        )
         return value
 
     def _read_legacy(self, instance, raw, exc):
@@ -538,30 +518,17 @@ class _SealedField(models.Field):
     def pre_save(self, instance, add):
         if self._indexed:
             return self._pre_save_indexed(instance, add)
-        d = instance.__dict__
-        raw = d.get(self.attname)
-        if type(raw) is not _Unsealed:
-            return self._pre_save_stored(instance, add, raw)
-        # The common case, inlined (it runs for every value written): a value
-        # assigned since the last save, sealed as _seal_into() does.
-        value = raw.value
-        context = self._context(instance)
-        if self._is_text:
-            plaintext = value.encode("utf-8", "surrogatepass")
-            sealed = SealedValue(app_settings.keyring.encrypt(plaintext, context))
-            plaintext = None  # kept only for JSON values (see _Opened)
-        else:
-            plaintext = self._encode(value)
-            sealed = SealedValue(app_settings.keyring.encrypt(plaintext, context))
-        d[self.attname] = sealed
-        d[self.cache_name] = _new_opened(_Opened, (sealed, value, context, plaintext))
-        return sealed
+        raw = instance.__dict__.get(self.attname)
+        if type(raw) is _Unsealed:
+            # The common case first: a value assigned since the last save.
+            return self._seal_into(instance, raw.value, self._context(instance))
+        return self._pre_save_value(instance, add, raw)
 
     def _pre_save_indexed(self, instance, add):
         raise NotImplementedError  # only searchable EncryptedTokenFields index
 
-    def _pre_save_stored(self, instance, add, raw):
-        """``pre_save`` for a value that was not assigned since it was loaded."""
+    def _pre_save_value(self, instance, add, raw):
+        """``pre_save`` once any blind index is taken care of."""
         if type(raw) is _Unsealed:
             return self._seal_into(instance, raw.value, self._context(instance))
         if raw is None or (raw == "" and self._is_text):
@@ -903,7 +870,7 @@ class EncryptedTokenField(_SealedField):
 
     def _pre_save_indexed(self, instance, add):
         index = self.index_of_instance(instance)
-        sealed = self._pre_save_stored(instance, add, instance.__dict__.get(self.attname))
+        sealed = self._pre_save_value(instance, add, instance.__dict__.get(self.attname))
         if sealed is None:
             return None
         return _IndexedSealed(sealed, index)

@@ -184,11 +184,11 @@ class _Column:
             )
         return f"{column} <> '' AND SUBSTR({column}, 1, {n}) <> %s", [PREFIX]
 
-    def pk_filter(self, pks):
+    def pk_filter(self, pks, qualifier=""):
         if pks is None:
             return "", []
         values = [self.pk_field.get_db_prep_value(pk, self.connection) for pk in pks]
-        return f" AND {self.pk} IN ({', '.join(['%s'] * len(values))})", values
+        return f" AND {qualifier}{self.pk} IN ({', '.join(['%s'] * len(values))})", values
 
 
 def reseal_field(
@@ -244,6 +244,7 @@ class _Run:
             self.column, self.searchable, mode, self.primary_header
         )
         self.only, self.only_params = self.column.pk_filter(pks)
+        self.only_in_window = self.column.pk_filter(pks, qualifier="s.")
         self._lock = threading.Lock()
 
     def can_pipeline(self):
@@ -395,7 +396,7 @@ def _select(column, run, last_pk, indexed=None):
         index = ", x.idx" if indexed is not None else ""
         index_column = f", s.{indexed.column} AS idx" if indexed is not None else ""
         in_window = f" AND s.{column.pk} > %s" if last_pk is not None else ""
-        only = run.only.replace(f" {column.pk} IN", f" s.{column.pk} IN")
+        only, only_params = run.only_in_window
         sql = (
             f"WITH w AS (SELECT k.{column.pk} AS hi FROM (SELECT {column.pk} "
             f"FROM {column.table} WHERE 1 = 1{run.only}{after} ORDER BY {column.pk} LIMIT %s) "
@@ -410,7 +411,7 @@ def _select(column, run, last_pk, indexed=None):
             *after_params,
             size,
             *after_params,
-            *run.only_params,
+            *only_params,
             *condition_params,
         ]
         with column.raw_cursor() as cursor:
