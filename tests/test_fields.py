@@ -9,8 +9,8 @@ import pytest
 from django import forms
 from django.core import serializers
 from django.core.exceptions import FieldError
-from django.db import connection, transaction
-from django.test.utils import CaptureQueriesContext, override_settings
+from django.db import connection, models, transaction
+from django.test.utils import CaptureQueriesContext, isolate_apps, override_settings
 
 from integrations.conf import app_settings
 from integrations.crypto import (
@@ -22,7 +22,7 @@ from integrations.crypto import (
     generate_key,
     is_sealed,
 )
-from integrations.fields import SealedValue
+from integrations.fields import EncryptedTokenField, SealedValue
 from tests.dbutil import raw_column, write_raw
 from tests.settings import TEST_KEY_V1, TEST_KEY_V2
 from tests.testapp.models import Account, ManualKey, Settings
@@ -262,6 +262,59 @@ class TestBinding:
         late.pk = record.pk
         ManualKey.objects.bulk_update([late], ["token"])
         assert fresh(record).token == "assigned before its key"
+
+    @isolate_apps("tests.testapp")
+    def test_a_primary_key_declared_after_the_field_binds_values_to_the_row(self):
+        # The field is added to the model before its primary key exists: the
+        # binding is settled when the first value is sealed, not when the field
+        # is declared.
+        class Late(models.Model):
+            token = EncryptedTokenField(purpose="testapp.late.token")
+            id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+
+            class Meta:
+                app_label = "testapp"
+
+        field = Late._meta.get_field("token")
+        original = Late(token="row-bound secret")
+        sealed = field.pre_save(original, add=True)
+        same_row, other_row = Late(id=original.pk), Late()
+        same_row.token_sealed = other_row.token_sealed = str(sealed)
+        assert same_row.token == "row-bound secret"
+        with pytest.raises(DecryptionError):
+            other_row.token  # noqa: B018
+        assert field.context_for_pk(original.pk).endswith(str(original.pk).encode())
+
+    @isolate_apps("tests.testapp")
+    def test_each_child_of_an_abstract_base_binds_by_its_own_primary_key(self):
+        class Base(models.Model):
+            token = EncryptedTokenField(purpose="testapp.base.token")
+
+            class Meta:
+                abstract = True
+                app_label = "testapp"
+
+        class Keyed(Base):  # a UUID key: values bound to the row
+            id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+
+            class Meta:
+                app_label = "testapp"
+
+        class Numbered(Base):  # an AutoField: values bound to the column only
+            class Meta:
+                app_label = "testapp"
+
+        original = Keyed(token="keyed secret")
+        sealed = str(Keyed._meta.get_field("token").pre_save(original, add=True))
+        loaded, elsewhere = Keyed(id=original.pk), Keyed()
+        loaded.token_sealed = elsewhere.token_sealed = sealed
+        assert loaded.token == "keyed secret"
+        with pytest.raises(DecryptionError):
+            elsewhere.token  # noqa: B018
+
+        sealed = str(Numbered._meta.get_field("token").pre_save(Numbered(token="n"), add=True))
+        assert Numbered(id=7, token_sealed=sealed).token == "n"
+        assert Numbered(id=8, token_sealed=sealed).token == "n"
 
 
 class TestQuerySetWrites:
