@@ -156,6 +156,27 @@ class TestStorage:
         after = raw_column(Account, "token", account.pk), raw_column(Account, "data", account.pk)
         assert after == before
 
+    def test_saving_a_row_keeps_a_damaged_value_exactly_as_stored(self):
+        # A value with the sealed prefix that does not parse is never taken for
+        # legacy plaintext and wrapped in a new envelope: reading it raises, and
+        # saving the row's other columns leaves it as it was.
+        account = Account.objects.create(token="t", label="before")
+        damaged = "$si1$1$" + "A" * 10
+        write_raw(Account, "token", account.pk, damaged)
+        loaded = fresh(account)
+        loaded.label = "after"
+        loaded.save()
+        assert raw_column(Account, "token", account.pk) == damaged
+        assert raw_column(Account, "label", account.pk) == "after"
+        with pytest.raises(CryptoError):
+            fresh(account).token  # noqa: B018
+        copy_ = fresh(account)
+        copy_.pk = uuid.uuid4()
+        copy_._state.adding = True
+        with pytest.raises(CryptoError), transaction.atomic():
+            copy_.save()
+        assert not Account.objects.filter(pk=copy_.pk).exists()
+
     def test_assignment_seals_on_save(self):
         account = Account.objects.create(token="old")
         account.token = "new"

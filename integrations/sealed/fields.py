@@ -37,7 +37,7 @@ from django.db.models.signals import post_init, pre_save
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 
-from ..crypto import CryptoError, MalformedValueError, NotSealedError, is_sealed
+from ..crypto import PREFIX, CryptoError, MalformedValueError, NotSealedError, is_sealed
 from ..crypto.blind_index import DEFAULT_INDEX_BYTES, MAX_INDEX_BYTES, MIN_INDEX_BYTES
 from .blind_index import (
     BlindIndexExact,
@@ -621,35 +621,33 @@ class _SealedField(models.Field):
         if raw is None or (raw == "" and self._is_text):
             return raw
         context = self._context(instance)
-        if isinstance(raw, str) and is_sealed(raw):
-            opened = instance.__dict__.get(self.cache_name)
-            if opened is not None and opened.raw is raw:
-                if (
-                    opened.context == context
-                    and not self._changed_in_place(opened)
-                    and not app_settings.keyring.needs_reseal(raw)
-                ):
-                    return raw
-                # Opened before: seal again for a new primary key, an in-place
-                # edit of a JSON value, or onto the primary key.
-                value = opened.value
-            elif add:
-                # Inserting a value loaded from elsewhere (a copied instance):
-                # prove it opens for this row before writing it.
-                value = self._open_into(instance, raw)
-                if not app_settings.keyring.needs_reseal(raw):
-                    return raw
-            else:
-                return raw
-        elif raw == PENDING_DEFAULT:
-            return raw  # never sealed as if it were a value
-        else:
+        opened = instance.__dict__.get(self.cache_name)
+        if opened is not None and opened.raw is raw:
+            if (
+                raw.startswith(PREFIX)  # opened from a sealed value, not legacy text
+                and opened.context == context
+                and not self._changed_in_place(opened)
+                and not app_settings.keyring.needs_reseal(raw)
+            ):
+                return SealedValue(raw)
+            # Seal again: legacy text, a new primary key, an in-place edit of a
+            # JSON value, or a value under an older key.
+            value = opened.value
+        elif not isinstance(raw, str) or not raw.startswith(PREFIX):
             # Legacy plaintext loaded from the database: seal it on the way back.
-            opened = instance.__dict__.get(self.cache_name)
-            if opened is not None and opened.raw is raw:
-                value = opened.value
-            else:
-                value = self._decode_legacy(raw, instance)
+            value = self._decode_legacy(raw, instance)
+        elif add and raw != PENDING_DEFAULT:
+            # Inserting a value loaded from elsewhere (a copied instance): prove
+            # it opens for this row before writing it.
+            value = self._open_into(instance, raw)
+            if not app_settings.keyring.needs_reseal(raw):
+                return SealedValue(raw)
+        else:
+            # Stored sealed and not opened: written back as it is, without
+            # parsing it (SealedValue: nor on its way to the database). A
+            # damaged value keeps its stored form too (reading it raises; it is
+            # never taken for plaintext), and so does a pending migration default.
+            return SealedValue(raw)
         return self._seal_into(instance, value, context)
 
     def _seal_into(self, instance, value, context):
