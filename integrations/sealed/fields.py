@@ -229,16 +229,18 @@ class _SealedColumn:
         self.encode = field._encode
         self.decode = field._decode
 
-    def _resolve(self):
-        field = self.field
-        self.pk_attname = field._pk_attname if field.binds_to_row else None
+    def bound_pk_attname(self):
+        """The primary key's attname if values are bound to the row, else None."""
+        if self.pk_attname is _UNRESOLVED:
+            field = self.field
+            self.pk_attname = field._pk_attname if field.binds_to_row else None
         return self.pk_attname
 
     def context(self, instance):
         """The associated data binding this field's value on ``instance``."""
         pk_attname = self.pk_attname
         if pk_attname is _UNRESOLVED:
-            pk_attname = self._resolve()
+            pk_attname = self.bound_pk_attname()
         if pk_attname is None:
             return self.purpose
         d = instance.__dict__
@@ -257,10 +259,7 @@ class _SealedColumn:
 
     def context_for_pk(self, pk):
         """The associated data of this field's value in row ``pk``."""
-        pk_attname = self.pk_attname
-        if pk_attname is _UNRESOLVED:
-            pk_attname = self._resolve()
-        if pk_attname is None:
+        if self.bound_pk_attname() is None:
             return self.purpose
         return self.row_prefix + self.row_id(pk)
 
@@ -358,6 +357,10 @@ class _SealedField(models.Field):
     # Whether a blind index is kept beside the value (searchable token fields):
     # checked first on the write paths so the other fields pay nothing for it.
     _indexed = False
+    # The per-value work (see _SealedColumn), set by contribute_to_class. Declared
+    # here so that looking it up on an instance stops at this class instead of
+    # walking the whole (uncached) hierarchy before the instance dict.
+    _column: "_SealedColumn" = None  # type: ignore[assignment]
 
     def __init__(self, *args: Any, purpose: str | None = None, **kwargs: Any) -> None:
         self.purpose = purpose
