@@ -13,7 +13,7 @@ PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3.11 python3 \
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-wrapped lint matrix bench dist docs venv check migrate superuser clean
+.PHONY: run test test-wrapped faults lint matrix bench dist docs venv check migrate superuser clean
 
 venv: $(VENV)/.installed
 
@@ -59,6 +59,12 @@ WRAPPED_TESTS := tests/test_fields.py tests/test_resealing.py tests/crypto tests
 	tests/sealed tests/test_find_by_secret.py
 test-wrapped: venv
 	SEALED_TEST_WRAPPER=pkcs11 BROWSER_TESTS=0 $(PY) -m pytest -q -p no:cacheprovider $(WRAPPED_TESTS) $(PYTEST_ARGS)
+
+# The fault scenarios (tests marked `faults`) against real servers the run starts:
+# a private PostgreSQL cluster holding the test database (restarted under the app),
+# and the tests' own Redis servers (stopped and started). CI runs it.
+faults: venv
+	$(PY) tests/faults/run.py -q $(PYTEST_ARGS)
 
 # Lint, format check and types (what the pre-commit hooks run): CI runs it first.
 lint: venv

@@ -1,0 +1,216 @@
+"""Real servers a fault test can stop, restart or kill: a private PostgreSQL
+cluster and a private Redis, each on a free loopback port in a temporary folder.
+
+The shared services of the machine (PostgreSQL on 5432, Redis on 6379) are
+never touched: other tests and other runs use them. ``make faults`` starts a
+:class:`PrivatePostgres` and runs the fault tests with ``DATABASE_URL`` pointing
+at it and ``FAULTS_PGDATA``/``FAULTS_PGPORT`` naming it, so a test can restart
+the very database its Django connections use (:func:`current_cluster`).
+"""
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait(ready, *, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} did not come up within {timeout} s")
+
+
+def _accepts(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def _pg_bin(name):
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True)
+    if not candidates:
+        raise RuntimeError(f"PostgreSQL's {name} is not installed")
+    return str(candidates[0])
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of our own (``initdb`` in a temporary folder, trust
+    auth on loopback), which a test may restart or whose backends it may kill.
+
+    PostgreSQL refuses to run as root: as root, the cluster belongs to the
+    ``postgres`` system user and its commands run as that user."""
+
+    def __init__(self, datadir=None, port=None):
+        self.datadir = Path(datadir) if datadir else None
+        self.port = int(port) if port else None
+        self.owned = datadir is None  # made (and removed) by us
+
+    def _as_owner(self, args, **kwargs):
+        if os.geteuid() == 0:
+            args = ["runuser", "-u", "postgres", "--", *args]
+        return subprocess.run(args, check=True, capture_output=True, text=True, **kwargs)
+
+    def create(self):
+        self.datadir = Path(tempfile.mkdtemp(prefix="faults-pg-")) / "data"
+        self.datadir.parent.chmod(0o755)
+        self.datadir.mkdir(mode=0o700)
+        if os.geteuid() == 0:
+            owner = pwd.getpwnam("postgres")
+            os.chown(self.datadir, owner.pw_uid, owner.pw_gid)
+            os.chown(self.datadir.parent, owner.pw_uid, owner.pw_gid)
+        self.port = free_port()
+        self._as_owner(
+            [
+                _pg_bin("initdb"),
+                "-D",
+                str(self.datadir),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ]
+        )
+        with open(self.datadir / "postgresql.conf", "a") as conf:
+            conf.write(
+                f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\n"
+                f"unix_socket_directories = '{self.datadir.parent}'\n"
+                "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+                "max_connections = 100\n"
+            )
+        return self
+
+    @property
+    def url(self):
+        return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self):
+        self._as_owner(
+            [
+                _pg_bin("pg_ctl"),
+                "-D",
+                str(self.datadir),
+                "-l",
+                str(self.datadir.parent / "log"),
+                "-w",
+                "-t",
+                "30",
+                "start",
+            ]
+        )
+        _wait(lambda: _accepts(self.port), timeout=30, what="PostgreSQL")
+        return self
+
+    def stop(self, mode="fast"):
+        self._as_owner([_pg_bin("pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "stop"])
+
+    def restart(self, down_for=0.0):
+        """Stop (fast: every connection is dropped), stay down ``down_for``
+        seconds, start again: a database blip."""
+        self.stop()
+        time.sleep(down_for)
+        self.start()
+
+    def terminate_backends(self, database):
+        """Kill every backend connected to ``database`` (as an operator's
+        ``pg_terminate_backend`` or an OOM kill would), the server staying up."""
+        self._as_owner(
+            [
+                _pg_bin("psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-tAc",
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                f"WHERE datname = '{database}' AND pid <> pg_backend_pid()",
+            ]
+        )
+
+    def destroy(self):
+        try:
+            self.stop(mode="immediate")
+        except subprocess.CalledProcessError:
+            pass
+        if self.owned and self.datadir is not None:
+            shutil.rmtree(self.datadir.parent, ignore_errors=True)
+
+
+def current_cluster():
+    """The private cluster ``make faults`` started for this run, or ``None``
+    (then the tests that restart the database are skipped)."""
+    datadir, port = os.environ.get("FAULTS_PGDATA"), os.environ.get("FAULTS_PGPORT")
+    if not datadir or not port:
+        return None
+    return PrivatePostgres(datadir, port)
+
+
+class PrivateRedis:
+    """A Redis server of our own on a free loopback port (nothing kept on disk),
+    which a test may stop and start again on the same port."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="faults-redis-")
+        self.process = None
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [
+                shutil.which("redis-server") or "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.dir,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait(lambda: _accepts(self.port), timeout=15, what="Redis")
+        return self
+
+    def stop(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)  # down at once, as a crash
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def destroy(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
