@@ -1,9 +1,15 @@
 """Trying a provider request again after a failure that may pass.
 
-A refresh that meets a network error, a 5xx or ``temporarily_unavailable`` is
-tried again (``REFRESH_RETRY_ATTEMPTS`` in all) after random waits that double
-each time (tenacity's exponential backoff with full jitter, so that workers that
-failed together do not come back together). Only the worker holding the row's
+A refresh is tried again (``REFRESH_RETRY_ATTEMPTS`` in all) only when the
+provider certainly did not act on it: the connection was refused or timed out
+before the request left, or the provider answered 429, 503 or
+``temporarily_unavailable`` (see :attr:`OAuthFlowError.unsent`). After a read
+timeout, a dropped connection or another 5xx it may have rotated the refresh
+token we sent, and sending that token again is what a provider detecting reuse
+punishes by revoking the grant: such a failure is handed back at once. Waits are
+random and double each time (tenacity's exponential backoff with full jitter, so
+that workers that failed together do not come back together), and never shorter
+than a ``Retry-After`` the provider sent. Only the worker holding the row's
 refresh lease calls it, so retrying never makes a second refresh of one expiry,
 and the waiting workers keep polling the row as before. The caller passes the
 time it can spend (its lease's remaining length): no try starts that could end
@@ -24,8 +30,8 @@ logger = logging.getLogger("integrations.backoff")
 sleep = time.sleep
 
 
-def _transient(exc):
-    return isinstance(exc, OAuthFlowError) and exc.transient
+def _safe_to_send_again(exc):
+    return isinstance(exc, OAuthFlowError) and exc.transient and exc.unsent
 
 
 def _log_retry(retry_state):
@@ -52,17 +58,30 @@ def _stop_before(budget):
     return stop
 
 
+def _at_least_retry_after(backoff):
+    """``backoff``'s wait, or the provider's ``Retry-After`` when it is longer."""
+
+    def wait(retry_state):
+        asked = getattr(retry_state.outcome.exception(), "retry_after", None) or 0
+        return max(backoff(retry_state), asked)
+
+    return wait
+
+
 def call_with_backoff(call, *, budget):
-    """``call()``, tried again while it raises a transient :class:`OAuthFlowError`,
-    at most ``REFRESH_RETRY_ATTEMPTS`` times, with no try starting later than
-    ``budget`` seconds after the first; the last failure is raised as it was."""
+    """``call()``, tried again while it raises a transient :class:`OAuthFlowError`
+    the provider certainly did not act on, at most ``REFRESH_RETRY_ATTEMPTS``
+    times, with no try starting later than ``budget`` seconds after the first;
+    the last failure is raised as it was."""
     retrying = tenacity.Retrying(
-        retry=tenacity.retry_if_exception(_transient),
+        retry=tenacity.retry_if_exception(_safe_to_send_again),
         stop=(
             tenacity.stop_after_attempt(app_settings.REFRESH_RETRY_ATTEMPTS) | _stop_before(budget)
         ),
-        wait=tenacity.wait_random_exponential(
-            multiplier=app_settings.REFRESH_RETRY_BACKOFF_SECONDS, max=max(budget, 0)
+        wait=_at_least_retry_after(
+            tenacity.wait_random_exponential(
+                multiplier=app_settings.REFRESH_RETRY_BACKOFF_SECONDS, max=max(budget, 0)
+            )
         ),
         sleep=lambda seconds: sleep(seconds),
         before_sleep=_log_retry,

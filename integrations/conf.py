@@ -25,6 +25,14 @@ register_settings(
         "REFRESH_RETRY_ATTEMPTS": (3, (int,), 1),
         # The backoff's scale: waits are random, up to this times 2**retry seconds.
         "REFRESH_RETRY_BACKOFF_SECONDS": (0.5, (int, float), 0),
+        # A provider's answer to a refresh that cannot be written (the database fails)
+        # is written again for up to this many seconds, within the refresh lease.
+        "REFRESH_STORE_RETRY_SECONDS": (10, (int, float), 0),
+        # The cache that keeps a provider's answer, sealed, until it is stored (see
+        # integrations.refresh_outbox): one every process shares (Redis) in production.
+        "REFRESH_OUTBOX_CACHE": ("default", (str,), None),
+        # How long an answer that could not be stored waits there for the next refresh.
+        "REFRESH_OUTBOX_TTL_SECONDS": (30 * 24 * 3600, (int,), 60),
         # The scheduled refresh also refreshes grants not refreshed for this many days
         # (providers whose refresh tokens die unused); None: only expiring tokens.
         "REFRESH_IDLE_AFTER_DAYS": (None, (int, type(None)), 1),

@@ -32,11 +32,13 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from ipaddress import ip_address as parse_ip
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from django.core.cache import cache
@@ -112,14 +114,22 @@ class OAuthFlowError(Exception):
     """A failure of the OAuth flow or of a call to the provider.
 
     ``code`` is short and machine readable (never a secret); ``transient`` says
-    whether trying again later may succeed (network errors, 5xx).
+    whether trying again later may succeed (network errors, 5xx). ``unsent``
+    says the provider certainly did not act on the request (the connection was
+    never made, or it answered 429/503 or ``temporarily_unavailable``): only
+    then may the very same request be sent again at once. After a read timeout,
+    a dropped connection or another 5xx the provider may have acted, e.g.
+    rotated the refresh token we sent, so sending it again would be a reuse.
+    ``retry_after`` is the wait the provider asked for (seconds), if any.
     """
 
     default_code = "oauth_error"
 
-    def __init__(self, code=None, *, transient=False):
+    def __init__(self, code=None, *, transient=False, unsent=False, retry_after=None):
         self.code = code or self.default_code
         self.transient = transient
+        self.unsent = unsent
+        self.retry_after = retry_after
         super().__init__(self.code)
 
 
@@ -166,6 +176,36 @@ def error_code(value):
     return ProviderRequestFailed.default_code
 
 
+# Answers in which the provider says it did not process the request.
+_NOT_PROCESSED_STATUSES = frozenset({429, 503})
+
+
+def _never_sent(exc):
+    """True when a requests error happened before the request left: the
+    connection was refused, timed out or failed its TLS handshake."""
+    if isinstance(exc, (requests.ConnectTimeout, requests.exceptions.SSLError)):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, urllib3.exceptions.ConnectTimeoutError)  # NewConnectionError too
+
+
+def retry_after_seconds(response):
+    """The ``Retry-After`` of an HTTP answer in seconds (a number or an HTTP
+    date), or ``None``."""
+    value = (response.headers.get("Retry-After") or "").strip() if response is not None else ""
+    if not value:
+        return None
+    if value.isdigit():
+        return float(min(int(value), 86400))
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
 def request_failure(exc):
     """The :class:`ProviderRequestFailed` for an exception raised by a provider call."""
     if isinstance(exc, RedirectRefused):
@@ -173,20 +213,38 @@ def request_failure(exc):
     if isinstance(exc, OAuthError):
         code = error_code(getattr(exc, "error", None))
         return ProviderRequestFailed(
-            code, transient=code in ("server_error", "temporarily_unavailable")
+            code,
+            transient=code in ("server_error", "temporarily_unavailable"),
+            unsent=code == "temporarily_unavailable",
         )
+    if isinstance(exc, requests.ConnectionError) and _never_sent(exc):
+        return ProviderRequestFailed("network_error", transient=True, unsent=True)
     if isinstance(exc, requests.Timeout):
         return ProviderRequestFailed("timeout", transient=True)
     if isinstance(exc, requests.ConnectionError):
-        return ProviderRequestFailed("network_error", transient=True)
+        return ProviderRequestFailed("connection_lost", transient=True)
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         status = exc.response.status_code
-        return ProviderRequestFailed(f"http_{status}", transient=status >= 500 or status == 429)
+        unsent = status in _NOT_PROCESSED_STATUSES
+        return ProviderRequestFailed(
+            f"http_{status}",
+            transient=status >= 500 or unsent,
+            unsent=unsent,
+            retry_after=retry_after_seconds(exc.response) if unsent else None,
+        )
     if isinstance(exc, requests.RequestException):
         return ProviderRequestFailed("network_error", transient=True)
     if isinstance(exc, ValueError):  # a body that is not a JSON object
         return ProviderRequestFailed("invalid_response", transient=True)
     return ProviderRequestFailed("provider_error", transient=True)
+
+
+def _refuse_unprocessed(response):
+    """Authlib hook: a 429 or 503 is the provider saying it did not process the
+    request, whatever its body says (an OAuth-style JSON error included)."""
+    if response.status_code in _NOT_PROCESSED_STATUSES:
+        raise requests.HTTPError(f"HTTP {response.status_code}", response=response)
+    return response
 
 
 # -- endpoints ------------------------------------------------------------------
@@ -744,6 +802,7 @@ def refresh_token_request(provider, refresh_token, *, actor=None):
     if not ends.token_url:
         raise ProviderMisconfigured("token_url_missing")
     client = build_client(provider, purpose="refresh an access token", actor=actor)
+    client.register_compliance_hook("refresh_token_response", _refuse_unprocessed)
     try:
         return dict(client.refresh_token(ends.token_url, refresh_token=refresh_token))
     except Exception as exc:  # noqa: BLE001 - classified, never re-raised with its text

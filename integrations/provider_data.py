@@ -151,3 +151,19 @@ def read_token_response(token, *, now):
         expires_at=expiry(token, now),
         scopes=parse_scopes(token.get("scope")),
     )
+
+
+def salvage_refresh_token(token):
+    """The refresh token of a token response that cannot be stored as a whole
+    (an access token too long, a bad lifetime…), when that one field is sound;
+    else ``None``. A rotating provider has already retired the refresh token we
+    sent: dropping the new one with the rest of the answer would lose the grant."""
+    refresh = token.get("refresh_token") if isinstance(token, dict) else None
+    if not refresh:
+        return None
+    try:
+        return checked_text(
+            refresh, _field("refresh_token"), max_length=TOKEN_MAX_LENGTH, error=TokenResponseError
+        )
+    except TokenResponseError:
+        return None

@@ -10,24 +10,38 @@ import logging
 import time
 import uuid
 from collections.abc import Iterable, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+import tenacity
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
-from django.db import connections, router, transaction
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    connections,
+    router,
+    transaction,
+)
 from django.db.models import BooleanField, Case, F, Field, Q, QuerySet, When
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from . import audit, oauth, oauth1
+from . import audit, oauth, oauth1, refresh_outbox
 from ._typing import User
 from .backoff import call_with_backoff
 from .conf import app_settings
 from .crypto import CryptoError, KeyringError, NotSealedError, UnknownKeyVersionError
 from .models import AuditEvent, Integration, Provider
-from .provider_data import TokenResponseError, parse_scopes, read_token_response
+from .provider_data import (
+    TokenResponseError,
+    parse_scopes,
+    read_token_response,
+    salvage_refresh_token,
+)
 from .redaction import Secret
 from .signals import (
     integration_needs_reauth,
@@ -232,8 +246,19 @@ def read_access_token(
 #
 # A lease expires after ``_lease_seconds()`` (longer than a refresh's requests
 # can take), so a worker killed mid-refresh delays the next refresh, never
-# blocks it. Writing new tokens any other way (connect, ``store_token_response``)
-# or disconnecting clears the lease: a refresh still in flight then stores
+# blocks it.
+#
+# Once the provider has answered, the answer is the only copy of the grant (a
+# rotating provider retired the refresh token we sent). It is kept, sealed, in
+# the refresh outbox (:mod:`integrations.refresh_outbox`) before the row is
+# written; a write that meets a database failure is tried again on a new
+# connection (``REFRESH_STORE_RETRY_SECONDS``); and while the answer may be
+# unstored the lease is not released, so no other worker sends the retired
+# refresh token: the next lease holder (once the lease expires) stores the
+# outbox's answer instead of asking the provider.
+#
+# Writing new tokens any other way (connect, ``store_token_response``) or
+# disconnecting clears the lease: a refresh still in flight then stores
 # nothing, and its waiters find the new state.
 #
 # Call these outside a transaction: inside one, the lease is only visible to the
@@ -282,6 +307,16 @@ class TokenUnreadable(ReauthorizationRequired):
 
 class RefreshFailed(TokenUnavailable):
     """The refresh failed for a reason that may pass (network, provider 5xx); tokens are kept."""
+
+
+class DatabaseUnavailable(TokenUnavailable):
+    """The database holding the tokens could not be reached (code
+    ``database_unavailable``): nothing was handed out, nothing stored is lost, and
+    a provider's answer received meanwhile is kept for the next refresh to store.
+    Try again shortly (pages and the API answer 503 with ``Retry-After``)."""
+
+
+_DATABASE_ERRORS = (OperationalError, InterfaceError)
 
 
 class Outcome:
@@ -362,10 +397,70 @@ def _claim(db, pk):
     return lease if won else None
 
 
+def _reset_connection(db):
+    """Drop a connection a database failure may have broken, so that the next
+    query opens a new one. Not inside the caller's transaction: False then."""
+    connection = connections[db]
+    if connection.in_atomic_block:
+        return False
+    try:
+        connection.close()
+    except DatabaseError:
+        pass
+    return True
+
+
+@contextmanager
+def _typed_database_failures():
+    """A database that cannot be reached is :class:`DatabaseUnavailable` to the
+    caller (not a driver's error), and the connection it broke is dropped."""
+    try:
+        yield
+    except _DATABASE_ERRORS as exc:
+        _reset_connection(_db())
+        raise DatabaseUnavailable("database_unavailable") from exc
+
+
 def _release(db, pk, lease):
-    Integration.objects.using(db).filter(pk=pk, refresh_lease=lease).update(
-        refresh_lease=None, refresh_lease_expires_at=None
+    """Give the lease back; with the database down it expires by itself."""
+    try:
+        Integration.objects.using(db).filter(pk=pk, refresh_lease=lease).update(
+            refresh_lease=None, refresh_lease_expires_at=None
+        )
+    except _DATABASE_ERRORS:
+        _reset_connection(db)
+
+
+def _log_store_retry(retry_state):
+    if retry_state.attempt_number == 1:
+        logger.warning(
+            "Storing a refresh of integration %s failed (%s); trying again for up to %s s",
+            retry_state.args[0] if retry_state.args else "?",
+            type(retry_state.outcome.exception()).__name__,
+            app_settings.REFRESH_STORE_RETRY_SECONDS,
+        )
+
+
+def _with_store_retries(db, pk, write):
+    """``write()`` (a function writing one transaction), written again on a new
+    connection after a database failure — a restart, a killed backend, too many
+    clients — for up to ``REFRESH_STORE_RETRY_SECONDS``; then
+    :class:`DatabaseUnavailable`. Never inside the caller's transaction, which
+    a failure has already doomed."""
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(
+            lambda exc: isinstance(exc, _DATABASE_ERRORS) and _reset_connection(db)
+        ),
+        stop=tenacity.stop_after_delay(app_settings.REFRESH_STORE_RETRY_SECONDS),
+        wait=tenacity.wait_exponential(multiplier=0.05, max=1),
+        before_sleep=_log_store_retry,
+        reraise=True,
     )
+    try:
+        return retrying(lambda _pk: write(), pk)
+    except _DATABASE_ERRORS as exc:
+        _reset_connection(db)
+        raise DatabaseUnavailable("database_unavailable") from exc
 
 
 def _clear_lease(integration):
@@ -406,10 +501,11 @@ def _settled(row, *, margin, force, seen):
     return None
 
 
-def _record_failure(db, row, lease, failure, *, actor, ip_address):
-    """Store ``failure`` (a TokenUnavailable) on the row, tokens kept, and return
-    the outcome to hand back. Should the lease have been lost meanwhile (the row
-    reconnected, disconnected or refreshed by another), the row's state wins."""
+def _record_failure(db, row, lease, failure, *, actor, ip_address, fields=(), detail=""):
+    """Store ``failure`` (a TokenUnavailable) on the row, tokens kept (but for
+    ``fields`` the caller set on ``row``), and return the outcome to hand back.
+    Should the lease have been lost meanwhile (the row reconnected, disconnected
+    or refreshed by another), the row's state wins."""
     status = {
         ReauthorizationRequired: Integration.Status.NEEDS_REAUTH,
         TokenUnreadable: Integration.Status.NEEDS_REAUTH,
@@ -419,15 +515,17 @@ def _record_failure(db, row, lease, failure, *, actor, ip_address):
         status = Integration.Status.EXPIRED
     previous = row.status
     row.status, row.last_error = status, failure.code[:255]
-    with transaction.atomic(using=db):
-        written = _write_if_leased(db, row, lease, ("status", "last_error"))
-        if written:
+
+    def write():
+        with transaction.atomic(using=db):
+            if not _write_if_leased(db, row, lease, ("status", "last_error", *fields)):
+                return False
             audit.record(
                 Action.REFRESH,
                 actor=actor,
                 target=row,
                 outcome=AuditEvent.Outcome.FAILURE,
-                detail=failure.code,
+                detail=detail or failure.code,
                 ip_address=ip_address,
             )
             if (
@@ -435,6 +533,9 @@ def _record_failure(db, row, lease, failure, *, actor, ip_address):
                 and previous != status
             ):
                 send_on_commit(integration_needs_reauth, row, reason=failure.code)
+        return True
+
+    written = _with_store_retries(db, row.pk, write)
     if written:
         failure.status = status
         return failure
@@ -446,11 +547,26 @@ def _record_failure(db, row, lease, failure, *, actor, ip_address):
 
 @sensitive_variables()
 def _refresh_leased(db, pk, lease, *, margin, force, seen, actor, ip_address):
-    """Refresh while holding ``lease``: Outcome or a TokenUnavailable to raise."""
+    """Refresh while holding ``lease``: Outcome or a TokenUnavailable to raise.
+
+    The lease is released at the end unless a provider's answer may be
+    unstored (the database failed to the end): then it runs out by itself, and
+    its next holder stores the answer from the refresh outbox."""
+    answered = False
     try:
         row = _queryset(db, pk).first()
         if row is None:
             raise Integration.DoesNotExist("no such integration")
+        unstored = refresh_outbox.pending(row)
+        if unstored is not None:
+            # An earlier holder got this answer but could not store it: the
+            # refresh token stored here is retired; never send it.
+            answered = True
+            outcome = _store_answer(
+                db, row, lease, unstored, previous=row.status, actor=actor, ip_address=ip_address
+            )
+            answered = False
+            return outcome
         settled = _settled(row, margin=margin, force=force, seen=seen)
         if settled is not None:
             return settled
@@ -469,55 +585,119 @@ def _refresh_leased(db, pk, lease, *, margin, force, seen, actor, ip_address):
             )
         previous = row.status
         try:
-            # Retried after a passing failure, within this lease: no try may outlast it.
-            response = call_with_backoff(
+            # Retried after a failure the provider certainly did not act on,
+            # within this lease: no try may outlast it.
+            answer = call_with_backoff(
                 lambda: oauth.refresh_token_request(row.provider, used, actor=actor),
                 budget=_lease_seconds() - 2 * app_settings.HTTP_TIMEOUT_SECONDS - 1,
             )
-            apply_token_response(row, response)
         except oauth.OAuthFlowError as exc:
             failure = (ReauthorizationRequired if exc.code in REAUTH_ERRORS else RefreshFailed)(
                 exc.code
             )
-            return _record_failure(db, row, lease, failure, actor=actor, ip_address=ip_address)
-        except TokenResponseError:
             return _record_failure(
                 db,
                 row,
                 lease,
-                RefreshFailed("invalid_token_response"),
+                failure,
                 actor=actor,
                 ip_address=ip_address,
+                detail=exc.code
+                if exc.unsent or not exc.transient
+                else f"{exc.code}: outcome unknown",
             )
-        row.status, row.last_error = Integration.Status.ACTIVE, ""
-        row.last_refreshed_at = timezone.now()
+        answered = True
+        kept = refresh_outbox.put(row, answer)  # first: it survives a failed write
+        try:
+            outcome = _store_answer(
+                db, row, lease, answer, previous=previous, actor=actor, ip_address=ip_address
+            )
+        except DatabaseUnavailable:
+            logger.error(
+                "The refresh of integration %s is not stored: the database is unavailable; %s",
+                pk,
+                "the next refresh stores it from the refresh outbox"
+                if kept
+                else "the refresh outbox failed too, so the grant may have to be connected again",
+            )
+            raise
+        answered = False
+        return outcome
+    finally:
+        if not answered:
+            _release(db, pk, lease)  # a no-op once written
+
+
+@sensitive_variables()
+def _store_answer(db, row, lease, answer, *, previous, actor, ip_address):
+    """Store the provider's ``answer`` to a refresh of ``row`` while holding
+    ``lease`` (a database failure retried), then forget its outbox copy.
+
+    An answer that cannot be stored whole still gives up a sound new refresh
+    token: a rotating provider has retired the one we sent."""
+    try:
+        apply_token_response(row, answer)
+    except TokenResponseError:
+        kept = salvage_refresh_token(answer)
+        if kept and _readable(row, "refresh_token") and kept == row.refresh_token:
+            kept = None  # not rotated (Authlib fills in the token sent when none came)
+        if kept:
+            row.refresh_token = kept
+        outcome = _record_failure(
+            db,
+            row,
+            lease,
+            RefreshFailed("invalid_token_response"),
+            actor=actor,
+            ip_address=ip_address,
+            fields=("refresh_token",) if kept else (),
+            detail="invalid_token_response: new refresh token kept" if kept else "",
+        )
+        refresh_outbox.discard(row.pk)
+        return outcome
+    row.status, row.last_error = Integration.Status.ACTIVE, ""
+    row.last_refreshed_at = timezone.now()
+
+    def write():
         with transaction.atomic(using=db):
-            if _write_if_leased(
+            if not _write_if_leased(
                 db, row, lease, (*_TOKEN_FIELDS, "status", "last_error", "last_refreshed_at")
             ):
-                audit.record(Action.REFRESH, actor=actor, target=row, ip_address=ip_address)
-                send_on_commit(integration_refreshed, row)
-                if previous in _RECOVERABLE:
-                    send_on_commit(integration_recovered, row, previous_status=previous)
-                return Outcome.REFRESHED
-        # Lost the lease while the provider answered (it expired and another worker
-        # took over, or the row was reconnected or disconnected): the row's state wins.
-        current = _queryset(db, pk).get()
-        return _settled(current, margin=0, force=False, seen=row.updated_at) or RefreshFailed(
-            "refresh_lease_lost", status=current.status
-        )
-    finally:
-        _release(db, pk, lease)  # a no-op once written
+                return False
+            audit.record(Action.REFRESH, actor=actor, target=row, ip_address=ip_address)
+            send_on_commit(integration_refreshed, row)
+            if previous in _RECOVERABLE:
+                send_on_commit(integration_recovered, row, previous_status=previous)
+        return True
+
+    if _with_store_retries(db, row.pk, write):
+        refresh_outbox.discard(row.pk)
+        return Outcome.REFRESHED
+    # Lost the lease while the provider answered (it expired and another worker
+    # took over, or the row was reconnected or disconnected): the row's state wins.
+    current = _queryset(db, row.pk).get()
+    return _settled(current, margin=0, force=False, seen=row.updated_at) or RefreshFailed(
+        "refresh_lease_lost", status=current.status
+    )
 
 
 def _refresh_or_wait(db, pk, *, margin, force, seen, skip_busy, actor, ip_address):
     """Claim the lease and refresh, or wait for the worker that holds it and take
-    its outcome (claiming the lease ourselves if it expires)."""
+    its outcome (claiming the lease ourselves if it expires). A waiter rides out
+    a database blip: it polls again on a new connection until its deadline."""
     deadline = time.monotonic() + 2 * _lease_seconds()
     pause = _POLL_FIRST
     claimable = True
+    database_failed = False
     while True:
-        lease = _claim(db, pk) if claimable else None
+        lease = None
+        if claimable:
+            try:
+                lease = _claim(db, pk)
+            except _DATABASE_ERRORS:
+                if skip_busy or not _reset_connection(db):
+                    raise
+                database_failed = True
         if lease is not None:
             return _refresh_leased(
                 db,
@@ -532,10 +712,19 @@ def _refresh_or_wait(db, pk, *, margin, force, seen, skip_busy, actor, ip_addres
         if skip_busy:
             return Outcome.SKIPPED
         if time.monotonic() > deadline:
+            if database_failed:
+                return DatabaseUnavailable("database_unavailable")
             return RefreshFailed("refresh_busy")
         time.sleep(pause)
         pause = min(pause * 1.5, _POLL_MAX)
-        row = _queryset(db, pk).first()  # waiting is reading: no writes while polling
+        try:
+            row = _queryset(db, pk).first()  # waiting is reading: no writes while polling
+        except _DATABASE_ERRORS:
+            if not _reset_connection(db):
+                raise
+            database_failed = claimable = True
+            continue
+        database_failed = False
         if row is None:
             raise Integration.DoesNotExist("no such integration")
         settled = _settled(row, margin=margin, force=force, seen=seen)
@@ -567,9 +756,24 @@ def refresh_integration(
     provider refused the grant (status ``needs_reauth``, tokens kept) or there is
     no refresh token, :class:`TokenUnreadable` when the stored refresh token
     cannot be opened (status ``needs_reauth``), and :class:`RefreshFailed` on
-    network errors and 5xx (status ``error``, tokens kept). With ``skip_busy`` a
-    row another worker is refreshing is skipped instead of waited for.
+    network errors and 5xx (status ``error``, tokens kept), and
+    :class:`DatabaseUnavailable` when the database cannot be reached. With
+    ``skip_busy`` a row another worker is refreshing is skipped instead of
+    waited for.
     """
+    with _typed_database_failures():
+        return _refresh_integration(
+            integration,
+            actor=actor,
+            ip_address=ip_address,
+            margin=margin,
+            force=force,
+            skip_busy=skip_busy,
+            seen=_seen,
+        )
+
+
+def _refresh_integration(integration, *, actor, ip_address, margin, force, skip_busy, seen):
     margin = app_settings.REFRESH_MARGIN_SECONDS if margin is None else margin
     pk = cast("uuid.UUID | str", getattr(integration, "pk", integration))
     db = _db()
@@ -590,7 +794,6 @@ def refresh_integration(
                     integration.refresh_from_db()
                 raise
         return Outcome.FRESH
-    seen = _seen
     if seen is None:
         seen = Integration.objects.using(db).values_list("updated_at", flat=True).get(pk=pk)
     result = _refresh_or_wait(
@@ -626,10 +829,17 @@ def get_valid_token(
     token that cannot be opened is replaced by a refresh too. When a refresh
     fails for a passing reason (network, 5xx) the current token is still
     returned while it has not actually expired; otherwise the
-    :class:`TokenUnavailable` subclass says what the user or operator has to do.
+    :class:`TokenUnavailable` subclass says what the user or operator has to do
+    (:class:`DatabaseUnavailable`: try again shortly).
     """
     if not purpose:
         raise ValueError("reading a secret needs a stated purpose")
+    with _typed_database_failures():
+        return _get_valid_token(integration, purpose=purpose, actor=actor, ip_address=ip_address)
+
+
+@sensitive_variables()
+def _get_valid_token(integration, *, purpose, actor, ip_address):
     _deny_unless_owner(integration, actor, purpose, ip_address)
     handed_out = _read_again_and_audit(integration, purpose, actor, ip_address)
     if handed_out is not None:
@@ -771,7 +981,8 @@ def refresh_rejected(integration, rejected, *, actor=None, ip_address=None):
     already replaced that token (its token is then the one to use). Returns an
     :class:`Outcome`; raises like :func:`refresh_integration` (without a refresh
     token: :class:`ReauthorizationRequired`, status ``expired``)."""
-    integration.refresh_from_db()
+    with _typed_database_failures():
+        integration.refresh_from_db()
     try:
         stored = _open_token(integration, "access_token")
     except TokenUnreadable:
@@ -935,7 +1146,14 @@ def refresh_expiring(
     if limit:
         candidates = candidates[:limit]
     report = RefreshReport()
-    for pk, seen, force in list(candidates):
+    try:
+        with _typed_database_failures():
+            due_rows = list(candidates)
+    except DatabaseUnavailable as exc:
+        logger.warning("Scheduled refresh not run: the database is unavailable")
+        report.add("database_unavailable", None, exc.code)
+        return report
+    for pk, seen, force in due_rows:
         try:
             # ``seen`` as selected: a row another worker refreshed since is fresh,
             # even when an idle one is forced.
@@ -950,6 +1168,16 @@ def refresh_expiring(
             report.add(exc.status or Integration.Status.NEEDS_REAUTH, pk, exc.code)
         except RefreshFailed as exc:
             report.add(Integration.Status.ERROR, pk, exc.code)
+        except DatabaseUnavailable as exc:
+            # The rest would fail alike: stop here; the next run takes them up.
+            logger.warning(
+                "Scheduled refresh stopped after %d of %d integrations: the database is "
+                "unavailable",
+                sum(report.counts.values()),
+                len(due_rows),
+            )
+            report.add("database_unavailable", pk, exc.code)
+            break
         except Integration.DoesNotExist:
             continue  # deleted meanwhile
         except Exception as exc:  # noqa: BLE001 - one bad row must not stop the run
@@ -1134,6 +1362,7 @@ def disconnect(
 
 
 __all__ = [
+    "DatabaseUnavailable",
     "Disconnection",
     "Outcome",
     "ReauthorizationRequired",

@@ -52,6 +52,10 @@ class FakeProvider:
         self.iss_parameter_supported = False
         self.offline_access_needs_consent = False
         self.grants = {}  # code -> the authorization request's parameters
+        # Called as on_answer(path) once an answer is made, before it is sent: a
+        # test breaks something of ours there (the provider has acted by then).
+        self.on_answer = None
+        self.losses = deque()  # (path, seconds): answers made, then never sent
         self._lock = threading.Lock()
         self.key = _signing_key()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -98,6 +102,12 @@ class FakeProvider:
         """Queue one answer (``body`` a dict for JSON, or a str) for ``path``
         (``times`` answers: a failure that outlasts the retries of a refresh)."""
         self.scripts[path].extend([(status, body, headers or {})] * times)
+
+    def lose_answer(self, path="/token", *, stall=0.0):
+        """Act on the next request to ``path`` (issue, rotate…), then send no
+        answer: drop the connection after ``stall`` seconds (a stall longer than
+        the client's timeout is a read timeout)."""
+        self.losses.append((path, stall))
 
     def redirect(self, path, location, status=307):
         """Queue a redirect to ``location`` as the next answer for ``path``."""
@@ -219,6 +229,13 @@ class FakeProvider:
                 if fake.delay:
                     time.sleep(fake.delay)
                 status, body, *extra = fake._answer(parts.path, form, dict(self.headers))
+                if fake.on_answer is not None:
+                    fake.on_answer(parts.path)
+                if fake.losses and fake.losses[0][0] == parts.path:
+                    _path, stall = fake.losses.popleft()
+                    time.sleep(stall)
+                    self.close_connection = True  # the answer is lost
+                    return
                 payload = json.dumps(body).encode() if isinstance(body, dict) else body.encode()
                 self.send_response(status)
                 self.send_header(

@@ -43,7 +43,7 @@ def test_a_provider_failing_twice_then_answering_gives_one_refresh(
 def test_the_waits_grow_exponentially_with_jitter(alice, provider, fake, backoff_sleeps):
     integration = connected(alice, provider)
     expire(integration)
-    fake.script("/token", 502, "Bad Gateway", times=4)
+    fake.script("/token", 503, "Service Unavailable", times=4)
     with override_settings(
         INTEGRATIONS={
             **INTEGRATIONS,

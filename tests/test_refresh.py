@@ -206,7 +206,7 @@ def test_a_successful_refresh_after_an_error_recovers(
 ):
     integration = connected(alice, provider)
     expire(integration)
-    fake.script("/token", 502, "Bad Gateway", times=EVERY_TRY)
+    fake.script("/token", 503, "Service Unavailable", times=EVERY_TRY)
     with pytest.raises(tokens.RefreshFailed):
         tokens.get_valid_token(integration, purpose="p")
     with django_capture_on_commit_callbacks(execute=True):

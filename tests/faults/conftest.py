@@ -22,4 +22,6 @@ def pg_cluster(transactional_db):
         pytest.skip("needs the private PostgreSQL cluster that `make faults` starts")
     if int(connection.settings_dict["PORT"] or 5432) != cluster.port:
         pytest.skip("the test database is not in the private cluster")
-    return cluster
+    yield cluster
+    cluster.start_if_stopped()
+    connection.close()  # a restart under the test broke it; teardown opens a new one

@@ -123,6 +123,13 @@ class PrivatePostgres:
         _wait(lambda: _accepts(self.port), timeout=30, what="PostgreSQL")
         return self
 
+    def running(self):
+        return _accepts(self.port)
+
+    def start_if_stopped(self):
+        if not self.running():
+            self.start()
+
     def stop(self, mode="fast"):
         self._as_owner([_pg_bin("pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "stop"])
 
