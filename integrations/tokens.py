@@ -1247,6 +1247,22 @@ def _revocation_url(row, endpoints, actor, ip_address):
 
 
 @sensitive_variables()
+def _take_unstored_answer(row):
+    """Put on ``row`` (in memory) the tokens of a refresh answer that is still
+    in the outbox, unstored: they are the live ones, and the ones to revoke."""
+    answer = refresh_outbox.pending(row)
+    if answer is None:
+        return
+    try:
+        apply_token_response(row, answer)
+    except TokenResponseError:
+        kept = salvage_refresh_token(answer)
+        if kept:
+            row.refresh_token = kept
+    refresh_outbox.discard(row.pk)
+
+
+@sensitive_variables()
 def _revoke_oauth1(row, result, *, actor, ip_address):
     """OAuth 1.0a has no standard revocation: a signed POST to the revocation URL
     a preset names (X's ``invalidate_token``), with the access token and secret."""
@@ -1325,6 +1341,7 @@ def disconnect(
     if row is None:
         raise Integration.DoesNotExist("no such integration for this user")
     result = Disconnection(integration=row)
+    _take_unstored_answer(row)
     _revoke_at_provider(row, result, actor=actor, ip_address=ip_address)
     with transaction.atomic(using=db):
         row.access_token = None

@@ -394,3 +394,19 @@ def test_the_scheduled_refresh_stops_on_a_database_failure(alice, provider, fake
     report = tokens.refresh_expiring(within=600)
     assert report.counts == {"database_unavailable": 1}
     assert len(calls) == 1  # not once per row: the run stopped
+
+
+def test_disconnect_revokes_the_tokens_of_an_unstored_answer(alice, fake, provider, monkeypatch):
+    """The kept answer holds the live tokens (the stored refresh token is retired):
+    disconnecting revokes those, and the kept answer is gone with the grant."""
+    integration = connected(alice, provider)
+    expire(integration)
+    writes = FailingWrites(monkeypatch, times=10**6)
+    with override_settings(INTEGRATIONS={**INTEGRATIONS, "REFRESH_STORE_RETRY_SECONDS": 0}):
+        with pytest.raises(tokens.DatabaseUnavailable):
+            tokens.get_valid_token(integration, purpose="p")
+    writes.left = 0
+    tokens.disconnect(alice, integration.pk)
+    revoked = [request["form"]["token"] for request in fake.requests_to("/revoke")]
+    assert revoked == [ISSUED_REFRESH, ISSUED_ACCESS]
+    assert caches["default"].get(f"integrations:refresh-outbox:{integration.pk}") is None
