@@ -20,7 +20,7 @@ import time
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from integrations import tokens
+from integrations import token_reading, tokens
 from integrations.models import AuditEvent, Integration, Provider
 from integrations.sealed.redaction import Secret
 
@@ -70,7 +70,7 @@ def section(quick):
         fresh = Integration.objects.get(pk=pk)
         tokens.get_valid_token(fresh, purpose="benchmark", actor=user)
 
-    one_statement = tokens._read_again_and_audit
+    one_statement = token_reading._read_again_and_audit
 
     def orm_read_again(integration, purpose, actor, ip_address):
         # What _read_again_and_audit does off PostgreSQL: the ORM re-read; the
@@ -78,11 +78,11 @@ def section(quick):
         integration.refresh_from_db()
 
     def get_valid_token_orm():
-        tokens._read_again_and_audit = orm_read_again
+        token_reading._read_again_and_audit = orm_read_again
         try:
             get_valid_token()
         finally:
-            tokens._read_again_and_audit = one_statement
+            token_reading._read_again_and_audit = one_statement
 
     def unaudited():
         fresh = Integration.objects.get(pk=pk)

@@ -9,10 +9,10 @@ put it on the wire:
   ``httpx.AsyncClient`` (the async flow runs the policy in Django's
   thread-sensitive executor, so the ORM is never called from the event loop).
 
-For an integration the policy asks :func:`tokens.get_valid_token` before every
+For an integration the policy asks :func:`get_valid_token` before every
 request (a token about to expire is refreshed first, exactly once across
 workers). A 401 answer means the provider no longer accepts the token:
-:func:`tokens.refresh_rejected` refreshes once (or takes the token another
+:func:`refresh_rejected` refreshes once (or takes the token another
 worker already refreshed) and the request is sent once more; whatever the retry
 answers is the answer. A credential (API key, basic, bearer) cannot be
 refreshed, so its 401 is returned as it is. An OAuth 1.0a integration's requests
@@ -35,10 +35,14 @@ from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured
 from django.views.decorators.debug import sensitive_variables
 
-from . import credentials, oauth1, tokens
+from . import credentials, oauth1
 from .models import Credential, Integration
 from .provider_http import NoRedirects
 from .redaction import redact
+from .token_errors import ReauthorizationRequired
+from .token_reading import get_signing_credentials, get_valid_token
+from .token_refresh import refresh_rejected
+from .token_store import is_oauth1, read_access_token
 
 UNAUTHORIZED = 401
 
@@ -149,7 +153,7 @@ class IntegrationTokens:
 
     @sensitive_variables()
     def _signed(self, integration):
-        token, token_secret = tokens.get_signing_credentials(
+        token, token_secret = get_signing_credentials(
             integration, purpose=self.purpose, actor=self.actor
         )
         self._held = (token, token_secret)
@@ -165,20 +169,20 @@ class IntegrationTokens:
     @sensitive_variables()
     def current(self):
         integration = self._row()
-        if tokens.is_oauth1(integration):
+        if is_oauth1(integration):
             return self._signed(integration)
-        secret = tokens.get_valid_token(integration, purpose=self.purpose, actor=self.actor)
+        secret = get_valid_token(integration, purpose=self.purpose, actor=self.actor)
         return self._placement(integration, secret)
 
     @sensitive_variables()
     def after_unauthorized(self, rejected):
         integration = self._row()
-        if tokens.is_oauth1(integration):
+        if is_oauth1(integration):
             return None  # nothing to refresh: the 401 is the answer
-        tokens.refresh_rejected(integration, rejected.value, actor=self.actor)
-        secret = tokens.read_access_token(integration, purpose=self.purpose, actor=self.actor)
+        refresh_rejected(integration, rejected.value, actor=self.actor)
+        secret = read_access_token(integration, purpose=self.purpose, actor=self.actor)
         if secret is None:
-            raise tokens.ReauthorizationRequired(integration.status, status=integration.status)
+            raise ReauthorizationRequired(integration.status, status=integration.status)
         return self._placement(integration, secret)
 
     async def acurrent(self):

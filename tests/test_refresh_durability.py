@@ -17,7 +17,7 @@ from django.db import OperationalError
 from django.test.utils import override_settings
 from django.utils import timezone
 
-from integrations import refresh_outbox, tokens
+from integrations import refresh_outbox, token_reading, token_refresh, tokens
 from integrations.models import AuditEvent, Integration
 from tests.conftest import assert_not_logged
 from tests.fake_provider import closed_port_url
@@ -66,7 +66,7 @@ class FailingWrites:
     def __init__(self, monkeypatch, times):
         self.left = times
         self.calls = 0
-        real = tokens._write_if_leased
+        real = token_refresh._write_if_leased
 
         def write(*args, **kwargs):
             self.calls += 1
@@ -75,7 +75,7 @@ class FailingWrites:
                 raise OperationalError("server closed the connection unexpectedly")
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(tokens, "_write_if_leased", write)
+        monkeypatch.setattr(token_refresh, "_write_if_leased", write)
 
 
 # -- a request the provider may have acted on is not sent again ---------------------
@@ -374,7 +374,7 @@ def test_a_database_that_cannot_be_reached_is_a_typed_failure(alice, provider, m
     def down(*args, **kwargs):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(tokens, "_read_again_and_audit", down)
+    monkeypatch.setattr(token_reading, "_read_again_and_audit", down)
     with pytest.raises(tokens.DatabaseUnavailable) as info:
         tokens.get_valid_token(integration, purpose="p")
     assert isinstance(info.value, tokens.TokenUnavailable)
@@ -390,7 +390,7 @@ def test_the_scheduled_refresh_stops_on_a_database_failure(alice, provider, fake
         calls.append(1)
         raise OperationalError("terminating connection due to administrator command")
 
-    monkeypatch.setattr(tokens, "_claim", down)
+    monkeypatch.setattr(token_refresh, "_claim", down)
     report = tokens.refresh_expiring(within=600)
     assert report.counts == {"database_unavailable": 1}
     assert len(calls) == 1  # not once per row: the run stopped

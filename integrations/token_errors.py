@@ -1,0 +1,38 @@
+"""Why a token cannot be handed out: the token services' exceptions, in one place
+at the bottom of the services layer (codes only, never a secret).
+"""
+
+
+class TokenUnavailable(Exception):
+    """No valid access token can be handed out; ``code`` says why (never a secret)."""
+
+    def __init__(self, code: str, *, status: str = "") -> None:
+        self.code = code
+        self.status = status
+        super().__init__(f"no valid access token: {code}")
+
+
+class ReauthorizationRequired(TokenUnavailable):
+    """The user must connect the account again (revoked, refused, expired without refresh token)."""
+
+
+class TokenUnreadable(ReauthorizationRequired):
+    """A stored token cannot be opened: tampered or corrupt (``token_unreadable``),
+    legacy plaintext while plaintext reads are off (``token_not_sealed``), or sealed
+    with a key version the keyring lacks or has retired (``token_key_unknown``).
+
+    The integration is marked ``needs_reauth``: connecting again replaces the
+    tokens; an operator who restores the key (or runs ``encrypt_legacy``) can set
+    the status back to ``active``.
+    """
+
+
+class RefreshFailed(TokenUnavailable):
+    """The refresh failed for a reason that may pass (network, provider 5xx); tokens are kept."""
+
+
+class DatabaseUnavailable(TokenUnavailable):
+    """The database holding the tokens could not be reached (code
+    ``database_unavailable``): nothing was handed out, nothing stored is lost, and
+    a provider's answer received meanwhile is kept for the next refresh to store.
+    Try again shortly (pages and the API answer 503 with ``Retry-After``)."""
