@@ -27,6 +27,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from . import audit, connection_check, credentials, forms, oauth, oauth1, secret_status, tokens
 from .models import AuditEvent, Credential, Integration, Provider
 from .ratelimit import CREDENTIALS_SCOPE, limit_posts
+from .unavailable import refuse_when_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +86,7 @@ def _error_page(request, provider, code, *, status, message=None):
     )
 
 
+@refuse_when_unavailable
 @never_cache
 @login_required
 @require_GET
@@ -103,6 +105,7 @@ def connect(request, provider):
     return HttpResponseRedirect(url)
 
 
+@refuse_when_unavailable
 @sensitive_variables()
 @never_cache
 @login_required
@@ -168,6 +171,7 @@ def _record_failure(request, provider, code, ip):
     )
 
 
+@refuse_when_unavailable
 @never_cache
 @login_required
 @require_GET
@@ -180,6 +184,7 @@ def connect_result(request, pk):
     return render(request, "integrations/connect_result.html", {"integration": integration})
 
 
+@refuse_when_unavailable
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
@@ -222,6 +227,7 @@ def disconnect(request, pk):
     return redirect("integrations:connect-result", pk=integration.pk)
 
 
+@refuse_when_unavailable
 @never_cache
 @login_required
 @require_http_methods(["POST"])
@@ -262,6 +268,7 @@ _HIDDEN_STATUSES = (Integration.Status.REVOKED,)
 _NEEDS_RECONNECT = (Integration.Status.NEEDS_REAUTH, Integration.Status.EXPIRED)
 
 
+@refuse_when_unavailable
 @never_cache
 @login_required
 @require_GET
@@ -295,6 +302,7 @@ def _owned_credential(request, pk):
         raise Http404("no such credential") from None
 
 
+@refuse_when_unavailable
 @never_cache
 @login_required
 @require_GET
@@ -314,6 +322,7 @@ def credential_list(request):
     )
 
 
+@refuse_when_unavailable
 @sensitive_post_parameters(*forms.SECRET_PARAMETERS)
 @sensitive_variables()
 @never_cache
@@ -370,6 +379,7 @@ def credential_add(request):
     )
 
 
+@refuse_when_unavailable
 @sensitive_post_parameters(*forms.SECRET_PARAMETERS)
 @sensitive_variables()
 @never_cache
@@ -417,6 +427,7 @@ def credential_edit(request, pk):
     )
 
 
+@refuse_when_unavailable
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
