@@ -13,8 +13,9 @@ and threads that meet it:
 * an **info** line when it works again, with how many requests were refused.
 
 **The cache**: calls we own (the rate-limit counters, the OAuth callbacks'
-single-use markers) run inside :func:`cache_guard`, which turns whatever the
-cache backend raises into :class:`CacheUnavailable`. A call that succeeds
+single-use markers) run inside :func:`cache_guard`, which turns a failure of
+the cache backend (an ``OSError``, the client library's error) into
+:class:`CacheUnavailable`. A call that succeeds
 again ends the outage, so nothing needs a restart: Django's cache backends
 reconnect by themselves.
 
@@ -28,6 +29,7 @@ end of the request and opens a new one for the next; the ``connection_created``
 signal (connected in the app's ``ready``) ends the outage.
 """
 
+import functools
 import logging
 import threading
 import time
@@ -35,7 +37,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connections
+from django.db import DatabaseError, InterfaceError, OperationalError, connections
+from django.utils.module_loading import import_string
 
 from .conf import app_settings
 
@@ -64,8 +67,6 @@ def retry_after():
 def error_type(exc):
     """``module.Type`` of ``exc`` and of the driver error it wraps: what failed,
     without the message (which may quote hosts, users or values)."""
-    if exc is None:
-        return "no answer"
     names: list[str] = []
     while exc is not None and len(names) < 2:
         names.append(f"{type(exc).__module__}.{type(exc).__qualname__}")
@@ -135,17 +136,44 @@ def describe_cache(alias):
     return f"cache {alias!r} ({backend})"
 
 
+# What a cache backend raises when its server cannot be reached: sockets and
+# files (OSError), Django's database cache, and the client libraries' own
+# errors (those installed). Anything else — a bad rate, a bug — is not an outage.
+_CACHE_BACKEND_ERRORS = (
+    "redis.exceptions.RedisError",
+    "django_redis.exceptions.ConnectionInterrupted",
+    "pymemcache.exceptions.MemcacheError",
+    "pylibmc.Error",
+)
+
+
+class NoAnswer(Exception):
+    """Raised in a :func:`cache_guard` when the cache reported failure by
+    answering nothing (memcached does, where Redis raises)."""
+
+
+@functools.cache
+def cache_backend_errors():
+    errors: list[type[BaseException]] = [OSError, DatabaseError, NoAnswer]
+    for path in _CACHE_BACKEND_ERRORS:
+        try:
+            errors.append(import_string(path))
+        except ImportError:
+            continue
+    return tuple(errors)
+
+
 @contextmanager
 def cache_guard(alias="default"):
-    """Run cache calls; whatever the cache raises becomes :class:`CacheUnavailable`
-    (the outage logged once). A guarded call that works ends the outage."""
-    backend = describe_cache(alias)
+    """Run cache calls; a failure of the cache backend becomes
+    :class:`CacheUnavailable` (the outage logged once). A guarded call that
+    works ends the outage."""
     try:
         yield
-    except Exception as exc:  # noqa: BLE001 - any failure of the backend is an outage
-        outages.down(backend, exc)
-        raise CacheUnavailable(backend) from None
-    outages.up(backend)
+    except cache_backend_errors() as exc:
+        outages.down(describe_cache(alias), exc)
+        raise CacheUnavailable(describe_cache(alias)) from None
+    outages.up(describe_cache(alias))
 
 
 def describe_database(connection):

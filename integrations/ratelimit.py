@@ -26,7 +26,7 @@ from django.conf import settings
 from django.shortcuts import render
 from django_ratelimit.core import get_usage
 
-from .outages import CacheUnavailable, cache_guard
+from .outages import CacheUnavailable, NoAnswer, cache_guard
 
 CREDENTIALS_SCOPE = "integrations_credentials"
 REFRESH_SCOPE = "integrations_refresh"
@@ -66,10 +66,6 @@ def counter_cache_alias():
     return getattr(settings, "RATELIMIT_USE_CACHE", "default")
 
 
-class NoCount(Exception):
-    """The cache answered a rate-limit count with nothing (it is down)."""
-
-
 def _no_count(usage):
     """django-ratelimit's answer when the cache gave no count (a backend that
     reports failure instead of raising, such as memcached) and it fails closed."""
@@ -100,7 +96,7 @@ def hit(request, scope):
                 increment=True,
             )
             if usage is not None and _no_count(usage):
-                raise NoCount
+                raise NoAnswer
     except CacheUnavailable:
         if getattr(settings, "RATELIMIT_FAIL_OPEN", False):
             return Usage(allowed=True, retry_after=0)

@@ -110,12 +110,25 @@ def test_an_operational_error_on_a_working_connection_is_not_an_outage():
     assert outages_module.unavailable_database(ValueError()) is None
 
 
-@pytest.mark.django_db
-def test_a_cache_that_answers_no_count_refuses_the_rate_limited_request(settings):
+def test_a_cache_that_answers_no_count_refuses_the_rate_limited_request(settings, caplog):
     settings.CACHES = {"default": {"BACKEND": "tests.test_outages.NoAnswerCache"}}
     request = RequestFactory().post("/")
-    request.user = None
-    with pytest.raises(CacheUnavailable):
-        ratelimit.hit(request, ratelimit.CREDENTIALS_SCOPE)
+    for _ in range(3):
+        with pytest.raises(CacheUnavailable):
+            ratelimit.hit(request, ratelimit.CREDENTIALS_SCOPE)
+    [warning] = records(caplog, logging.WARNING)
+    assert "integrations.outages.NoAnswer" in warning.getMessage()
+    assert records(caplog, logging.INFO) == []
     settings.RATELIMIT_FAIL_OPEN = True
     assert ratelimit.hit(request, ratelimit.CREDENTIALS_SCOPE).allowed
+
+
+def test_a_bad_rate_is_not_mistaken_for_an_outage(settings, caplog):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {ratelimit.CREDENTIALS_SCOPE: "many per minute"},
+    }
+    with pytest.raises(Exception) as raised:  # noqa: PT011 - django-ratelimit's own error
+        ratelimit.hit(RequestFactory().post("/"), ratelimit.CREDENTIALS_SCOPE)
+    assert not isinstance(raised.value, CacheUnavailable)
+    assert records(caplog, logging.WARNING) == []
