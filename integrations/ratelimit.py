@@ -11,7 +11,9 @@ to and writes back a list of every request time without any atomicity.
 Counts live in the cache named by ``RATELIMIT_USE_CACHE`` (Django's default
 cache unless set). It must be shared by every process — Redis through
 ``CACHE_URL`` in production — or each process counts on its own and the limit
-is multiplied by the number of processes.
+is multiplied by the number of processes. When that cache is down the limits
+fail closed (:func:`hit` raises :class:`~integrations.outages.CacheUnavailable`,
+a 503) unless the project sets ``RATELIMIT_FAIL_OPEN``.
 
 Rates are read per request from ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]``
 (the scopes below; ``None`` switches one off) so that the API and the pages

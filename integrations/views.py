@@ -8,7 +8,9 @@ for an OAuth 1.0a provider, obtains a request token) and
 ``/integrations/callback/<provider>/`` finishes it. Both need a logged-in user.
 A bad ``state`` is a 400 (and an audit event); a provider that reports an error
 or cannot be reached gets a friendly page; a token never reaches a page, a
-message or a log line.
+message or a log line. Every view is wrapped in
+:func:`~integrations.unavailable.refuse_when_unavailable`: with the cache or the
+database down it answers a 503 page with ``Retry-After``, never a 500.
 """
 
 import logging
