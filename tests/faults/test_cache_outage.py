@@ -95,7 +95,7 @@ def test_the_credential_add_page_refuses_while_redis_is_down_then_works(
         assert_refused_cleanly(credential_post(browser))
     french = credential_post(browser, HTTP_ACCEPT_LANGUAGE="fr")
     assert_refused_cleanly(french)
-    assert "momentanément indisponible" in french.content.decode()
+    assert "Veuillez réessayer dans 30 secondes" in french.content.decode()
     assert not Credential.objects.exists()
     # One warning for the outage, naming the backend and the error type, no value;
     # Django does not log each 503 as an error (nor mail the admins).

@@ -101,6 +101,29 @@ def test_pages_and_api_answer_503_while_the_database_refuses_connections(
     assert api.get("/api/credentials/").status_code == 200
 
 
+@pytest.mark.django_db
+def test_a_site_template_that_needs_the_database_falls_back_to_the_standalone_page(
+    browser,  # noqa: F811
+    settings,
+):
+    engine = dict(settings.TEMPLATES[0], APP_DIRS=False)
+    engine["OPTIONS"] = dict(
+        engine["OPTIONS"],
+        loaders=[
+            (
+                "django.template.loaders.locmem.Loader",
+                {"base.html": "{{ request.session.items }}{% block content %}{% endblock %}"},
+            ),
+            "django.template.loaders.app_directories.Loader",
+        ],
+    )
+    settings.TEMPLATES = [engine]
+    with database_refusing_connections():
+        response = browser.get("/integrations/credentials/")
+    assert_refused_cleanly(response)
+    assert response.content.decode().startswith("<!doctype html>")
+
+
 def serve(method, path, **kwargs):
     """One request as a WSGI server makes it: Django's test client skips the
     ``close_old_connections`` of ``request_started``, which is what drops a
