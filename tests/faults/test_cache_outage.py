@@ -16,8 +16,14 @@ from django.core.cache import caches
 from django.db import close_old_connections
 from django.test import Client
 
-from integrations import outages as outages_module
-from integrations.models import Credential, Integration, Provider
+from integrations.models import AuditEvent, Credential, Integration, Provider
+from tests.faults.outage_helpers import (
+    CANARY,
+    api_client,
+    assert_refused_cleanly,
+    no_outage_left,  # noqa: F401 (fixture)
+    outage_records,
+)
 from tests.oauth_helpers import (  # noqa: F401 (fixtures)
     alice,
     browser,
@@ -32,12 +38,11 @@ from tests.oauth_helpers import (  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.faults
 
-RETRY_AFTER = "30"  # OUTAGE_RETRY_AFTER_SECONDS's default
-SECRET = "canary-7f3a9c1e-SECRET-do-not-leak"
+SECRET = CANARY
 
 
 @pytest.fixture
-def redis_cache(private_redis, settings):
+def redis_cache(private_redis, settings, no_outage_left):  # noqa: F811
     """Django's default cache (rate-limit counters, OAuth markers) on the private Redis."""
     settings.CACHES = {
         "default": {
@@ -46,33 +51,8 @@ def redis_cache(private_redis, settings):
         }
     }
     settings.RATELIMIT_USE_CACHE = "default"
-    outages_module.outages.reset()
     yield private_redis
-    outages_module.outages.reset()
     caches["default"].close()
-
-
-def outage_records(caplog, level):
-    return [r for r in caplog.records if r.name == "integrations.outages" and r.levelno == level]
-
-
-def assert_refused_cleanly(response, *, json=False):
-    assert response.status_code == 503, response.content[:500]
-    assert response["Retry-After"] == RETRY_AFTER
-    body = response.content.decode()
-    assert "Traceback" not in body and "redis" not in body.lower()
-    assert SECRET not in body
-    if json:
-        assert response.json()["error"]["code"] == "service_unavailable"
-    else:
-        assert "Temporarily unavailable" in body or "indisponible" in body
-
-
-def api_client(user):
-    from integrations.api.api_tokens import create_api_token
-
-    token, _expires_at = create_api_token(user)
-    return Client(HTTP_AUTHORIZATION=f"Token {token}")
 
 
 def credential_post(client, name="Mailer key", **headers):
@@ -205,11 +185,13 @@ def test_the_oauth2_callback_refuses_while_redis_is_down_and_the_state_stays_sin
 ):
     location, _query = start(browser)
     params = consent(location)
+    events = AuditEvent.objects.count()
 
     redis_cache.stop()
     assert_refused_cleanly(callback(browser, **params))
     assert_refused_cleanly(callback(browser, **params))
     assert not Integration.objects.exists()
+    assert AuditEvent.objects.count() == events  # nothing recorded as done or rejected
     assert fake.requests_to("/token") == []  # the code was not spent
 
     redis_cache.start()
@@ -258,9 +240,12 @@ def test_the_oauth1_callback_refuses_while_redis_is_down_and_the_token_stays_sin
     assert response.status_code == 302, response.content[:500]
     params = {"oauth_token": "request-token-1", "oauth_verifier": "verifier-1"}
 
+    events = AuditEvent.objects.count()
+
     redis_cache.stop()
     assert_refused_cleanly(callback(browser, "fake1", **params))
     assert not Integration.objects.exists()
+    assert AuditEvent.objects.count() == events
     assert fake.requests_to("/oauth1/access_token") == []
 
     redis_cache.start()

@@ -15,31 +15,22 @@ from contextlib import contextmanager
 import pytest
 from django.db import close_old_connections, connections
 
-from integrations import outages as outages_module
+from tests.faults.outage_helpers import (
+    api_client,
+    assert_refused_cleanly,
+    no_outage_left,  # noqa: F401 (fixture)
+    outage_records,
+)
 from tests.faults.servers import free_port
 from tests.oauth_helpers import alice, browser  # noqa: F401 (fixtures)
 
-pytestmark = pytest.mark.faults
-
-RETRY_AFTER = "30"
-
-
-@pytest.fixture(autouse=True)
-def _no_outage_left():
-    outages_module.outages.reset()
-    yield
-    outages_module.outages.reset()
+pytestmark = [pytest.mark.faults, pytest.mark.usefixtures("no_outage_left")]
 
 
 @pytest.fixture
 def api(alice):  # noqa: F811
     pytest.importorskip("rest_framework")
-    from django.test import Client
-
-    from integrations.api.api_tokens import create_api_token
-
-    token, _expires_at = create_api_token(alice)
-    return Client(HTTP_AUTHORIZATION=f"Token {token}")
+    return api_client(alice)
 
 
 @contextmanager
@@ -59,21 +50,6 @@ def database_refusing_connections():
     finally:
         connections["default"] = original
         broken.close()
-
-
-def outage_records(caplog, level):
-    return [r for r in caplog.records if r.name == "integrations.outages" and r.levelno == level]
-
-
-def assert_refused_cleanly(response, *, json=False):
-    assert response.status_code == 503, response.content[:500]
-    assert response["Retry-After"] == RETRY_AFTER
-    body = response.content.decode()
-    assert "Traceback" not in body and "OperationalError" not in body
-    if json:
-        assert response.json()["error"]["code"] == "service_unavailable"
-    else:
-        assert "Temporarily unavailable" in body or "momentanément indisponible" in body
 
 
 @pytest.mark.django_db
