@@ -88,9 +88,6 @@ class Outages:
         self._lock = threading.Lock()
         self._down: dict[str, _Outage] = {}
 
-    def is_down(self, backend):
-        return backend in self._down
-
     def down(self, backend, exc):
         """Count a request refused because ``backend`` failed with ``exc``; the
         first one of an outage logs the warning."""
