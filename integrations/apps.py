@@ -21,6 +21,14 @@ class IntegrationsConfig(AppConfig):
         reseal_action_finished.connect(
             record_reseal_action, dispatch_uid="integrations.audit.reseal_action"
         )
+        from django.db.backends.signals import connection_created
+
+        from .outages import database_connected
+
+        # A new database connection ends an outage of that database (one log line).
+        connection_created.connect(
+            database_connected, dispatch_uid="integrations.outages.database_connected"
+        )
         from .notifications import email_owner_to_reconnect
         from .signals import integration_needs_reauth
 

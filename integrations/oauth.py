@@ -54,6 +54,7 @@ from . import audit
 from .conf import app_settings
 from .credentials import read_client_secret
 from .models import AuditEvent, Provider
+from .outages import cache_guard
 from .provider_data import (
     ACCOUNT_ID_MAX_LENGTH,
     CLAIM_MAX_LENGTH,
@@ -545,9 +546,13 @@ def take_pending(request, provider, value, *, reasons, session_key=SESSION_KEY):
     bucket["used"] = [*bucket["used"], digest][-MAX_USED:]
     save_bucket(request, bucket, session_key)
     # Two concurrent callbacks with one state would both find it in the
-    # session they loaded; the shared cache lets only one through.
+    # session they loaded; the shared cache lets only one through. With the
+    # cache down nothing goes through (CacheUnavailable, a 503): the session is
+    # not saved on a 5xx, so the state stays pending and single-use.
     ttl = app_settings.STATE_TTL_SECONDS
-    if not cache.add(_cache_key(f"{session_key}-used", digest), True, ttl + 60):
+    with cache_guard():
+        first_use = cache.add(_cache_key(f"{session_key}-used", digest), True, ttl + 60)
+    if not first_use:
         raise reject_state(request, provider, f"{reasons}_replayed")
     if _now() - entry.get("t", 0) > ttl:
         raise reject_state(request, provider, f"{reasons}_expired")

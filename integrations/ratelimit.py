@@ -11,7 +11,9 @@ to and writes back a list of every request time without any atomicity.
 Counts live in the cache named by ``RATELIMIT_USE_CACHE`` (Django's default
 cache unless set). It must be shared by every process — Redis through
 ``CACHE_URL`` in production — or each process counts on its own and the limit
-is multiplied by the number of processes.
+is multiplied by the number of processes. When that cache is down the limits
+fail closed (:func:`hit` raises :class:`~integrations.outages.CacheUnavailable`,
+a 503) unless the project sets ``RATELIMIT_FAIL_OPEN``.
 
 Rates are read per request from ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]``
 (the scopes below; ``None`` switches one off) so that the API and the pages
@@ -25,6 +27,8 @@ from functools import wraps
 from django.conf import settings
 from django.shortcuts import render
 from django_ratelimit.core import get_usage
+
+from .outages import CacheUnavailable, NoAnswer, cache_guard
 
 CREDENTIALS_SCOPE = "integrations_credentials"
 REFRESH_SCOPE = "integrations_refresh"
@@ -59,19 +63,47 @@ def client_key(request):
     return f"ip:{request.META.get('REMOTE_ADDR', '')}"
 
 
+def counter_cache_alias():
+    """The cache alias django-ratelimit counts in (``RATELIMIT_USE_CACHE``)."""
+    return getattr(settings, "RATELIMIT_USE_CACHE", "default")
+
+
+def _no_count(usage):
+    """django-ratelimit's answer when the cache gave no count (a backend that
+    reports failure instead of raising, such as memcached) and it fails closed."""
+    return usage["count"] == 0 and usage["limit"] == 0 and usage["time_left"] == -1
+
+
 def hit(request, scope):
     """Count this request against ``scope``; say whether it may go on.
 
-    A cache that cannot be reached refuses (django-ratelimit fails closed
-    unless ``RATELIMIT_FAIL_OPEN`` is set).
+    A cache that cannot be reached **refuses**: :class:`CacheUnavailable` (a 503
+    with ``Retry-After``; the outage is logged once), since these limits guard
+    the credential endpoints. django-ratelimit itself lets an exception of the
+    cache through (Django's Redis backend raises one) and fails closed only on
+    a missing count; a project that sets ``RATELIMIT_FAIL_OPEN = True`` chooses
+    to let requests through uncounted instead, for both.
     """
     rate = rate_for(scope)
     if rate is None:
         return Usage(allowed=True, retry_after=0)
-    usage = get_usage(
-        request, group=scope, key=lambda _group, req: client_key(req), rate=rate, increment=True
-    )
-    if usage is None:  # RATELIMIT_ENABLE = False
+    alias = counter_cache_alias()
+    try:
+        with cache_guard(alias):
+            usage = get_usage(
+                request,
+                group=scope,
+                key=lambda _group, req: client_key(req),
+                rate=rate,
+                increment=True,
+            )
+            if usage is not None and _no_count(usage):
+                raise NoAnswer
+    except CacheUnavailable:
+        if getattr(settings, "RATELIMIT_FAIL_OPEN", False):
+            return Usage(allowed=True, retry_after=0)
+        raise
+    if usage is None:  # RATELIMIT_ENABLE = False (or fail-open on a missing count)
         return Usage(allowed=True, retry_after=0)
     return Usage(allowed=not usage["should_limit"], retry_after=max(usage["time_left"], 1))
 

@@ -8,7 +8,9 @@ for an OAuth 1.0a provider, obtains a request token) and
 ``/integrations/callback/<provider>/`` finishes it. Both need a logged-in user.
 A bad ``state`` is a 400 (and an audit event); a provider that reports an error
 or cannot be reached gets a friendly page; a token never reaches a page, a
-message or a log line.
+message or a log line. Every view is wrapped in
+:func:`~integrations.unavailable.refuse_when_unavailable`: with the cache or the
+database down it answers a 503 page with ``Retry-After``, never a 500.
 """
 
 import logging
@@ -27,6 +29,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from . import audit, connection_check, credentials, forms, oauth, oauth1, secret_status, tokens
 from .models import AuditEvent, Credential, Integration, Provider
 from .ratelimit import CREDENTIALS_SCOPE, limit_posts
+from .unavailable import refuse_when_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +88,7 @@ def _error_page(request, provider, code, *, status, message=None):
     )
 
 
+@refuse_when_unavailable
 @never_cache
 @login_required
 @require_GET
@@ -103,6 +107,7 @@ def connect(request, provider):
     return HttpResponseRedirect(url)
 
 
+@refuse_when_unavailable
 @sensitive_variables()
 @never_cache
 @login_required
@@ -168,6 +173,7 @@ def _record_failure(request, provider, code, ip):
     )
 
 
+@refuse_when_unavailable
 @never_cache
 @login_required
 @require_GET
@@ -180,6 +186,7 @@ def connect_result(request, pk):
     return render(request, "integrations/connect_result.html", {"integration": integration})
 
 
+@refuse_when_unavailable
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
@@ -222,6 +229,7 @@ def disconnect(request, pk):
     return redirect("integrations:connect-result", pk=integration.pk)
 
 
+@refuse_when_unavailable
 @never_cache
 @login_required
 @require_http_methods(["POST"])
@@ -262,6 +270,7 @@ _HIDDEN_STATUSES = (Integration.Status.REVOKED,)
 _NEEDS_RECONNECT = (Integration.Status.NEEDS_REAUTH, Integration.Status.EXPIRED)
 
 
+@refuse_when_unavailable
 @never_cache
 @login_required
 @require_GET
@@ -295,6 +304,7 @@ def _owned_credential(request, pk):
         raise Http404("no such credential") from None
 
 
+@refuse_when_unavailable
 @never_cache
 @login_required
 @require_GET
@@ -314,6 +324,7 @@ def credential_list(request):
     )
 
 
+@refuse_when_unavailable
 @sensitive_post_parameters(*forms.SECRET_PARAMETERS)
 @sensitive_variables()
 @never_cache
@@ -370,6 +381,7 @@ def credential_add(request):
     )
 
 
+@refuse_when_unavailable
 @sensitive_post_parameters(*forms.SECRET_PARAMETERS)
 @sensitive_variables()
 @never_cache
@@ -417,6 +429,7 @@ def credential_edit(request, pk):
     )
 
 
+@refuse_when_unavailable
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])

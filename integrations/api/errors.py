@@ -1,7 +1,8 @@
 """One JSON shape for every API error, and no secret in any of them.
 
-Every error the API answers — validation, 401/403/404/405, 409, 413, 429 and
-unexpected 500s — has the body::
+Every error the API answers — validation, 401/403/404/405, 409, 413, 429, 503
+(the cache or the database is down: ``service_unavailable`` with ``Retry-After``)
+and unexpected 500s — has the body::
 
     {"error": {"code": "invalid", "message": "Invalid input.",
                "fields": {"data": ["api_key: this key is required ..."]}}}
@@ -22,7 +23,7 @@ import traceback
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
+from django.db import IntegrityError, InterfaceError, OperationalError
 from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext_lazy as _
@@ -32,7 +33,9 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
+from ..outages import ServiceUnavailable, retry_after, unavailable_database
 from ..redaction import REDACTED
+from ..unavailable import mark_logged
 
 logger = logging.getLogger("integrations.api")
 
@@ -83,6 +86,29 @@ class ProviderUnavailable(exceptions.APIException):
     status_code = status.HTTP_502_BAD_GATEWAY
     default_detail = _("The provider did not complete the request. Try again later.")
     default_code = "provider_unavailable"
+
+
+class TemporarilyUnavailable(exceptions.APIException):
+    """The cache or the database is down (503 with ``Retry-After``): nothing was
+    done, try again later."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = _("The service is temporarily unavailable. Try again later.")
+    default_code = "service_unavailable"
+
+    def __init__(self, wait):
+        super().__init__()
+        self.wait = wait  # DRF's handler turns it into Retry-After
+
+
+def _outage(exc):
+    """A :class:`TemporarilyUnavailable` when ``exc`` is a cache or database
+    outage (:mod:`integrations.outages`), else ``None``."""
+    if isinstance(exc, ServiceUnavailable):
+        return TemporarilyUnavailable(exc.retry_after)
+    if isinstance(exc, (OperationalError, InterfaceError)) and unavailable_database(exc):
+        return TemporarilyUnavailable(retry_after())
+    return None
 
 
 def error_body(code, message, fields=None):
@@ -190,7 +216,10 @@ def _log_unexpected(exc, request):
 def exception_handler(exc, context):
     """DRF's ``EXCEPTION_HANDLER``: the JSON error shape for every failure."""
     request = context.get("request") if context else None
-    if isinstance(exc, Http404):
+    unavailable = _outage(exc)
+    if unavailable is not None:
+        exc = unavailable
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
@@ -222,6 +251,8 @@ def exception_handler(exc, context):
         detail = exc.detail if isinstance(exc, exceptions.APIException) else ""
         message = _FIXED_MESSAGES.get(code) or _scrub(detail, submitted) or code
     response.data = error_body(code, message, fields)
+    if unavailable is not None:
+        mark_logged(response)  # the outage is logged once, not per request
     return response
 
 

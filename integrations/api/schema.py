@@ -29,6 +29,8 @@ _DESCRIPTIONS = {
     "415": "The body is not JSON.",
     "429": "Rate limited; `Retry-After` says when to try again.",
     "502": "The provider could not be reached or failed; nothing was lost.",
+    "503": "The cache or the database is down; nothing was done. `Retry-After` says "
+    "when to try again.",
 }
 
 
@@ -50,6 +52,7 @@ class AutoSchema(SpectacularAutoSchema):
         throttles = self.view.get_throttles() if hasattr(self.view, "get_throttles") else []
         if throttles:
             statuses.append("429")
+        statuses.append("503")  # any request may meet a database (or cache) outage
         return statuses
 
     def _get_filter_parameters(self):

@@ -1,0 +1,67 @@
+"""The pages' answer when the cache or the database is down: 503 + ``Retry-After``.
+
+Every view of :mod:`integrations.views` is wrapped in
+:func:`refuse_when_unavailable`, so the app's pages refuse cleanly inside any
+project, with nothing to add to ``MIDDLEWARE`` and without changing how the
+project's own pages fail. (The API does the same in its exception handler,
+:mod:`integrations.api.errors`.) What counts as an outage, and its one log
+line, is :mod:`integrations.outages`.
+
+The page is the site's (``integrations/unavailable.html`` extends the
+project's ``base.html``), rendered without touching the database when that is
+what is down: no user (shown as signed out) and no flash messages, which both
+need it. If the site's template still cannot be rendered, a standalone page
+with the same text is served.
+"""
+
+from functools import wraps
+
+from django.contrib.auth.models import AnonymousUser
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse
+from django.template.loader import render_to_string
+
+from .outages import ServiceUnavailable, retry_after, unavailable_database
+
+
+def unavailable_response(request, *, database):
+    """The 503 page, with ``Retry-After``. ``database``: it is down, so the
+    page must not look up the user or the session's messages."""
+    seconds = retry_after()
+    context = {"retry_after": seconds}
+    if database:
+        context.update(user=AnonymousUser(), messages=())
+    try:
+        html = render_to_string("integrations/unavailable.html", context, request=request)
+    except Exception:  # noqa: BLE001 - the site's template needs what is down
+        html = render_to_string(
+            "integrations/unavailable_standalone.html", {"retry_after": seconds}
+        )
+    response = HttpResponse(html, status=503)
+    response["Retry-After"] = str(seconds)
+    mark_logged(response)
+    return response
+
+
+def mark_logged(response):
+    """Keep Django from logging this 503 as an error (and mailing the admins)
+    on every request: :mod:`integrations.outages` logged the outage once."""
+    response._has_been_logged = True  # django.utils.log.log_response's own flag
+
+
+def refuse_when_unavailable(view):
+    """Decorate a page view: a cache or database outage met while it runs is a
+    503 page with ``Retry-After`` instead of a 500."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except ServiceUnavailable:
+            return unavailable_response(request, database=False)
+        except (OperationalError, InterfaceError) as exc:
+            if unavailable_database(exc) is None:
+                raise
+            return unavailable_response(request, database=True)
+
+    return wrapper
