@@ -126,9 +126,14 @@ class IndexKeys:
     def parse(cls, spec: str | Sequence[str], *, wrapper: Any = None) -> "IndexKeys":
         """Explicit index keys, written like encryption keys (``"N:<base64>"``, or
         ``"N:wrapped:<base64url>"`` entries that ``wrapper`` unwraps)."""
+        return cls.from_roots(cls.parse_entries(spec, wrapper=wrapper))
+
+    @staticmethod
+    def parse_entries(spec: str | Sequence[str], *, wrapper: Any = None) -> list[tuple[int, bytes]]:
+        """``(version, root key)`` pairs from the syntax :meth:`parse` accepts."""
         from .keyring import Keyring  # same entry syntax and errors as the keyring
 
-        return cls.from_roots(Keyring.parse_entries(spec, wrapper=wrapper))
+        return Keyring.parse_entries(spec, wrapper=wrapper)
 
     def __repr__(self) -> str:
         return f"<IndexKeys versions={list(self.versions)}>"

@@ -16,8 +16,14 @@ Two layers, because either alone can be bypassed:
   JWTs, common vendor key prefixes), also HTML-escaped or percent-encoded (a
   callback URL inside ``next=``), before it is formatted or written, traceback
   text included.
+
+Keys are the one other thing registered: :func:`register_key_material` adds
+every data key and index key the settings layer builds a keyring from (an
+unwrapped one above all: a KMS response carries it in base64), in each
+encoding it could be written in, for the life of the process.
 """
 
+import base64
 import html
 import logging
 import re
@@ -34,6 +40,9 @@ REDACTED = "[REDACTED]"
 _MIN_REGISTERED_LENGTH = 8
 # How many values whose Secret is gone are still redacted (the most recent).
 _MAX_RECENT = 2048
+# How many written forms of keys stay registered (the most recent; seven per
+# key): a process holds a handful of keys, a test run rebuilding its settings more.
+_MAX_KEY_FORMS = 2048
 
 
 class Secret:
@@ -145,8 +154,21 @@ class _SecretRegistry:
         self._live: dict[str, int] = {}
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._released: deque[tuple[str, ...]] = deque()
+        self._keys: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
         self._index = None
+
+    def hold_key(self, forms):
+        """Register the written forms of one key, not tied to any object's life."""
+        with self._lock:
+            for form in forms:
+                if form not in self._keys:
+                    self._index = None
+                self._keys[form] = None
+                self._keys.move_to_end(form)
+            while len(self._keys) > _MAX_KEY_FORMS:
+                self._keys.popitem(last=False)
+                self._index = None
 
     def hold(self, owner, value):
         texts = tuple({text for text in _strings_in(value) if len(text) >= _MIN_REGISTERED_LENGTH})
@@ -183,7 +205,7 @@ class _SecretRegistry:
             self._apply_releases()
             if self._index is None:
                 index: dict[str, set[str]] = {}
-                for text in (*self._live, *self._recent):
+                for text in (*self._live, *self._recent, *self._keys):
                     for form in _written_forms(text):
                         index.setdefault(form[:_MIN_REGISTERED_LENGTH], set()).add(form)
                 self._index = {
@@ -194,11 +216,12 @@ class _SecretRegistry:
     def __contains__(self, text):
         with self._lock:
             self._apply_releases()
-            return text in self._live or text in self._recent
+            return text in self._live or text in self._recent or text in self._keys
 
     def clear(self):
         with self._lock:
             self._released.clear()
+            self._keys.clear()
             self._live.clear()
             self._recent.clear()
             self._index = None
@@ -243,6 +266,36 @@ def _written_forms(text):
 
 
 _registry = _SecretRegistry()
+
+
+def key_forms(key):
+    """Every way a key (bytes) is commonly written: base64 and base64url, with
+    and without padding (a KMS response, a keyring entry), hex in either case,
+    and the inside of its ``bytes`` repr (a library's debug line)."""
+    standard = base64.b64encode(key).decode("ascii")
+    urlsafe = base64.urlsafe_b64encode(key).decode("ascii")
+    forms = {
+        standard,
+        standard.rstrip("="),
+        urlsafe,
+        urlsafe.rstrip("="),
+        key.hex(),
+        key.hex().upper(),
+        repr(key)[2:-1],
+    }
+    return tuple(sorted(form for form in forms if len(form) >= _MIN_REGISTERED_LENGTH))
+
+
+def register_key_material(key):
+    """Make the log filter and the error reports redact ``key`` (bytes, a data or
+    index key) in every form :func:`key_forms` lists, for the life of the process.
+
+    For the settings layer, which builds the keyring: keys come from the
+    configuration (or a KMS/HSM), never from a request, so registering them
+    cannot be used to erase chosen text.
+    """
+    if isinstance(key, (bytes, bytearray)) and key:
+        _registry.hold_key(key_forms(bytes(key)))
 
 
 def is_registered(text):

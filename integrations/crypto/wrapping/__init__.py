@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from ..exceptions import KeyringError
+from .quiet import no_library_logs
 
 WRAPPED = "wrapped:"
 PURPOSE = "sealed-integrations data key"
@@ -192,7 +193,8 @@ def wrap_entry(wrapper: KeyWrapper, version: int, key: bytes) -> str:
             key_version=version,
         )
     try:
-        blob = wrapper.wrap(key, context=key_context(version))
+        with no_library_logs():  # botocore logs an Encrypt request, the key in it
+            blob = wrapper.wrap(key, context=key_context(version))
     except WrapperError as exc:
         raise WrapperError(
             f"key version {version} could not be wrapped by the {wrapper.backend} key "
@@ -247,7 +249,8 @@ def unwrap_entry(wrapper: KeyWrapper | None, version: int, key_text: str) -> byt
     blob = decode_blob(key_text, version)
     prefix = f"key version {version} could not be unwrapped by the {wrapper.backend} key wrapper"
     try:
-        key = wrapper.unwrap(blob, context=key_context(version))
+        with no_library_logs():  # botocore logs a Decrypt response, the key in it
+            key = wrapper.unwrap(blob, context=key_context(version))
     except WrapperError as exc:
         raise WrapperError(
             f"{prefix}: {exc.message}", backend=wrapper.backend, key_version=version

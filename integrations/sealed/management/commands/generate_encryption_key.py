@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 from integrations.crypto import KEY_SIZE, CryptoError, generate_key
 from integrations.crypto.wrapping import wrap_entry
 from integrations.sealed.conf import app_settings
+from integrations.sealed.redaction import register_key_material
 
 
 class Command(BaseCommand):
@@ -63,7 +64,9 @@ class Command(BaseCommand):
             raise CommandError(
                 "--wrap needs INTEGRATIONS['KEY_WRAPPER'] (the KMS or HSM that wraps the key)"
             )
-        return wrap_entry(wrapper, key_version, os.urandom(KEY_SIZE))
+        key = os.urandom(KEY_SIZE)
+        register_key_material(key)  # whatever the wrapper's libraries log, redacted
+        return wrap_entry(wrapper, key_version, key)
 
     def _next_version(self):
         try:
