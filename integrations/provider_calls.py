@@ -39,6 +39,7 @@ from . import credentials, oauth1, tokens
 from .models import Credential, Integration
 from .provider_http import NoRedirects
 from .redaction import redact
+from .sealed.redaction import mask_query_parameters, register_query_parameter
 
 UNAUTHORIZED = 401
 
@@ -59,6 +60,10 @@ class Placement:
         self.value = value  # the plain secret, to recognise a rejected token
         self.headers = headers or {}
         self.params = params or {}
+        for name in self.params:
+            # The URL carries the secret, and urllib3/httpx log URLs: the log
+            # filter masks this parameter's value, however short it is.
+            register_query_parameter(name)
 
     def __repr__(self):
         return f"Placement(headers={sorted(self.headers)!r}, params={sorted(self.params)!r})"
@@ -263,10 +268,11 @@ class CredentialSecret:
 def _without_secret(exc, placement):
     """``exc`` as raised, or, when the secret is in the URL (which ``requests``
     quotes in connection errors), the same exception type with the message
-    redacted and no chained cause that still quotes it."""
+    redacted (the secret's parameter masked by name, whatever the value's
+    length) and no chained cause that still quotes it."""
     if not placement.params:
         return exc
-    return type(exc)(redact(str(exc)))
+    return type(exc)(redact(mask_query_parameters(str(exc), placement.params)))
 
 
 class ProviderCallSession(NoRedirects, requests.Session):

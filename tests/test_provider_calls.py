@@ -473,3 +473,49 @@ def test_credential_auth_in_an_async_client(fake, echo, alice):
         _close_executor_connections()
     assert status == 200 and secret.reveal() == {"api_key": KEY}
     assert _received(fake)[0]["Authorization"] == f"Bearer {KEY}"
+
+
+SHORT_KEY = "zQx"  # 3 characters: too short for the registry of secret values
+
+
+@pytest.mark.parametrize("client", ["requests", "httpx"])
+def test_a_short_api_key_in_the_query_is_removed_from_every_error_and_log(
+    fake, echo, alice, client, all_logs
+):
+    """Issue 23, item 8: a value placed in a URL is masked by its parameter's name,
+    whatever its length, in the error we raise, the log lines and the error report."""
+    import sys
+
+    from integrations.reporting import RedactingExceptionReporter
+
+    provider = make_provider(fake, metadata={"api_key": {"in": "query", "name": "appid"}})
+    credential = _credential(alice, provider, data={"api_key": SHORT_KEY})
+    if client == "requests":
+        session = credentials.session(alice, credential, purpose=PURPOSE)
+        assert session.get(echo, params={"page": "2"}, timeout=5).status_code == 200
+        try:
+            session.get(closed_port_url() + "/api/echo", params={"q": "1"}, timeout=5)
+        except requests.ConnectionError:
+            report = sys.exc_info()
+    else:
+        auth = credentials.httpx_auth(alice, credential, purpose=PURPOSE)
+        with httpx.Client(auth=auth) as http:
+            assert http.get(echo, params={"page": "2"}).status_code == 200
+            try:
+                http.get(closed_port_url() + "/api/echo", params={"q": "1"})
+            except httpx.ConnectError:
+                report = sys.exc_info()
+    assert _received(fake)[1] == {"page": "2", "appid": SHORT_KEY}  # it was sent
+    assert not any(SHORT_KEY in str(exc) for exc in _chain(report[1]))
+    assert any(f"appid={SHORT_KEY}" in r.getMessage() for r in all_logs.records)  # as logged
+    redacting = RedactingFilter()
+    for record in all_logs.records:
+        redacting.filter(record)
+        assert SHORT_KEY not in record.getMessage()
+    assert any("appid=[REDACTED]" in r.getMessage() for r in all_logs.records)
+    for reporter in (
+        RedactingExceptionReporter(None, *report),
+        RedactingExceptionReporter(None, *report, is_email=True),
+    ):
+        for text in (reporter.get_traceback_html(), reporter.get_traceback_text()):
+            assert f"appid={SHORT_KEY}" not in text and f"appid%3D{SHORT_KEY}" not in text

@@ -269,3 +269,20 @@ def test_html_escaped_forms_are_redacted(canary):
     for fragment in ("opaque-abc-123", "shh-0123456789", canary):
         assert fragment not in cleaned
     assert cleaned.startswith("<td>{&#x27;access_token&#x27;: &#x27;[REDACTED]&#x27;}</td>")
+
+
+def test_a_registered_query_parameter_is_masked_in_every_url_whatever_its_length():
+    from integrations.sealed.redaction import mask_query_parameters, register_query_parameter
+
+    register_query_parameter("k9param")
+    for text, kept in [
+        ('"GET /v1/items?k9param=ab&page=2 HTTP/1.1" 200', "&page=2 HTTP/1.1"),
+        ("https://api.test/x?page=2&k9param=a", "?page=2&k9param="),
+        ("next=%2Fcb%3Fk9param%3Dab%26page%3D2", "%26page%3D2"),
+        ("<a href='/x?a=1&amp;k9param=ab'>", "'>"),
+    ]:
+        cleaned = redact(text)
+        assert "=ab" not in cleaned and "%3Dab" not in cleaned and "k9param=a'" not in cleaned
+        assert REDACTED in cleaned and kept in cleaned
+    assert redact("k9param=ab outside a URL") == "k9param=ab outside a URL"
+    assert mask_query_parameters("/x?other=1&zz=b", ["zz"]) == f"/x?other=1&zz={REDACTED}"

@@ -337,6 +337,69 @@ _PATTERNS = [
 ]
 
 
+class _QueryParameterNames:
+    """Names of URL query parameters that carry a secret (an API key placed in the
+    query string): their values are redacted from every URL, whatever their length.
+
+    Registered by the code that places a secret in a URL, from the provider's
+    configuration (staff-set), never from a request. Bounded: the most recent
+    ``_MAX_QUERY_NAMES`` names.
+    """
+
+    def __init__(self):
+        self._names: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+        self._pattern = None
+
+    def add(self, name):
+        with self._lock:
+            if name in self._names:
+                return
+            self._names[name] = None
+            while len(self._names) > _MAX_QUERY_NAMES:
+                self._names.popitem(last=False)
+            self._pattern = None
+
+    def pattern(self):
+        with self._lock:
+            if self._pattern is None and self._names:
+                self._pattern = query_parameter_pattern(self._names)
+            return self._pattern
+
+
+_MAX_QUERY_NAMES = 256
+
+
+def query_parameter_pattern(names):
+    """A regex matching ``name=<value>`` in a URL's query (also percent-encoded, a
+    URL inside another's parameter) for each of ``names``; group 1 is kept."""
+    alternatives = "|".join(
+        sorted({re.escape(quote(name, safe="")) for name in names} | {re.escape(n) for n in names})
+    )
+    return re.compile(
+        rf"((?:[?&;]|%(?:25)*(?:3[Ff]|26|3[Bb]))(?:{alternatives}){_EQUALS})"
+        rf"(?:(?!{_END})[^\s&#'\"<>])+"
+    )
+
+
+def mask_query_parameters(text, names):
+    """``text`` with the value of each query parameter in ``names`` replaced, in
+    every URL it holds, whatever the value's length."""
+    if not text or not names:
+        return text
+    return query_parameter_pattern(names).sub(lambda match: match.group(1) + REDACTED, text)
+
+
+_query_names = _QueryParameterNames()
+
+
+def register_query_parameter(name):
+    """Make the log filter and the error reports redact this query parameter's
+    value in every URL (for a secret placed in the query string)."""
+    if isinstance(name, str) and name:
+        _query_names.add(name)
+
+
 def redact(text):
     """``text`` with registered secrets and known secret shapes replaced, also
     where they appear HTML-escaped or percent-encoded."""
@@ -345,6 +408,9 @@ def redact(text):
     text = _replace_registered(text, _registry.index())
     for pattern in _PATTERNS:
         text = pattern.sub(lambda match: match.group(1) + REDACTED, text)
+    query = _query_names.pattern()
+    if query is not None:
+        text = query.sub(lambda match: match.group(1) + REDACTED, text)
     return text
 
 
