@@ -35,8 +35,8 @@ from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured
 from django.views.decorators.debug import sensitive_variables
 
-from . import credentials, oauth1, tokens
-from .models import Credential, Integration
+from . import audit, credentials, oauth1, tokens
+from .models import AuditEvent, Credential, Integration
 from .provider_http import NoRedirects
 from .redaction import redact
 from .sealed.redaction import mask_query_parameters, register_query_parameter
@@ -167,10 +167,29 @@ class IntegrationTokens:
         )
         return SignedPlacement(token.reveal(), auth)
 
+    def _refuse_insecure(self, integration, url):
+        """A PLAINTEXT signature would put the secrets themselves on a URL that
+        is not HTTPS: refused and audited before any secret is read."""
+        try:
+            oauth1.check_signed_request_url(integration.provider.signature_method, url)
+        except oauth1.InsecureRequestRefused as exc:
+            audit.record(
+                AuditEvent.Action.USE,
+                actor=self.actor,
+                target=integration,
+                purpose=self.purpose,
+                outcome=AuditEvent.Outcome.DENIED,
+                detail=exc.code,
+            )
+            raise
+
     @sensitive_variables()
-    def current(self):
+    def current(self, url=None):
+        """What the next request to ``url`` must carry."""
         integration = self._row()
         if tokens.is_oauth1(integration):
+            if url is not None:
+                self._refuse_insecure(integration, url)
             return self._signed(integration)
         secret = tokens.get_valid_token(integration, purpose=self.purpose, actor=self.actor)
         return self._placement(integration, secret)
@@ -186,8 +205,8 @@ class IntegrationTokens:
             raise tokens.ReauthorizationRequired(integration.status, status=integration.status)
         return self._placement(integration, secret)
 
-    async def acurrent(self):
-        return await sync_to_async(self.current, thread_sensitive=True)()
+    async def acurrent(self, url=None):
+        return await sync_to_async(self.current, thread_sensitive=True)(url)
 
     async def aafter_unauthorized(self, rejected):
         return await sync_to_async(self.after_unauthorized, thread_sensitive=True)(rejected)
@@ -249,7 +268,7 @@ class CredentialSecret:
         return f"CredentialSecret(credential={self.credential_id}, purpose={self.purpose!r})"
 
     @sensitive_variables()
-    def current(self):
+    def current(self, url=None):
         secret = credentials.read_secret(self.user, self.credential_id, purpose=self.purpose)
         self._held = secret
         credential = credentials.get_credential(self.user, self.credential_id)
@@ -258,8 +277,8 @@ class CredentialSecret:
     def after_unauthorized(self, rejected):
         return None
 
-    async def acurrent(self):
-        return await sync_to_async(self.current, thread_sensitive=True)()
+    async def acurrent(self, url=None):
+        return await sync_to_async(self.current, thread_sensitive=True)(url)
 
     async def aafter_unauthorized(self, rejected):
         return None
@@ -292,7 +311,7 @@ class ProviderCallSession(NoRedirects, requests.Session):
     @sensitive_variables()
     def send(self, request, **kwargs):
         kwargs["allow_redirects"] = False
-        placement = self.policy.current()
+        placement = self.policy.current(request.url)
         response = self._send(request, placement, kwargs)
         if response.status_code != UNAUTHORIZED or not self.policy.refreshable:
             return response
@@ -329,7 +348,7 @@ class ProviderCallAuth(httpx.Auth):
 
     def sync_auth_flow(self, request):
         request.read()
-        placement = self.policy.current()
+        placement = self.policy.current(str(request.url))
         response = yield placement.apply(request)
         if response.status_code == UNAUTHORIZED and self.policy.refreshable:
             retry = self.policy.after_unauthorized(placement)
@@ -338,7 +357,7 @@ class ProviderCallAuth(httpx.Auth):
 
     async def async_auth_flow(self, request):
         await request.aread()
-        placement = await self.policy.acurrent()
+        placement = await self.policy.acurrent(str(request.url))
         response = yield placement.apply(request)
         if response.status_code == UNAUTHORIZED and self.policy.refreshable:
             retry = await self.policy.aafter_unauthorized(placement)

@@ -519,3 +519,79 @@ def test_a_short_api_key_in_the_query_is_removed_from_every_error_and_log(
     ):
         for text in (reporter.get_traceback_html(), reporter.get_traceback_text()):
             assert f"appid={SHORT_KEY}" not in text and f"appid%3D{SHORT_KEY}" not in text
+
+
+# -- OAuth 1.0a PLAINTEXT: the secrets themselves go on the wire (issue 23, item 2) ----
+
+
+@pytest.fixture
+def plaintext_integration(alice, canary):
+    from integrations.models import Provider
+
+    provider = Provider.objects.create(
+        slug="plain1",
+        name="Plain 1",
+        auth_type=Provider.AuthType.OAUTH1,
+        signature_method=Provider.SignatureMethod.PLAINTEXT,
+        request_token_url="https://provider.test/oauth/request_token",
+        authorize_url="https://provider.test/oauth/authorize",
+        token_url="https://provider.test/oauth/access_token",
+        userinfo_url="https://provider.test/account",
+        client_id="plain-client",
+    )
+    credentials.set_client_secret(provider, f"{canary}-client", actor=None)
+    integration, _ = tokens.connect(
+        alice,
+        provider,
+        {"oauth_token": f"{canary}-token", "oauth_token_secret": f"{canary}-secret"},
+        external_account_id="acct-plain",
+    )
+    return integration
+
+
+@pytest.mark.parametrize("client", ["requests", "httpx"])
+@pytest.mark.parametrize("where", ["loopback", "elsewhere"])
+def test_a_plaintext_signed_request_to_plain_http_is_refused_before_it_leaves(
+    fake, echo, alice, plaintext_integration, canary, client, where, all_logs
+):
+    from integrations.oauth1 import InsecureRequestRefused
+
+    url = echo if where == "loopback" else "http://provider.test/api/echo"
+    with pytest.raises(InsecureRequestRefused) as refused:
+        if client == "requests":
+            tokens.session(plaintext_integration, purpose=PURPOSE, actor=alice).get(url, timeout=5)
+        else:
+            auth = tokens.httpx_auth(plaintext_integration, purpose=PURPOSE, actor=alice)
+            with httpx.Client(auth=auth) as http:
+                http.get(url)
+    assert refused.value.code == "plaintext_needs_https"
+    assert canary not in str(refused.value)
+    assert fake.requests_to("/api/echo") == []  # nothing was sent
+    event = AuditEvent.objects.get(action="use", outcome="denied")
+    assert event.detail == "plaintext_needs_https" and event.purpose == PURPOSE
+    assert event.target_id == str(plaintext_integration.pk) and event.actor == alice
+    assert not AuditEvent.objects.filter(action="use", outcome="success").exists()
+    assert_not_logged(all_logs, canary)
+
+
+def test_a_plaintext_signed_request_over_https_is_signed_and_sent(plaintext_integration, alice):
+    """HTTPS passes the check: the request goes out (to a closed port here)."""
+    https = closed_port_url().replace("http://", "https://") + "/api/echo"
+    with pytest.raises(requests.ConnectionError):
+        tokens.session(plaintext_integration, purpose=PURPOSE, actor=alice).get(https, timeout=5)
+    assert AuditEvent.objects.filter(
+        action="use", outcome="success", target_type="integrations.integration"
+    ).exists()
+
+
+def test_the_plaintext_signer_itself_refuses_plain_http(plaintext_integration, canary):
+    """The backstop under the policy: Authlib's signer, as the flow's own requests use it."""
+    from integrations import oauth1
+
+    auth = oauth1.signing_auth(
+        plaintext_integration.provider, "tok", "tok-secret", purpose=PURPOSE, actor=None
+    )
+    with pytest.raises(oauth1.InsecureRequestRefused):
+        auth.prepare("GET", "http://127.0.0.1:9/api", {}, b"")
+    url, headers, _body = auth.prepare("GET", "https://provider.test/api", {}, b"")
+    assert 'oauth_signature_method="PLAINTEXT"' in headers["Authorization"]
