@@ -286,3 +286,42 @@ def test_a_registered_query_parameter_is_masked_in_every_url_whatever_its_length
         assert REDACTED in cleaned and kept in cleaned
     assert redact("k9param=ab outside a URL") == "k9param=ab outside a URL"
     assert mask_query_parameters("/x?other=1&zz=b", ["zz"]) == f"/x?other=1&zz={REDACTED}"
+
+
+def test_a_token_in_a_request_line_of_the_access_log_is_redacted():
+    """Issue 23: a knox token sent as ?token= (the API reads it from the header only)
+    was written as it was by runserver's access log (django.server)."""
+    knox = "9f" * 32
+    for line in (
+        f'"GET /api/integrations/?token={knox} HTTP/1.1" 401 58',
+        f'"GET /api/integrations/?page=2&token={knox}&x=1 HTTP/1.1" 401 58',
+        f'"GET /api/credentials/?key={knox[:10]} HTTP/1.1" 401 58',
+        f'"GET /next/?next=%2Fapi%2F%3Ftoken%3D{knox} HTTP/1.1" 302 0',
+    ):
+        cleaned = redact(line)
+        assert knox[:10] not in cleaned, line
+        assert REDACTED in cleaned and cleaned.endswith(" HTTP/1.1" + line.split(" HTTP/1.1")[1])
+    assert redact("/search/?q=token+keyring&page=2") == "/search/?q=token+keyring&page=2"
+
+
+def test_runserver_access_log_lines_reach_the_handlers_redacted(settings):
+    """runserver logs each request line to django.server, under the django logger whose
+    handlers the project gave the RedactingFilter."""
+    from django.core.servers.basehttp import WSGIRequestHandler
+
+    knox = "ab" * 32
+    record = logging.LogRecord(
+        "django.server",
+        logging.INFO,
+        __file__,
+        1,
+        '"%s" %s %s',
+        (f"GET /api/integrations/?token={knox} HTTP/1.1", "401", "58"),
+        None,
+    )
+    assert WSGIRequestHandler.log_message  # the format above is Django's
+    handlers = [h for h in logging.getLogger("django").handlers]
+    assert handlers
+    for handler in handlers:
+        assert handler.filter(record)
+        assert knox not in record.getMessage()

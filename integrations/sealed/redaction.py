@@ -314,6 +314,11 @@ _KEYWORDS = (
     r"access_token|refresh_token|id_token|client_secret|api_key|apikey|api-key|password|"
     r"passwd|secret|code_verifier|authorization_code|private_key"
 )
+# Query parameters whose value is a credential wherever they appear in a URL.
+_QUERY_NAMES = (
+    r"code|state|nonce|token|auth_token|api_token|oauth_token|oauth_verifier|"
+    r"oauth_signature|signature|sig|key|access_key"
+)
 _PATTERNS = [
     # Authorization: Bearer xyz / Basic xyz
     re.compile(
@@ -325,8 +330,9 @@ _PATTERNS = [
         rf"(?i)((?:{_KEYWORDS}){_QUOTE}?\s*(?:[:=]|%(?:25)*3[Dd])\s*{_QUOTE}?)"
         rf"(?:(?!{_END})[^\s'\"&,;}}\]])+"
     ),
-    # OAuth redirects in access logs and query strings: /callback/?code=xyz&state=xyz
-    re.compile(rf"({_SEPARATOR}(?:code|state|nonce){_EQUALS})(?:(?!{_END})[^\s&#'\"])+"),
+    # OAuth redirects in access logs and query strings: /callback/?code=xyz&state=xyz;
+    # a token or key a client put in a URL (?token=<knox token>) in an access log.
+    re.compile(rf"({_SEPARATOR}(?:{_QUERY_NAMES}){_EQUALS})(?:(?!{_END})[^\s&#'\"])+"),
     # JWTs
     re.compile(r"()\beyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}"),
     # Well-known vendor token shapes (GitHub, Slack, Stripe, Google).
