@@ -28,11 +28,13 @@ is in the URL that ``urllib3`` and ``httpx`` log).
 """
 
 import base64
+from urllib.parse import urlsplit
 
 import httpx
 import requests
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured
+from django.http.request import validate_host
 from django.views.decorators.debug import sensitive_variables
 
 from . import audit, credentials, oauth1, tokens
@@ -42,6 +44,8 @@ from .redaction import redact
 from .sealed.redaction import mask_query_parameters, register_query_parameter
 
 UNAUTHORIZED = 401
+# allowed_hosts="provider": the host of the provider's base_url.
+PROVIDER_HOSTS = "provider"
 
 # Where an API key goes when the provider's metadata does not say.
 DEFAULT_API_KEY_PLACEMENT = {"in": "header", "name": "Authorization", "prefix": "Bearer "}
@@ -121,6 +125,62 @@ class SignedPlacement:
         return signed
 
 
+class HostNotAllowed(Exception):
+    """A request to a host the session's ``allowed_hosts`` does not list: refused
+    before it is sent (and before the secret is read, for an integration's token),
+    audited as a denied ``use``."""
+
+    code = "host_not_allowed"
+
+    def __init__(self, host):
+        super().__init__(f"requests to host {host!r} are not allowed by this session")
+        self.host = host
+
+
+def checked_allowed_hosts(allowed_hosts):
+    """``allowed_hosts`` as given to a session: ``None`` (any host),
+    :data:`PROVIDER_HOSTS`, or host names (``".example.com"`` for a domain and its
+    subdomains, as in Django's ``ALLOWED_HOSTS``), lower-cased."""
+    if allowed_hosts is None or allowed_hosts == PROVIDER_HOSTS:
+        return allowed_hosts
+    if isinstance(allowed_hosts, str) or not all(isinstance(h, str) for h in allowed_hosts):
+        raise TypeError("allowed_hosts must be None, 'provider' or a list of host names")
+    return tuple(host.lower() for host in allowed_hosts)
+
+
+def _allowed(allowed_hosts, provider):
+    if allowed_hosts != PROVIDER_HOSTS:
+        return allowed_hosts
+    host = urlsplit(provider.base_url).hostname if provider is not None else None
+    if not host:
+        raise ImproperlyConfigured(
+            "allowed_hosts='provider' needs the provider's base_url"
+            + (f" (provider {provider.slug!r} has none)" if provider is not None else "")
+        )
+    return (host.lower(),)
+
+
+def refuse_other_hosts(allowed_hosts, provider, url, *, actor, target, purpose):
+    """Raise :class:`HostNotAllowed` (audited) unless ``url``'s host is allowed."""
+    if allowed_hosts is None:
+        return
+    try:
+        host = (urlsplit(str(url)).hostname or "").lower()
+    except ValueError:
+        host = ""
+    if host and validate_host(host, _allowed(allowed_hosts, provider)):
+        return
+    audit.record(
+        AuditEvent.Action.USE,
+        actor=actor,
+        target=target,
+        purpose=purpose,
+        outcome=AuditEvent.Outcome.DENIED,
+        detail=HostNotAllowed.code,
+    )
+    raise HostNotAllowed(host)
+
+
 def authorization(scheme, value):
     return Placement(value, headers={"Authorization": f"{scheme} {value}"})
 
@@ -131,12 +191,13 @@ class IntegrationTokens:
 
     refreshable = True
 
-    def __init__(self, integration, *, purpose, actor=None):
+    def __init__(self, integration, *, purpose, actor=None, allowed_hosts=None):
         if not purpose:
             raise ValueError("reading a secret needs a stated purpose")
         self.integration_id = getattr(integration, "pk", integration)
         self.purpose = purpose
         self.actor = actor
+        self.allowed_hosts = checked_allowed_hosts(allowed_hosts)
         self._held = None  # the last Secret handed out, so logs redact it meanwhile
 
     def __repr__(self):
@@ -187,6 +248,15 @@ class IntegrationTokens:
     def current(self, url=None):
         """What the next request to ``url`` must carry."""
         integration = self._row()
+        if url is not None:
+            refuse_other_hosts(
+                self.allowed_hosts,
+                integration.provider,
+                url,
+                actor=self.actor,
+                target=integration,
+                purpose=self.purpose,
+            )
         if tokens.is_oauth1(integration):
             if url is not None:
                 self._refuse_insecure(integration, url)
@@ -256,12 +326,13 @@ class CredentialSecret:
 
     refreshable = False
 
-    def __init__(self, user, credential, *, purpose):
+    def __init__(self, user, credential, *, purpose, allowed_hosts=None):
         if not purpose:
             raise ValueError("reading a secret needs a stated purpose")
         self.user = user
         self.credential_id = getattr(credential, "pk", credential)
         self.purpose = purpose
+        self.allowed_hosts = checked_allowed_hosts(allowed_hosts)
         self._held = None
 
     def __repr__(self):
@@ -269,9 +340,20 @@ class CredentialSecret:
 
     @sensitive_variables()
     def current(self, url=None):
+        # Read first: reading another user's credential is what gets audited
+        # (reveal_denied); the host is checked before anything is sent.
         secret = credentials.read_secret(self.user, self.credential_id, purpose=self.purpose)
         self._held = secret
         credential = credentials.get_credential(self.user, self.credential_id)
+        if url is not None:
+            refuse_other_hosts(
+                self.allowed_hosts,
+                credential.provider,
+                url,
+                actor=self.user,
+                target=credential,
+                purpose=self.purpose,
+            )
         return credential_placement(credential, secret.reveal())
 
     def after_unauthorized(self, rejected):

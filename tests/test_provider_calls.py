@@ -595,3 +595,63 @@ def test_the_plaintext_signer_itself_refuses_plain_http(plaintext_integration, c
         auth.prepare("GET", "http://127.0.0.1:9/api", {}, b"")
     url, headers, _body = auth.prepare("GET", "https://provider.test/api", {}, b"")
     assert 'oauth_signature_method="PLAINTEXT"' in headers["Authorization"]
+
+
+# -- allowed_hosts: the token only goes where the caller allows (issue 23) ------------
+
+
+def _other_host(url):
+    """The same loopback server under another host name."""
+    return url.replace("127.0.0.1", "localhost")
+
+
+@pytest.mark.parametrize("client", ["requests", "httpx"])
+@pytest.mark.parametrize("allowed", ["provider", "list"])
+def test_allowed_hosts_refuses_another_host_before_the_token_is_sent(
+    fake, echo, alice, client, allowed, canary, all_logs
+):
+    provider = make_provider(fake, base_url=f"{fake.url}/api")
+    integration = connected(alice, provider, access=canary)
+    hosts = "provider" if allowed == "provider" else ["127.0.0.1", ".api.test"]
+    if client == "requests":
+        session = tokens.session(integration, purpose=PURPOSE, actor=alice, allowed_hosts=hosts)
+        assert session.get(echo, timeout=5).status_code == 200
+        with pytest.raises(provider_calls.HostNotAllowed) as refused:
+            session.get(_other_host(echo), timeout=5)
+    else:
+        auth = tokens.httpx_auth(integration, purpose=PURPOSE, actor=alice, allowed_hosts=hosts)
+        with httpx.Client(auth=auth) as http:
+            assert http.get(echo).status_code == 200
+            with pytest.raises(provider_calls.HostNotAllowed) as refused:
+                http.get(_other_host(echo))
+    assert refused.value.host == "localhost" and refused.value.code == "host_not_allowed"
+    assert len(fake.requests_to("/api/echo")) == 1  # the refused one never left
+    denied = AuditEvent.objects.get(action="use", outcome="denied")
+    assert denied.detail == "host_not_allowed" and denied.target_id == str(integration.pk)
+    # The allowed request's token only: the refused one read none.
+    assert AuditEvent.objects.filter(action="use", outcome="success", purpose=PURPOSE).count() == 1
+    assert_not_logged(all_logs, canary)
+
+
+def test_allowed_hosts_for_a_credential_and_a_provider_without_base_url(fake, echo, alice):
+    provider = make_provider(fake, metadata={"api_key": {"in": "query", "name": "key"}})
+    credential = _credential(alice, provider)
+    session = credentials.session(alice, credential, purpose=PURPOSE, allowed_hosts=["127.0.0.1"])
+    assert session.get(echo, timeout=5).status_code == 200
+    with pytest.raises(provider_calls.HostNotAllowed):
+        session.get(_other_host(echo), timeout=5)
+    assert len(fake.requests_to("/api/echo")) == 1
+    assert AuditEvent.objects.filter(
+        action="use", outcome="denied", target_type="integrations.credential"
+    ).exists()
+    with pytest.raises(ImproperlyConfigured, match="base_url"):
+        credentials.session(alice, credential, purpose=PURPOSE, allowed_hosts="provider").get(
+            echo, timeout=5
+        )
+    with pytest.raises(TypeError):
+        credentials.session(alice, credential, purpose=PURPOSE, allowed_hosts="127.0.0.1")
+
+
+def test_without_allowed_hosts_any_host_is_reached_as_before(api, provider, alice, fake):
+    integration = connected(alice, provider)
+    assert tokens.session(integration, purpose=PURPOSE).get(_other_host(api.url), timeout=5).ok
