@@ -130,10 +130,13 @@ class IndexKeys:
 
     @staticmethod
     def parse_entries(spec: str | Sequence[str], *, wrapper: Any = None) -> list[tuple[int, bytes]]:
-        """``(version, root key)`` pairs from the syntax :meth:`parse` accepts."""
+        """``(version, root key)`` pairs from the syntax :meth:`parse` accepts;
+        wrapped entries are unwrapped as index keys (their own wrap purpose, then
+        the data keys' one older entries were wrapped under)."""
         from .keyring import Keyring  # same entry syntax and errors as the keyring
+        from .wrapping import INDEX_KEY_PURPOSES
 
-        return Keyring.parse_entries(spec, wrapper=wrapper)
+        return Keyring.parse_entries(spec, wrapper=wrapper, purposes=INDEX_KEY_PURPOSES)
 
     def __repr__(self) -> str:
         return f"<IndexKeys versions={list(self.versions)}>"
