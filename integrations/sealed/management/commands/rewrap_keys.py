@@ -35,38 +35,17 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, index_keys=False, **options):
-        if index_keys:
-            return self._index_keys()
-        if app_settings.KEY_PROVIDER:
-            raise CommandError(
-                "INTEGRATIONS['KEY_PROVIDER'] supplies the keys: rewrap_keys works on "
-                "ENCRYPTION_KEYS only"
-            )
-        try:
-            wrapper = app_settings.key_wrapper
-            if wrapper is None:
-                raise CommandError(
-                    "rewrap_keys needs INTEGRATIONS['KEY_WRAPPER'] (the KMS or HSM whose KEK "
-                    "wraps the keys)"
-                )
-            _ = app_settings.keyring  # duplicates, a retired primary: refused before printing
-            entries = rewrap_entries(app_settings.ENCRYPTION_KEYS, wrapper)
-            kek = wrapper.describe()
-        except CryptoError as exc:
-            raise CommandError(str(exc)) from None
-        self.stdout.write("\n".join(entries))
-        self.stderr.write(
-            f"{len(entries)} key version(s) wrapped under the {wrapper.backend} KEK {kek}. "
-            "Replace INTEGRATIONS['ENCRYPTION_KEYS'] with these entries, in this order, and "
-            "deploy; the old KEK can be destroyed once no configuration uses the old entries."
-        )
-
-    def _index_keys(self):
-        if not app_settings.INDEX_KEYS:
+        if index_keys and not app_settings.INDEX_KEYS:
             raise CommandError(
                 "INTEGRATIONS['INDEX_KEYS'] is not set: the index keys are derived from the "
                 "encryption keys, which rewrap_keys (without --index-keys) re-wraps"
             )
+        if not index_keys and app_settings.KEY_PROVIDER:
+            raise CommandError(
+                "INTEGRATIONS['KEY_PROVIDER'] supplies the keys: rewrap_keys works on "
+                "ENCRYPTION_KEYS only"
+            )
+        setting = "INDEX_KEYS" if index_keys else "ENCRYPTION_KEYS"
         try:
             wrapper = app_settings.key_wrapper
             if wrapper is None:
@@ -74,13 +53,18 @@ class Command(BaseCommand):
                     "rewrap_keys needs INTEGRATIONS['KEY_WRAPPER'] (the KMS or HSM whose KEK "
                     "wraps the keys)"
                 )
-            entries = rewrap_entries(app_settings.INDEX_KEYS, wrapper, index_keys=True)
+            if not index_keys:
+                _ = app_settings.keyring  # duplicates, a retired primary: refused first
+            entries = rewrap_entries(getattr(app_settings, setting), wrapper, index_keys=index_keys)
             kek = wrapper.describe()
         except CryptoError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write("\n".join(entries))
+        what = "key version(s) wrapped"
+        if index_keys:
+            what = "index key version(s) wrapped as index keys"
         self.stderr.write(
-            f"{len(entries)} index key version(s) wrapped as index keys under the "
-            f"{wrapper.backend} KEK {kek}. Replace INTEGRATIONS['INDEX_KEYS'] with these "
-            "entries, in this order, and deploy."
+            f"{len(entries)} {what} under the {wrapper.backend} KEK {kek}. "
+            f"Replace INTEGRATIONS['{setting}'] with these entries, in this order, and "
+            "deploy; the old KEK can be destroyed once no configuration uses the old entries."
         )
