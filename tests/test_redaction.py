@@ -325,3 +325,8 @@ def test_runserver_access_log_lines_reach_the_handlers_redacted(settings):
     for handler in handlers:
         assert handler.filter(record)
         assert knox not in record.getMessage()
+
+
+def test_key_and_token_outside_a_url_are_left_alone():
+    for text in ("cache key=abc123 missed", "the token=expired path", "sig=1 in prose"):
+        assert redact(text) == text

@@ -17,10 +17,13 @@ Two layers, because either alone can be bypassed:
   callback URL inside ``next=``), before it is formatted or written, traceback
   text included.
 
-Keys are the one other thing registered: :func:`register_key_material` adds
-every data key and index key the settings layer builds a keyring from (an
-unwrapped one above all: a KMS response carries it in base64), in each
-encoding it could be written in, for the life of the process.
+Two other things are registered, both from the configuration, never from a
+request: :func:`register_key_material` adds every data key and index key the
+settings layer builds a keyring from (an unwrapped one above all: a KMS
+response carries it in base64), in each encoding it could be written in, for
+the life of the process; :func:`register_query_parameter` adds the name of a
+query parameter an API key is placed in, whose value is then masked in every
+URL whatever its length.
 """
 
 import base64
@@ -314,10 +317,12 @@ _KEYWORDS = (
     r"access_token|refresh_token|id_token|client_secret|api_key|apikey|api-key|password|"
     r"passwd|secret|code_verifier|authorization_code|private_key"
 )
+# Where a URL's query parameter starts: "?", "&" or ";", also percent-encoded.
+_QUERY_START = r"(?:[?&;]|%(?:25)*(?:3[Ff]|26|3[Bb]))"
 # Query parameters whose value is a credential wherever they appear in a URL.
 _QUERY_NAMES = (
-    r"code|state|nonce|token|auth_token|api_token|oauth_token|oauth_verifier|"
-    r"oauth_signature|signature|sig|key|access_key"
+    r"token|auth_token|api_token|oauth_token|oauth_verifier|oauth_signature|signature|"
+    r"sig|key|access_key"
 )
 _PATTERNS = [
     # Authorization: Bearer xyz / Basic xyz
@@ -330,9 +335,10 @@ _PATTERNS = [
         rf"(?i)((?:{_KEYWORDS}){_QUOTE}?\s*(?:[:=]|%(?:25)*3[Dd])\s*{_QUOTE}?)"
         rf"(?:(?!{_END})[^\s'\"&,;}}\]])+"
     ),
-    # OAuth redirects in access logs and query strings: /callback/?code=xyz&state=xyz;
-    # a token or key a client put in a URL (?token=<knox token>) in an access log.
-    re.compile(rf"({_SEPARATOR}(?:{_QUERY_NAMES}){_EQUALS})(?:(?!{_END})[^\s&#'\"])+"),
+    # OAuth redirects in access logs and query strings: /callback/?code=xyz&state=xyz
+    re.compile(rf"({_SEPARATOR}(?:code|state|nonce){_EQUALS})(?:(?!{_END})[^\s&#'\"])+"),
+    # A token or key a client put in a URL (?token=<knox token>), in an access log.
+    re.compile(rf"({_QUERY_START}(?:{_QUERY_NAMES}){_EQUALS})(?:(?!{_END})[^\s&#'\"])+"),
     # JWTs
     re.compile(r"()\beyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}"),
     # Well-known vendor token shapes (GitHub, Slack, Stripe, Google).
@@ -382,10 +388,7 @@ def query_parameter_pattern(names):
     alternatives = "|".join(
         sorted({re.escape(quote(name, safe="")) for name in names} | {re.escape(n) for n in names})
     )
-    return re.compile(
-        rf"((?:[?&;]|%(?:25)*(?:3[Ff]|26|3[Bb]))(?:{alternatives}){_EQUALS})"
-        rf"(?:(?!{_END})[^\s&#'\"<>])+"
-    )
+    return re.compile(rf"({_QUERY_START}(?:{alternatives}){_EQUALS})(?:(?!{_END})[^\s&#'\"<>])+")
 
 
 def mask_query_parameters(text, names):
