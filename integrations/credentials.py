@@ -330,21 +330,29 @@ def find_by_secret(
     raise Credential.DoesNotExist("no credential of this user has this secret")
 
 
-def session(user, credential, *, purpose):
+def session(user, credential, *, purpose, allowed_hosts=None):
     """A ``requests.Session`` whose requests carry the user's credential: an API
     key where the provider's ``metadata["api_key"]`` says (default
     ``Authorization: Bearer``), basic or bearer. Each request reads the secret
-    through :func:`read_secret` (audited). See :mod:`integrations.provider_calls`."""
+    through :func:`read_secret` (audited). See :mod:`integrations.provider_calls`.
+
+    ``allowed_hosts`` (opt-in): ``"provider"`` (the host of the credential's
+    provider's ``base_url``) or host names; a request to any other host is
+    refused (``HostNotAllowed``, audited) before it is sent."""
     from .provider_calls import CredentialSecret, ProviderCallSession
 
-    return ProviderCallSession(CredentialSecret(user, credential, purpose=purpose))
+    return ProviderCallSession(
+        CredentialSecret(user, credential, purpose=purpose, allowed_hosts=allowed_hosts)
+    )
 
 
-def httpx_auth(user, credential, *, purpose):
+def httpx_auth(user, credential, *, purpose, allowed_hosts=None):
     """An ``httpx.Auth`` doing what :func:`session` does (sync and async clients)."""
     from .provider_calls import CredentialSecret, ProviderCallAuth
 
-    return ProviderCallAuth(CredentialSecret(user, credential, purpose=purpose))
+    return ProviderCallAuth(
+        CredentialSecret(user, credential, purpose=purpose, allowed_hosts=allowed_hosts)
+    )
 
 
 async def aread_secret(user, credential, *, purpose, ip_address=None):

@@ -97,13 +97,43 @@ def _sign_hmac_sha256(client, request):
 _SIGNERS = {**ClientAuth.SIGNATURE_METHODS, "HMAC-SHA256": _sign_hmac_sha256}
 
 
+class InsecureRequestRefused(ProviderMisconfigured):
+    """A PLAINTEXT-signed request to a URL that is not HTTPS, refused before it is
+    signed: PLAINTEXT puts the client secret and the token secret themselves in
+    the request. Same rule as the PLAINTEXT provider's endpoints: HTTPS only, not
+    even loopback HTTP (a local proxy or tunnel may forward it in the clear)."""
+
+    default_code = "plaintext_needs_https"
+
+
+def check_signed_request_url(signature_method, url):
+    """Raise :class:`InsecureRequestRefused` unless ``url`` may carry a request
+    signed with ``signature_method`` (any URL for the HMAC and RSA methods)."""
+    if signature_method != Provider.SignatureMethod.PLAINTEXT:
+        return
+    try:
+        scheme = urlsplit(str(url)).scheme
+    except ValueError:
+        scheme = ""
+    if scheme != "https":
+        raise InsecureRequestRefused()
+
+
 class SigningAuth(OAuth1Auth):
-    """Authlib's ``requests`` OAuth 1 signer, knowing HMAC-SHA256 as well."""
+    """Authlib's ``requests`` OAuth 1 signer, knowing HMAC-SHA256 as well, and
+    refusing to sign a PLAINTEXT request for a URL that is not HTTPS."""
 
     SIGNATURE_METHODS = _SIGNERS
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.signature_method}>"
+
+    @sensitive_variables()
+    def prepare(self, method, uri, headers=None, body=None):
+        # Every signature goes through here: requests' __call__, httpx (in
+        # provider_calls) and the flow's own session (OAuth1Session's auth).
+        check_signed_request_url(self.signature_method, uri)
+        return super().prepare(method, uri, headers, body)
 
 
 class ProviderClient(NoRedirects, OAuth1Session):

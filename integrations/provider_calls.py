@@ -28,23 +28,28 @@ is in the URL that ``urllib3`` and ``httpx`` log).
 """
 
 import base64
+from urllib.parse import urlsplit
 
 import httpx
 import requests
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured
+from django.http.request import validate_host
 from django.views.decorators.debug import sensitive_variables
 
-from . import credentials, oauth1
-from .models import Credential, Integration
+from . import audit, credentials, oauth1
+from .models import AuditEvent, Credential, Integration
 from .provider_http import NoRedirects
 from .redaction import redact
+from .sealed.redaction import mask_query_parameters, register_query_parameter
 from .token_errors import ReauthorizationRequired
 from .token_reading import get_signing_credentials, get_valid_token
 from .token_refresh import refresh_rejected
 from .token_store import is_oauth1, read_access_token
 
 UNAUTHORIZED = 401
+# allowed_hosts="provider": the host of the provider's base_url.
+PROVIDER_HOSTS = "provider"
 
 # Where an API key goes when the provider's metadata does not say.
 DEFAULT_API_KEY_PLACEMENT = {"in": "header", "name": "Authorization", "prefix": "Bearer "}
@@ -63,6 +68,10 @@ class Placement:
         self.value = value  # the plain secret, to recognise a rejected token
         self.headers = headers or {}
         self.params = params or {}
+        for name in self.params:
+            # The URL carries the secret, and urllib3/httpx log URLs: the log
+            # filter masks this parameter's value, however short it is.
+            register_query_parameter(name)
 
     def __repr__(self):
         return f"Placement(headers={sorted(self.headers)!r}, params={sorted(self.params)!r})"
@@ -120,6 +129,62 @@ class SignedPlacement:
         return signed
 
 
+class HostNotAllowed(Exception):
+    """A request to a host the session's ``allowed_hosts`` does not list: refused
+    before it is sent (and before the secret is read, for an integration's token),
+    audited as a denied ``use``."""
+
+    code = "host_not_allowed"
+
+    def __init__(self, host):
+        super().__init__(f"requests to host {host!r} are not allowed by this session")
+        self.host = host
+
+
+def checked_allowed_hosts(allowed_hosts):
+    """``allowed_hosts`` as given to a session: ``None`` (any host),
+    :data:`PROVIDER_HOSTS`, or host names (``".example.com"`` for a domain and its
+    subdomains, as in Django's ``ALLOWED_HOSTS``), lower-cased."""
+    if allowed_hosts is None or allowed_hosts == PROVIDER_HOSTS:
+        return allowed_hosts
+    if isinstance(allowed_hosts, str) or not all(isinstance(h, str) for h in allowed_hosts):
+        raise TypeError("allowed_hosts must be None, 'provider' or a list of host names")
+    return tuple(host.lower() for host in allowed_hosts)
+
+
+def _allowed(allowed_hosts, provider):
+    if allowed_hosts != PROVIDER_HOSTS:
+        return allowed_hosts
+    host = urlsplit(provider.base_url).hostname if provider is not None else None
+    if not host:
+        raise ImproperlyConfigured(
+            "allowed_hosts='provider' needs the provider's base_url"
+            + (f" (provider {provider.slug!r} has none)" if provider is not None else "")
+        )
+    return (host.lower(),)
+
+
+def refuse_other_hosts(allowed_hosts, provider, url, *, actor, target, purpose):
+    """Raise :class:`HostNotAllowed` (audited) unless ``url``'s host is allowed."""
+    if allowed_hosts is None:
+        return
+    try:
+        host = (urlsplit(str(url)).hostname or "").lower()
+    except ValueError:
+        host = ""
+    if host and validate_host(host, _allowed(allowed_hosts, provider)):
+        return
+    audit.record(
+        AuditEvent.Action.USE,
+        actor=actor,
+        target=target,
+        purpose=purpose,
+        outcome=AuditEvent.Outcome.DENIED,
+        detail=HostNotAllowed.code,
+    )
+    raise HostNotAllowed(host)
+
+
 def authorization(scheme, value):
     return Placement(value, headers={"Authorization": f"{scheme} {value}"})
 
@@ -130,12 +195,13 @@ class IntegrationTokens:
 
     refreshable = True
 
-    def __init__(self, integration, *, purpose, actor=None):
+    def __init__(self, integration, *, purpose, actor=None, allowed_hosts=None):
         if not purpose:
             raise ValueError("reading a secret needs a stated purpose")
         self.integration_id = getattr(integration, "pk", integration)
         self.purpose = purpose
         self.actor = actor
+        self.allowed_hosts = checked_allowed_hosts(allowed_hosts)
         self._held = None  # the last Secret handed out, so logs redact it meanwhile
 
     def __repr__(self):
@@ -166,10 +232,38 @@ class IntegrationTokens:
         )
         return SignedPlacement(token.reveal(), auth)
 
+    def _refuse_insecure(self, integration, url):
+        """A PLAINTEXT signature would put the secrets themselves on a URL that
+        is not HTTPS: refused and audited before any secret is read."""
+        try:
+            oauth1.check_signed_request_url(integration.provider.signature_method, url)
+        except oauth1.InsecureRequestRefused as exc:
+            audit.record(
+                AuditEvent.Action.USE,
+                actor=self.actor,
+                target=integration,
+                purpose=self.purpose,
+                outcome=AuditEvent.Outcome.DENIED,
+                detail=exc.code,
+            )
+            raise
+
     @sensitive_variables()
-    def current(self):
+    def current(self, url=None):
+        """What the next request to ``url`` must carry."""
         integration = self._row()
+        if url is not None:
+            refuse_other_hosts(
+                self.allowed_hosts,
+                integration.provider,
+                url,
+                actor=self.actor,
+                target=integration,
+                purpose=self.purpose,
+            )
         if is_oauth1(integration):
+            if url is not None:
+                self._refuse_insecure(integration, url)
             return self._signed(integration)
         secret = get_valid_token(integration, purpose=self.purpose, actor=self.actor)
         return self._placement(integration, secret)
@@ -185,8 +279,8 @@ class IntegrationTokens:
             raise ReauthorizationRequired(integration.status, status=integration.status)
         return self._placement(integration, secret)
 
-    async def acurrent(self):
-        return await sync_to_async(self.current, thread_sensitive=True)()
+    async def acurrent(self, url=None):
+        return await sync_to_async(self.current, thread_sensitive=True)(url)
 
     async def aafter_unauthorized(self, rejected):
         return await sync_to_async(self.after_unauthorized, thread_sensitive=True)(rejected)
@@ -236,29 +330,41 @@ class CredentialSecret:
 
     refreshable = False
 
-    def __init__(self, user, credential, *, purpose):
+    def __init__(self, user, credential, *, purpose, allowed_hosts=None):
         if not purpose:
             raise ValueError("reading a secret needs a stated purpose")
         self.user = user
         self.credential_id = getattr(credential, "pk", credential)
         self.purpose = purpose
+        self.allowed_hosts = checked_allowed_hosts(allowed_hosts)
         self._held = None
 
     def __repr__(self):
         return f"CredentialSecret(credential={self.credential_id}, purpose={self.purpose!r})"
 
     @sensitive_variables()
-    def current(self):
+    def current(self, url=None):
+        # Read first: reading another user's credential is what gets audited
+        # (reveal_denied); the host is checked before anything is sent.
         secret = credentials.read_secret(self.user, self.credential_id, purpose=self.purpose)
         self._held = secret
         credential = credentials.get_credential(self.user, self.credential_id)
+        if url is not None:
+            refuse_other_hosts(
+                self.allowed_hosts,
+                credential.provider,
+                url,
+                actor=self.user,
+                target=credential,
+                purpose=self.purpose,
+            )
         return credential_placement(credential, secret.reveal())
 
     def after_unauthorized(self, rejected):
         return None
 
-    async def acurrent(self):
-        return await sync_to_async(self.current, thread_sensitive=True)()
+    async def acurrent(self, url=None):
+        return await sync_to_async(self.current, thread_sensitive=True)(url)
 
     async def aafter_unauthorized(self, rejected):
         return None
@@ -267,10 +373,11 @@ class CredentialSecret:
 def _without_secret(exc, placement):
     """``exc`` as raised, or, when the secret is in the URL (which ``requests``
     quotes in connection errors), the same exception type with the message
-    redacted and no chained cause that still quotes it."""
+    redacted (the secret's parameter masked by name, whatever the value's
+    length) and no chained cause that still quotes it."""
     if not placement.params:
         return exc
-    return type(exc)(redact(str(exc)))
+    return type(exc)(redact(mask_query_parameters(str(exc), placement.params)))
 
 
 class ProviderCallSession(NoRedirects, requests.Session):
@@ -290,7 +397,7 @@ class ProviderCallSession(NoRedirects, requests.Session):
     @sensitive_variables()
     def send(self, request, **kwargs):
         kwargs["allow_redirects"] = False
-        placement = self.policy.current()
+        placement = self.policy.current(request.url)
         response = self._send(request, placement, kwargs)
         if response.status_code != UNAUTHORIZED or not self.policy.refreshable:
             return response
@@ -327,7 +434,7 @@ class ProviderCallAuth(httpx.Auth):
 
     def sync_auth_flow(self, request):
         request.read()
-        placement = self.policy.current()
+        placement = self.policy.current(str(request.url))
         response = yield placement.apply(request)
         if response.status_code == UNAUTHORIZED and self.policy.refreshable:
             retry = self.policy.after_unauthorized(placement)
@@ -336,7 +443,7 @@ class ProviderCallAuth(httpx.Auth):
 
     async def async_auth_flow(self, request):
         await request.aread()
-        placement = await self.policy.acurrent()
+        placement = await self.policy.acurrent(str(request.url))
         response = yield placement.apply(request)
         if response.status_code == UNAUTHORIZED and self.policy.refreshable:
             retry = await self.policy.aafter_unauthorized(placement)

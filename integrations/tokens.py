@@ -36,18 +36,26 @@ from .token_store import (
 )
 
 
-def session(integration, *, purpose, actor=None):
+def session(integration, *, purpose, actor=None, allowed_hosts=None):
     """A ``requests.Session`` whose requests carry a valid access token, refreshed
     before it expires and once after a 401 (see :mod:`integrations.provider_calls`).
     For an OAuth 1.0a integration each request is signed (RFC 5849) with the
-    access token and its secret instead; nothing is refreshed."""
-    return ProviderCallSession(IntegrationTokens(integration, purpose=purpose, actor=actor))
+    access token and its secret instead; nothing is refreshed.
+
+    ``allowed_hosts`` (opt-in): ``"provider"`` (the host of the provider's
+    ``base_url``) or host names; a request to any other host is refused
+    (``HostNotAllowed``, audited) before the token is read or sent."""
+    return ProviderCallSession(
+        IntegrationTokens(integration, purpose=purpose, actor=actor, allowed_hosts=allowed_hosts)
+    )
 
 
-def httpx_auth(integration, *, purpose, actor=None):
+def httpx_auth(integration, *, purpose, actor=None, allowed_hosts=None):
     """An ``httpx.Auth`` doing what :func:`session` does, for ``httpx.Client`` and
     ``httpx.AsyncClient``."""
-    return ProviderCallAuth(IntegrationTokens(integration, purpose=purpose, actor=actor))
+    return ProviderCallAuth(
+        IntegrationTokens(integration, purpose=purpose, actor=actor, allowed_hosts=allowed_hosts)
+    )
 
 
 # Async twins for async views: the sync service runs in Django's thread-sensitive

@@ -257,3 +257,68 @@ def test_check_when_kms_is_unreachable(monkeypatch):
     assert error.msg.startswith("key version 2 could not be unwrapped by the aws_kms key wrapper")
     assert "KMS is unreachable [EndpointConnectionError; KMS key " + arn.decode() in error.msg
     assert CREDENTIALS["AWS_SECRET_ACCESS_KEY"] not in error.msg + error.hint
+
+
+# -- index keys are wrapped under a purpose of their own (issue 23) --------------------
+
+INDEX_CANARY = b"index-canary-0123456789abcdef-42"
+
+
+def test_an_index_key_entry_does_not_unwrap_as_a_data_key():
+    index_entry = wrap_entry(
+        LocalAesWrapper({}), 1, INDEX_CANARY, purpose="sealed-integrations index key"
+    )
+    with override_settings(INTEGRATIONS={"ENCRYPTION_KEYS": [index_entry], "KEY_WRAPPER": LOCAL}):
+        with pytest.raises(Exception, match="could not be unwrapped") as failed:
+            app_settings.keyring  # noqa: B018
+        assert_no_secret(str(failed.value))
+    settings = {"ENCRYPTION_KEYS": [wrapped(2)], "INDEX_KEYS": [index_entry], "KEY_WRAPPER": LOCAL}
+    with override_settings(INTEGRATIONS=settings):
+        assert app_settings.index_keys.versions == (1,)
+
+
+def test_index_key_entries_wrapped_before_their_purpose_still_unwrap_and_are_rewrapped():
+    """Entries made by generate_encryption_key --wrap before index keys had a purpose
+    of their own (the data keys' one) are not stranded: read, and re-wrapped by
+    rewrap_keys --index-keys into entries that no longer unwrap as data keys."""
+    from integrations.crypto.blind_index import IndexKeys
+
+    legacy = wrapped(3, key=INDEX_CANARY)  # the data keys' purpose
+    expected = IndexKeys.from_roots([(3, INDEX_CANARY)]).for_purpose("p").compute(b"v")
+    settings = {"ENCRYPTION_KEYS": [wrapped(2)], "INDEX_KEYS": [legacy], "KEY_WRAPPER": LOCAL}
+    with override_settings(INTEGRATIONS=settings):
+        assert app_settings.index_keys.for_purpose("p").compute(b"v") == expected
+        out, err = run("rewrap_keys", "--index-keys")
+    (entry,) = out.split()
+    assert entry.startswith("3:wrapped:") and entry != legacy
+    assert "index key" in err
+    assert_no_secret(out + err)
+    settings["INDEX_KEYS"] = [entry]
+    with override_settings(INTEGRATIONS=settings):
+        assert app_settings.index_keys.for_purpose("p").compute(b"v") == expected
+    with override_settings(INTEGRATIONS={"ENCRYPTION_KEYS": [entry], "KEY_WRAPPER": LOCAL}):
+        with pytest.raises(Exception, match="could not be unwrapped"):
+            app_settings.keyring  # noqa: B018
+
+
+def test_generate_encryption_key_wrap_index_key():
+    with override_settings(INTEGRATIONS={"ENCRYPTION_KEYS": [wrapped(2)], "KEY_WRAPPER": LOCAL}):
+        out, err = run("generate_encryption_key", "--wrap", "--index-key")
+        assert out.startswith("1:wrapped:") and "INDEX_KEYS" in err
+        with override_settings(
+            INTEGRATIONS={
+                "ENCRYPTION_KEYS": [wrapped(2)],
+                "INDEX_KEYS": [out],
+                "KEY_WRAPPER": LOCAL,
+            }
+        ):
+            assert app_settings.index_keys.versions == (1,)
+        with override_settings(INTEGRATIONS={"ENCRYPTION_KEYS": [out], "KEY_WRAPPER": LOCAL}):
+            with pytest.raises(Exception, match="could not be unwrapped"):
+                app_settings.keyring  # noqa: B018
+
+
+def test_rewrap_keys_index_keys_needs_index_keys():
+    with override_settings(INTEGRATIONS={"ENCRYPTION_KEYS": [wrapped(2)], "KEY_WRAPPER": LOCAL}):
+        with pytest.raises(CommandError, match="INDEX_KEYS"):
+            run("rewrap_keys", "--index-keys")

@@ -473,3 +473,185 @@ def test_credential_auth_in_an_async_client(fake, echo, alice):
         _close_executor_connections()
     assert status == 200 and secret.reveal() == {"api_key": KEY}
     assert _received(fake)[0]["Authorization"] == f"Bearer {KEY}"
+
+
+SHORT_KEY = "zQx"  # 3 characters: too short for the registry of secret values
+
+
+@pytest.mark.parametrize("client", ["requests", "httpx"])
+def test_a_short_api_key_in_the_query_is_removed_from_every_error_and_log(
+    fake, echo, alice, client, all_logs
+):
+    """Issue 23, item 8: a value placed in a URL is masked by its parameter's name,
+    whatever its length, in the error we raise, the log lines and the error report."""
+    import sys
+
+    from integrations.reporting import RedactingExceptionReporter
+
+    provider = make_provider(fake, metadata={"api_key": {"in": "query", "name": "appid"}})
+    credential = _credential(alice, provider, data={"api_key": SHORT_KEY})
+    if client == "requests":
+        session = credentials.session(alice, credential, purpose=PURPOSE)
+        assert session.get(echo, params={"page": "2"}, timeout=5).status_code == 200
+        try:
+            session.get(closed_port_url() + "/api/echo", params={"q": "1"}, timeout=5)
+        except requests.ConnectionError:
+            report = sys.exc_info()
+    else:
+        auth = credentials.httpx_auth(alice, credential, purpose=PURPOSE)
+        with httpx.Client(auth=auth) as http:
+            assert http.get(echo, params={"page": "2"}).status_code == 200
+            try:
+                http.get(closed_port_url() + "/api/echo", params={"q": "1"})
+            except httpx.ConnectError:
+                report = sys.exc_info()
+    assert _received(fake)[1] == {"page": "2", "appid": SHORT_KEY}  # it was sent
+    assert not any(SHORT_KEY in str(exc) for exc in _chain(report[1]))
+    assert any(f"appid={SHORT_KEY}" in r.getMessage() for r in all_logs.records)  # as logged
+    redacting = RedactingFilter()
+    for record in all_logs.records:
+        redacting.filter(record)
+        assert SHORT_KEY not in record.getMessage()
+    assert any("appid=[REDACTED]" in r.getMessage() for r in all_logs.records)
+    for reporter in (
+        RedactingExceptionReporter(None, *report),
+        RedactingExceptionReporter(None, *report, is_email=True),
+    ):
+        for text in (reporter.get_traceback_html(), reporter.get_traceback_text()):
+            assert f"appid={SHORT_KEY}" not in text and f"appid%3D{SHORT_KEY}" not in text
+
+
+# -- OAuth 1.0a PLAINTEXT: the secrets themselves go on the wire (issue 23, item 2) ----
+
+
+@pytest.fixture
+def plaintext_integration(alice, canary):
+    from integrations.models import Provider
+
+    provider = Provider.objects.create(
+        slug="plain1",
+        name="Plain 1",
+        auth_type=Provider.AuthType.OAUTH1,
+        signature_method=Provider.SignatureMethod.PLAINTEXT,
+        request_token_url="https://provider.test/oauth/request_token",
+        authorize_url="https://provider.test/oauth/authorize",
+        token_url="https://provider.test/oauth/access_token",
+        userinfo_url="https://provider.test/account",
+        client_id="plain-client",
+    )
+    credentials.set_client_secret(provider, f"{canary}-client", actor=None)
+    integration, _ = tokens.connect(
+        alice,
+        provider,
+        {"oauth_token": f"{canary}-token", "oauth_token_secret": f"{canary}-secret"},
+        external_account_id="acct-plain",
+    )
+    return integration
+
+
+@pytest.mark.parametrize("client", ["requests", "httpx"])
+@pytest.mark.parametrize("where", ["loopback", "elsewhere"])
+def test_a_plaintext_signed_request_to_plain_http_is_refused_before_it_leaves(
+    fake, echo, alice, plaintext_integration, canary, client, where, all_logs
+):
+    from integrations.oauth1 import InsecureRequestRefused
+
+    url = echo if where == "loopback" else "http://provider.test/api/echo"
+    with pytest.raises(InsecureRequestRefused) as refused:
+        if client == "requests":
+            tokens.session(plaintext_integration, purpose=PURPOSE, actor=alice).get(url, timeout=5)
+        else:
+            auth = tokens.httpx_auth(plaintext_integration, purpose=PURPOSE, actor=alice)
+            with httpx.Client(auth=auth) as http:
+                http.get(url)
+    assert refused.value.code == "plaintext_needs_https"
+    assert canary not in str(refused.value)
+    assert fake.requests_to("/api/echo") == []  # nothing was sent
+    event = AuditEvent.objects.get(action="use", outcome="denied")
+    assert event.detail == "plaintext_needs_https" and event.purpose == PURPOSE
+    assert event.target_id == str(plaintext_integration.pk) and event.actor == alice
+    assert not AuditEvent.objects.filter(action="use", outcome="success").exists()
+    assert_not_logged(all_logs, canary)
+
+
+def test_a_plaintext_signed_request_over_https_is_signed_and_sent(plaintext_integration, alice):
+    """HTTPS passes the check: the request goes out (to a closed port here)."""
+    https = closed_port_url().replace("http://", "https://") + "/api/echo"
+    with pytest.raises(requests.ConnectionError):
+        tokens.session(plaintext_integration, purpose=PURPOSE, actor=alice).get(https, timeout=5)
+    assert AuditEvent.objects.filter(
+        action="use", outcome="success", target_type="integrations.integration"
+    ).exists()
+
+
+def test_the_plaintext_signer_itself_refuses_plain_http(plaintext_integration, canary):
+    """The backstop under the policy: Authlib's signer, as the flow's own requests use it."""
+    from integrations import oauth1
+
+    auth = oauth1.signing_auth(
+        plaintext_integration.provider, "tok", "tok-secret", purpose=PURPOSE, actor=None
+    )
+    with pytest.raises(oauth1.InsecureRequestRefused):
+        auth.prepare("GET", "http://127.0.0.1:9/api", {}, b"")
+    url, headers, _body = auth.prepare("GET", "https://provider.test/api", {}, b"")
+    assert 'oauth_signature_method="PLAINTEXT"' in headers["Authorization"]
+
+
+# -- allowed_hosts: the token only goes where the caller allows (issue 23) ------------
+
+
+def _other_host(url):
+    """The same loopback server under another host name."""
+    return url.replace("127.0.0.1", "localhost")
+
+
+@pytest.mark.parametrize("client", ["requests", "httpx"])
+@pytest.mark.parametrize("allowed", ["provider", "list"])
+def test_allowed_hosts_refuses_another_host_before_the_token_is_sent(
+    fake, echo, alice, client, allowed, canary, all_logs
+):
+    provider = make_provider(fake, base_url=f"{fake.url}/api")
+    integration = connected(alice, provider, access=canary)
+    hosts = "provider" if allowed == "provider" else ["127.0.0.1", ".api.test"]
+    if client == "requests":
+        session = tokens.session(integration, purpose=PURPOSE, actor=alice, allowed_hosts=hosts)
+        assert session.get(echo, timeout=5).status_code == 200
+        with pytest.raises(provider_calls.HostNotAllowed) as refused:
+            session.get(_other_host(echo), timeout=5)
+    else:
+        auth = tokens.httpx_auth(integration, purpose=PURPOSE, actor=alice, allowed_hosts=hosts)
+        with httpx.Client(auth=auth) as http:
+            assert http.get(echo).status_code == 200
+            with pytest.raises(provider_calls.HostNotAllowed) as refused:
+                http.get(_other_host(echo))
+    assert refused.value.host == "localhost" and refused.value.code == "host_not_allowed"
+    assert len(fake.requests_to("/api/echo")) == 1  # the refused one never left
+    denied = AuditEvent.objects.get(action="use", outcome="denied")
+    assert denied.detail == "host_not_allowed" and denied.target_id == str(integration.pk)
+    # The allowed request's token only: the refused one read none.
+    assert AuditEvent.objects.filter(action="use", outcome="success", purpose=PURPOSE).count() == 1
+    assert_not_logged(all_logs, canary)
+
+
+def test_allowed_hosts_for_a_credential_and_a_provider_without_base_url(fake, echo, alice):
+    provider = make_provider(fake, metadata={"api_key": {"in": "query", "name": "key"}})
+    credential = _credential(alice, provider)
+    session = credentials.session(alice, credential, purpose=PURPOSE, allowed_hosts=["127.0.0.1"])
+    assert session.get(echo, timeout=5).status_code == 200
+    with pytest.raises(provider_calls.HostNotAllowed):
+        session.get(_other_host(echo), timeout=5)
+    assert len(fake.requests_to("/api/echo")) == 1
+    assert AuditEvent.objects.filter(
+        action="use", outcome="denied", target_type="integrations.credential"
+    ).exists()
+    with pytest.raises(ImproperlyConfigured, match="base_url"):
+        credentials.session(alice, credential, purpose=PURPOSE, allowed_hosts="provider").get(
+            echo, timeout=5
+        )
+    with pytest.raises(TypeError):
+        credentials.session(alice, credential, purpose=PURPOSE, allowed_hosts="127.0.0.1")
+
+
+def test_without_allowed_hosts_any_host_is_reached_as_before(api, provider, alice, fake):
+    integration = connected(alice, provider)
+    assert tokens.session(integration, purpose=PURPOSE).get(_other_host(api.url), timeout=5).ok

@@ -269,3 +269,64 @@ def test_html_escaped_forms_are_redacted(canary):
     for fragment in ("opaque-abc-123", "shh-0123456789", canary):
         assert fragment not in cleaned
     assert cleaned.startswith("<td>{&#x27;access_token&#x27;: &#x27;[REDACTED]&#x27;}</td>")
+
+
+def test_a_registered_query_parameter_is_masked_in_every_url_whatever_its_length():
+    from integrations.sealed.redaction import mask_query_parameters, register_query_parameter
+
+    register_query_parameter("k9param")
+    for text, kept in [
+        ('"GET /v1/items?k9param=ab&page=2 HTTP/1.1" 200', "&page=2 HTTP/1.1"),
+        ("https://api.test/x?page=2&k9param=a", "?page=2&k9param="),
+        ("next=%2Fcb%3Fk9param%3Dab%26page%3D2", "%26page%3D2"),
+        ("<a href='/x?a=1&amp;k9param=ab'>", "'>"),
+    ]:
+        cleaned = redact(text)
+        assert "=ab" not in cleaned and "%3Dab" not in cleaned and "k9param=a'" not in cleaned
+        assert REDACTED in cleaned and kept in cleaned
+    assert redact("k9param=ab outside a URL") == "k9param=ab outside a URL"
+    assert mask_query_parameters("/x?other=1&zz=b", ["zz"]) == f"/x?other=1&zz={REDACTED}"
+
+
+def test_a_token_in_a_request_line_of_the_access_log_is_redacted():
+    """Issue 23: a knox token sent as ?token= (the API reads it from the header only)
+    was written as it was by runserver's access log (django.server)."""
+    knox = "9f" * 32
+    for line in (
+        f'"GET /api/integrations/?token={knox} HTTP/1.1" 401 58',
+        f'"GET /api/integrations/?page=2&token={knox}&x=1 HTTP/1.1" 401 58',
+        f'"GET /api/credentials/?key={knox[:10]} HTTP/1.1" 401 58',
+        f'"GET /next/?next=%2Fapi%2F%3Ftoken%3D{knox} HTTP/1.1" 302 0',
+    ):
+        cleaned = redact(line)
+        assert knox[:10] not in cleaned, line
+        assert REDACTED in cleaned and cleaned.endswith(" HTTP/1.1" + line.split(" HTTP/1.1")[1])
+    assert redact("/search/?q=token+keyring&page=2") == "/search/?q=token+keyring&page=2"
+
+
+def test_runserver_access_log_lines_reach_the_handlers_redacted(settings):
+    """runserver logs each request line to django.server, under the django logger whose
+    handlers the project gave the RedactingFilter."""
+    from django.core.servers.basehttp import WSGIRequestHandler
+
+    knox = "ab" * 32
+    record = logging.LogRecord(
+        "django.server",
+        logging.INFO,
+        __file__,
+        1,
+        '"%s" %s %s',
+        (f"GET /api/integrations/?token={knox} HTTP/1.1", "401", "58"),
+        None,
+    )
+    assert WSGIRequestHandler.log_message  # the format above is Django's
+    handlers = [h for h in logging.getLogger("django").handlers]
+    assert handlers
+    for handler in handlers:
+        assert handler.filter(record)
+        assert knox not in record.getMessage()
+
+
+def test_key_and_token_outside_a_url_are_left_alone():
+    for text in ("cache key=abc123 missed", "the token=expired path", "sig=1 in prose"):
+        assert redact(text) == text

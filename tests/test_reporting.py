@@ -297,3 +297,85 @@ def test_the_project_filter_also_covers_the_demo_provider(rf, settings):
     assert project_filter.handled_by_our_view(rf.post("/o/token/"))
     assert project_filter.handled_by_our_view(rf.post("/integrations/credentials/add/"))
     assert not SecretSafeExceptionReporterFilter().handled_by_our_view(rf.post("/o/token/"))
+
+
+# -- key wrapper options and the environment they come from (issue 23, item 6) --------
+
+# Computed, so that the page's source-code context (this file) cannot show them.
+WRAPPER_PIN = "pin-6-canary-" + str(4700 + 11)
+SHORT_PIN = "7q" + "3z9"  # short: hidden where it is a whole value, whatever its name
+
+
+def failing_view(request):
+    """A project's view that fails outside our code: its request's META is shown."""
+    raise RuntimeError("the project's view failed")
+
+
+urlpatterns.append(__import__("django.urls", fromlist=["path"]).path("fails/", failing_view))
+
+
+@pytest.fixture
+def wrapper_in_the_environment(settings, monkeypatch):
+    """The HSM how-to's configuration: the PIN from an environment variable, which
+    runserver copies into every request's META; a second token's PIN under a name
+    that suggests nothing."""
+    monkeypatch.setenv("HSM_PIN", WRAPPER_PIN)
+    monkeypatch.setenv("HSM2_UNLOCK", SHORT_PIN)
+    settings.INTEGRATIONS = {
+        **settings.INTEGRATIONS,
+        "KEY_WRAPPER": {
+            "BACKEND": "tests.keywrappers.LocalAesWrapper",
+            "OPTIONS": {"PIN": WRAPPER_PIN, "SO_PIN": SHORT_PIN},
+        },
+    }
+    settings.HSM_PIN = WRAPPER_PIN  # a project setting of its own, named like the variable
+    settings.HSM_USER_PASSPHRASE = SHORT_PIN
+    return {"HSM_PIN": WRAPPER_PIN, "HSM2_UNLOCK": SHORT_PIN, "AWS_SECRET_ACCESS_KEY": "aws-x"}
+
+
+@pytest.mark.urls("tests.test_reporting")
+def test_the_wrapper_pin_is_hidden_on_the_debug_page(debug_page, wrapper_in_the_environment):
+    browser = Client(raise_request_exception=False)
+    page = error_page(browser, "get", "/fails/", **wrapper_in_the_environment)
+    assert "the project&#x27;s view failed" in page
+    assert "HSM_PIN" in page and "HSM2_UNLOCK" in page  # the names are listed
+    assert_hidden(page, WRAPPER_PIN, SHORT_PIN, "aws-x")
+
+
+@pytest.mark.urls("tests.test_reporting")
+@pytest.mark.filterwarnings("ignore:Django 2028 will not have a default mailer")
+def test_the_wrapper_pin_is_hidden_in_the_error_email(
+    settings, wrapper_in_the_environment, mailoutbox
+):
+    settings.DEBUG = False
+    settings.ADMINS = (
+        ["ops@example.test"] if django.VERSION >= (6,) else [("Ops", "ops@example.test")]
+    )
+    response = Client(raise_request_exception=False).get("/fails/", **wrapper_in_the_environment)
+    assert response.status_code == 500
+    (email,) = mailoutbox
+    assert "RuntimeError" in email.body and "HSM_PIN" in email.body
+    for body in [email.body] + [content for content, _ in getattr(email, "alternatives", [])]:
+        assert_hidden(body, WRAPPER_PIN, SHORT_PIN, "aws-x")
+
+
+@pytest.mark.parametrize(
+    ("name", "hidden"),
+    [
+        ("HSM_PIN", True),
+        ("SOFTHSM2_USER_PIN", True),
+        ("PIN", True),
+        ("SO_PIN", True),
+        ("KEY_PASSPHRASE", True),
+        ("KEY_WRAPPER", True),
+        ("AWS_SESSION_TOKEN", True),
+        ("AWS_SECRET_ACCESS_KEY", True),
+        ("SHIPPING_COUNTRY", False),
+        ("PINGDOM_URL", False),
+        ("MAPPING", False),
+    ],
+)
+def test_settings_named_like_wrapper_secrets_are_hidden(name, hidden):
+    safe = SecretSafeExceptionReporterFilter()
+    cleansed = safe.cleanse_setting(name, "some-value-0123")
+    assert (cleansed == safe.cleansed_substitute) is hidden

@@ -126,9 +126,17 @@ class IndexKeys:
     def parse(cls, spec: str | Sequence[str], *, wrapper: Any = None) -> "IndexKeys":
         """Explicit index keys, written like encryption keys (``"N:<base64>"``, or
         ``"N:wrapped:<base64url>"`` entries that ``wrapper`` unwraps)."""
-        from .keyring import Keyring  # same entry syntax and errors as the keyring
+        return cls.from_roots(cls.parse_entries(spec, wrapper=wrapper))
 
-        return cls.from_roots(Keyring.parse_entries(spec, wrapper=wrapper))
+    @staticmethod
+    def parse_entries(spec: str | Sequence[str], *, wrapper: Any = None) -> list[tuple[int, bytes]]:
+        """``(version, root key)`` pairs from the syntax :meth:`parse` accepts;
+        wrapped entries are unwrapped as index keys (their own wrap purpose, then
+        the data keys' one older entries were wrapped under)."""
+        from .keyring import Keyring  # same entry syntax and errors as the keyring
+        from .wrapping import INDEX_KEY_PURPOSES
+
+        return Keyring.parse_entries(spec, wrapper=wrapper, purposes=INDEX_KEY_PURPOSES)
 
     def __repr__(self) -> str:
         return f"<IndexKeys versions={list(self.versions)}>"

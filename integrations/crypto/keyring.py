@@ -77,7 +77,11 @@ def _decode_key(text: str, version: int) -> bytes:
 
 
 def _parse_entry(
-    entry: object, position: int, wrapper: "wrapping.KeyWrapper | None" = None
+    entry: object,
+    position: int,
+    wrapper: "wrapping.KeyWrapper | None" = None,
+    *,
+    purposes: tuple[str, ...] = wrapping.DATA_KEY_PURPOSES,
 ) -> tuple[int, bytes]:
     if not isinstance(entry, str):
         raise KeyringError(f"key entry #{position} must be a string 'N:<base64>'", code="bad_entry")
@@ -93,7 +97,7 @@ def _parse_entry(
     version = int(version_text)
     if wrapping.is_wrapped(key_text):
         # Never falls back to reading the entry as a plaintext key.
-        return version, wrapping.unwrap_entry(wrapper, version, key_text)
+        return version, wrapping.unwrap_entry(wrapper, version, key_text, purposes=purposes)
     return version, _decode_key(key_text, version)
 
 
@@ -217,9 +221,14 @@ class Keyring:
 
     @staticmethod
     def parse_entries(
-        spec: str | Sequence[str], *, wrapper: "wrapping.KeyWrapper | None" = None
+        spec: str | Sequence[str],
+        *,
+        wrapper: "wrapping.KeyWrapper | None" = None,
+        purposes: tuple[str, ...] = wrapping.DATA_KEY_PURPOSES,
     ) -> list[tuple[int, bytes]]:
-        """``(version, key)`` pairs from the syntax :meth:`parse` accepts."""
+        """``(version, key)`` pairs from the syntax :meth:`parse` accepts
+        (``purposes``: what wrapped entries were wrapped for; index keys pass
+        :data:`wrapping.INDEX_KEY_PURPOSES`)."""
         entries: list[object]
         if isinstance(spec, str):
             entries = list(spec.split(","))
@@ -231,7 +240,7 @@ class Keyring:
                 code="bad_entry",
             )
         return [
-            _parse_entry(entry, position, wrapper)
+            _parse_entry(entry, position, wrapper, purposes=purposes)
             for position, entry in enumerate(entries, start=1)
             if not (isinstance(entry, str) and not entry.strip())
         ]

@@ -19,6 +19,7 @@ from django.utils.module_loading import import_string
 
 from ..crypto import IndexKeys, Keyring
 from ..crypto.wrapping import WrapperError, load_backend
+from .redaction import register_key_material
 
 # Each key: (default, accepted types, smallest accepted number or None). The
 # sealed-values layer declares its own; a layer built on it (the integrations
@@ -100,10 +101,9 @@ class IntegrationsSettings:
                 # Retirement is a setting of this app, whoever supplies the keys.
                 keyring = keyring.with_min_decryption_version(self.MIN_DECRYPTION_VERSION)
             return keyring
-        return Keyring.parse(
-            self.ENCRYPTION_KEYS,
+        return Keyring(
+            _registered(Keyring.parse_entries(self.ENCRYPTION_KEYS, wrapper=self.key_wrapper)),
             min_decryption_version=self.MIN_DECRYPTION_VERSION,
-            wrapper=self.key_wrapper,
         )
 
     def _load_key_wrapper(self):
@@ -123,12 +123,26 @@ class IntegrationsSettings:
     def _load_index_keys(self):
         """Blind-index keys: INDEX_KEYS when set, else derived from the keyring."""
         if self.INDEX_KEYS:
-            return IndexKeys.parse(self.INDEX_KEYS, wrapper=self.key_wrapper)
+            return IndexKeys.from_roots(
+                _registered(IndexKeys.parse_entries(self.INDEX_KEYS, wrapper=self.key_wrapper))
+            )
         return self.keyring.index_keys()
 
     def reload(self):
         for name in [*DEFAULTS, "keyring", "key_wrapper", "index_keys"]:
             self.__dict__.pop(name, None)
+
+
+def _registered(pairs):
+    """``(version, key)`` pairs, each key made known to the redaction layer first.
+
+    Whatever prints a key by accident (a library's debug line with a KMS
+    response, a traceback's locals) is then redacted by the log filter and the
+    error reports, in every encoding a key is written in.
+    """
+    for _version, key in pairs:
+        register_key_material(key)
+    return pairs
 
 
 app_settings = IntegrationsSettings()

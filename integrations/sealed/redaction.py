@@ -16,8 +16,17 @@ Two layers, because either alone can be bypassed:
   JWTs, common vendor key prefixes), also HTML-escaped or percent-encoded (a
   callback URL inside ``next=``), before it is formatted or written, traceback
   text included.
+
+Two other things are registered, both from the configuration, never from a
+request: :func:`register_key_material` adds every data key and index key the
+settings layer builds a keyring from (an unwrapped one above all: a KMS
+response carries it in base64), in each encoding it could be written in, for
+the life of the process; :func:`register_query_parameter` adds the name of a
+query parameter an API key is placed in, whose value is then masked in every
+URL whatever its length.
 """
 
+import base64
 import html
 import logging
 import re
@@ -34,6 +43,9 @@ REDACTED = "[REDACTED]"
 _MIN_REGISTERED_LENGTH = 8
 # How many values whose Secret is gone are still redacted (the most recent).
 _MAX_RECENT = 2048
+# How many written forms of keys stay registered (the most recent; seven per
+# key): a process holds a handful of keys, a test run rebuilding its settings more.
+_MAX_KEY_FORMS = 2048
 
 
 class Secret:
@@ -145,8 +157,21 @@ class _SecretRegistry:
         self._live: dict[str, int] = {}
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._released: deque[tuple[str, ...]] = deque()
+        self._keys: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
         self._index = None
+
+    def hold_key(self, forms):
+        """Register the written forms of one key, not tied to any object's life."""
+        with self._lock:
+            for form in forms:
+                if form not in self._keys:
+                    self._index = None
+                self._keys[form] = None
+                self._keys.move_to_end(form)
+            while len(self._keys) > _MAX_KEY_FORMS:
+                self._keys.popitem(last=False)
+                self._index = None
 
     def hold(self, owner, value):
         texts = tuple({text for text in _strings_in(value) if len(text) >= _MIN_REGISTERED_LENGTH})
@@ -183,7 +208,7 @@ class _SecretRegistry:
             self._apply_releases()
             if self._index is None:
                 index: dict[str, set[str]] = {}
-                for text in (*self._live, *self._recent):
+                for text in (*self._live, *self._recent, *self._keys):
                     for form in _written_forms(text):
                         index.setdefault(form[:_MIN_REGISTERED_LENGTH], set()).add(form)
                 self._index = {
@@ -194,11 +219,12 @@ class _SecretRegistry:
     def __contains__(self, text):
         with self._lock:
             self._apply_releases()
-            return text in self._live or text in self._recent
+            return text in self._live or text in self._recent or text in self._keys
 
     def clear(self):
         with self._lock:
             self._released.clear()
+            self._keys.clear()
             self._live.clear()
             self._recent.clear()
             self._index = None
@@ -245,6 +271,36 @@ def _written_forms(text):
 _registry = _SecretRegistry()
 
 
+def key_forms(key):
+    """Every way a key (bytes) is commonly written: base64 and base64url, with
+    and without padding (a KMS response, a keyring entry), hex in either case,
+    and the inside of its ``bytes`` repr (a library's debug line)."""
+    standard = base64.b64encode(key).decode("ascii")
+    urlsafe = base64.urlsafe_b64encode(key).decode("ascii")
+    forms = {
+        standard,
+        standard.rstrip("="),
+        urlsafe,
+        urlsafe.rstrip("="),
+        key.hex(),
+        key.hex().upper(),
+        repr(key)[2:-1],
+    }
+    return tuple(sorted(form for form in forms if len(form) >= _MIN_REGISTERED_LENGTH))
+
+
+def register_key_material(key):
+    """Make the log filter and the error reports redact ``key`` (bytes, a data or
+    index key) in every form :func:`key_forms` lists, for the life of the process.
+
+    For the settings layer, which builds the keyring: keys come from the
+    configuration (or a KMS/HSM), never from a request, so registering them
+    cannot be used to erase chosen text.
+    """
+    if isinstance(key, (bytes, bytearray)) and key:
+        _registry.hold_key(key_forms(bytes(key)))
+
+
 def is_registered(text):
     """Whether the log filter currently redacts ``text``."""
     return text in _registry
@@ -261,6 +317,13 @@ _KEYWORDS = (
     r"access_token|refresh_token|id_token|client_secret|api_key|apikey|api-key|password|"
     r"passwd|secret|code_verifier|authorization_code|private_key"
 )
+# Where a URL's query parameter starts: "?", "&" or ";", also percent-encoded.
+_QUERY_START = r"(?:[?&;]|%(?:25)*(?:3[Ff]|26|3[Bb]))"
+# Query parameters whose value is a credential wherever they appear in a URL.
+_QUERY_NAMES = (
+    r"token|auth_token|api_token|oauth_token|oauth_verifier|oauth_signature|signature|"
+    r"sig|key|access_key"
+)
 _PATTERNS = [
     # Authorization: Bearer xyz / Basic xyz
     re.compile(
@@ -274,6 +337,8 @@ _PATTERNS = [
     ),
     # OAuth redirects in access logs and query strings: /callback/?code=xyz&state=xyz
     re.compile(rf"({_SEPARATOR}(?:code|state|nonce){_EQUALS})(?:(?!{_END})[^\s&#'\"])+"),
+    # A token or key a client put in a URL (?token=<knox token>), in an access log.
+    re.compile(rf"({_QUERY_START}(?:{_QUERY_NAMES}){_EQUALS})(?:(?!{_END})[^\s&#'\"])+"),
     # JWTs
     re.compile(r"()\beyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}"),
     # Well-known vendor token shapes (GitHub, Slack, Stripe, Google).
@@ -284,6 +349,66 @@ _PATTERNS = [
 ]
 
 
+class _QueryParameterNames:
+    """Names of URL query parameters that carry a secret (an API key placed in the
+    query string): their values are redacted from every URL, whatever their length.
+
+    Registered by the code that places a secret in a URL, from the provider's
+    configuration (staff-set), never from a request. Bounded: the most recent
+    ``_MAX_QUERY_NAMES`` names.
+    """
+
+    def __init__(self):
+        self._names: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+        self._pattern = None
+
+    def add(self, name):
+        with self._lock:
+            if name in self._names:
+                return
+            self._names[name] = None
+            while len(self._names) > _MAX_QUERY_NAMES:
+                self._names.popitem(last=False)
+            self._pattern = None
+
+    def pattern(self):
+        with self._lock:
+            if self._pattern is None and self._names:
+                self._pattern = query_parameter_pattern(self._names)
+            return self._pattern
+
+
+_MAX_QUERY_NAMES = 256
+
+
+def query_parameter_pattern(names):
+    """A regex matching ``name=<value>`` in a URL's query (also percent-encoded, a
+    URL inside another's parameter) for each of ``names``; group 1 is kept."""
+    alternatives = "|".join(
+        sorted({re.escape(quote(name, safe="")) for name in names} | {re.escape(n) for n in names})
+    )
+    return re.compile(rf"({_QUERY_START}(?:{alternatives}){_EQUALS})(?:(?!{_END})[^\s&#'\"<>])+")
+
+
+def mask_query_parameters(text, names):
+    """``text`` with the value of each query parameter in ``names`` replaced, in
+    every URL it holds, whatever the value's length."""
+    if not text or not names:
+        return text
+    return query_parameter_pattern(names).sub(lambda match: match.group(1) + REDACTED, text)
+
+
+_query_names = _QueryParameterNames()
+
+
+def register_query_parameter(name):
+    """Make the log filter and the error reports redact this query parameter's
+    value in every URL (for a secret placed in the query string)."""
+    if isinstance(name, str) and name:
+        _query_names.add(name)
+
+
 def redact(text):
     """``text`` with registered secrets and known secret shapes replaced, also
     where they appear HTML-escaped or percent-encoded."""
@@ -292,6 +417,9 @@ def redact(text):
     text = _replace_registered(text, _registry.index())
     for pattern in _PATTERNS:
         text = pattern.sub(lambda match: match.group(1) + REDACTED, text)
+    query = _query_names.pattern()
+    if query is not None:
+        text = query.sub(lambda match: match.group(1) + REDACTED, text)
     return text
 
 

@@ -21,6 +21,11 @@ The rule, enforced by :class:`SecretSafeExceptionReporterFilter` whatever
   the URL, the exception message) is passed through
   :func:`integrations.redaction.redact` *before* it is rendered, so HTML
   escaping cannot hide a secret from it; the rendered page is redacted again.
+* The key wrapper's secret options (an HSM PIN) are hidden wherever their
+  value appears as a setting or a META entry (runserver copies the whole
+  environment into META, so ``HSM_PIN`` is in every request), whatever the
+  variable is called; and settings and META entries named like a PIN, a
+  passphrase, AWS credentials or the wrapper's own settings are hidden by name.
 
 Frames, file names, lines and the exception type stay: the page is still a
 useful traceback. Our exceptions never put a secret in their message.
@@ -34,6 +39,7 @@ Enable both in the project's settings (a system check warns otherwise)::
 import re
 from pprint import pformat
 
+from django.conf import settings
 from django.urls import resolve
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
@@ -43,6 +49,46 @@ from .redaction import MASK, redact
 _SENSITIVE_PARAMETER = re.compile(
     r"(?i)^(?:code|state|nonce|code_verifier)$|token|secret|password|passwd|api.?key|signature"
 )
+
+
+# Names of settings, META entries (the environment) and wrapper options whose
+# values a report hides: Django's list, plus what key wrappers read (a PIN, a
+# passphrase, AWS credentials, KEY_WRAPPER and its OPTIONS).
+HIDDEN_NAMES = re.compile(
+    "API|AUTH|TOKEN|KEY|SECRET|PASS|SIGNATURE|COOKIE|CSRF|CREDENTIAL|PRIVATE|DSN"
+    r"|(?<![a-z])(?:SO_|USER_)?PIN(?:CODE)?(?![a-z])|PASSPHRASE|KEY_WRAPPER"
+    "|AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|AWS_SESSION_TOKEN|AWS_SECURITY_TOKEN",
+    flags=re.I,
+)
+# A wrapper secret shorter than this is hidden where it is a whole value (a
+# setting, a META entry), not replaced inside other text: "1234" would also
+# erase line numbers.
+_MIN_REPLACED_LENGTH = 6
+
+
+def wrapper_secret_values():
+    """The values of ``KEY_WRAPPER["OPTIONS"]`` whose names are secret (``PIN``...).
+
+    Read from the settings, not from a built wrapper: a report must not call an
+    HSM or a KMS, nor fail when the wrapper cannot be built.
+    """
+    try:
+        config = getattr(settings, "INTEGRATIONS", {}).get("KEY_WRAPPER") or {}
+        options = config.get("OPTIONS") or {}
+        return frozenset(
+            value
+            for name, value in options.items()
+            if isinstance(value, str) and value and HIDDEN_NAMES.search(str(name))
+        )
+    except Exception:  # a malformed setting must not break the report
+        return frozenset()
+
+
+def _without_wrapper_secrets(text):
+    for value in wrapper_secret_values():
+        if len(value) >= _MIN_REPLACED_LENGTH:
+            text = text.replace(value, MASK)
+    return text
 
 
 def _has_sealed_fields(model):
@@ -78,10 +124,14 @@ class SecretSafeExceptionReporterFilter(SafeExceptionReporterFilter):
     """
 
     secret_modules = ("integrations",)
-    hidden_settings = re.compile(
-        "API|AUTH|TOKEN|KEY|SECRET|PASS|SIGNATURE|COOKIE|CSRF|CREDENTIAL|PRIVATE|DSN",
-        flags=re.I,
-    )
+    hidden_settings = HIDDEN_NAMES
+
+    def cleanse_setting(self, key, value):
+        # By value too: the environment variable a wrapper's PIN comes from can
+        # have any name (and runserver puts it in every request's META).
+        if isinstance(value, str) and value in wrapper_secret_values():
+            return self.cleansed_substitute
+        return super().cleanse_setting(key, value)
 
     def is_active(self, request):
         # Django's filter steps aside when DEBUG is on; the page a developer
@@ -192,7 +242,7 @@ class RedactingExceptionReporter(ExceptionReporter):
         return data
 
     def get_traceback_html(self):
-        return redact(super().get_traceback_html())
+        return _without_wrapper_secrets(redact(super().get_traceback_html()))
 
     def get_traceback_text(self):
-        return redact(super().get_traceback_text())
+        return _without_wrapper_secrets(redact(super().get_traceback_text()))

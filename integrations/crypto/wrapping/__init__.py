@@ -10,7 +10,12 @@ A backend is any object with the :class:`KeyWrapper` interface. Every wrap and
 unwrap is bound to a *context*, ``{"purpose": PURPOSE, "key_version": "N"}``, which
 a backend must authenticate (AES-GCM associated data, a KMS encryption context):
 a wrapped entry copied under another version number fails to unwrap instead of
-silently becoming that version's key.
+silently becoming that version's key. Index keys (``INDEX_KEYS``) are wrapped
+under a purpose of their own, :data:`INDEX_PURPOSE`, so an index key entry
+copied into ``ENCRYPTION_KEYS`` fails to unwrap instead of becoming a data key;
+index key entries wrapped before that purpose existed (under the data keys'
+purpose) still unwrap as index keys, until ``rewrap_keys --index-keys``
+re-wraps them.
 
 Pure Python, no Django: the settings glue lives in ``integrations.sealed``. The
 backends import their third-party library only when selected.
@@ -24,9 +29,14 @@ from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from ..exceptions import KeyringError
+from .quiet import no_library_logs
 
 WRAPPED = "wrapped:"
 PURPOSE = "sealed-integrations data key"
+INDEX_PURPOSE = "sealed-integrations index key"
+# The purposes an entry may be wrapped under, the current one first.
+DATA_KEY_PURPOSES = (PURPOSE,)
+INDEX_KEY_PURPOSES = (INDEX_PURPOSE, PURPOSE)  # then the one index keys once shared
 KEY_SIZE = 32
 BACKENDS = {
     "pkcs11": "integrations.crypto.wrapping.hsm.Pkcs11Wrapper",
@@ -77,9 +87,10 @@ class WrapperError(KeyringError):
         self.backend = backend
 
 
-def key_context(version: int) -> dict[str, str]:
-    """The context every wrap and unwrap of data key ``version`` is bound to."""
-    return {"purpose": PURPOSE, "key_version": str(version)}
+def key_context(version: int, purpose: str = PURPOSE) -> dict[str, str]:
+    """The context every wrap and unwrap of key ``version`` (a data key, or an
+    index key with :data:`INDEX_PURPOSE`) is bound to."""
+    return {"purpose": purpose, "key_version": str(version)}
 
 
 def load_backend(backend: object, options: object) -> KeyWrapper:
@@ -183,8 +194,9 @@ def is_wrapped(key_text: str) -> bool:
     return key_text.strip().startswith(WRAPPED)
 
 
-def wrap_entry(wrapper: KeyWrapper, version: int, key: bytes) -> str:
-    """Wrap data key ``version`` into a ready ``"N:wrapped:<base64url>"`` entry."""
+def wrap_entry(wrapper: KeyWrapper, version: int, key: bytes, *, purpose: str = PURPOSE) -> str:
+    """Wrap key ``version`` into a ready ``"N:wrapped:<base64url>"`` entry (a data
+    key; an index key with ``purpose=INDEX_PURPOSE``)."""
     if not isinstance(key, bytes) or len(key) != KEY_SIZE:
         raise KeyringError(
             f"key version {version} must be exactly {KEY_SIZE} bytes",
@@ -192,7 +204,8 @@ def wrap_entry(wrapper: KeyWrapper, version: int, key: bytes) -> str:
             key_version=version,
         )
     try:
-        blob = wrapper.wrap(key, context=key_context(version))
+        with no_library_logs():  # botocore logs an Encrypt request, the key in it
+            blob = wrapper.wrap(key, context=key_context(version, purpose))
     except WrapperError as exc:
         raise WrapperError(
             f"key version {version} could not be wrapped by the {wrapper.backend} key "
@@ -231,11 +244,20 @@ def decode_blob(key_text: str, version: int) -> bytes:
         ) from None
 
 
-def unwrap_entry(wrapper: KeyWrapper | None, version: int, key_text: str) -> bytes:
-    """The data key of a wrapped entry's ``wrapped:<base64url>`` part.
+def unwrap_entry(
+    wrapper: KeyWrapper | None,
+    version: int,
+    key_text: str,
+    *,
+    purposes: tuple[str, ...] = DATA_KEY_PURPOSES,
+) -> bytes:
+    """The key of a wrapped entry's ``wrapped:<base64url>`` part, unwrapped under
+    the first of ``purposes`` that opens it (:data:`INDEX_KEY_PURPOSES` for an
+    index key: its own, then the older shared one).
 
     Every failure is a :class:`WrapperError` naming the backend and the key
-    version; nothing falls back to treating the entry as a plaintext key.
+    version (the failure under the first purpose); nothing falls back to
+    treating the entry as a plaintext key.
     """
     if wrapper is None:
         raise WrapperError(
@@ -246,16 +268,19 @@ def unwrap_entry(wrapper: KeyWrapper | None, version: int, key_text: str) -> byt
         )
     blob = decode_blob(key_text, version)
     prefix = f"key version {version} could not be unwrapped by the {wrapper.backend} key wrapper"
-    try:
-        key = wrapper.unwrap(blob, context=key_context(version))
-    except WrapperError as exc:
-        raise WrapperError(
-            f"{prefix}: {exc.message}", backend=wrapper.backend, key_version=version
-        ) from None
-    except Exception as exc:  # a project's own backend: name the failure, not its text
-        raise WrapperError(
-            f"{prefix}: {type(exc).__name__}", backend=wrapper.backend, key_version=version
-        ) from None
+    first_failure = None
+    for purpose in purposes:
+        try:
+            with no_library_logs():  # botocore logs a Decrypt response, the key in it
+                key = wrapper.unwrap(blob, context=key_context(version, purpose))
+            break
+        except WrapperError as exc:
+            failure = f"{prefix}: {exc.message}"
+        except Exception as exc:  # a project's own backend: name the failure, not its text
+            failure = f"{prefix}: {type(exc).__name__}"
+        first_failure = first_failure or failure
+    else:
+        raise WrapperError(first_failure or prefix, backend=wrapper.backend, key_version=version)
     if not isinstance(key, bytes) or len(key) != KEY_SIZE:
         raise WrapperError(
             f"{prefix}: it did not unwrap to a {KEY_SIZE}-byte key",
@@ -265,20 +290,24 @@ def unwrap_entry(wrapper: KeyWrapper | None, version: int, key_text: str) -> byt
     return key
 
 
-def rewrap_entries(spec: str | list[str] | tuple[str, ...], wrapper: KeyWrapper) -> list[str]:
-    """Every entry of ``spec`` wrapped under ``wrapper``'s configured KEK, in order.
+def rewrap_entries(
+    spec: str | list[str] | tuple[str, ...], wrapper: KeyWrapper, *, index_keys: bool = False
+) -> list[str]:
+    """Every entry of ``spec`` wrapped under ``wrapper``'s configured KEK, in order
+    (``index_keys``: entries of ``INDEX_KEYS``, wrapped under :data:`INDEX_PURPOSE`).
 
     Plaintext entries are wrapped, wrapped ones are unwrapped (under the KEK
     each names) and wrapped again. The keys themselves do not change, so no
-    sealed value does. All or nothing: one entry that cannot be unwrapped
-    fails the whole call, so a partial list is never printed.
+    sealed value or index does. All or nothing: one entry that cannot be
+    unwrapped fails the whole call, so a partial list is never printed.
     """
     from ..keyring import _parse_entry  # the keyring module imports this one
 
+    purposes = INDEX_KEY_PURPOSES if index_keys else DATA_KEY_PURPOSES
     entries = spec.split(",") if isinstance(spec, str) else list(spec)
     pairs = [
-        _parse_entry(entry, position, wrapper)
+        _parse_entry(entry, position, wrapper, purposes=purposes)
         for position, entry in enumerate(entries, start=1)
         if not (isinstance(entry, str) and not entry.strip())
     ]
-    return [wrap_entry(wrapper, version, key) for version, key in pairs]
+    return [wrap_entry(wrapper, version, key, purpose=purposes[0]) for version, key in pairs]

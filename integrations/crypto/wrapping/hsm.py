@@ -36,6 +36,7 @@ import pkcs11
 from pkcs11 import exceptions as p11
 
 from . import WrapperError, check_options
+from .quiet import no_library_logs
 
 MAGIC = b"P11\x01"
 # python-pkcs11 initialises the module with C_Initialize(NULL), which tells it
@@ -140,7 +141,7 @@ class Pkcs11Wrapper:
         return blob[:end], label, body[:NONCE_SIZE], body[NONCE_SIZE:]
 
     def _run(self, label: str, operation: Any, *, decrypting: bool = False) -> bytes:
-        with _LOCK:
+        with _LOCK, no_library_logs():
             return self._run_locked(label, operation, decrypting=decrypting)
 
     def _run_locked(self, label: str, operation: Any, *, decrypting: bool) -> bytes:

@@ -31,6 +31,7 @@ from botocore.exceptions import (
 )
 
 from . import WrapperError, check_options
+from .quiet import no_library_logs
 
 MAGIC = b"KMS\x01"
 
@@ -127,7 +128,10 @@ class AwsKmsWrapper:
     def _call(self, key: str, request: Any) -> Any:
         where = f"KMS key {key}" + (f" at {self._endpoint}" if self._endpoint else "")
         try:
-            return request()
+            # Also when the wrapper is called directly (not through wrap_entry):
+            # botocore's DEBUG lines hold the request and the response bodies.
+            with no_library_logs():
+                return request()
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", "error"))
             reason = _REASONS.get(code, "KMS refused the request")

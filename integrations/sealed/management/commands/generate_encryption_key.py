@@ -3,6 +3,8 @@
 With ``--wrap``, the new key is wrapped by ``INTEGRATIONS["KEY_WRAPPER"]`` and
 the entry is ``N:wrapped:<base64url>``: the plaintext key then exists only in
 this process's memory for the moment it takes to wrap it, and is never printed.
+With ``--index-key`` it is wrapped as an ``INDEX_KEYS`` entry (its own wrap
+purpose: it does not unwrap as a data key).
 
 The only output on stdout is the entry, so scripts can capture it
 (``make run`` writes it to `.env`). This is the one command whose purpose is to
@@ -14,8 +16,9 @@ import os
 from django.core.management.base import BaseCommand, CommandError
 
 from integrations.crypto import KEY_SIZE, CryptoError, generate_key
-from integrations.crypto.wrapping import wrap_entry
+from integrations.crypto.wrapping import INDEX_PURPOSE, PURPOSE, wrap_entry
 from integrations.sealed.conf import app_settings
+from integrations.sealed.redaction import register_key_material
 
 
 class Command(BaseCommand):
@@ -37,18 +40,32 @@ class Command(BaseCommand):
             help="Wrap the new key with INTEGRATIONS['KEY_WRAPPER'] (a KMS or HSM) and print "
             "an 'N:wrapped:<base64url>' entry; the plaintext key is never printed.",
         )
+        parser.add_argument(
+            "--index-key",
+            dest="index_key",
+            action="store_true",
+            help="A key for INTEGRATIONS['INDEX_KEYS'] (with --wrap: wrapped as an index "
+            "key, which does not unwrap as an encryption key).",
+        )
 
-    def handle(self, *args, key_version=None, wrap=False, **options):
+    def handle(self, *args, key_version=None, wrap=False, index_key=False, **options):
         if key_version is None:
-            key_version = self._next_version()
+            key_version = self._next_version(index_key)
         try:
             if wrap:
-                entry = self._wrapped(key_version)
+                entry = self._wrapped(key_version, INDEX_PURPOSE if index_key else PURPOSE)
             else:
                 entry = generate_key(key_version)
         except CryptoError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(entry)
+        if index_key:
+            self.stderr.write(
+                f"Put this entry first in INTEGRATIONS['INDEX_KEYS'] to make index key version "
+                f"{key_version} the primary; `manage.py rotate_keys` re-indexes the searchable "
+                "fields."
+            )
+            return
         self.stderr.write(
             f"Put this entry first in INTEGRATIONS['ENCRYPTION_KEYS'] to make key version "
             f"{key_version} the primary; keep the older entries after it until "
@@ -56,18 +73,23 @@ class Command(BaseCommand):
             "the list from INTEGRATIONS_ENCRYPTION_KEYS.)"
         )
 
-    def _wrapped(self, key_version):
+    def _wrapped(self, key_version, purpose):
         generate_key(key_version)  # validates the version before the KMS/HSM is called
         wrapper = app_settings.key_wrapper
         if wrapper is None:
             raise CommandError(
                 "--wrap needs INTEGRATIONS['KEY_WRAPPER'] (the KMS or HSM that wraps the key)"
             )
-        return wrap_entry(wrapper, key_version, os.urandom(KEY_SIZE))
+        key = os.urandom(KEY_SIZE)
+        register_key_material(key)  # whatever the wrapper's libraries log, redacted
+        return wrap_entry(wrapper, key_version, key, purpose=purpose)
 
-    def _next_version(self):
+    def _next_version(self, index_key=False):
         try:
-            versions = app_settings.keyring.versions
+            if index_key:
+                versions = app_settings.index_keys.versions if app_settings.INDEX_KEYS else ()
+            else:
+                versions = app_settings.keyring.versions
         except (CryptoError, Exception):
             return 1
-        return max(versions) + 1
+        return max(versions, default=0) + 1

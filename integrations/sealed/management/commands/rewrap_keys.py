@@ -5,7 +5,9 @@ entries for the first time: the printed lines replace ``ENCRYPTION_KEYS`` in the
 secret store, and once deployed the old KEK can be destroyed. The data keys do
 not change, so no value in the database does. Only the wrapped entries go to
 stdout (one per line, for a script to capture); a wrapped blob is useless without
-the KEK, an unwrapped key is never printed.
+the KEK, an unwrapped key is never printed. ``--index-keys`` does the same for
+``INDEX_KEYS``, wrapping them as index keys (their own wrap purpose; entries
+wrapped before it existed, under the data keys' purpose, are read and re-wrapped).
 """
 
 from django.core.management.base import BaseCommand, CommandError
@@ -24,12 +26,26 @@ class Command(BaseCommand):
     # Its own errors name the entry that fails; the keyring check would only repeat them.
     requires_system_checks = []
 
-    def handle(self, *args, **options):
-        if app_settings.KEY_PROVIDER:
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--index-keys",
+            dest="index_keys",
+            action="store_true",
+            help="Re-wrap INTEGRATIONS['INDEX_KEYS'] instead, as index keys.",
+        )
+
+    def handle(self, *args, index_keys=False, **options):
+        if index_keys and not app_settings.INDEX_KEYS:
+            raise CommandError(
+                "INTEGRATIONS['INDEX_KEYS'] is not set: the index keys are derived from the "
+                "encryption keys, which rewrap_keys (without --index-keys) re-wraps"
+            )
+        if not index_keys and app_settings.KEY_PROVIDER:
             raise CommandError(
                 "INTEGRATIONS['KEY_PROVIDER'] supplies the keys: rewrap_keys works on "
                 "ENCRYPTION_KEYS only"
             )
+        setting = "INDEX_KEYS" if index_keys else "ENCRYPTION_KEYS"
         try:
             wrapper = app_settings.key_wrapper
             if wrapper is None:
@@ -37,14 +53,18 @@ class Command(BaseCommand):
                     "rewrap_keys needs INTEGRATIONS['KEY_WRAPPER'] (the KMS or HSM whose KEK "
                     "wraps the keys)"
                 )
-            _ = app_settings.keyring  # duplicates, a retired primary: refused before printing
-            entries = rewrap_entries(app_settings.ENCRYPTION_KEYS, wrapper)
+            if not index_keys:
+                _ = app_settings.keyring  # duplicates, a retired primary: refused first
+            entries = rewrap_entries(getattr(app_settings, setting), wrapper, index_keys=index_keys)
             kek = wrapper.describe()
         except CryptoError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write("\n".join(entries))
+        what = "key version(s) wrapped"
+        if index_keys:
+            what = "index key version(s) wrapped as index keys"
         self.stderr.write(
-            f"{len(entries)} key version(s) wrapped under the {wrapper.backend} KEK {kek}. "
-            "Replace INTEGRATIONS['ENCRYPTION_KEYS'] with these entries, in this order, and "
+            f"{len(entries)} {what} under the {wrapper.backend} KEK {kek}. "
+            f"Replace INTEGRATIONS['{setting}'] with these entries, in this order, and "
             "deploy; the old KEK can be destroyed once no configuration uses the old entries."
         )
