@@ -11,6 +11,7 @@ from django.db import (
     connections,
 )
 
+from .outages import unavailable_database
 from .token_errors import DatabaseUnavailable
 
 DATABASE_ERRORS = (OperationalError, InterfaceError)
@@ -36,5 +37,6 @@ def typed_database_failures(db):
     try:
         yield
     except DATABASE_ERRORS as exc:
+        unavailable_database(exc)  # the outage's one log line, before the connection goes
         reset_connection(db)
         raise DatabaseUnavailable("database_unavailable") from exc

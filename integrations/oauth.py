@@ -54,7 +54,7 @@ from . import audit
 from .conf import app_settings
 from .credentials import read_client_secret
 from .models import AuditEvent, Provider
-from .outages import cache_guard
+from .outages import CacheUnavailable, cache_guard
 from .provider_data import (
     ACCOUNT_ID_MAX_LENGTH,
     CLAIM_MAX_LENGTH,
@@ -312,11 +312,31 @@ def _cache_key(kind, url):
     return f"integrations:oauth:{kind}:{hashlib.sha256(url.encode()).hexdigest()}"
 
 
+def _cached(key):
+    """A cached provider document, or ``None``: with the cache down, a miss
+    (the document is fetched again; the outage is logged once)."""
+    try:
+        with cache_guard():
+            return cache.get(key)
+    except CacheUnavailable:
+        return None
+
+
+def _keep(key, document):
+    if not app_settings.DISCOVERY_CACHE_SECONDS:
+        return
+    try:
+        with cache_guard():
+            cache.set(key, document, app_settings.DISCOVERY_CACHE_SECONDS)
+    except CacheUnavailable:
+        pass  # fetched again next time
+
+
 def discovery_document(url, *, refresh=False):
     """The OpenID Connect discovery document at ``url`` (cached)."""
     check_endpoint_url(url, "discovery_url")
     key = _cache_key("discovery", url)
-    document = None if refresh else cache.get(key)
+    document = None if refresh else _cached(key)
     if document is None:
         document = _http_get_json(url, "discovery")
         issuer = document.get("issuer")
@@ -326,8 +346,7 @@ def discovery_document(url, *, refresh=False):
         if url.endswith(_WELL_KNOWN) and isinstance(issuer, str) and "{" not in issuer:
             if issuer.rstrip("/") != url[: -len(_WELL_KNOWN)].rstrip("/"):
                 raise ProviderMisconfigured("discovery_issuer_mismatch")
-        if app_settings.DISCOVERY_CACHE_SECONDS:
-            cache.set(key, document, app_settings.DISCOVERY_CACHE_SECONDS)
+        _keep(key, document)
     return document
 
 
@@ -733,11 +752,10 @@ def identify(client, provider, ends, token, *, nonce=None):
 
 def _jwks(uri, *, refresh=False):
     key = _cache_key("jwks", uri)
-    document = None if refresh else cache.get(key)
+    document = None if refresh else _cached(key)
     if document is None:
         document = _http_get_json(uri, "jwks")
-        if app_settings.DISCOVERY_CACHE_SECONDS:
-            cache.set(key, document, app_settings.DISCOVERY_CACHE_SECONDS)
+        _keep(key, document)
     try:
         return KeySet.import_key_set(document)
     except (JoseError, ValueError, TypeError, KeyError):

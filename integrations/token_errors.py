@@ -2,6 +2,8 @@
 at the bottom of the services layer (codes only, never a secret).
 """
 
+from .outages import ServiceUnavailable, retry_after
+
 
 class TokenUnavailable(Exception):
     """No valid access token can be handed out; ``code`` says why (never a secret)."""
@@ -31,8 +33,14 @@ class RefreshFailed(TokenUnavailable):
     """The refresh failed for a reason that may pass (network, provider 5xx); tokens are kept."""
 
 
-class DatabaseUnavailable(TokenUnavailable):
+class DatabaseUnavailable(TokenUnavailable, ServiceUnavailable):
     """The database holding the tokens could not be reached (code
     ``database_unavailable``): nothing was handed out, nothing stored is lost, and
     a provider's answer received meanwhile is kept for the next refresh to store.
-    Try again shortly (pages and the API answer 503 with ``Retry-After``)."""
+    Try again shortly: as a :class:`~integrations.outages.ServiceUnavailable`,
+    pages and the API answer it with 503 and ``Retry-After``."""
+
+    def __init__(self, code: str = "database_unavailable", *, status: str = "") -> None:
+        TokenUnavailable.__init__(self, code, status=status)
+        self.backend = "database"
+        self.retry_after = retry_after()

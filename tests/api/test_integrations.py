@@ -230,6 +230,28 @@ class TestRefresh:
         assert integration.status == "needs_reauth"
         assert integration.access_token == ACCESS
 
+    @pytest.mark.django_db(transaction=True)
+    def test_a_refresh_the_database_cannot_store_is_503(
+        self, alice_api, integration, monkeypatch, settings
+    ):
+        """The provider answered, the database refused the write to the end: the
+        answer waits in the refresh outbox, and the client hears 503 with
+        Retry-After (try again), not 500."""
+        from django.db import OperationalError
+
+        from integrations import token_refresh
+
+        def refused(*args, **kwargs):
+            raise OperationalError("the database system is shutting down")
+
+        monkeypatch.setattr(oauth, "refresh_token_request", lambda *a, **k: {"access_token": "new"})
+        monkeypatch.setattr(token_refresh, "_write_if_leased", refused)
+        settings.INTEGRATIONS = {**settings.INTEGRATIONS, "REFRESH_STORE_RETRY_SECONDS": 0}
+        response = alice_api.post(detail(integration, "refresh/"))
+        assert response.status_code == 503
+        assert response["Retry-After"] == str(app_settings.OUTAGE_RETRY_AFTER_SECONDS)
+        assert response.json()["error"]["code"] == "service_unavailable"
+
     def test_unreachable_provider_is_502(self, alice_api, integration, monkeypatch):
         def down(provider, refresh_token, *, actor=None):
             raise oauth.ProviderRequestFailed("network_error", transient=True)

@@ -254,3 +254,19 @@ def test_the_oauth1_callback_refuses_while_redis_is_down_and_the_token_stays_sin
     assert Integration.objects.get().external_account_id == "42"
     assert callback(browser, "fake1", **params).status_code == 400
     assert len(fake.requests_to("/oauth1/access_token")) == 1
+
+
+@pytest.mark.django_db
+def test_connecting_a_discovery_provider_works_while_redis_is_down(
+    redis_cache, browser, fake, all_logs
+):
+    """The discovery document is cached, but the cache is only a shortcut: with
+    Redis down the connect page fetches the document again (no 500), and the
+    outage is logged once."""
+    make_provider(fake, discovery_url=fake.discovery_url, token_url="", authorize_url="")
+    redis_cache.stop()
+    for _ in range(2):
+        location, query = start(browser)
+        assert location.startswith(fake.authorize_url)
+    assert len(fake.requests_to("/.well-known/openid-configuration")) == 2
+    assert all_logs.text.count("is unavailable") == 1
