@@ -28,9 +28,7 @@ token, code, verifier, state or client secret.
 import hashlib
 import logging
 import re
-import secrets
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from ipaddress import ip_address as parse_ip
@@ -42,36 +40,23 @@ import urllib3
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from django.core.cache import cache
-from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.debug import sensitive_variables
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, OctKey
 from joserfc.jws import extract_compact
 
-from . import audit
 from .conf import app_settings
-from .credentials import read_client_secret
-from .models import AuditEvent, Provider
+from .models import Provider
 from .outages import CacheUnavailable, cache_guard
 from .provider_data import (
     ACCOUNT_ID_MAX_LENGTH,
     CLAIM_MAX_LENGTH,
-    TokenResponseError,
     checked_text,
-    read_token_response,
 )
 from .provider_http import NoRedirects, ProviderSession, RedirectRefused
 
 logger = logging.getLogger(__name__)
-
-SESSION_KEY = "_integrations_oauth"
-# Authorizations a session may have under way at once (several tabs); the
-# oldest is dropped beyond this.
-MAX_PENDING = 10
-# Digests of consumed states remembered per session, to tell a replay from a forgery.
-MAX_USED = 20
 # Error codes providers return, as we display and record them.
 _CODE_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # Parameters a preset may not override in the authorization request.
@@ -308,7 +293,7 @@ def _http_get_json(url, what):
     return document
 
 
-def _cache_key(kind, url):
+def cache_key(kind, url):
     return f"integrations:oauth:{kind}:{hashlib.sha256(url.encode()).hexdigest()}"
 
 
@@ -335,7 +320,7 @@ def _keep(key, document):
 def discovery_document(url, *, refresh=False):
     """The OpenID Connect discovery document at ``url`` (cached)."""
     check_endpoint_url(url, "discovery_url")
-    key = _cache_key("discovery", url)
+    key = cache_key("discovery", url)
     document = None if refresh else _cached(key)
     if document is None:
         document = _http_get_json(url, "discovery")
@@ -389,17 +374,12 @@ def uses_pkce(provider):
 
 
 @sensitive_variables()
-def build_client(provider, *, purpose=None, actor=None, redirect_uri=None, scope=None):
-    """An Authlib ``OAuth2Session`` for ``provider``.
-
-    With a ``purpose`` the provider's client secret is read (audited) for
-    client authentication; without one the client carries no secret (building
-    an authorization URL needs none).
+def build_client(provider, *, client_secret=None, redirect_uri=None, scope=None):
+    """An Authlib ``OAuth2Session`` for ``provider``, authenticating with
+    ``client_secret`` (a :class:`Secret` the caller read, audited, for its
+    purpose); without one it carries no secret (an authorization URL needs none).
     """
-    client_secret = None
-    if purpose:
-        secret = read_client_secret(provider, purpose=purpose, actor=actor)
-        client_secret = secret.reveal() if secret else None
+    client_secret = client_secret.reveal() if client_secret else None
     method = provider.metadata.get("token_endpoint_auth_method") or (
         "client_secret_basic" if client_secret else "none"
     )
@@ -415,58 +395,6 @@ def build_client(provider, *, purpose=None, actor=None, redirect_uri=None, scope
     )
 
 
-# -- state, bound to the session ----------------------------------------------------
-
-
-def state_digest(state):
-    """What the session keeps of a state or request token (never the value)."""
-    return hashlib.sha256(state.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _now():
-    return time.time()
-
-
-def safe_next_url(request, next_url):
-    """``next_url`` if it stays on this site, ``""`` if empty; else :class:`UnsafeRedirect`."""
-    if not next_url:
-        return ""
-    if url_has_allowed_host_and_scheme(
-        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return next_url
-    raise UnsafeRedirect()
-
-
-def client_ip(request):
-    return request.META.get("REMOTE_ADDR") or None
-
-
-def session_bucket(request, key=SESSION_KEY):
-    """The flows' pending authorizations in the session (OAuth 2 state, OAuth
-    1.0a request tokens: one key each), with the digests of those used up."""
-    bucket = request.session.get(key)
-    if not isinstance(bucket, dict):
-        bucket = {}
-    bucket.setdefault("pending", {})
-    bucket.setdefault("used", [])
-    return bucket
-
-
-def save_bucket(request, bucket, key=SESSION_KEY):
-    request.session[key] = bucket
-    request.session.modified = True
-
-
-def make_room(pending, now):
-    """Drop expired entries, then the oldest, so that one more fits."""
-    ttl = app_settings.STATE_TTL_SECONDS
-    for digest in [d for d, e in pending.items() if now - e.get("t", 0) > ttl]:
-        del pending[digest]
-    while len(pending) >= MAX_PENDING:
-        del pending[min(pending, key=lambda d: pending[d].get("t", 0))]
-
-
 def authorize_params(provider):
     """Extra authorization parameters from the provider's metadata (e.g. Google's
     ``access_type=offline``), without the ones the flow itself sets."""
@@ -478,169 +406,6 @@ def authorize_params(provider):
         for key, value in params.items()
         if isinstance(key, str) and isinstance(value, str) and key not in _RESERVED_AUTHORIZE_PARAMS
     }
-
-
-@sensitive_variables()
-def begin_authorization(request, provider, *, next_url=""):
-    """Start connecting ``provider``: remember state, verifier and nonce in the
-    session and return the provider's authorization URL to redirect to."""
-    next_url = safe_next_url(request, next_url)
-    ends = endpoints(provider)
-    if not ends.authorize_url or not ends.token_url:
-        raise ProviderMisconfigured("endpoints_missing")
-    if not provider.client_id:
-        raise ProviderMisconfigured("client_id_missing")
-
-    scopes = [s for s in provider.default_scopes if isinstance(s, str)]
-    state = secrets.token_urlsafe(32)
-    verifier = secrets.token_urlsafe(64) if uses_pkce(provider) else None  # 86 characters
-    nonce = secrets.token_urlsafe(24) if "openid" in scopes else None
-    redirect_uri = request.build_absolute_uri(
-        reverse("integrations:callback", args=[provider.slug])
-    )
-    client = build_client(provider, redirect_uri=redirect_uri, scope=" ".join(scopes) or None)
-    extra = authorize_params(provider)
-    # OIDC Core §11: a provider may ignore offline_access (and so issue no
-    # refresh token) unless the user is asked to consent. A preset that knows
-    # better sets its own prompt.
-    if "offline_access" in scopes:
-        extra.setdefault("prompt", "consent")
-    if nonce:
-        extra["nonce"] = nonce
-    url, _ = client.create_authorization_url(
-        ends.authorize_url, state=state, code_verifier=verifier, **extra
-    )
-
-    bucket = session_bucket(request)
-    pending = bucket["pending"]
-    now = _now()
-    make_room(pending, now)
-    pending[state_digest(state)] = {
-        "p": provider.slug,
-        "u": str(request.user.pk),
-        "t": now,
-        "v": verifier,
-        "n": nonce,
-        "r": redirect_uri,
-        "s": scopes,
-        "next": next_url,
-    }
-    save_bucket(request, bucket)
-    return url
-
-
-def reject_state(request, provider, reason):
-    audit.record(
-        AuditEvent.Action.STATE_REJECTED,
-        actor=request.user,
-        target=provider,
-        outcome=AuditEvent.Outcome.DENIED,
-        detail=reason,
-        ip_address=client_ip(request),
-    )
-    return StateError(reason)
-
-
-@sensitive_variables()
-def consume_state(request, provider):
-    """The pending authorization the callback's ``state`` names, removed from the
-    session (single use). A bad state is audited and raises :class:`StateError`."""
-    state = request.GET.get("state", "")
-    if not state:
-        raise reject_state(request, provider, "state_missing")
-    return take_pending(request, provider, state, reasons="state")
-
-
-def take_pending(request, provider, value, *, reasons, session_key=SESSION_KEY):
-    """The pending entry ``value`` (an OAuth 2 state, an OAuth 1.0a request token)
-    names, removed from the session: single use, unexpired, for this provider
-    and this user. Anything else is audited and a :class:`StateError` whose code
-    starts with ``reasons`` (``state_replayed``, ``oauth_token_expired``...)."""
-    digest = state_digest(value)
-    bucket = session_bucket(request, session_key)
-    entry = bucket["pending"].pop(digest, None)
-    if entry is None:
-        reason = "replayed" if digest in bucket["used"] else "unknown"
-        raise reject_state(request, provider, f"{reasons}_{reason}")
-    bucket["used"] = [*bucket["used"], digest][-MAX_USED:]
-    save_bucket(request, bucket, session_key)
-    # Two concurrent callbacks with one state would both find it in the
-    # session they loaded; the shared cache lets only one through. With the
-    # cache down nothing goes through (CacheUnavailable, a 503): the session is
-    # not saved on a 5xx, so the state stays pending and single-use.
-    ttl = app_settings.STATE_TTL_SECONDS
-    with cache_guard():
-        first_use = cache.add(_cache_key(f"{session_key}-used", digest), True, ttl + 60)
-    if not first_use:
-        raise reject_state(request, provider, f"{reasons}_replayed")
-    if _now() - entry.get("t", 0) > ttl:
-        raise reject_state(request, provider, f"{reasons}_expired")
-    if entry.get("p") != provider.slug:
-        raise reject_state(request, provider, f"{reasons}_wrong_provider")
-    if entry.get("u") != str(request.user.pk):
-        raise reject_state(request, provider, f"{reasons}_wrong_user")
-    return entry
-
-
-# -- the callback -----------------------------------------------------------------
-
-
-@dataclass
-class Authorization:
-    """What a successful callback yields; ``token`` is the raw token response."""
-
-    token: dict = field(repr=False)
-    external_account_id: str
-    label: str
-    requested_scopes: list
-    next_url: str
-    claims: dict = field(default_factory=dict, repr=False)
-
-
-@sensitive_variables()
-def complete_authorization(request, provider):
-    """Check the callback, exchange the code (with the PKCE verifier) and identify
-    the account. Raises :class:`StateError` (a 400) before anything else."""
-    entry = consume_state(request, provider)
-    params = request.GET
-    ends = endpoints(provider)
-    check_response_issuer(params, ends)
-    if "error" in params:
-        raise AuthorizationDenied(error_code(params.get("error")))
-    code = params.get("code")
-    if not code:
-        raise AuthorizationDenied("missing_code")
-
-    client = build_client(
-        provider,
-        purpose="exchange an authorization code",
-        actor=request.user,
-        redirect_uri=entry["r"],
-    )
-    exchange = {"code": code, "redirect_uri": entry["r"]}
-    if entry.get("v"):
-        exchange["code_verifier"] = entry["v"]
-    try:
-        token = dict(
-            client.fetch_token(ends.token_url, grant_type="authorization_code", **exchange)
-        )
-    except Exception as exc:  # noqa: BLE001 - classified, never re-raised with its text
-        raise request_failure(exc) from None
-    try:  # before the access token is sent anywhere (userinfo) or stored
-        read_token_response(token, now=datetime.now(UTC))
-    except TokenResponseError as exc:
-        logger.warning("provider %s sent an unusable token response: %s", provider.slug, exc)
-        raise ProviderRequestFailed("invalid_token_response") from None
-    claims = identify(client, provider, ends, token, nonce=entry.get("n"))
-    external_id, label = account_from_claims(provider, claims)
-    return Authorization(
-        token=token,
-        external_account_id=external_id,
-        label=label,
-        requested_scopes=list(entry.get("s") or []),
-        next_url=entry.get("next") or "",
-        claims=_public_claims(claims),
-    )
 
 
 def check_response_issuer(params, ends):
@@ -677,7 +442,7 @@ def _claim_text(claims, name, max_length):
     return checked_text(value, name, max_length=max_length, error=_claim_error(name))
 
 
-def _public_claims(claims):
+def public_claims(claims):
     """The identity claims worth keeping in an integration's metadata."""
     keep = ("sub", "id", "email", "email_verified", "name", "preferred_username", "login", "iss")
     kept = {}
@@ -751,7 +516,7 @@ def identify(client, provider, ends, token, *, nonce=None):
 
 
 def _jwks(uri, *, refresh=False):
-    key = _cache_key("jwks", uri)
+    key = cache_key("jwks", uri)
     document = None if refresh else _cached(key)
     if document is None:
         document = _http_get_json(uri, "jwks")
@@ -818,13 +583,13 @@ def verify_id_token(id_token, provider, ends, *, client_secret=None, nonce=None,
 
 
 @sensitive_variables()
-def refresh_token_request(provider, refresh_token, *, actor=None):
+def refresh_token_request(provider, refresh_token, *, client_secret=None):
     """The provider's token response to a refresh (a dict); raises
     :class:`OAuthFlowError` (``code`` ``invalid_grant``, ``network_error``…)."""
     ends = endpoints(provider)
     if not ends.token_url:
         raise ProviderMisconfigured("token_url_missing")
-    client = build_client(provider, purpose="refresh an access token", actor=actor)
+    client = build_client(provider, client_secret=client_secret)
     client.register_compliance_hook("refresh_token_response", _refuse_unprocessed)
     try:
         return dict(client.refresh_token(ends.token_url, refresh_token=refresh_token))
@@ -833,9 +598,9 @@ def refresh_token_request(provider, refresh_token, *, actor=None):
 
 
 @sensitive_variables()
-def revoke_token_request(provider, token, token_type_hint, *, revocation_url, actor=None):
+def revoke_token_request(provider, token, token_type_hint, *, revocation_url, client_secret=None):
     """Revoke one token at the provider (RFC 7009 §2); raises :class:`OAuthFlowError`."""
-    client = build_client(provider, purpose="revoke a token", actor=actor)
+    client = build_client(provider, client_secret=client_secret)
     try:
         response = client.revoke_token(revocation_url, token=token, token_type_hint=token_type_hint)
     except Exception as exc:  # noqa: BLE001

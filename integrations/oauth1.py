@@ -1,23 +1,18 @@
-"""The OAuth 1.0a client (RFC 5849), on Authlib: connect, identify, sign, revoke.
+"""The OAuth 1.0a client (RFC 5849), on Authlib: sign, identify, revoke.
 
-The flow mirrors :mod:`integrations.oauth` (OAuth 2) and shares its errors,
-endpoint checks, ``next`` handling and :class:`~integrations.oauth.Authorization`:
+The provider-facing half of OAuth 1.0a; the connect flow that keeps request
+tokens in the session is :mod:`.oauth1_flow`, a service built on this. It
+shares :mod:`integrations.oauth`'s errors and endpoint checks.
 
-* :func:`begin_authorization` obtains a request token (temporary credentials,
-  §2.1) with ``oauth_callback`` pointing at our callback, remembers it in the
-  user's session and returns the provider's authorization URL. The session keeps
-  the request token only as a SHA-256 digest, and its secret **sealed** with the
-  keyring (bound to that digest): the secret never leaves the server in clear,
-  even with Django's signed-cookie session backend. A pending request token is
-  single use (a shared-cache marker makes it so across processes), bound to the
-  session and the user, and expires after ``STATE_TTL_SECONDS`` like OAuth 2 state.
-* :func:`complete_authorization` takes ``oauth_token`` + ``oauth_verifier``,
-  exchanges them for the access token and its secret (§2.3), and identifies the
-  account with a signed call to the userinfo URL (and the extra parameters of the
-  token response, e.g. X's ``user_id`` and ``screen_name``).
-* :func:`signing_auth` builds the Authlib signer :mod:`integrations.provider_calls`
-  puts on each request; :func:`revoke_token_request` makes the signed revocation
-  call a preset names (X's ``invalidate_token``).
+* :func:`build_client` and :func:`signing_auth`: Authlib's signers with the
+  provider's client credentials (the caller reads the client secret, audited,
+  and hands it in as a :class:`Secret`); :mod:`integrations.provider_calls` puts
+  :func:`signing_auth` on each request.
+* :func:`identify`: the account behind an access token — the token response's
+  extra parameters (X's ``user_id`` and ``screen_name``), then a signed call to
+  the userinfo URL.
+* :func:`revoke_token_request`: the signed revocation call a preset names (X's
+  ``invalidate_token``).
 
 Signatures are Authlib's (HMAC-SHA1, RSA-SHA1, PLAINTEXT); HMAC-SHA256 combines
 Authlib's signature base string with oauthlib's HMAC-SHA256 — no signing is
@@ -31,7 +26,6 @@ ever holds a token, token secret, verifier or client secret.
 """
 
 import logging
-import time
 from dataclasses import dataclass
 from types import SimpleNamespace
 from urllib.parse import urlsplit
@@ -40,46 +34,27 @@ import requests
 from authlib.integrations.requests_client import OAuth1Auth, OAuth1Session
 from authlib.oauth1 import ClientAuth
 from authlib.oauth1.rfc5849.signature import generate_signature_base_string
-from django.urls import reverse
 from django.views.decorators.debug import sensitive_variables
 from oauthlib.oauth1.rfc5849.signature import sign_hmac_sha256_with_client
 
 from .conf import app_settings
-from .credentials import read_client_secret
-from .crypto import CryptoError
 from .models import Provider
-from .oauth import Authorization as Authorization
 from .oauth import (
-    AuthorizationDenied,
     IdentityError,
     ProviderMisconfigured,
     ProviderRequestFailed,
-    account_from_claims,
-    authorize_params,
     check_endpoint_url,
-    error_code,
-    make_room,
-    reject_state,
     request_failure,
-    safe_next_url,
-    save_bucket,
-    session_bucket,
-    state_digest,
-    take_pending,
 )
 from .oauth import StateError as StateError
-from .oauth import _public_claims as public_claims
 from .provider_data import TOKEN_MAX_LENGTH, checked_text
 from .provider_http import NoRedirects, RedirectRefused
 
 logger = logging.getLogger(__name__)
-
-SESSION_KEY = "_integrations_oauth1"
 # Parameters of a token response that are credentials, never claims.
 _CREDENTIAL_PARAMS = frozenset({"oauth_token", "oauth_token_secret", "oauth_callback_confirmed"})
 # Authorization URL parameters the flow sets itself.
-_RESERVED = frozenset({"oauth_token", "oauth_callback"})
-_SEALED_CONTEXT = "integrations.oauth1.request_token_secret:"
+RESERVED_AUTHORIZE_PARAMS = frozenset({"oauth_token", "oauth_callback"})
 
 
 # -- signing: Authlib's signers, plus HMAC-SHA256 -----------------------------------
@@ -162,7 +137,7 @@ class TokenEndpointUnavailable(Exception):
         self.status_code = status_code
 
 
-def _failure(exc, refused):
+def token_endpoint_failure(exc, refused):
     """The :class:`ProviderRequestFailed` for a failed token request: Authlib
     reports any 4xx answer as ``fetch_token_denied`` (its message quotes the
     body, which is dropped here), named ``refused`` instead; 5xx and 429 are
@@ -209,11 +184,11 @@ def endpoints(provider):
 
 
 @sensitive_variables()
-def _client_credentials(provider, *, purpose, actor):
-    """``(client_secret, rsa_key)`` for signing: for RSA-SHA1 the sealed client
-    secret is the PEM private key; otherwise it is the shared secret."""
-    secret = read_client_secret(provider, purpose=purpose, actor=actor)
-    value = secret.reveal() if secret else None
+def _client_credentials(provider, client_secret):
+    """``(client_secret, rsa_key)`` for signing from the provider's client secret
+    (a :class:`Secret` the caller read, audited): for RSA-SHA1 it is the PEM
+    private key; otherwise it is the shared secret."""
+    value = client_secret.reveal() if client_secret else None
     if provider.signature_method == Provider.SignatureMethod.RSA_SHA1:
         if not value:
             raise ProviderMisconfigured("rsa_key_missing")
@@ -222,15 +197,15 @@ def _client_credentials(provider, *, purpose, actor):
 
 
 @sensitive_variables()
-def build_client(provider, *, purpose, actor=None, token=None, token_secret=None, **kwargs):
+def build_client(provider, *, client_secret, token=None, token_secret=None, **kwargs):
     """An Authlib ``OAuth1Session`` for ``provider`` signing with its method and
-    client credentials (read for ``purpose``, audited), and ``token`` when given."""
+    client credentials, and ``token`` when given."""
     if not provider.client_id:
         raise ProviderMisconfigured("client_id_missing")
-    client_secret, rsa_key = _client_credentials(provider, purpose=purpose, actor=actor)
+    shared_secret, rsa_key = _client_credentials(provider, client_secret)
     return ProviderClient(
         client_id=provider.client_id,
-        client_secret=client_secret,
+        client_secret=shared_secret,
         rsa_key=rsa_key,
         token=token,
         token_secret=token_secret,
@@ -240,16 +215,16 @@ def build_client(provider, *, purpose, actor=None, token=None, token_secret=None
 
 
 @sensitive_variables()
-def signing_auth(provider, token, token_secret, *, purpose, actor=None):
+def signing_auth(provider, token, token_secret, *, client_secret):
     """The :class:`SigningAuth` that signs a request with the access ``token``
     and its secret (``provider_calls`` applies it to requests and httpx)."""
     if not provider.client_id:
         raise ProviderMisconfigured("client_id_missing")
     endpoints(provider)  # PLAINTEXT over plain HTTP is refused here too
-    client_secret, rsa_key = _client_credentials(provider, purpose=purpose, actor=actor)
+    shared_secret, rsa_key = _client_credentials(provider, client_secret)
     return SigningAuth(
         client_id=provider.client_id,
-        client_secret=client_secret,
+        client_secret=shared_secret,
         rsa_key=rsa_key,
         token=token,
         token_secret=token_secret,
@@ -257,32 +232,7 @@ def signing_auth(provider, token, token_secret, *, purpose, actor=None):
     )
 
 
-# -- the pending request token, bound to the session --------------------------------
-
-
-def _now():
-    return time.time()
-
-
-def _bucket(request):
-    return session_bucket(request, SESSION_KEY)
-
-
-def _save(request, bucket):
-    save_bucket(request, bucket, SESSION_KEY)
-
-
-@sensitive_variables()
-def _seal(secret, digest):
-    return app_settings.keyring.encrypt(secret.encode("utf-8"), _SEALED_CONTEXT + digest)
-
-
-@sensitive_variables()
-def _open(sealed, digest):
-    return app_settings.keyring.decrypt(sealed, _SEALED_CONTEXT + digest).decode("utf-8")
-
-
-def _checked_credentials(token, what):
+def checked_credentials(token, what):
     """``(oauth_token, oauth_token_secret)`` of a provider response, checked."""
 
     def error(_message):
@@ -303,113 +253,7 @@ def _checked_credentials(token, what):
 
 
 @sensitive_variables()
-def begin_authorization(request, provider, *, next_url=""):
-    """Obtain a request token and return the provider's authorization URL; the
-    request token (digest) and its secret (sealed) wait in the session."""
-    next_url = safe_next_url(request, next_url)
-    ends = endpoints(provider)
-    if not ends.request_token_url or not ends.authorize_url or not ends.token_url:
-        raise ProviderMisconfigured("endpoints_missing")
-    callback = request.build_absolute_uri(reverse("integrations:callback", args=[provider.slug]))
-    client = build_client(
-        provider, purpose="obtain a request token", actor=request.user, redirect_uri=callback
-    )
-    try:
-        with client:
-            response = client.fetch_request_token(ends.request_token_url)
-    except Exception as exc:  # noqa: BLE001 - classified, never re-raised with its text
-        raise _failure(exc, "request_token_refused") from None
-    request_token, secret = _checked_credentials(response, "request_token")
-    # RFC 5849 §2.1: OAuth 1.0a servers confirm the callback (the 1.0 session
-    # fixation fix); a server that does not is speaking 1.0.
-    if str(response.get("oauth_callback_confirmed", "")).lower() != "true":
-        raise ProviderRequestFailed("callback_not_confirmed")
-    extra = {k: v for k, v in authorize_params(provider).items() if k not in _RESERVED}
-    url = client.create_authorization_url(ends.authorize_url, request_token=request_token, **extra)
-
-    digest = state_digest(request_token)
-    bucket = _bucket(request)
-    pending = bucket["pending"]
-    now = _now()
-    make_room(pending, now)
-    pending[digest] = {
-        "p": provider.slug,
-        "u": str(request.user.pk),
-        "t": now,
-        "s": _seal(secret, digest),
-        "next": next_url,
-    }
-    _save(request, bucket)
-    return url
-
-
-@sensitive_variables()
-def consume_request_token(request, provider, request_token):
-    """The pending entry of ``request_token``, removed from the session (single
-    use), with its secret opened. Anything else is audited and a :class:`StateError`."""
-    if not request_token:
-        raise reject_state(request, provider, "oauth_token_missing")
-    entry = take_pending(
-        request, provider, request_token, reasons="oauth_token", session_key=SESSION_KEY
-    )
-    digest = state_digest(request_token)
-    try:
-        entry["secret"] = _open(entry.get("s") or "", digest)
-    except (CryptoError, UnicodeError, TypeError):
-        raise reject_state(request, provider, "oauth_token_unreadable") from None
-    return entry
-
-
-@sensitive_variables()
-def complete_authorization(request, provider):
-    """Check the callback, exchange the request token and verifier for the
-    access token and its secret, and identify the account. A callback that
-    names no pending request token of this session and user is a
-    :class:`StateError` before anything else."""
-    params = request.GET
-    # X sends ``denied=<request token>`` when the user declines.
-    denied = params.get("denied")
-    request_token = params.get("oauth_token") or denied or ""
-    if not request_token and ("error" in params or denied is not None):
-        raise AuthorizationDenied(error_code(params.get("error") or "access_denied"))
-    entry = consume_request_token(request, provider, request_token)
-    if denied is not None:
-        raise AuthorizationDenied("access_denied")
-    if "error" in params:
-        raise AuthorizationDenied(error_code(params.get("error")))
-    verifier = params.get("oauth_verifier", "")
-    if not verifier:
-        raise AuthorizationDenied("missing_verifier")
-    if len(verifier) > 1024:
-        raise AuthorizationDenied("invalid_verifier")
-    ends = endpoints(provider)
-    client = build_client(
-        provider,
-        purpose="exchange a request token",
-        actor=request.user,
-        token=request_token,
-        token_secret=entry["secret"],
-    )
-    try:
-        with client:
-            token = dict(client.fetch_access_token(ends.token_url, verifier=verifier))
-    except Exception as exc:  # noqa: BLE001 - classified, never re-raised with its text
-        raise _failure(exc, "access_token_refused") from None
-    access_token, token_secret = _checked_credentials(token, "token")
-    claims = identify(provider, ends, token, access_token, token_secret, actor=request.user)
-    external_id, label = account_from_claims(provider, claims)
-    return Authorization(
-        token={"oauth_token": access_token, "oauth_token_secret": token_secret},
-        external_account_id=external_id,
-        label=label,
-        requested_scopes=[],
-        next_url=entry.get("next") or "",
-        claims=public_claims(claims),
-    )
-
-
-@sensitive_variables()
-def identify(provider, ends, token, access_token, token_secret, *, actor=None):
+def identify(provider, ends, token, access_token, token_secret, *, client_secret):
     """Claims about the account: the token response's own parameters (X sends
     ``user_id`` and ``screen_name``), then a signed GET of the userinfo URL."""
     claims = {
@@ -420,11 +264,7 @@ def identify(provider, ends, token, access_token, token_secret, *, actor=None):
     if not ends.userinfo_url:
         return claims
     client = build_client(
-        provider,
-        purpose="identify the connected account",
-        actor=actor,
-        token=access_token,
-        token_secret=token_secret,
+        provider, client_secret=client_secret, token=access_token, token_secret=token_secret
     )
     try:
         with client:
@@ -445,11 +285,11 @@ def identify(provider, ends, token, access_token, token_secret, *, actor=None):
 
 
 @sensitive_variables()
-def revoke_token_request(provider, token, token_secret, *, revocation_url, actor=None):
+def revoke_token_request(provider, token, token_secret, *, revocation_url, client_secret):
     """A signed POST to the provider's revocation URL (X's ``invalidate_token``);
     any 2xx is success, anything else :class:`ProviderRequestFailed`."""
     client = build_client(
-        provider, purpose="revoke a token", actor=actor, token=token, token_secret=token_secret
+        provider, client_secret=client_secret, token=token, token_secret=token_secret
     )
     try:
         with client:

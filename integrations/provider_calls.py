@@ -37,7 +37,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http.request import validate_host
 from django.views.decorators.debug import sensitive_variables
 
-from . import audit, credentials, oauth1
+from . import audit, credential_store, oauth1
 from .models import AuditEvent, Credential, Integration
 from .provider_http import NoRedirects
 from .redaction import redact
@@ -227,8 +227,9 @@ class IntegrationTokens:
             integration.provider,
             token.reveal(),
             token_secret.reveal(),
-            purpose=self.purpose,
-            actor=self.actor,
+            client_secret=credential_store.read_client_secret(
+                integration.provider, purpose=self.purpose, actor=self.actor
+            ),
         )
         return SignedPlacement(token.reveal(), auth)
 
@@ -346,9 +347,9 @@ class CredentialSecret:
     def current(self, url=None):
         # Read first: reading another user's credential is what gets audited
         # (reveal_denied); the host is checked before anything is sent.
-        secret = credentials.read_secret(self.user, self.credential_id, purpose=self.purpose)
+        secret = credential_store.read_secret(self.user, self.credential_id, purpose=self.purpose)
         self._held = secret
-        credential = credentials.get_credential(self.user, self.credential_id)
+        credential = credential_store.get_credential(self.user, self.credential_id)
         if url is not None:
             refuse_other_hosts(
                 self.allowed_hosts,

@@ -12,6 +12,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from . import audit, oauth, oauth1, refresh_outbox
 from ._typing import User
+from .credential_store import read_client_secret
 from .models import AuditEvent, Integration, Provider
 from .provider_data import (
     TokenResponseError,
@@ -125,7 +126,11 @@ def _revoke_oauth1(row, result, *, actor, ip_address):
     result.revocation_supported = True
     try:
         oauth1.revoke_token_request(
-            row.provider, token, secret or "", revocation_url=url, actor=actor
+            row.provider,
+            token,
+            secret or "",
+            revocation_url=url,
+            client_secret=read_client_secret(row.provider, purpose="revoke a token", actor=actor),
         )
     except oauth.OAuthFlowError as exc:
         result.failed["access_token"] = exc.code
@@ -149,9 +154,12 @@ def _revoke_at_provider(row, result, *, actor, ip_address):
     if not url:
         return
     result.revocation_supported = True
+    client_secret = read_client_secret(row.provider, purpose="revoke a token", actor=actor)
     for hint, value in stored:
         try:
-            oauth.revoke_token_request(row.provider, value, hint, revocation_url=url, actor=actor)
+            oauth.revoke_token_request(
+                row.provider, value, hint, revocation_url=url, client_secret=client_secret
+            )
         except oauth.OAuthFlowError as exc:
             result.failed[hint] = exc.code
             _record_revocation(row, f"{hint}: {exc.code}", actor, ip_address)

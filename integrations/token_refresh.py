@@ -18,6 +18,7 @@ from . import audit, oauth, refresh_outbox
 from ._typing import User
 from .backoff import call_with_backoff
 from .conf import app_settings
+from .credential_store import read_client_secret
 from .db_failures import DATABASE_ERRORS, reset_connection, typed_database_failures
 from .models import AuditEvent, Integration, Provider
 from .provider_data import (
@@ -287,11 +288,16 @@ def _refresh_leased(db, pk, lease, *, margin, force, seen, actor, ip_address):
                 ip_address=ip_address,
             )
         previous = row.status
+        client_secret = read_client_secret(
+            row.provider, purpose="refresh an access token", actor=actor
+        )
         try:
             # Retried after a failure the provider certainly did not act on,
             # within this lease: no try may outlast it.
             answer = call_with_backoff(
-                lambda: oauth.refresh_token_request(row.provider, used, actor=actor),
+                lambda: oauth.refresh_token_request(
+                    row.provider, used, client_secret=client_secret
+                ),
                 budget=_lease_seconds() - 2 * app_settings.HTTP_TIMEOUT_SECONDS - 1,
             )
         except oauth.OAuthFlowError as exc:

@@ -26,7 +26,17 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import audit, connection_check, credentials, forms, oauth, oauth1, secret_status, tokens
+from . import (
+    audit,
+    connection_check,
+    credentials,
+    forms,
+    oauth,
+    oauth1_flow,
+    oauth_flow,
+    secret_status,
+    tokens,
+)
 from .models import AuditEvent, Credential, Integration, Provider
 from .ratelimit import CREDENTIALS_SCOPE, limit_posts
 from .unavailable import refuse_when_unavailable
@@ -71,9 +81,9 @@ def _active_oauth_provider(slug):
 
 
 def _flow(provider):
-    """The client module for the provider's protocol: both offer
+    """The connect flow for the provider's protocol: both offer
     ``begin_authorization`` and ``complete_authorization`` with the same errors."""
-    return oauth1 if provider.auth_type == Provider.AuthType.OAUTH1 else oauth
+    return oauth1_flow if provider.auth_type == Provider.AuthType.OAUTH1 else oauth_flow
 
 
 def _error_page(request, provider, code, *, status, message=None):
@@ -115,7 +125,7 @@ def connect(request, provider):
 def callback(request, provider):
     """Finish the flow: check state, exchange the code, store sealed tokens."""
     provider = _active_oauth_provider(provider)
-    ip = oauth.client_ip(request)
+    ip = oauth_flow.client_ip(request)
     try:
         authorization = _flow(provider).complete_authorization(request, provider)
     except oauth.StateError as exc:
@@ -156,7 +166,7 @@ def callback(request, provider):
     if authorization.next_url:
         # Checked when the flow started; checked again, it never leaves the site.
         try:
-            return HttpResponseRedirect(oauth.safe_next_url(request, authorization.next_url))
+            return HttpResponseRedirect(oauth_flow.safe_next_url(request, authorization.next_url))
         except oauth.UnsafeRedirect:
             pass
     return redirect("integrations:connect-result", pk=integration.pk)
@@ -203,7 +213,7 @@ def disconnect(request, pk):
             "integrations/disconnect_confirm.html",
             {"integration": integration, "next": next_url},
         )
-    result = tokens.disconnect(request.user, integration, ip_address=oauth.client_ip(request))
+    result = tokens.disconnect(request.user, integration, ip_address=oauth_flow.client_ip(request))
     names = {"provider": integration.provider.name}
     if result.fully_revoked:
         text = _("Disconnected %(provider)s; its access was revoked.") % names
@@ -259,7 +269,7 @@ def test_connection(request, pk):
 def _safe_next(request, next_url):
     """``next_url`` when it stays on this site, else ""."""
     try:
-        return oauth.safe_next_url(request, next_url)
+        return oauth_flow.safe_next_url(request, next_url)
     except oauth.UnsafeRedirect:
         return ""
 
@@ -339,7 +349,7 @@ def credential_add(request):
     # ?next= (a form's CredentialChoiceField link) is where a saved credential
     # returns to, when it stays on this site; ?provider= and ?plugin= prefill.
     try:
-        next_url = oauth.safe_next_url(request, request.GET.get("next", ""))
+        next_url = oauth_flow.safe_next_url(request, request.GET.get("next", ""))
     except oauth.UnsafeRedirect:
         next_url = ""
     form = forms.CredentialForm(
@@ -358,7 +368,7 @@ def credential_add(request):
                 data=data["data"],
                 provider=data["provider"],
                 plugin=data["plugin"],
-                ip_address=oauth.client_ip(request),
+                ip_address=oauth_flow.client_ip(request),
             )
         except ValidationError as exc:
             form.add_service_errors(exc)
@@ -404,7 +414,7 @@ def credential_edit(request, pk):
             changes["data"] = data["data"]
         try:
             credential = credentials.update_credential(
-                request.user, credential, ip_address=oauth.client_ip(request), **changes
+                request.user, credential, ip_address=oauth_flow.client_ip(request), **changes
             )
         except ValidationError as exc:
             form.add_service_errors(exc)
@@ -439,7 +449,9 @@ def credential_delete(request, pk):
     credential = _owned_credential(request, pk)
     if request.method == "POST":
         name = credential.name
-        credentials.delete_credential(request.user, credential, ip_address=oauth.client_ip(request))
+        credentials.delete_credential(
+            request.user, credential, ip_address=oauth_flow.client_ip(request)
+        )
         messages.success(request, _("Deleted the credential “%(name)s”.") % {"name": name})
         return redirect("integrations:credentials")
     return render(

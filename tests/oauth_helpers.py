@@ -9,7 +9,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from integrations import credentials, oauth, tokens
+from integrations import credentials, oauth_flow, tokens
 from integrations.models import Integration, Provider
 from tests.fake_provider import FakeProvider
 
@@ -122,4 +122,4 @@ def callback(browser, slug="fake", **params):
 
 
 def pending(browser):
-    return browser.session[oauth.SESSION_KEY]["pending"]
+    return browser.session[oauth_flow.SESSION_KEY]["pending"]

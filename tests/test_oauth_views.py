@@ -10,7 +10,7 @@ import hashlib
 import pytest
 from django.test import Client
 
-from integrations import oauth
+from integrations import oauth_flow
 from integrations.crypto import is_sealed
 from integrations.models import AuditEvent, Integration
 from tests.dbutil import raw_column
@@ -117,7 +117,7 @@ def test_open_redirect_in_next_is_refused(browser, provider, next_url):
     response = browser.get("/integrations/connect/fake/", {"next": next_url})
     assert response.status_code == 400
     assert b"another site" in response.content
-    assert oauth.SESSION_KEY not in browser.session
+    assert oauth_flow.SESSION_KEY not in browser.session
 
 
 def test_missing_endpoints_give_a_friendly_page(browser, fake):
@@ -182,10 +182,10 @@ def test_a_state_is_single_use_even_across_sessions_sharing_it(browser, provider
 def test_expired_state_is_rejected(browser, provider, fake):
     _, query = start(browser)
     session = browser.session
-    bucket = session[oauth.SESSION_KEY]
+    bucket = session[oauth_flow.SESSION_KEY]
     for entry in bucket["pending"].values():
         entry["t"] -= 601
-    session[oauth.SESSION_KEY] = bucket
+    session[oauth_flow.SESSION_KEY] = bucket
     session.save()
     response = callback(browser, code="c", state=query["state"])
     assert response.status_code == 400

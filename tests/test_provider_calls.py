@@ -589,7 +589,7 @@ def test_the_plaintext_signer_itself_refuses_plain_http(plaintext_integration, c
     from integrations import oauth1
 
     auth = oauth1.signing_auth(
-        plaintext_integration.provider, "tok", "tok-secret", purpose=PURPOSE, actor=None
+        plaintext_integration.provider, "tok", "tok-secret", client_secret=None
     )
     with pytest.raises(oauth1.InsecureRequestRefused):
         auth.prepare("GET", "http://127.0.0.1:9/api", {}, b"")

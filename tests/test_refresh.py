@@ -240,7 +240,7 @@ def test_invalid_grant_after_a_lost_race_uses_the_winners_token(alice, provider,
     integration = connected(alice, provider)
     expire(integration)
 
-    def other_worker_won(provider, refresh_token, *, actor=None):
+    def other_worker_won(provider, refresh_token, **_):
         winner = Integration.objects.get(pk=integration.pk)
         tokens.store_token_response(
             winner,
@@ -431,9 +431,9 @@ def test_a_refresh_that_lost_its_lease_stores_nothing(alice, provider, fake, mon
     expire(integration)
     answer = oauth.refresh_token_request
 
-    def disconnected_meanwhile(provider, refresh_token, *, actor=None):
+    def disconnected_meanwhile(provider, refresh_token, **kwargs):
         tokens.disconnect(alice, integration.pk)
-        return answer(provider, refresh_token, actor=actor)
+        return answer(provider, refresh_token, **kwargs)
 
     monkeypatch.setattr(oauth, "refresh_token_request", disconnected_meanwhile)
     with pytest.raises(tokens.ReauthorizationRequired) as info:

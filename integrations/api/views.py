@@ -30,7 +30,7 @@ from rest_framework.response import Response
 
 from .. import audit, credentials, tokens
 from ..models import AuditEvent, Credential, Integration, Provider
-from ..oauth import client_ip
+from ..oauth_flow import client_ip
 from . import errors, filters
 from .errors import Conflict, django_error_detail
 from .pagination import Pagination

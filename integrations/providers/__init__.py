@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.views.decorators.debug import sensitive_variables
 
-from .. import audit, credentials
+from .. import audit, credential_store
 from .._typing import User
 from ..models import AuditEvent, Provider
 from .presets import PRESETS
@@ -106,5 +106,7 @@ def create_provider_from_preset(
         ip_address=ip_address,
     )
     if client_secret:
-        credentials.set_client_secret(provider, client_secret, actor=actor, ip_address=ip_address)
+        credential_store.set_client_secret(
+            provider, client_secret, actor=actor, ip_address=ip_address
+        )
     return provider

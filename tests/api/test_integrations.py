@@ -167,7 +167,7 @@ def test_delete_revokes_at_the_provider(alice_api, integration, provider, monkey
     provider.save()
     revoked = []
 
-    def revoke(provider, token, hint, *, revocation_url, actor=None):
+    def revoke(provider, token, hint, *, revocation_url, **_):
         revoked.append((hint, token))
         if hint == "access_token":
             raise oauth.ProviderRequestFailed("http_503", transient=True)
@@ -191,7 +191,7 @@ class TestRefresh:
     ):
         calls = []
 
-        def refresh(provider, refresh_token, *, actor=None):
+        def refresh(provider, refresh_token, **_):
             calls.append(refresh_token)
             return {
                 "access_token": f"{canary}-access",
@@ -217,7 +217,7 @@ class TestRefresh:
         ).exists()
 
     def test_refused_grant_is_409_and_keeps_the_tokens(self, alice_api, integration, monkeypatch):
-        def refuse(provider, refresh_token, *, actor=None):
+        def refuse(provider, refresh_token, **_):
             raise oauth.ProviderRequestFailed("invalid_grant")
 
         monkeypatch.setattr(oauth, "refresh_token_request", refuse)
@@ -253,7 +253,7 @@ class TestRefresh:
         assert response.json()["error"]["code"] == "service_unavailable"
 
     def test_unreachable_provider_is_502(self, alice_api, integration, monkeypatch):
-        def down(provider, refresh_token, *, actor=None):
+        def down(provider, refresh_token, **_):
             raise oauth.ProviderRequestFailed("network_error", transient=True)
 
         monkeypatch.setattr(oauth, "refresh_token_request", down)

@@ -42,7 +42,7 @@ def test_refresh_429_after_the_limit(rates, alice_api, integration, monkeypatch)
     monkeypatch.setattr(
         oauth,
         "refresh_token_request",
-        lambda provider, token, actor=None: {"access_token": "new-access-token"},
+        lambda provider, token, **_: {"access_token": "new-access-token"},
     )
     url = f"/api/integrations/{integration.pk}/refresh/"
     assert [alice_api.post(url).status_code for _ in range(3)] == [200, 200, 429]

@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from config.demo_provider.models import OAuth1Client, OAuth1Token
 from config.demo_provider.registration import register_demo_oauth1_provider
-from integrations import connection_check, credentials, oauth1, tokens
+from integrations import connection_check, credentials, oauth1, oauth1_flow, tokens
 from integrations.crypto import is_sealed
 from integrations.models import AuditEvent, Integration, Provider
 from tests.dbutil import raw_column, write_raw
@@ -256,7 +256,7 @@ def test_the_request_token_secret_stays_on_the_server(demo1, browser, alice, set
     )
     assert issued_secret not in cookie and issued_secret not in json.dumps(session_data)
     assert request_token not in json.dumps(session_data)  # a digest only
-    pending = session_data[oauth1.SESSION_KEY]["pending"]
+    pending = session_data[oauth1_flow.SESSION_KEY]["pending"]
     assert [is_sealed(entry["s"]) for entry in pending.values()] == [True]
 
     browser.get(authorize_url)
@@ -318,7 +318,7 @@ def test_a_callback_for_another_user_is_refused(demo1, browser, alice, django_us
     request = RequestFactory().get(callback_url)
     request.session, request.user = session, bob
     with pytest.raises(oauth1.StateError) as caught:
-        oauth1.complete_authorization(request, demo1)
+        oauth1_flow.complete_authorization(request, demo1)
     assert caught.value.code == "oauth_token_wrong_user"
     assert AuditEvent.objects.filter(
         action="state_rejected", detail="oauth_token_wrong_user", actor=bob
