@@ -33,7 +33,7 @@ from . import audit, credentials, tokens
 from .fields import EncryptedJSONField, EncryptedTokenField
 from .models import AuditEvent, Credential, Integration, Provider
 from .providers import create_provider_from_preset, preset_choices
-from .sealed.admin import SealedFieldsAdminMixin
+from .sealed.admin import SealedFieldsAdminMixin, SealedLookupsAdminMixin
 from .sealed.formfields import CheckedJSONFormField
 from .sealed.jsonlimits import JSONLimitError, parse_json_text
 from .secret_status import sealed_status
@@ -697,7 +697,7 @@ class CredentialAdmin(SealedFieldsAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(SealedLookupsAdminMixin, admin.ModelAdmin):
     """The audit log: view only. Events are append-only and never hold a secret."""
 
     list_display = (
