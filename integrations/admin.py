@@ -17,6 +17,7 @@ initial values nor part of the admin history, which names changed fields only.
 from typing import Any
 
 from django import forms
+from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -750,3 +751,11 @@ class AuditEventAdmin(SealedLookupsAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# -- API tokens (with the REST API) ---------------------------------------------
+
+if apps.is_installed("knox"):
+    from .api.token_admin import replace_knox_admin
+
+    replace_knox_admin(admin.site)

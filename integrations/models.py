@@ -97,6 +97,8 @@ class AuditEventAction(models.TextChoices):
     CONNECT = "connect", pgettext_lazy("audit action", "Connect")
     DISCONNECT = "disconnect", pgettext_lazy("audit action", "Disconnect")
     STATE_REJECTED = "state_rejected", pgettext_lazy("audit action", "OAuth state rejected")
+    API_TOKEN_CREATED = "api_token_created", pgettext_lazy("audit action", "API token created")
+    API_TOKEN_REVOKED = "api_token_revoked", pgettext_lazy("audit action", "API token revoked")
 
 
 class AuditEventOutcome(models.TextChoices):
