@@ -21,7 +21,7 @@ from django.db.models import BooleanField, Case, F, Field, Q, QuerySet, When
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from . import audit, oauth, oauth1
+from . import audit, oauth, oauth1, ratelimit
 from ._typing import User
 from .backoff import call_with_backoff
 from .conf import app_settings
@@ -284,6 +284,16 @@ class RefreshFailed(TokenUnavailable):
     """The refresh failed for a reason that may pass (network, provider 5xx); tokens are kept."""
 
 
+class RefreshRateLimited(RefreshFailed):
+    """A forced refresh refused before asking the provider: this integration was
+    force-refreshed too often (``INTEGRATION_REFRESH_SCOPE``'s rate, 10/min by
+    default). Nothing changes on the row; ``retry_after`` is in seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("refresh_rate_limited")
+        self.retry_after = retry_after
+
+
 class Outcome:
     """What ``refresh_integration`` did."""
 
@@ -467,6 +477,13 @@ def _refresh_leased(db, pk, lease, *, margin, force, seen, actor, ip_address):
                 actor=actor,
                 ip_address=ip_address,
             )
+        if force:
+            # Whoever forces it (the refresh endpoint, a 401 through tokens.session or
+            # Test connection), one integration is refreshed at most so often: a
+            # provider answering 401 to every call cannot drive unbounded refreshes.
+            usage = ratelimit.hit_key(ratelimit.INTEGRATION_REFRESH_SCOPE, f"integration:{pk}")
+            if not usage.allowed:
+                return RefreshRateLimited(usage.retry_after)
         previous = row.status
         try:
             # Retried after a passing failure, within this lease: no try may outlast it.
@@ -1138,6 +1155,7 @@ __all__ = [
     "Outcome",
     "ReauthorizationRequired",
     "RefreshFailed",
+    "RefreshRateLimited",
     "RefreshReport",
     "TokenResponseError",
     "TokenUnavailable",

@@ -26,7 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from . import audit, connection_check, credentials, forms, oauth, oauth1, secret_status, tokens
 from .models import AuditEvent, Credential, Integration, Provider
-from .ratelimit import CREDENTIALS_SCOPE, limit_posts
+from .ratelimit import CREDENTIALS_SCOPE, REFRESH_SCOPE, limit_posts
 
 logger = logging.getLogger(__name__)
 
@@ -225,8 +225,13 @@ def disconnect(request, pk):
 @never_cache
 @login_required
 @require_http_methods(["POST"])
+@limit_posts(REFRESH_SCOPE)
 def test_connection(request, pk):
-    """Ask the provider who the account is, with the stored (refreshed) token."""
+    """Ask the provider who the account is, with the stored (refreshed) token.
+
+    Each one may refresh (an expired token, or a 401): it counts against the
+    user's refresh limit, the refresh endpoint's counter; the token service also
+    limits forced refreshes per integration."""
     try:
         integration = tokens.get_integration(request.user, pk)
     except Integration.DoesNotExist:

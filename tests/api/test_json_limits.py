@@ -36,9 +36,7 @@ def deep_body(levels):
 
 @pytest.mark.parametrize("levels", [MAX_JSON_DEPTH + 1, 2_000, 100_000])
 def test_the_api_refuses_metadata_nested_too_deep(staff_api, levels):
-    response = staff_api.generic(
-        "POST", LIST, deep_body(levels), content_type="application/json"
-    )
+    response = staff_api.generic("POST", LIST, deep_body(levels), content_type="application/json")
     assert response.status_code == 400
     assert response.json()["error"]["code"] in {"parse_error", "invalid"}
     assert not Provider.objects.exists()
