@@ -27,15 +27,14 @@ def token_label(instance) -> str:
     return f"digest {instance.digest[:DIGEST_SHOWN]}…"
 
 
-def create_api_token(
-    user, *, expiry=DEFAULT_EXPIRY, actor=None, actor_label=None, ip_address=None, purpose=""
-):
+def create_api_token(user, *, expiry=DEFAULT_EXPIRY, **who):
     """A new token for ``user``: ``(token, expires_at)``. ``expiry`` is a
     ``timedelta``, ``None`` for a token that never expires, or knox's
     ``TOKEN_TTL`` when not given.
 
-    Audited as ``api_token_created`` by ``actor`` (a user) or ``actor_label`` (a
-    command's operator), in the same transaction as the token.
+    Audited as ``api_token_created``, in the same transaction as the token; ``who``
+    says who did it: ``actor`` (a user) or ``actor_label`` (a command's operator),
+    ``ip_address``, ``purpose`` (how: "create_api_token", "logout", "admin"...).
     """
     if expiry is DEFAULT_EXPIRY:
         expiry = knox_settings.TOKEN_TTL
@@ -44,48 +43,32 @@ def create_api_token(
     model = get_token_model()
     with transaction.atomic(using=model.objects.db):
         instance, token = model.objects.create(user=user, expiry=expiry)
-        expires = (
-            f"expires {instance.expiry:%Y-%m-%d %H:%M} UTC" if instance.expiry else "no expiry"
-        )
-        audit.record(
-            AuditEvent.Action.API_TOKEN_CREATED,
-            actor=actor,
-            actor_label=actor_label,
-            target=user,
-            purpose=purpose,
-            detail=f"{token_label(instance)}, {expires}",
-            ip_address=ip_address,
+        until = instance.expiry
+        expires = f"expires {until:%Y-%m-%d %H:%M} UTC" if until else "no expiry"
+        _record(
+            AuditEvent.Action.API_TOKEN_CREATED, user, f"{token_label(instance)}, {expires}", who
         )
     return token, instance.expiry
 
 
-def revoke_api_token(instance, *, actor=None, actor_label=None, ip_address=None, purpose=""):
-    """Revoke one stored token (a knox ``AuthToken`` row), audited."""
+def revoke_api_token(instance, **who):
+    """Revoke one stored token (a knox ``AuthToken`` row), audited (``who``: as
+    for :func:`create_api_token`)."""
     with transaction.atomic(using=instance._state.db):
-        audit.record(
-            AuditEvent.Action.API_TOKEN_REVOKED,
-            actor=actor,
-            actor_label=actor_label,
-            target=instance.user,
-            purpose=purpose,
-            detail=token_label(instance),
-            ip_address=ip_address,
-        )
+        _record(AuditEvent.Action.API_TOKEN_REVOKED, instance.user, token_label(instance), who)
         instance.delete()
 
 
-def revoke_api_tokens(user, *, actor=None, actor_label=None, ip_address=None, purpose=""):
+def revoke_api_tokens(user, **who):
     """Revoke every token of ``user``, audited once; how many there were."""
     model = get_token_model()
     with transaction.atomic(using=model.objects.db):
         deleted, _ = model.objects.filter(user=user).delete()
-        audit.record(
-            AuditEvent.Action.API_TOKEN_REVOKED,
-            actor=actor,
-            actor_label=actor_label,
-            target=user,
-            purpose=purpose,
-            detail=f"all tokens: {deleted} revoked",
-            ip_address=ip_address,
-        )
+        _record(AuditEvent.Action.API_TOKEN_REVOKED, user, f"all tokens: {deleted} revoked", who)
     return deleted
+
+
+def _record(action, user, detail, who):
+    """One event about ``user``'s tokens; ``detail`` names a token by its digest.
+    ``who``: ``actor``, ``actor_label``, ``ip_address``, ``purpose`` (audit.record's)."""
+    audit.record(action, target=user, detail=detail, **who)
