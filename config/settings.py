@@ -199,6 +199,9 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "integrations_credentials": env.str("API_THROTTLE_CREDENTIALS", default="120/min"),
         "integrations_refresh": env.str("API_THROTTLE_REFRESH", default="10/min"),
+        "integrations_integration_refresh": env.str(
+            "API_THROTTLE_INTEGRATION_REFRESH", default="10/min"
+        ),
     },
 }
 # API tokens (django-rest-knox): stored as SHA-512 digests, shown once when
