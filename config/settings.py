@@ -82,6 +82,11 @@ if DEMO_PROVIDER:
         "REQUEST_APPROVAL_PROMPT": "force",
         # RFC 9207: `iss` in every authorization response, advertised in discovery.
         "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+        # RFC 9700 token storage: the demo server keeps only a SHA-256 checksum of
+        # each access and refresh token it issues (DOT's `token` column stays
+        # blank), so no dump or admin page holds a live copy of the tokens the
+        # Integration keeps sealed. (Needs no refresh-token grace period.)
+        "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
         "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("DEMO_ACCESS_TOKEN_SECONDS", default=3600),
         "OIDC_ENABLED": True,
         # An RS256 key kept beside manage.py (created on first use, git-ignored);
@@ -194,6 +199,9 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "integrations_credentials": env.str("API_THROTTLE_CREDENTIALS", default="120/min"),
         "integrations_refresh": env.str("API_THROTTLE_REFRESH", default="10/min"),
+        "integrations_integration_refresh": env.str(
+            "API_THROTTLE_INTEGRATION_REFRESH", default="10/min"
+        ),
     },
 }
 # API tokens (django-rest-knox): stored as SHA-512 digests, shown once when

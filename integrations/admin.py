@@ -17,6 +17,7 @@ initial values nor part of the admin history, which names changed fields only.
 from typing import Any
 
 from django import forms
+from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -33,7 +34,7 @@ from . import audit, credentials, tokens
 from .fields import EncryptedJSONField, EncryptedTokenField
 from .models import AuditEvent, Credential, Integration, Provider
 from .providers import create_provider_from_preset, preset_choices
-from .sealed.admin import SealedFieldsAdminMixin
+from .sealed.admin import SealedFieldsAdminMixin, SealedLookupsAdminMixin
 from .sealed.formfields import CheckedJSONFormField
 from .sealed.jsonlimits import JSONLimitError, parse_json_text
 from .secret_status import sealed_status
@@ -697,7 +698,7 @@ class CredentialAdmin(SealedFieldsAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(SealedLookupsAdminMixin, admin.ModelAdmin):
     """The audit log: view only. Events are append-only and never hold a secret."""
 
     list_display = (
@@ -750,3 +751,11 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# -- API tokens (with the REST API) ---------------------------------------------
+
+if apps.is_installed("knox"):
+    from .api.token_admin import replace_knox_admin
+
+    replace_knox_admin(admin.site)

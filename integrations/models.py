@@ -16,6 +16,11 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from .fields import EncryptedJSONField, EncryptedTokenField
+from .sealed.jsonlimits import JSONLimitsValidator
+
+# Every plain JSONField: depth and NUL limits wherever it is validated (forms,
+# the admin, the API's serializers), so no stored value breaks dumpdata or a page.
+JSON_LIMITS = [JSONLimitsValidator()]
 
 
 def _in_choices(field, choices):
@@ -97,6 +102,8 @@ class AuditEventAction(models.TextChoices):
     CONNECT = "connect", pgettext_lazy("audit action", "Connect")
     DISCONNECT = "disconnect", pgettext_lazy("audit action", "Disconnect")
     STATE_REJECTED = "state_rejected", pgettext_lazy("audit action", "OAuth state rejected")
+    API_TOKEN_CREATED = "api_token_created", pgettext_lazy("audit action", "API token created")
+    API_TOKEN_REVOKED = "api_token_revoked", pgettext_lazy("audit action", "API token revoked")
 
 
 class AuditEventOutcome(models.TextChoices):
@@ -145,7 +152,7 @@ class Provider(TimestampedModel):
     client_secret = EncryptedTokenField(
         purpose="integrations.provider.client_secret", null=True, blank=True
     )
-    default_scopes = models.JSONField(default=list, blank=True)
+    default_scopes = models.JSONField(default=list, blank=True, validators=JSON_LIMITS)
     pkce = models.CharField(
         _("PKCE"),
         max_length=12,
@@ -162,7 +169,7 @@ class Provider(TimestampedModel):
             "PLAINTEXT is refused over plain HTTP."
         ),
     )
-    metadata = models.JSONField(default=dict, blank=True)
+    metadata = models.JSONField(default=dict, blank=True, validators=JSON_LIMITS)
 
     class Meta:
         ordering = ["name"]
@@ -194,8 +201,10 @@ class Integration(TimestampedModel):
     external_account_id = models.CharField(max_length=255, blank=True)
     label = models.CharField(max_length=255, blank=True)
     status = models.CharField(max_length=12, choices=Status, default=Status.ACTIVE)
-    requested_scopes = models.JSONField(default=list, blank=True)
-    granted_scopes = models.JSONField(default=list, blank=True)
+    requested_scopes = models.JSONField(
+        default=list, blank=True, validators=[JSONLimitsValidator()]
+    )
+    granted_scopes = models.JSONField(default=list, blank=True, validators=JSON_LIMITS)
     access_token = EncryptedTokenField(
         purpose="integrations.integration.access_token", null=True, blank=True
     )
@@ -216,7 +225,7 @@ class Integration(TimestampedModel):
     last_error = models.CharField(
         max_length=255, blank=True, help_text=_("An error code or short reason; never a secret.")
     )
-    metadata = models.JSONField(default=dict, blank=True)
+    metadata = models.JSONField(default=dict, blank=True, validators=JSON_LIMITS)
     # The refresh lease (tokens.py): who is refreshing the tokens now, and until
     # when the claim holds if that worker dies. Taken and released by conditional
     # UPDATEs, never by ``save()``, so ``updated_at`` moves only when tokens or

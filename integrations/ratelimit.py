@@ -32,10 +32,15 @@ from .outages import CacheUnavailable, NoAnswer, cache_guard
 
 CREDENTIALS_SCOPE = "integrations_credentials"
 REFRESH_SCOPE = "integrations_refresh"
+# Forced refreshes of one integration, whoever asks (the refresh endpoint, a 401
+# from the provider through tokens.session / provider calls, Test connection):
+# counted by the token service, per integration, not per client.
+INTEGRATION_REFRESH_SCOPE = "integrations_integration_refresh"
 
 DEFAULT_RATES = {
     CREDENTIALS_SCOPE: "120/min",
     REFRESH_SCOPE: "10/min",
+    INTEGRATION_REFRESH_SCOPE: "10/min",
 }
 
 
@@ -104,6 +109,29 @@ def hit(request, scope):
             return Usage(allowed=True, retry_after=0)
         raise
     if usage is None:  # RATELIMIT_ENABLE = False (or fail-open on a missing count)
+        return Usage(allowed=True, retry_after=0)
+    return Usage(allowed=not usage["should_limit"], retry_after=max(usage["time_left"], 1))
+
+
+def hit_key(scope, key):
+    """Count one event against ``scope`` for ``key`` -- a thing, not a client
+    (``"integration:<pk>"``) -- outside any request; say whether it may go on.
+
+    Fails closed like :func:`hit`: a cache that cannot be reached (whatever it
+    raises) refuses, unless ``RATELIMIT_FAIL_OPEN`` is set.
+    """
+    rate = rate_for(scope)
+    if rate is None:
+        return Usage(allowed=True, retry_after=0)
+    try:
+        usage = get_usage(
+            None, group=scope, key=lambda _group, _req: key, rate=rate, increment=True
+        )
+    except Exception:  # the cache backend's own error (a Redis ConnectionError...)
+        if getattr(settings, "RATELIMIT_FAIL_OPEN", False):
+            return Usage(allowed=True, retry_after=0)
+        return Usage(allowed=False, retry_after=1)
+    if usage is None:  # RATELIMIT_ENABLE = False
         return Usage(allowed=True, retry_after=0)
     return Usage(allowed=not usage["should_limit"], retry_after=max(usage["time_left"], 1))
 

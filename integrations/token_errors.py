@@ -33,6 +33,16 @@ class RefreshFailed(TokenUnavailable):
     """The refresh failed for a reason that may pass (network, provider 5xx); tokens are kept."""
 
 
+class RefreshRateLimited(RefreshFailed):
+    """A forced refresh refused before asking the provider: this integration was
+    force-refreshed too often (``INTEGRATION_REFRESH_SCOPE``'s rate, 10/min by
+    default). Nothing changes on the row; ``retry_after`` is in seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("refresh_rate_limited")
+        self.retry_after = retry_after
+
+
 class DatabaseUnavailable(TokenUnavailable, ServiceUnavailable):
     """The database holding the tokens could not be reached (code
     ``database_unavailable``): nothing was handed out, nothing stored is lost, and

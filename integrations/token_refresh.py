@@ -14,7 +14,7 @@ from django.db.models import Field, Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from . import audit, oauth, refresh_outbox
+from . import audit, oauth, ratelimit, refresh_outbox
 from ._typing import User
 from .backoff import call_with_backoff
 from .conf import app_settings
@@ -35,6 +35,7 @@ from .token_errors import (
     DatabaseUnavailable,
     ReauthorizationRequired,
     RefreshFailed,
+    RefreshRateLimited,
     TokenUnavailable,
     TokenUnreadable,
 )
@@ -287,6 +288,13 @@ def _refresh_leased(db, pk, lease, *, margin, force, seen, actor, ip_address):
                 actor=actor,
                 ip_address=ip_address,
             )
+        if force:
+            # Whoever forces it (the refresh endpoint, a 401 through tokens.session or
+            # Test connection), one integration is refreshed at most so often: a
+            # provider answering 401 to every call cannot drive unbounded refreshes.
+            usage = ratelimit.hit_key(ratelimit.INTEGRATION_REFRESH_SCOPE, f"integration:{pk}")
+            if not usage.allowed:
+                return RefreshRateLimited(usage.retry_after)
         previous = row.status
         client_secret = read_client_secret(
             row.provider, purpose="refresh an access token", actor=actor

@@ -20,6 +20,7 @@ from .token_errors import (
     DatabaseUnavailable,
     ReauthorizationRequired,
     RefreshFailed,
+    RefreshRateLimited,
     TokenUnavailable,
     TokenUnreadable,
 )
@@ -88,6 +89,7 @@ __all__ = [
     "Outcome",
     "ReauthorizationRequired",
     "RefreshFailed",
+    "RefreshRateLimited",
     "RefreshReport",
     "TokenResponseError",
     "TokenUnavailable",

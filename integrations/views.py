@@ -38,7 +38,7 @@ from . import (
     tokens,
 )
 from .models import AuditEvent, Credential, Integration, Provider
-from .ratelimit import CREDENTIALS_SCOPE, limit_posts
+from .ratelimit import CREDENTIALS_SCOPE, REFRESH_SCOPE, limit_posts
 from .unavailable import refuse_when_unavailable
 
 logger = logging.getLogger(__name__)
@@ -243,8 +243,13 @@ def disconnect(request, pk):
 @never_cache
 @login_required
 @require_http_methods(["POST"])
+@limit_posts(REFRESH_SCOPE)
 def test_connection(request, pk):
-    """Ask the provider who the account is, with the stored (refreshed) token."""
+    """Ask the provider who the account is, with the stored (refreshed) token.
+
+    Each one may refresh (an expired token, or a 401): it counts against the
+    user's refresh limit, the refresh endpoint's counter; the token service also
+    limits forced refreshes per integration."""
     try:
         integration = tokens.get_integration(request.user, pk)
     except Integration.DoesNotExist:

@@ -51,19 +51,11 @@ def choice_field(choices, **kwargs):
     )
 
 
-def _no_nul(value):
-    """Refuse NUL characters anywhere in a JSON value (PostgreSQL cannot store them)."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                raise serializers.ValidationError(_("Null characters are not allowed."))
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, (list, tuple)):
-            stack.extend(item)
+def model_validators(model, name):
+    """The model field's validators, for a serializer field declared by hand
+    (``ModelSerializer`` copies them only onto the fields it builds): the JSON
+    limits (depth, NUL characters) of a ``JSONField``, for instance."""
+    return list(model._meta.get_field(name).validators)
 
 
 # -- secret status -----------------------------------------------------------------
@@ -160,7 +152,9 @@ class ProviderSerializer(StrictModelSerializer):
         required=False,
         max_length=100,
     )
-    metadata = serializers.DictField(required=False, validators=[_no_nul])
+    metadata = serializers.DictField(
+        required=False, validators=model_validators(Provider, "metadata")
+    )
     client_secret = StrictCharField(
         write_only=True,
         required=False,

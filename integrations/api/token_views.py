@@ -1,16 +1,19 @@
 """Revoking API tokens: ``POST /api/auth/logout/`` revokes the token the request
 carries, ``POST /api/auth/logoutall/`` every token of its user.
 
-knox's views, answering in the API's JSON error shape. Tokens are created with
-``manage.py create_api_token`` (or in the admin), shown once.
+knox's views, answering in the API's JSON error shape, revoking through
+:mod:`integrations.api.api_tokens` so that each revocation is audited. Tokens
+are created with ``manage.py create_api_token`` only, shown once.
 """
 
+from django.contrib.auth.signals import user_logged_out
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from knox.views import LogoutAllView as KnoxLogoutAllView
 from knox.views import LogoutView as KnoxLogoutView
 from rest_framework.renderers import JSONRenderer
 
-from . import errors
+from ..oauth import client_ip
+from . import api_tokens, errors
 from .authentication import TokenAuthentication
 from .parsers import StrictJSONParser
 from .schema import AutoSchema
@@ -36,7 +39,11 @@ class LogoutView(_TokenView, KnoxLogoutView):
         tags=["auth"],
     )
     def post(self, request, format=None):
-        return super().post(request, format)
+        api_tokens.revoke_api_token(
+            request.auth, actor=request.user, ip_address=client_ip(request), purpose="logout"
+        )
+        user_logged_out.send(sender=request.user.__class__, request=request, user=request.user)
+        return self.get_post_response(request)
 
 
 class LogoutAllView(_TokenView, KnoxLogoutAllView):
@@ -47,4 +54,8 @@ class LogoutAllView(_TokenView, KnoxLogoutAllView):
         tags=["auth"],
     )
     def post(self, request, format=None):
-        return super().post(request, format)
+        api_tokens.revoke_api_tokens(
+            request.user, actor=request.user, ip_address=client_ip(request), purpose="logoutall"
+        )
+        user_logged_out.send(sender=request.user.__class__, request=request, user=request.user)
+        return self.get_post_response(request)

@@ -24,7 +24,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, Throttled
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
@@ -310,6 +310,9 @@ class IntegrationViewSet(
             raise errors.ReauthorizationRequired(
                 _("The account must be connected again (%(code)s).") % {"code": exc.code}
             ) from None
+        except tokens.RefreshRateLimited as exc:
+            # This integration was force-refreshed too often, by any path.
+            raise Throttled(wait=exc.retry_after) from None
         except tokens.RefreshFailed as exc:
             raise errors.ProviderUnavailable(
                 _(

@@ -12,6 +12,15 @@ model (any primary key type, proxy models, models without timestamps):
   open are named, never shown. It sends
   :data:`integrations.sealed.resealing.reseal_action_finished` so whoever keeps
   an audit log can record it (this layer keeps none).
+* **No filtering by a secret.** ``?<field>=<guess>`` (or ``__in``, on the
+  sealed column, its ``<field>_sealed`` attname or a searchable field's
+  ``<field>_bidx`` index, directly or through a relation) is refused like any
+  lookup Django disallows (``DisallowedModelAdminLookup``: a 400): otherwise a
+  staff user with view permission could learn which rows hold a guessed secret,
+  unscoped and unaudited. Only ``__isnull`` stays (the status columns show it
+  anyway). Finding a row by its secret is a service call, scoped and audited
+  (``credentials.find_by_secret``). :class:`SealedLookupsAdminMixin` is this
+  rule alone, for admins of models without sealed fields of their own.
 * **Safe writes.** The sealed fields' form fields are write-only already
   (:mod:`integrations.sealed.formfields`); the mixin hides the sealed inputs from
   error reports (``sensitive_post_parameters``) and saves a change with
@@ -25,15 +34,23 @@ import copy
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models.constants import LOOKUP_SEP
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_post_parameters
 
 from . import resealing
+from .blind_index import BlindIndexField
 from .conf import app_settings
 from .fields import EncryptedJSONField, EncryptedTokenField
 from .status import sealed_status
 
-__all__ = ["SealedFieldsAdminMixin", "sealed_status_column"]
+__all__ = [
+    "SealedFieldsAdminMixin",
+    "SealedLookupsAdminMixin",
+    "lookup_reaches_sealed_column",
+    "sealed_status_column",
+]
 
 _SEALED_FIELD_TYPES = (EncryptedTokenField, EncryptedJSONField)
 # Django's default list_display: the mixin adds its columns only to that.
@@ -46,6 +63,38 @@ def model_sealed_fields(model):
     """Every sealed field a row of ``model`` has, inherited ones included (the
     engine's ``sealed_fields`` lists a table's own: none for a proxy)."""
     return [f for f in model._meta.concrete_fields if isinstance(f, _SEALED_FIELD_TYPES)]
+
+
+# Columns that hold a secret, or something derived from one.
+_SECRET_COLUMN_TYPES = (*_SEALED_FIELD_TYPES, BlindIndexField)
+# What is left on them: whether a value is set, as the status columns show
+# (``isempty`` is the parameter of Django's EmptyFieldListFilter).
+_HARMLESS_LOOKUPS = frozenset({"isnull", "isempty"})
+
+
+def lookup_reaches_sealed_column(model, lookup: str) -> bool:
+    """Whether the query-string lookup ``lookup`` compares a sealed column.
+
+    Follows the lookup through relations as the ORM does (``owner__credentials__
+    lookup_secret__in``), recognising a sealed field by its name or its attname
+    (``<name>_sealed``) and a searchable field's index column (``<name>_bidx``).
+    ``<column>__isnull`` (and ``__isempty``) compare nothing secret and are let through.
+    """
+    parts = lookup.split(LOOKUP_SEP)
+    opts = model._meta
+    for position, part in enumerate(parts):
+        try:
+            field = opts.get_field(part)  # names and attnames alike
+        except FieldDoesNotExist:
+            return False  # the rest are transforms/lookups, or Django ignores it
+        if isinstance(field, _SECRET_COLUMN_TYPES):
+            rest = parts[position + 1 :]
+            return not (len(rest) == 1 and rest[0] in _HARMLESS_LOOKUPS)
+        path_infos = getattr(field, "path_infos", None)
+        if not path_infos:
+            return False
+        opts = path_infos[-1].to_opts
+    return False
 
 
 def sealed_status_column(field_name, description=None):
@@ -71,8 +120,23 @@ else:
     _AdminBase = object
 
 
-class SealedFieldsAdminMixin(_AdminBase):
-    """Status columns, the re-seal action and safe writes for sealed fields.
+class SealedLookupsAdminMixin(_AdminBase):
+    """Refuses query-string filters on sealed and blind-index columns.
+
+    Part of :class:`SealedFieldsAdminMixin`; on its own for an admin whose model
+    has no sealed field but relations to models that do (an audit log's actor).
+    """
+
+    def lookup_allowed(self, lookup, value, request):
+        # Django 5.2 and 6.x both call it with the request (positional).
+        if lookup_reaches_sealed_column(self.model, lookup):
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
+
+class SealedFieldsAdminMixin(SealedLookupsAdminMixin):
+    """Status columns, the re-seal action, no filtering by a secret and safe
+    writes for sealed fields.
 
     Put it before ``admin.ModelAdmin`` in the bases. See the module docstring.
     """

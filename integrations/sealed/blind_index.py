@@ -221,7 +221,7 @@ _KEEP = object()
 
 def _index_of_result(field, result):
     """The index for one ``bulk_update()`` row, or _KEEP for an unchanged value."""
-    from .fields import _Unsealed
+    from .fields import _Unindexed, _Unsealed
 
     raw = getattr(result, "value", _KEEP)
     if raw is _KEEP or raw is None:
@@ -230,4 +230,10 @@ def _index_of_result(field, result):
         return field.index_of_unsealed(raw)
     if raw == "":
         return field.compute_index("")
+    if type(raw) is _Unindexed:
+        raise FieldError(
+            f"{field.label_for_errors} is searchable: bulk_update() cannot write a sealed "
+            "value set on the instance after it was loaded (its index is not known). "
+            "Assign the plaintext, or save() the instance."
+        )
     return getattr(raw, "blind_index", _KEEP)

@@ -33,6 +33,7 @@ from django.core import checks
 from django.core.exceptions import FieldDoesNotExist, FieldError, ValidationError
 from django.db import models
 from django.db.models.fields import NOT_PROVIDED, AutoFieldMixin
+from django.db.models.query_utils import DeferredAttribute
 from django.db.models.signals import post_init, pre_save
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
@@ -98,6 +99,19 @@ class _IndexedSealed(SealedValue):
         self = super().__new__(cls, value)
         self.blind_index = blind_index
         return self
+
+
+class _Unindexed(str):
+    """A searchable field's stored string that reached the instance on its own.
+
+    Assigned to ``<name>_sealed`` after the instance was built -- by hand, by
+    ``refresh_from_db(fields=[name])``, by a deferred load -- so the index in
+    memory (read with the row, or computed for another value) may not be its
+    own. The next write opens it and indexes it (or refuses), never keeping the
+    other value's index. Only :class:`_IndexedRawAttribute` makes one.
+    """
+
+    __slots__ = ()
 
 
 def _uuid_ascii(value: uuid.UUID) -> bytes:
@@ -347,6 +361,37 @@ class _SealedAttribute(property):
             instance.__dict__[self.attname] = _Unsealed(value, instance, self.field)
         else:
             instance.__dict__[self.attname] = self.field._accept(instance, value)
+
+
+class _IndexedRawAttribute(DeferredAttribute):
+    """The attname descriptor (``<name>_sealed``) of a searchable field.
+
+    Django's own for every other field. This one notices a stored string set
+    after the instance was built (see :class:`_Unindexed`): what ``Model.__init__``
+    sets while building the instance -- the row and its index, read together --
+    stays trusted, so loading and saving a row opens nothing. Reads are served
+    from the instance dict first, as for Django's (non-data) descriptor.
+    """
+
+    def __init__(self, field):
+        super().__init__(field)
+        self.attname = field.attname
+
+    def __get__(self, instance, cls=None):
+        if instance is None:
+            return self
+        try:
+            return instance.__dict__[self.attname]
+        except KeyError:
+            return super().__get__(instance, cls)  # deferred: Django loads it
+
+    def __set__(self, instance, value):
+        d = instance.__dict__
+        if type(value) is not _Unindexed and isinstance(value, str) and value:
+            state = d.get("_state")
+            if self.attname in d or state is None or not state.adding:
+                value = _Unindexed(value)
+        d[self.attname] = value
 
 
 class _SealedField(models.Field):
@@ -792,6 +837,8 @@ class EncryptedTokenField(_SealedField):
             # uniqueness and indexing move there (the sealed column gets neither).
             self.index_unique = bool(kwargs.pop("unique", False))
             kwargs.pop("db_index", None)
+            # Values set on the attname after loading are indexed when written.
+            self.descriptor_class = _IndexedRawAttribute
         elif normalize is not None or index_bytes != DEFAULT_INDEX_BYTES:
             raise TypeError("normalize= and index_bytes= need searchable=True")
         super().__init__(*args, **kwargs)
@@ -923,6 +970,8 @@ class EncryptedTokenField(_SealedField):
             index = self.index_of_unsealed(raw)
         elif raw == "":
             index = self.compute_index("")
+        elif type(raw) is _Unindexed:
+            index = self._index_of_reassigned(instance, raw)
         else:
             index = d.get(index_attname)
             opened = d.get(self.cache_name)
@@ -937,6 +986,16 @@ class EncryptedTokenField(_SealedField):
                         # the index stays as stored and rotate_keys reports the row
         d[index_attname] = index
         return index
+
+    def _index_of_reassigned(self, instance, raw):
+        """The index of a stored string set on the instance after it was built
+        (see :class:`_Unindexed`): opened and indexed, the attname then holding
+        it as a plain ``str`` again. One that cannot be opened raises: writing
+        it beside an index of another value would hide it from lookups."""
+        plain = str.__str__(raw)
+        value = self._open_into(instance, plain)  # raises CryptoError
+        instance.__dict__[self.attname] = plain
+        return self.compute_index(value)
 
     def _accept(self, instance, value):
         accepted = super()._accept(instance, value)

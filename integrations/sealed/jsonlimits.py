@@ -1,7 +1,10 @@
 """What a JSON value from outside must respect before it is stored.
 
 One place for the rules every JSON input shares (the sealed ``EncryptedJSONField``,
-its form field, the admin's plain ``JSONField`` inputs, the credential service):
+its form field, the admin's plain ``JSONField`` inputs, the credential service, and
+-- through :class:`JSONLimitsValidator` on the model field -- every plain
+``JSONField`` a user or staff can write, whatever the path: model forms, the admin,
+the REST API's serializers):
 
 * **Depth.** A value nested deeper than :data:`MAX_JSON_DEPTH` is refused. Deeper
   values are never legitimate configuration, and thousands of levels break
@@ -19,10 +22,18 @@ so a hostile value cannot exhaust the stack while being checked.
 import json
 from typing import Any
 
+from django.core.exceptions import ValidationError
+from django.utils.deconstruct import deconstructible
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-__all__ = ["MAX_JSON_DEPTH", "JSONLimitError", "check_json_value", "parse_json_text"]
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "JSONLimitError",
+    "JSONLimitsValidator",
+    "check_json_value",
+    "parse_json_text",
+]
 
 # Containers inside containers: {"a": {"b": [1]}} is 3 deep, a scalar 0.
 MAX_JSON_DEPTH = 100
@@ -81,3 +92,34 @@ def parse_json_text(text, *, decoder=None, allow_nul=False, invalid_message=_INV
         # Not the parser's message: it quotes the input.
         raise JSONLimitError(invalid_message, code="invalid") from None
     return check_json_value(value, allow_nul=allow_nul)
+
+
+@deconstructible(path="integrations.sealed.jsonlimits.JSONLimitsValidator")
+class JSONLimitsValidator:
+    """A model field validator: the value is within :func:`check_json_value`'s limits.
+
+    Put on a plain ``models.JSONField`` (``validators=[JSONLimitsValidator()]``), it
+    runs wherever Django validates the field -- ``full_clean()``, so model forms and
+    the admin -- and DRF's ``ModelSerializer`` copies it onto the serializer field.
+    NUL characters are refused unless ``allow_nul`` (jsonb cannot store them).
+    """
+
+    def __init__(self, *, allow_nul=False, max_depth=MAX_JSON_DEPTH):
+        self.allow_nul = allow_nul
+        self.max_depth = max_depth
+
+    def __call__(self, value):
+        try:
+            check_json_value(value, allow_nul=self.allow_nul, max_depth=self.max_depth)
+        except JSONLimitError as exc:
+            raise ValidationError(str(exc), code=exc.code) from None
+
+    def __eq__(self, other):
+        return (
+            isinstance(other, JSONLimitsValidator)
+            and self.allow_nul == other.allow_nul
+            and self.max_depth == other.max_depth
+        )
+
+    def __hash__(self):
+        return hash((JSONLimitsValidator, self.allow_nul, self.max_depth))

@@ -67,4 +67,8 @@ def test_defaults_without_project_settings(settings, alice_api):
 
 def test_the_project_reads_rates_from_the_environment():
     rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
-    assert set(rates) == {"integrations_credentials", "integrations_refresh"}
+    assert set(rates) == {
+        "integrations_credentials",
+        "integrations_refresh",
+        "integrations_integration_refresh",
+    }

@@ -9,6 +9,7 @@ token, userinfo, API calls, revocation) with the secrets it issued.
 
 import asyncio
 import http.server
+import io
 import json
 import threading
 import time
@@ -88,11 +89,12 @@ def connect(browser):
     return callback_url, browser.get(callback_url)
 
 
-def all_text_columns(needle):
-    """Every (table, column) of the app's tables whose raw value contains ``needle``."""
+def all_text_columns(needle, prefix="integrations"):
+    """Every (table, column) of the app's tables (or of every table whose name
+    starts with ``prefix``) whose raw value contains ``needle``."""
     found = []
     with connection.cursor() as cursor:
-        tables = [t for t in connection.introspection.table_names() if t.startswith("integrations")]
+        tables = [t for t in connection.introspection.table_names() if t.startswith(prefix)]
         for table in tables:
             for column in connection.introspection.get_table_description(cursor, table):
                 name = connection.ops.quote_name(column.name)
@@ -512,3 +514,48 @@ def test_the_api_shows_only_the_secrets_status(demo1, browser, alice):
     assert integration.token_secret not in refreshed.content.decode()
     integration.refresh_from_db()
     assert integration.status == "active"
+
+
+def test_the_demo_server_keeps_no_live_copy_of_the_sealed_secrets(demo1, browser, alice):
+    """Issue 23, item 11: the demo OAuth 1.0a server stored its client's secret and
+    the token and token secret it issued in clear -- the values the site's
+    Provider and Integration keep sealed. It seals them too now."""
+
+    _, response = connect(browser)
+    assert response.status_code == 302
+    integration = Integration.objects.get(owner=alice, provider=demo1)
+    issued = OAuth1Token.objects.get(user=alice)
+    client_secret = OAuth1Client.objects.get(client_id=demo1.client_id).client_secret
+    secrets = [issued.oauth_token, issued.oauth_token_secret, client_secret]
+    assert secrets == [
+        integration.access_token,
+        integration.token_secret,
+        credentials.read_client_secret(demo1, purpose="test").reveal(),
+    ]
+    out = io.StringIO()
+    call_command("dumpdata", stdout=out)
+    for secret in secrets:
+        assert all_text_columns(secret, prefix="") == []
+        assert secret not in out.getvalue()
+    # Still found by the token (its blind index), as Authlib looks it up.
+    assert OAuth1Token.objects.get(oauth_token=integration.access_token) == issued
+
+
+def test_the_migration_seals_what_was_stored_in_clear(demo1, alice):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("config.demo_provider.migrations.0003_seal_oauth1_secrets")
+    token = OAuth1Token.objects.create(
+        client_id=demo1.client_id, user=alice, oauth_token="t" * 42, oauth_token_secret="s" * 48
+    )
+    # As the server stored them before: plain columns, no index.
+    write_raw(OAuth1Token, "oauth_token", token.pk, "legacy-token-" + "t" * 29)
+    write_raw(OAuth1Token, "oauth_token_secret", token.pk, "legacy-secret-" + "s" * 34)
+    write_raw(OAuth1Token, "oauth_token_bidx", token.pk, None)
+    migration.seal_existing(apps, type("SchemaEditor", (), {"connection": connection})())
+    assert is_sealed(raw_column(OAuth1Token, "oauth_token", token.pk))
+    assert is_sealed(raw_column(OAuth1Token, "oauth_token_secret", token.pk))
+    found = OAuth1Token.objects.get(oauth_token="legacy-token-" + "t" * 29)
+    assert found.oauth_token_secret == "legacy-secret-" + "s" * 34

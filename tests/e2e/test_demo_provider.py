@@ -416,3 +416,74 @@ def test_the_demo_providers_iss_is_checked_and_required(live_server, demo, brows
         assert refused.status_code == 400 and code in refused.text
         assert token_requests.count == 0
     assert Integration.objects.filter(owner=alice).count() == 1
+
+
+def test_the_demo_server_keeps_no_live_copy_of_the_sealed_tokens(demo, browser, alice):
+    """Issue 23, item 11: django-oauth-toolkit stored the tokens it issued in
+    clear, so ``dumpdata`` printed the very tokens the Integration keeps sealed.
+    With hashed storage only their checksums are kept; everything still works."""
+    import io
+
+    from django.core.management import call_command
+    from oauth2_provider.models import get_access_token_model
+
+    _, response = browser.connect()
+    assert response.status_code == 302
+    integration = Integration.objects.get(owner=alice, provider=demo)
+    issued = [integration.access_token, integration.refresh_token]
+    expire(integration)
+    tokens.get_valid_token(integration, purpose="sync demo data", actor=alice)
+    integration.refresh_from_db()
+    issued += [integration.access_token, integration.refresh_token]
+    assert all(issued)
+
+    out = io.StringIO()
+    call_command("dumpdata", stdout=out)
+    dumped = out.getvalue()
+    assert '"model": "oauth2_provider.accesstoken"' in dumped
+    for token in issued:
+        assert token not in dumped
+    for model in (get_access_token_model(), get_refresh_token_model()):
+        assert set(model.objects.values_list("token", flat=True)) == {""}
+        assert all(model.objects.values_list("token_checksum", flat=True))
+    # The tokens still work at the provider: found by their checksums.
+    assert introspect(browser.base, demo, integration.access_token)["active"] is True
+
+
+def test_the_migration_redacts_tokens_stored_before(demo, alice, settings):
+    """Rows written in clear before the switch are blanked; their checksums stay."""
+    import importlib
+
+    from django.apps import apps
+    from django.utils import timezone
+    from oauth2_provider.models import (
+        get_access_token_model,
+        get_application_model,
+        set_token_value,
+    )
+
+    from config.demo_provider.registration import APPLICATION_NAME
+
+    migration = importlib.import_module(
+        "config.demo_provider.migrations.0002_redact_stored_oauth2_tokens"
+    )
+    AccessToken = get_access_token_model()
+    # As the demo server stored tokens before (DOT reloads on setting_changed).
+    settings.OAUTH2_PROVIDER = {
+        **settings.OAUTH2_PROVIDER,
+        "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": False,
+    }
+    access = AccessToken(
+        user=alice,
+        application=get_application_model().objects.get(name=APPLICATION_NAME),
+        expires=timezone.now(),
+        scope="read",
+    )
+    set_token_value(access, "legacy-plaintext-access-token-0001")
+    access.save()
+    assert AccessToken.objects.get(pk=access.pk).token == "legacy-plaintext-access-token-0001"
+
+    migration.redact(apps, type("SchemaEditor", (), {"connection": connection})())
+    stored = AccessToken.objects.get(pk=access.pk)
+    assert stored.token == ""
+    assert stored.token_checksum == access.token_checksum

@@ -8,7 +8,7 @@ from django.contrib import admin
 
 from integrations.sealed.admin import SealedFieldsAdminMixin, sealed_status_column
 
-from .models import ArchivedWebhook, Connection, Mailbox, Webhook
+from .models import ArchivedWebhook, Badge, Connection, Customer, Mailbox, Webhook
 
 admin.site.register(Connection)
 
@@ -29,3 +29,19 @@ class MailboxAdmin(SealedFieldsAdminMixin, admin.ModelAdmin):
 
     list_display = ("address", sealed_status_column("password", "password"), "touched_at")
     readonly_fields = (sealed_status_column("password", "stored password"),)
+
+
+@admin.register(Customer)
+class CustomerAdmin(SealedFieldsAdminMixin, admin.ModelAdmin):
+    """Searchable sealed fields (blind indexes) beside plain ones."""
+
+    list_display = ("name", "tenant", sealed_status_column("api_key"))
+    list_filter = ("tenant", ("api_key", admin.EmptyFieldListFilter))
+
+
+@admin.register(Badge)
+class BadgeAdmin(SealedFieldsAdminMixin, admin.ModelAdmin):
+    """A filter through a relation to a sealed field: Django then allows any
+    lookup on that path, which the mixin still refuses."""
+
+    list_filter = (("owner__api_key", admin.EmptyFieldListFilter),)

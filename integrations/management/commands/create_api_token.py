@@ -2,7 +2,8 @@
 
 The only output on stdout is the token, so scripts can capture it; it is never
 stored (the database keeps a digest) and cannot be shown again. Revoke with
-``revoke_api_tokens`` or ``POST /api/auth/logout/``.
+``revoke_api_tokens`` or ``POST /api/auth/logout/``. Audited
+(``api_token_created``, naming ``--actor`` or the OS account).
 """
 
 from datetime import timedelta
@@ -10,7 +11,7 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 
 from ._api import api_tokens
-from ._users import user_by_username
+from ._users import initiator_label, user_by_username
 
 
 class Command(BaseCommand):
@@ -31,8 +32,12 @@ class Command(BaseCommand):
             action="store_true",
             help="A token that never expires (revoke it when done).",
         )
+        parser.add_argument(
+            "--actor",
+            help="Who is creating the token, for the audit log (default: the OS account).",
+        )
 
-    def handle(self, *args, username, expiry_days=None, no_expiry=False, **options):
+    def handle(self, *args, username, expiry_days=None, no_expiry=False, actor=None, **options):
         tokens = api_tokens()
         user = user_by_username(username)
         if not user.is_active:
@@ -44,7 +49,9 @@ class Command(BaseCommand):
         else:
             expiry = tokens.DEFAULT_EXPIRY
         try:
-            token, expires_at = tokens.create_api_token(user, expiry=expiry)
+            token, expires_at = tokens.create_api_token(
+                user, expiry=expiry, actor_label=initiator_label(actor), purpose="create_api_token"
+            )
         except ValueError:
             raise CommandError("--expiry-days must be at least 1.") from None
         self.stdout.write(token)

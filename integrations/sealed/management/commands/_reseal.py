@@ -84,7 +84,7 @@ class ResealCommand(BaseCommand):
             reseal_run_finished.send(
                 sender=type(self),
                 command=self.command_name,
-                initiator=_initiator(actor),
+                initiator=initiator_label(actor),
                 reports=reports,
                 dry_run=dry_run,
                 completed=completed,
@@ -153,7 +153,7 @@ class ResealCommand(BaseCommand):
             self.stdout.write("No sealed fields found.")
 
 
-def _initiator(actor):
+def initiator_label(actor):
     """A label for who ran the command: ``--actor``, else the OS account."""
     if actor:
         return actor
