@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 from knox.models import get_token_model
 
-from ..oauth import client_ip
+from ..oauth_flow import client_ip
 from ..sealed.admin import SealedLookupsAdminMixin
 from . import api_tokens
 

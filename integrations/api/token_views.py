@@ -12,7 +12,7 @@ from knox.views import LogoutAllView as KnoxLogoutAllView
 from knox.views import LogoutView as KnoxLogoutView
 from rest_framework.renderers import JSONRenderer
 
-from ..oauth import client_ip
+from ..oauth_flow import client_ip
 from . import api_tokens, errors
 from .authentication import TokenAuthentication
 from .parsers import StrictJSONParser
