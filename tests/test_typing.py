@@ -9,6 +9,7 @@ import typing
 import pytest
 
 from integrations import credentials, providers, signals, tokens
+from integrations.crypto import entries as crypto_entries
 from integrations.crypto import exceptions as crypto_exceptions
 from integrations.crypto import format as crypto_format
 from integrations.crypto import keyring as crypto_keyring
@@ -58,7 +59,7 @@ def _untyped(function):
 # disallow_untyped_defs covers it too).
 CRYPTO = [
     callable_
-    for module in (crypto_exceptions, crypto_format, crypto_keyring)
+    for module in (crypto_exceptions, crypto_format, crypto_keyring, crypto_entries)
     for item in _module_functions(module, private=True)
     for callable_ in _callables(item)
 ]

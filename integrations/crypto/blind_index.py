@@ -32,6 +32,7 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
+from . import entries, wrapping
 from .exceptions import KeyringError
 
 __all__ = [
@@ -133,10 +134,7 @@ class IndexKeys:
         """``(version, root key)`` pairs from the syntax :meth:`parse` accepts;
         wrapped entries are unwrapped as index keys (their own wrap purpose, then
         the data keys' one older entries were wrapped under)."""
-        from .keyring import Keyring  # same entry syntax and errors as the keyring
-        from .wrapping import INDEX_KEY_PURPOSES
-
-        return Keyring.parse_entries(spec, wrapper=wrapper, purposes=INDEX_KEY_PURPOSES)
+        return entries.parse_entries(spec, wrapper=wrapper, purposes=wrapping.INDEX_KEY_PURPOSES)
 
     def __repr__(self) -> str:
         return f"<IndexKeys versions={list(self.versions)}>"

@@ -6,9 +6,7 @@ than using it), and never exposes key bytes again after construction.
 """
 
 import base64
-import binascii
 import os
-import re
 from binascii import a2b_base64 as _a2b
 from binascii import b2a_base64 as _b2a
 from collections.abc import Iterable, Sequence
@@ -17,8 +15,8 @@ from typing import Self
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from . import entries, wrapping
 from . import format as sealed_format
-from . import wrapping
 from .blind_index import IndexKeys, extract
 from .exceptions import (
     DecryptionError,
@@ -28,14 +26,12 @@ from .exceptions import (
     UnknownKeyVersionError,
 )
 
-KEY_SIZE = 32
+KEY_SIZE = entries.KEY_SIZE
 _urandom = os.urandom
 _FROM_URLSAFE = sealed_format._FROM_URLSAFE
 _TO_URLSAFE = sealed_format._TO_URLSAFE
 _UNUSED_ONE_PAD = sealed_format._UNUSED_ONE_PAD
 _UNUSED_TWO_PAD = sealed_format._UNUSED_TWO_PAD
-_VERSION_RE = re.compile(r"[1-9][0-9]{0,8}")
-_BASE64_RE = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
 
 
 def generate_key(version: int) -> str:
@@ -50,55 +46,6 @@ def _check_version(version: object) -> int:
             "a key version must be an integer from 1 to 999999999", code="bad_version"
         )
     return version
-
-
-def _decode_key(text: str, version: int) -> bytes:
-    text = text.strip()
-    if not _BASE64_RE.fullmatch(text):
-        raise KeyringError(
-            f"key version {version} is not valid base64", code="bad_base64", key_version=version
-        )
-    text = text.replace("-", "+").replace("_", "/")
-    text += "=" * (-len(text) % 4)
-    try:
-        key = binascii.a2b_base64(text, strict_mode=True)
-    except binascii.Error:
-        raise KeyringError(
-            f"key version {version} is not valid base64", code="bad_base64", key_version=version
-        ) from None
-    if len(key) != KEY_SIZE:
-        raise KeyringError(
-            f"key version {version} is {len(key)} bytes long; keys must be exactly "
-            f"{KEY_SIZE} bytes (generate one with manage.py generate_encryption_key)",
-            code="bad_length",
-            key_version=version,
-        )
-    return key
-
-
-def _parse_entry(
-    entry: object,
-    position: int,
-    wrapper: "wrapping.KeyWrapper | None" = None,
-    *,
-    purposes: tuple[str, ...] = wrapping.DATA_KEY_PURPOSES,
-) -> tuple[int, bytes]:
-    if not isinstance(entry, str):
-        raise KeyringError(f"key entry #{position} must be a string 'N:<base64>'", code="bad_entry")
-    version_text, colon, key_text = entry.strip().partition(":")
-    version_text = version_text.strip()
-    if not colon or not _VERSION_RE.fullmatch(version_text):
-        # Never echo the entry: it may be a bare key.
-        raise KeyringError(
-            f"key entry #{position} does not start with a version: expected 'N:<base64>' "
-            "with N a positive integer",
-            code="bad_entry",
-        )
-    version = int(version_text)
-    if wrapping.is_wrapped(key_text):
-        # Never falls back to reading the entry as a plaintext key.
-        return version, wrapping.unwrap_entry(wrapper, version, key_text, purposes=purposes)
-    return version, _decode_key(key_text, version)
 
 
 class Keyring:
@@ -228,22 +175,8 @@ class Keyring:
     ) -> list[tuple[int, bytes]]:
         """``(version, key)`` pairs from the syntax :meth:`parse` accepts
         (``purposes``: what wrapped entries were wrapped for; index keys pass
-        :data:`wrapping.INDEX_KEY_PURPOSES`)."""
-        entries: list[object]
-        if isinstance(spec, str):
-            entries = list(spec.split(","))
-        elif isinstance(spec, (list, tuple)):
-            entries = list(spec)
-        else:
-            raise KeyringError(
-                "keys must be a comma-separated string or a list of 'N:<base64>' entries",
-                code="bad_entry",
-            )
-        return [
-            _parse_entry(entry, position, wrapper, purposes=purposes)
-            for position, entry in enumerate(entries, start=1)
-            if not (isinstance(entry, str) and not entry.strip())
-        ]
+        :data:`wrapping.INDEX_KEY_PURPOSES`); see :mod:`.entries`."""
+        return entries.parse_entries(spec, wrapper=wrapper, purposes=purposes)
 
     def __repr__(self) -> str:
         retired = f" min_decryption_version={self._min_version}" if self._min_version else ""

@@ -6,12 +6,12 @@ import os
 import pytest
 
 from integrations.crypto import Keyring, KeyringError
+from integrations.crypto.entries import rewrap_entries
 from integrations.crypto.wrapping import (
     PURPOSE,
     WrapperError,
     key_context,
     load_backend,
-    rewrap_entries,
     unwrap_entry,
     wrap_entry,
 )

@@ -7,7 +7,8 @@ import socket
 import pytest
 
 from integrations.crypto import Keyring
-from integrations.crypto.wrapping import WrapperError, load_backend, rewrap_entries, wrap_entry
+from integrations.crypto.entries import rewrap_entries
+from integrations.crypto.wrapping import WrapperError, load_backend, wrap_entry
 from tests.motoserver import CREDENTIALS, REGION, MotoServer
 
 pytestmark = pytest.mark.skipif(

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from integrations.crypto import Keyring
-from integrations.crypto.wrapping import WrapperError, load_backend, rewrap_entries, wrap_entry
+from integrations.crypto.entries import rewrap_entries
+from integrations.crypto.wrapping import WrapperError, load_backend, wrap_entry
 from tests import softhsm
 
 pytestmark = pytest.mark.skipif(

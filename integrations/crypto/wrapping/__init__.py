@@ -288,26 +288,3 @@ def unwrap_entry(
             key_version=version,
         )
     return key
-
-
-def rewrap_entries(
-    spec: str | list[str] | tuple[str, ...], wrapper: KeyWrapper, *, index_keys: bool = False
-) -> list[str]:
-    """Every entry of ``spec`` wrapped under ``wrapper``'s configured KEK, in order
-    (``index_keys``: entries of ``INDEX_KEYS``, wrapped under :data:`INDEX_PURPOSE`).
-
-    Plaintext entries are wrapped, wrapped ones are unwrapped (under the KEK
-    each names) and wrapped again. The keys themselves do not change, so no
-    sealed value or index does. All or nothing: one entry that cannot be
-    unwrapped fails the whole call, so a partial list is never printed.
-    """
-    from ..keyring import _parse_entry  # the keyring module imports this one
-
-    purposes = INDEX_KEY_PURPOSES if index_keys else DATA_KEY_PURPOSES
-    entries = spec.split(",") if isinstance(spec, str) else list(spec)
-    pairs = [
-        _parse_entry(entry, position, wrapper, purposes=purposes)
-        for position, entry in enumerate(entries, start=1)
-        if not (isinstance(entry, str) and not entry.strip())
-    ]
-    return [wrap_entry(wrapper, version, key, purpose=purposes[0]) for version, key in pairs]

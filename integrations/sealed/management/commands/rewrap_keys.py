@@ -13,7 +13,7 @@ wrapped before it existed, under the data keys' purpose, are read and re-wrapped
 from django.core.management.base import BaseCommand, CommandError
 
 from integrations.crypto import CryptoError
-from integrations.crypto.wrapping import rewrap_entries
+from integrations.crypto.entries import rewrap_entries
 from integrations.sealed.conf import app_settings
 
 
