@@ -671,7 +671,7 @@ def test_logging_of_instances_is_safe(canary, all_logs):
 
 def test_row_keys_are_formatted_as_str_does():
     """The context's fast UUID formatting matches str(uuid) (FORMAT.md's row id)."""
-    from integrations.sealed.fields import _uuid_ascii
+    from integrations.sealed.values import _uuid_ascii
 
     samples = [uuid.UUID(int=0), uuid.UUID(int=2**128 - 1), uuid.UUID(int=1), uuid.UUID(int=2**127)]
     samples += [uuid.uuid4() for _ in range(2000)]

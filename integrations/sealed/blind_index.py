@@ -33,6 +33,7 @@ from django.db.models.lookups import Lookup
 from django.db.models.sql.compiler import SQLUpdateCompiler
 
 from ..crypto.blind_index import MAX_INDEX_BYTES, encoded_length
+from .values import SealedValue, _Unindexed, _Unsealed
 
 __all__ = ["INDEX_SUFFIX", "BlindIndexField", "index_field_name"]
 
@@ -185,8 +186,6 @@ def add_index_to_update(field, value, compiler) -> None:
 
 def _index_update_value(field, value):
     """The companion's new value for the sealed column's new ``value``."""
-    from .fields import SealedValue
-
     if value is None:
         return None
     index = getattr(value, "blind_index", None)
@@ -221,8 +220,6 @@ _KEEP = object()
 
 def _index_of_result(field, result):
     """The index for one ``bulk_update()`` row, or _KEEP for an unchanged value."""
-    from .fields import _Unindexed, _Unsealed
-
     raw = getattr(result, "value", _KEEP)
     if raw is _KEEP or raw is None:
         return None if raw is None else _KEEP

@@ -108,7 +108,7 @@ def test_a_value_that_cannot_be_opened_is_refused_not_written_with_a_stale_index
 
 def test_loading_and_saving_unchanged_rows_does_not_open_them(customer, monkeypatch):
     """What was loaded together stays trusted: no decryption to save a row."""
-    from integrations.sealed.fields import _SealedColumn
+    from integrations.sealed.columns import _SealedColumn
 
     loaded = Customer.objects.get(pk=customer.pk)
     opened = []
