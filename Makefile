@@ -66,11 +66,13 @@ test-wrapped: venv
 faults: venv
 	$(PY) tests/faults/run.py -q $(PYTEST_ARGS)
 
-# Lint, format check and types (what the pre-commit hooks run): CI runs it first.
+# Lint, format check, types and the architecture's import contracts
+# ([tool.importlinter] in pyproject.toml): CI runs it first.
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy integrations
+	$(VENV)/bin/lint-imports --no-cache
 
 # The supported matrix (noxfile.py): what CI runs. NOX_ARGS="-s tests-..." picks sessions.
 matrix: venv
