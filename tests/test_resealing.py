@@ -626,6 +626,19 @@ def test_a_value_larger_than_the_budget_goes_alone(monkeypatch):
 
 
 @pytest.mark.django_db
+def test_small_and_large_values_in_one_batch(monkeypatch):
+    """On PostgreSQL the small values come with the batch's query and the large
+    one is read after; every row is done once, in key order within a batch."""
+    _large_old_rows([10] * 5 + [20_000] + [10] * 5)
+    chunks = _record_chunks(monkeypatch)
+    report = resealing.reseal_field(Account, token_field(), batch_size=4, batch_bytes=4_000)
+    assert (report.resealed, report.remaining) == (11, 0)
+    _assert_within(chunks, 4_000)
+    assert sum(len(sizes) for sizes in chunks) == 11
+    assert sorted(a.token[:3] for a in Account.objects.all()) == [f"{i:03d}" for i in range(11)]
+
+
+@pytest.mark.django_db
 def test_small_values_are_not_split(monkeypatch):
     """The common case: tokens far below the budget keep one chunk per batch."""
     _large_old_rows([50] * 30)
@@ -635,7 +648,7 @@ def test_small_values_are_not_split(monkeypatch):
 
 
 def test_the_default_budget_is_the_setting():
-    assert app_settings.RESEAL_BATCH_BYTES == 8 * 2**20
+    assert app_settings.RESEAL_BATCH_BYTES == 4 * 2**20
     with override_settings(INTEGRATIONS={**V1_ONLY, "RESEAL_BATCH_BYTES": 0}):
         from django.core.exceptions import ImproperlyConfigured
 

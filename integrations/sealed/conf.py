@@ -155,7 +155,7 @@ register_settings(
         # Re-sealing (rotate_keys, encrypt_legacy, the admin action): a batch ends
         # at --batch-size rows or once its stored values reach this many bytes,
         # whichever comes first, so memory stays flat whatever the value sizes.
-        "RESEAL_BATCH_BYTES": (8 * 2**20, (int,), 1),
+        "RESEAL_BATCH_BYTES": (4 * 2**20, (int,), 1),
     }
 )
 

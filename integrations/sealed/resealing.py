@@ -260,7 +260,7 @@ class _Run:
     """One column's run: the batch query, and the loop over batches."""
 
     workers = 2
-    batch_bytes = 8 * 2**20
+    batch_bytes = 4 * 2**20
 
     def __init__(self, model, sealed_field, mode, batch_size, dry_run, pks, progress):
         self.keyring = app_settings.keyring
@@ -410,9 +410,8 @@ def _select(column, run, last_pk, indexed=None):
     """One query: the next batch's rows that need work (locked on PostgreSQL).
 
     Returns ``(rows, rest, last key, finished)``. ``rows`` are ``(pk, stored)``,
-    or ``(pk, stored, stored index)`` for a searchable column (``indexed``):
-    the batch's first rows, whose stored values add up to ``run.batch_bytes``
-    (the row that reaches it included, so a larger value goes alone). ``rest``
+    or ``(pk, stored, stored index)`` for a searchable column (``indexed``),
+    whose stored values add up to at most about ``run.batch_bytes``. ``rest``
     (PostgreSQL only) are ``(pk, size)`` for the batch's other rows, selected
     and locked by the same query but whose values it did not return: the
     caller reads them in byte-bounded chunks (:func:`_chunks`).
@@ -422,10 +421,13 @@ def _select(column, run, last_pk, indexed=None):
     need work are then read and locked (``FOR UPDATE SKIP LOCKED``) by one range
     scan of the primary key, which also applies the header test. (Filtering on
     the header alone, the planner sorted the whole table for every batch; probing
-    each key of the window separately cost an index descent per row.) A running
-    sum of ``octet_length`` over the locked rows (read from the stored header
-    of a TOASTed value, not from the value) decides which values travel with
-    the answer. Every row returned carries the window's last key, so the next
+    each key of the window separately cost an index descent per row.) A value
+    travels with the answer only if it is at most ``batch_bytes / batch_size``
+    bytes (``octet_length``, read from the header of a TOASTed value), so the
+    values returned fit the budget whatever the window holds; tokens are far
+    below that, so the common case is one query as before. (A running sum over
+    the locked rows cost a window function and a second sort per batch: a
+    quarter more time for the query.) Every row returned carries the window's last key, so the next
     window starts after it even when no row of this one needs work or another
     process holds them all; a window that finds no key ends the run. UUID keys
     come back as text, already in the form the context needs.
@@ -446,7 +448,6 @@ def _select(column, run, last_pk, indexed=None):
         as_text = "::text" if column.pk_is_uuid else ""
         index = ", x.idx" if indexed is not None else ""
         index_column = f", s.{indexed.column} AS idx" if indexed is not None else ""
-        index_locked = ", l.idx" if indexed is not None else ""
         in_window = f" AND s.{column.pk} > %s" if last_pk is not None else ""
         only, only_params = run.only_in_window
         sql = (
@@ -454,20 +455,19 @@ def _select(column, run, last_pk, indexed=None):
             f"FROM {column.table} WHERE 1 = 1{run.only}{after} ORDER BY {column.pk} LIMIT %s) "
             f"AS k ORDER BY k.{column.pk} DESC LIMIT 1) "
             f"SELECT w.hi{as_text}, x.pk{as_text}, "
-            f"CASE WHEN x.before < %s THEN x.stored END, x.size{index} FROM w "
-            f"LEFT JOIN LATERAL (SELECT l.pk, l.stored{index_locked}, "
-            f"OCTET_LENGTH(l.stored) AS size, SUM(OCTET_LENGTH(l.stored)) OVER "
-            f"(ORDER BY l.pk ROWS UNBOUNDED PRECEDING) - OCTET_LENGTH(l.stored) AS before "
-            f"FROM (SELECT s.{column.pk} AS pk, s.{column.column} AS stored"
+            f"CASE WHEN x.size <= %s THEN x.stored END{index}, "
+            f"CASE WHEN x.size > %s THEN x.size END FROM w "
+            f"LEFT JOIN LATERAL (SELECT s.{column.pk} AS pk, s.{column.column} AS stored, "
+            f"OCTET_LENGTH(s.{column.column}) AS size"
             f"{index_column} FROM {column.table} AS s WHERE s.{column.pk} <= w.hi"
-            f"{in_window}{only} AND {condition} ORDER BY s.{column.pk}{lock}) AS l) "
-            f"AS x ON TRUE"
+            f"{in_window}{only} AND {condition} ORDER BY s.{column.pk}{lock}) AS x ON TRUE"
         )
         params = [
             *run.only_params,
             *after_params,
             size,
-            budget,
+            budget // size,
+            budget // size,
             *after_params,
             *only_params,
             *condition_params,
@@ -477,14 +477,10 @@ def _select(column, run, last_pk, indexed=None):
             window = cursor.fetchall()
         if not window:
             return [], [], last_pk, True
-        rows, rest = [], []
-        for _hi, pk, stored, stored_size, *stored_index in window:
-            if pk is None:
-                continue  # a window with no row to do
-            if stored is None:
-                rest.append((pk, stored_size))
-            else:
-                rows.append((pk, stored, *stored_index))
+        # Row: (window's last key, pk, stored or None, [index,] size if not returned);
+        # pk is None for a window with no row to do.
+        rows = [row[1:-1] for row in window if row[2] is not None]
+        rest = [(row[1], row[-1]) for row in window if row[-1] is not None]
         return rows, rest, window[0][0], False
     index = f", {indexed.column}" if indexed is not None else ""
     sql = (

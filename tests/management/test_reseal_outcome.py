@@ -261,3 +261,65 @@ def test_rows_held_locked_by_another_process_exit_3_until_done():
     assert {app_settings.keyring.key_version(a.token_sealed) for a in Account.objects.all()} == {
         primary
     }
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_sigterm_stops_the_run_cleanly_with_exit_3():
+    """A deploy or ``kill`` sends SIGTERM: the batch in hand finishes, the run
+    says how far it got and exits 3 (incomplete), no traceback; the next run
+    finishes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    old_rows(4000)
+    settings = connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": (
+            f"postgres://{settings['USER']}@{settings['HOST']}:{settings['PORT']}/{settings['NAME']}"
+        ),
+    }
+    command = [sys.executable, "manage.py", "rotate_keys", "--model", "testapp.Account"]
+    root = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen(
+        [*command, "--batch-size", "10"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT COUNT(*) FROM testapp_account WHERE SUBSTR(token, 1, 7) = '$si1$2$'"
+                )
+                if cursor.fetchone()[0] >= 200:
+                    break
+            time.sleep(0.02)
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 3, err
+    assert "Traceback" not in err
+    (line,) = error_lines(err)
+    assert line.startswith("CommandError: rotate_keys interrupted; ")
+    assert "run again to continue" in line
+    finished = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr
+    assert Account.objects.count() == 4000
+    primary = app_settings.keyring.primary_version
+    assert {app_settings.keyring.key_version(a.token_sealed) for a in Account.objects.all()} == {
+        primary
+    }

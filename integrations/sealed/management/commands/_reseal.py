@@ -94,7 +94,7 @@ class ResealCommand(BaseCommand):
             metavar="BYTES",
             help="Stored bytes per batch: a batch also ends once its values reach this "
             "size (a larger value goes alone), so memory stays flat; e.g. 8M, 512k "
-            "(default: the RESEAL_BATCH_BYTES setting, 8M).",
+            "(default: the RESEAL_BATCH_BYTES setting, 4M).",
         )
         parser.add_argument(
             "--dry-run",
@@ -133,18 +133,18 @@ class ResealCommand(BaseCommand):
             raise CommandError(f"unknown model: {exc}") from None
         run = _CommandRun(self, columns, batch_size, batch_bytes, dry_run)
         keyring_error = None
-        with _sigterm_stops():
-            try:
+        try:
+            with _sigterm_stops():
                 run.run()
-            except CryptoError as exc:  # the keyring itself is unusable
-                keyring_error = str(exc)
-            except DatabaseError as exc:
-                run.database_error = summarize(exc)
-            except (KeyboardInterrupt, _Stopped):
-                run.interrupted = True
-            # Every run opens values: it is audited whether it finished or not,
-            # and a failure to record it never hides why the run stopped.
-            audit_error = self._audit(run, actor, dry_run)
+        except CryptoError as exc:  # the keyring itself is unusable
+            keyring_error = str(exc)
+        except DatabaseError as exc:
+            run.database_error = summarize(exc)
+        except (KeyboardInterrupt, _Stopped):
+            run.interrupted = True
+        # Every run opens values: it is audited whether it finished or not, and a
+        # failure to record it never hides why the run stopped.
+        audit_error = self._audit(run, actor, dry_run)
         if keyring_error is not None:
             raise CommandError(keyring_error)
         outcome = run.outcome(audit_error)
