@@ -412,9 +412,9 @@ def _select(column, run, last_pk, indexed=None):
     Returns ``(rows, rest, last key, finished)``. ``rows`` are ``(pk, stored)``,
     or ``(pk, stored, stored index)`` for a searchable column (``indexed``),
     whose stored values add up to at most about ``run.batch_bytes``. ``rest``
-    (PostgreSQL only) are ``(pk, size)`` for the batch's other rows, selected
-    and locked by the same query but whose values it did not return: the
-    caller reads them in byte-bounded chunks (:func:`_chunks`).
+    (PostgreSQL only) are the keys of the batch's other rows, selected and
+    locked by the same query but whose values it did not return: the caller
+    reads them in byte-bounded chunks (:func:`_chunks`).
 
     PostgreSQL walks the table in windows of ``batch_size`` primary keys. The
     window's last key comes from an index-only scan; the rows of the window that
@@ -427,7 +427,8 @@ def _select(column, run, last_pk, indexed=None):
     values returned fit the budget whatever the window holds; tokens are far
     below that, so the common case is one query as before. (A running sum over
     the locked rows cost a window function and a second sort per batch: a
-    quarter more time for the query.) Every row returned carries the window's last key, so the next
+    quarter more time for the query.) Every row returned carries the window's
+    last key, so the next
     window starts after it even when no row of this one needs work or another
     process holds them all; a window that finds no key ends the run. UUID keys
     come back as text, already in the form the context needs.
@@ -454,11 +455,9 @@ def _select(column, run, last_pk, indexed=None):
             f"WITH w AS (SELECT k.{column.pk} AS hi FROM (SELECT {column.pk} "
             f"FROM {column.table} WHERE 1 = 1{run.only}{after} ORDER BY {column.pk} LIMIT %s) "
             f"AS k ORDER BY k.{column.pk} DESC LIMIT 1) "
-            f"SELECT w.hi{as_text}, x.pk{as_text}, "
-            f"CASE WHEN x.size <= %s THEN x.stored END{index}, "
-            f"CASE WHEN x.size > %s THEN x.size END FROM w "
-            f"LEFT JOIN LATERAL (SELECT s.{column.pk} AS pk, s.{column.column} AS stored, "
-            f"OCTET_LENGTH(s.{column.column}) AS size"
+            f"SELECT w.hi{as_text}, x.pk{as_text}, x.stored{index} FROM w "
+            f"LEFT JOIN LATERAL (SELECT s.{column.pk} AS pk, CASE WHEN "
+            f"OCTET_LENGTH(s.{column.column}) <= %s THEN s.{column.column} END AS stored"
             f"{index_column} FROM {column.table} AS s WHERE s.{column.pk} <= w.hi"
             f"{in_window}{only} AND {condition} ORDER BY s.{column.pk}{lock}) AS x ON TRUE"
         )
@@ -466,7 +465,6 @@ def _select(column, run, last_pk, indexed=None):
             *run.only_params,
             *after_params,
             size,
-            budget // size,
             budget // size,
             *after_params,
             *only_params,
@@ -477,10 +475,12 @@ def _select(column, run, last_pk, indexed=None):
             window = cursor.fetchall()
         if not window:
             return [], [], last_pk, True
-        # Row: (window's last key, pk, stored or None, [index,] size if not returned);
-        # pk is None for a window with no row to do.
-        rows = [row[1:-1] for row in window if row[2] is not None]
-        rest = [(row[1], row[-1]) for row in window if row[-1] is not None]
+        # Row: (window's last key, pk, stored or None if too large, [index]); pk
+        # is None for a window with no row to do (then the only row).
+        rows = [row[1:] for row in window if row[2] is not None]
+        rest = []
+        if len(rows) < len(window):
+            rest = [row[1] for row in window if row[2] is None and row[1] is not None]
         return rows, rest, window[0][0], False
     index = f", {indexed.column}" if indexed is not None else ""
     sql = (
@@ -508,9 +508,11 @@ def _chunks(column, run, rows, rest, indexed=None):
     the header test is applied again for a dry run, which locks nothing)."""
     if rows:
         yield rows
+    if not rest:
+        return
     chunk: list[Any] = []
     total = 0
-    for pk, stored_size in rest:
+    for pk, stored_size in _sizes(column, rest):
         chunk.append(pk)
         total += stored_size or 0
         if total >= run.batch_bytes:
@@ -518,6 +520,20 @@ def _chunks(column, run, rows, rest, indexed=None):
             chunk, total = [], 0
     if chunk:
         yield _fetch(column, run, chunk, indexed)
+
+
+def _sizes(column, pks):
+    """``(pk, bytes stored)`` of the rows ``pks``, in key order (PostgreSQL reads
+    a TOASTed value's size from its header, not from the value)."""
+    as_text = "::text" if column.pk_is_uuid else ""
+    pk_type = column.pk_field.db_type(column.connection)
+    with column.raw_cursor() as cursor:
+        cursor.execute(
+            f"SELECT {column.pk}{as_text}, OCTET_LENGTH({column.column}) FROM {column.table} "
+            f"WHERE {column.pk} = ANY(%s::{pk_type}[]) ORDER BY {column.pk}",
+            [[str(pk) for pk in pks]],
+        )
+        return cursor.fetchall()
 
 
 def _fetch(column, run, pks, indexed):

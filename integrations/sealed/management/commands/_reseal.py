@@ -1,5 +1,9 @@
-"""What rotate_keys and encrypt_legacy share: options, progress, the summary table.
+"""What rotate_keys and encrypt_legacy share: options, progress, the summary table,
+the exit statuses and the one line that says why a run stopped.
 
+A run stopped by the database, an interruption or rows another process held
+still prints its table (or ``--json``), is still audited when the database lets
+it, and exits with a status a script can act on (``EPILOG``); no traceback.
 (A leading underscore keeps Django from listing this module as a command.)
 """
 

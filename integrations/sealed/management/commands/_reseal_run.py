@@ -43,6 +43,7 @@ class CommandRun:
         self.visited = [0] * len(columns)  # rows handled in committed batches
         self.finished = [False] * len(columns)
         self.current: int | None = None  # the column in hand
+        self.started = 0  # columns the run reached
         self.completed = False
         self.database_error: DatabaseErrorSummary | None = None
         self.interrupted = False
@@ -52,7 +53,7 @@ class CommandRun:
         for index, (model, field) in enumerate(self.columns):
             self.totals[index] = count_work(model, field, mode=self.command.mode)
         for index, (model, field) in enumerate(self.columns):
-            self.current = index
+            self.current, self.started = index, index + 1
 
             def tally(count, index=index):
                 self.visited[index] += count
@@ -73,13 +74,13 @@ class CommandRun:
 
     def started_reports(self):
         """The reports of the columns the run reached (what the audit names)."""
-        last = len(self.columns) if self.current is None else self.current + 1
-        return self.reports[:last]
+        return self.reports[: self.started]
 
     def remaining(self):
         """``(values still to do, exact?)``: counted after a column finished;
         for one stopped half-way or never reached, its count before the run
-        minus the rows handled since."""
+        minus the rows handled since (also set as that column's ``remaining``,
+        for the table and ``--json``)."""
         remaining, exact = 0, True
         for index, report in enumerate(self.reports):
             if self.finished[index]:
