@@ -53,16 +53,11 @@ def _on_primary():
         return cursor.fetchone()[0]
 
 
-def _error_lines(stderr):
-    """stderr without the progress lines (``testapp.Account.token: 10/20000``)."""
-    return [line for line in stderr.splitlines() if line and not line.startswith("testapp.")]
-
-
-@pytest.mark.parametrize("fault", ["restart", "terminate_backends"])
-def test_rotate_keys_with_the_database_failing_mid_run(pg_cluster, fault):
+def _rotate_and_break(command, env, fault):
+    """Start the command on ``ROWS`` old rows, call ``fault()`` once 500 are done,
+    and return the command's ``(exit status, stderr)``."""
     with override_settings(INTEGRATIONS={"ENCRYPTION_KEYS": [TEST_KEY_V1]}):
         Account.objects.bulk_create([Account(token=f"t{i}") for i in range(ROWS)], batch_size=2000)
-    command, env = _command("--batch-size", "10")
     process = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -70,18 +65,34 @@ def test_rotate_keys_with_the_database_failing_mid_run(pg_cluster, fault):
         deadline = time.monotonic() + 60
         while _on_primary() < 500 and time.monotonic() < deadline:
             time.sleep(0.02)
-        if fault == "restart":
-            pg_cluster.restart(down_for=1.0)
-        else:
-            pg_cluster.terminate_backends(connection.settings_dict["NAME"])
-        out, err = process.communicate(timeout=60)
+        fault()
+        _out, err = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+    return process.returncode, err
+
+
+def _error_lines(stderr):
+    """stderr without the progress lines (``testapp.Account.token: 10/20000``)."""
+    return [line for line in stderr.splitlines() if line and not line.startswith("testapp.")]
+
+
+@pytest.mark.parametrize("fault", ["restart", "terminate_backends"])
+def test_rotate_keys_with_the_database_failing_mid_run(pg_cluster, fault):
+    command, env = _command("--batch-size", "10")
+
+    def break_it():
+        if fault == "restart":
+            pg_cluster.restart(down_for=1.0)
+        else:
+            pg_cluster.terminate_backends(connection.settings_dict["NAME"])
+
+    code, err = _rotate_and_break(command, env, break_it)
     done = _on_primary()
     assert 0 < done < ROWS, "the fault should have stopped the run mid-way"
-    assert process.returncode == 4, err
+    assert code == 4, err
     assert "Traceback" not in err
     (line,) = _error_lines(err)
     assert line.startswith("CommandError: rotate_keys stopped by a database error")
@@ -104,23 +115,11 @@ def test_a_stopped_run_is_audited_when_the_database_is_back(pg_cluster):
     written on a new connection and names what stopped it."""
     from integrations.models import AuditEvent
 
-    with override_settings(INTEGRATIONS={"ENCRYPTION_KEYS": [TEST_KEY_V1]}):
-        Account.objects.bulk_create([Account(token=f"t{i}") for i in range(ROWS)], batch_size=2000)
     command, env = _command("--batch-size", "10", "--actor", "ops-faults")
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    code, err = _rotate_and_break(
+        command, env, lambda: pg_cluster.terminate_backends(connection.settings_dict["NAME"])
     )
-    try:
-        deadline = time.monotonic() + 60
-        while _on_primary() < 500 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        pg_cluster.terminate_backends(connection.settings_dict["NAME"])
-        _out, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == 4, err
+    assert code == 4, err
     assert "audit record" not in err  # it was written
     connection.close()
     (event,) = AuditEvent.objects.filter(action="reseal", actor_label="ops-faults")
