@@ -319,3 +319,14 @@ def test_sigterm_stops_the_run_cleanly_with_exit_3():
     assert {app_settings.keyring.key_version(a.token_sealed) for a in Account.objects.all()} == {
         primary
     }
+
+
+@pytest.mark.parametrize("name", ["rotate_keys", "encrypt_legacy"])
+def test_help_lists_the_exit_statuses(name):
+    from django.core.management import load_command_class
+
+    command = load_command_class("integrations.sealed", name)
+    text = command.create_parser("manage.py", name).format_help()
+    assert "--batch-bytes BYTES" in text
+    assert "\n  3  incomplete: values remain that another run will do" in text
+    assert "\n  4  the database failed" in text

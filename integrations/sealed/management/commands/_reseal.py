@@ -12,7 +12,7 @@ import json
 import signal
 import sys
 import threading
-from argparse import ArgumentTypeError, RawDescriptionHelpFormatter
+from argparse import ArgumentTypeError
 from contextlib import contextmanager
 
 from django.core.management.base import BaseCommand, CommandError, DjangoHelpFormatter
@@ -60,8 +60,13 @@ EPILOG = """exit status:
 """
 
 
-class _HelpFormatter(DjangoHelpFormatter, RawDescriptionHelpFormatter):
+class _HelpFormatter(DjangoHelpFormatter):
     """Django's (the command's own options first), keeping the epilog's lines."""
+
+    def _fill_text(self, text, width, indent):
+        if text == EPILOG:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
 
 
 class _Stopped(Exception):
