@@ -16,7 +16,7 @@ import statistics
 import time
 from dataclasses import dataclass, field
 
-_SCALE = {"µs": 1e6, "ms": 1e3}
+_SCALE = {"µs": 1e6, "ms": 1e3, "MB": 1}  # MB: the figures are megabytes already
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from benchmarks import (  # noqa: E402
     orm_bench,
     refresh_bench,
     reseal_bench,
+    reseal_memory_bench,
     service_bench,
     wrap_bench,
 )
@@ -56,6 +57,7 @@ SECTIONS = [
     service_bench.section,
     refresh_bench.section,
     reseal_bench.section,
+    reseal_memory_bench.section,
     wrap_bench.section,
     blind_index_bench.section,
 ]

@@ -93,11 +93,14 @@ def _limited(parts, limit=255):
     return text
 
 
-def record_reseal_run(sender, *, command, initiator, reports, dry_run, completed, **kwargs):
+def record_reseal_run(
+    sender, *, command, initiator, reports, dry_run, completed, stopped_by="", **kwargs
+):
     """One event per run of rotate_keys / encrypt_legacy: who, which columns, counts.
 
     Connected to :data:`integrations.sealed.resealing.reseal_run_finished` by the app
-    config. The counts are the run's report, never a value.
+    config. The counts are the run's report, never a value; ``stopped_by`` names
+    what stopped an unfinished run (an error's type, or "interrupted").
     """
     unreadable = sum(len(r.unreadable) for r in reports)
     counts = (
@@ -107,6 +110,7 @@ def record_reseal_run(sender, *, command, initiator, reports, dry_run, completed
         f"{sum(r.changed for r in reports)} changed, "
         f"{sum(r.remaining for r in reports)} remaining, {unreadable} unreadable"
         f"{'' if completed else '; stopped before the end'}"
+        f"{f' ({stopped_by})' if stopped_by and not completed else ''}"
     )
     record(
         AuditEvent.Action.RESEAL,

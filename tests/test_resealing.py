@@ -568,3 +568,111 @@ def test_pipelined_workers_reseal_every_row_once_and_report_progress(monkeypatch
     tokens = sorted(a.token for a in Account.objects.all())
     assert tokens == sorted(f"t{i}" for i in range(2345))
     assert {app_settings.keyring.key_version(a.token_sealed) for a in Account.objects.all()} == {2}
+
+
+# -- batches bounded by bytes --------------------------------------------------------
+
+
+def _record_chunks(monkeypatch):
+    """The rows each call of the engine's crypto step held: what is in memory at once."""
+    chunks = []
+    real = resealing._reseal_rows
+
+    def recording(column, rows, mode, keyring, report):
+        chunks.append([len(stored) for _pk, stored in rows])
+        return real(column, rows, mode, keyring, report)
+
+    monkeypatch.setattr(resealing, "_reseal_rows", recording)
+    return chunks
+
+
+def _assert_within(chunks, budget):
+    """Each chunk stops at the value that reaches the budget (a larger one alone)."""
+    for sizes in chunks:
+        assert sum(sizes[:-1]) < budget, sizes
+
+
+def _large_old_rows(sizes):
+    with override_settings(INTEGRATIONS=V1_ONLY):
+        return Account.objects.bulk_create(
+            [Account(token=f"{i:03d}" + "v" * size) for i, size in enumerate(sizes)]
+        )
+
+
+@pytest.mark.django_db
+def test_a_batch_of_large_values_is_split_by_bytes(monkeypatch):
+    """12 values of ~4 kB, batches of 500 rows but 10 kB: no chunk holds more
+    than the budget plus one value, and every value is re-sealed once."""
+    _large_old_rows([3000] * 12)
+    chunks = _record_chunks(monkeypatch)
+    report = resealing.reseal_field(Account, token_field(), batch_size=500, batch_bytes=10_000)
+    assert (report.resealed, report.remaining, report.unreadable) == (12, 0, [])
+    _assert_within(chunks, 10_000)
+    assert sum(len(sizes) for sizes in chunks) == 12
+    assert [len(sizes) for sizes in chunks] == [3, 3, 3, 3]  # ~4 kB each: the 3rd reaches 10 kB
+    assert sorted(a.token[:3] for a in Account.objects.all()) == [f"{i:03d}" for i in range(12)]
+
+
+@pytest.mark.django_db
+def test_a_value_larger_than_the_budget_goes_alone(monkeypatch):
+    _large_old_rows([10, 20_000, 10, 10])
+    chunks = _record_chunks(monkeypatch)
+    report = resealing.reseal_field(Account, token_field(), batch_bytes=1_000)
+    assert (report.resealed, report.remaining) == (4, 0)
+    _assert_within(chunks, 1_000)
+    big = [sizes for sizes in chunks if max(sizes) > 20_000]
+    assert len(big) == 1 and big[0][-1] > 20_000  # it ends its chunk
+    assert sum(len(sizes) for sizes in chunks) == 4
+
+
+@pytest.mark.django_db
+def test_small_and_large_values_in_one_batch(monkeypatch):
+    """On PostgreSQL the small values come with the batch's query and the large
+    one is read after; every row is done once, in key order within a batch."""
+    _large_old_rows([10] * 5 + [20_000] + [10] * 5)
+    chunks = _record_chunks(monkeypatch)
+    report = resealing.reseal_field(Account, token_field(), batch_size=4, batch_bytes=4_000)
+    assert (report.resealed, report.remaining) == (11, 0)
+    _assert_within(chunks, 4_000)
+    assert sum(len(sizes) for sizes in chunks) == 11
+    assert sorted(a.token[:3] for a in Account.objects.all()) == [f"{i:03d}" for i in range(11)]
+
+
+@pytest.mark.django_db
+def test_small_values_are_not_split(monkeypatch):
+    """The common case: tokens far below the budget keep one chunk per batch."""
+    _large_old_rows([50] * 30)
+    chunks = _record_chunks(monkeypatch)
+    resealing.reseal_field(Account, token_field(), batch_size=10)
+    assert [len(sizes) for sizes in chunks] == [10, 10, 10]
+
+
+def test_the_default_budget_is_the_setting():
+    assert app_settings.RESEAL_BATCH_BYTES == 4 * 2**20
+    with override_settings(INTEGRATIONS={**V1_ONLY, "RESEAL_BATCH_BYTES": 0}):
+        from django.core.exceptions import ImproperlyConfigured
+
+        with pytest.raises(ImproperlyConfigured, match="RESEAL_BATCH_BYTES"):
+            app_settings.RESEAL_BATCH_BYTES
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_pipelined_batches_of_large_values_are_split_by_bytes(monkeypatch):
+    """PostgreSQL, two workers: a window's rows are all locked by its one query,
+    but only the values within the budget travel with it; the rest are read in
+    chunks within the same transaction. Nothing is skipped or done twice."""
+    _large_old_rows([3000 + i for i in range(40)])
+    chunks = _record_chunks(monkeypatch)
+    report = resealing.reseal_field(Account, token_field(), batch_size=16, batch_bytes=10_000)
+    assert (report.resealed, report.changed, report.remaining, report.unreadable) == (
+        40,
+        0,
+        0,
+        [],
+    )
+    _assert_within(chunks, 10_000)
+    assert sum(len(sizes) for sizes in chunks) == 40
+    assert max(len(sizes) for sizes in chunks) == 3
+    assert sorted(a.token[:3] for a in Account.objects.all()) == [f"{i:03d}" for i in range(40)]
+    assert {app_settings.keyring.key_version(a.token_sealed) for a in Account.objects.all()} == {2}

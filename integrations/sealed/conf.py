@@ -166,6 +166,10 @@ register_settings(
         # Blind-index keys for searchable fields, "N:<base64 of 32 bytes>", primary
         # first. Unset: derived from the encryption keys (one per key version).
         "INDEX_KEYS": (None, (list, tuple, str, type(None)), None),
+        # Re-sealing (rotate_keys, encrypt_legacy, the admin action): a batch ends
+        # at --batch-size rows or once its stored values reach this many bytes,
+        # whichever comes first, so memory stays flat whatever the value sizes.
+        "RESEAL_BATCH_BYTES": (4 * 2**20, (int,), 1),
     }
 )
 

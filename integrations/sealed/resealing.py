@@ -51,7 +51,9 @@ REINDEX = "reindex"
 # writes an AuditEvent; this layer knows nothing of it). Arguments: ``command``
 # ("rotate_keys", "encrypt_legacy"), ``initiator`` (a label: who ran it),
 # ``reports`` (the FieldReports of the columns handled), ``dry_run``,
-# ``completed`` (False when the run stopped on an error). Never a value.
+# ``completed`` (False when the run stopped on an error), ``stopped_by`` (what
+# stopped it: an error's type such as "OperationalError", "interrupted", or "";
+# receivers written before it take it through ``**kwargs``). Never a value.
 reseal_run_finished = Signal()
 # Sent after the admin's "Re-seal selected" action (SealedFieldsAdminMixin), for
 # the same reason. ``sender`` is the model; arguments: ``request`` (who, from
@@ -161,13 +163,16 @@ class _Column:
 
         Django's cursors bind on the client (the query text is built in
         Python, quoting every value); this one sends the values as they are.
-        It shares the connection, hence the transaction.
+        It shares the connection, hence the transaction. The driver's errors
+        become Django's (``OperationalError``...), as from Django's own cursors,
+        and a broken connection is marked so that Django replaces it.
         """
         self.connection.ensure_connection()
         import psycopg
 
-        with psycopg.Cursor(self.connection.connection) as cursor:
-            yield cursor
+        with self.connection.wrap_database_errors:
+            with psycopg.Cursor(self.connection.connection) as cursor:
+                yield cursor
 
     def needs_work(self, mode, primary_header, qualifier=""):
         """A WHERE condition selecting rows to process, plus its parameters.
@@ -192,12 +197,31 @@ class _Column:
 
 
 def reseal_field(
-    model, sealed_field, *, mode=ROTATE, batch_size=500, dry_run=False, pks=None, progress=None
+    model,
+    sealed_field,
+    *,
+    mode=ROTATE,
+    batch_size=500,
+    batch_bytes=None,
+    dry_run=False,
+    pks=None,
+    progress=None,
+    report=None,
 ):
     """Re-seal one column; returns a :class:`FieldReport`.
 
+    A batch ends at ``batch_size`` rows or once its stored values reach
+    ``batch_bytes`` (default: the ``RESEAL_BATCH_BYTES`` setting), whichever
+    comes first; a value larger than the budget goes through alone. On
+    PostgreSQL the batch's rows are still selected and locked by one query, but
+    only the values within the budget come with it: the rest are read in
+    byte-bounded chunks in the same transaction. So memory stays flat whatever
+    the value sizes.
+
     ``pks`` limits the run to those rows (the admin action). ``progress`` is
-    called with the number of rows handled after every batch.
+    called with the number of rows handled after every batch. ``report``: a
+    :class:`FieldReport` to fill in instead of a new one, so that a caller still
+    has the counts of the batches committed when the run stops on an error.
 
     Outside a transaction on PostgreSQL, two workers (threads, each with its
     own connection) take turns: while one waits for the database (its batch's
@@ -209,7 +233,14 @@ def reseal_field(
         raise ValueError(f"unknown mode {mode!r}")
     if batch_size < 1:
         raise ValueError("batch_size must be positive")
+    if batch_bytes is None:
+        batch_bytes = app_settings.RESEAL_BATCH_BYTES
+    if batch_bytes < 1:
+        raise ValueError("batch_bytes must be positive")
     run = _Run(model, sealed_field, mode, batch_size, dry_run, pks, progress)
+    run.batch_bytes = batch_bytes
+    if report is not None:
+        run.report = report
     if run.can_pipeline():
         run.pipelined()
     else:
@@ -229,6 +260,7 @@ class _Run:
     """One column's run: the batch query, and the loop over batches."""
 
     workers = 2
+    batch_bytes = 4 * 2**20
 
     def __init__(self, model, sealed_field, mode, batch_size, dry_run, pks, progress):
         self.keyring = app_settings.keyring
@@ -329,21 +361,25 @@ class _Run:
         """
         if self.searchable:
             return self._indexed_batch(column, last_pk, selected)
+        rows_seen = written = unwritten = 0
         with transaction.atomic(using=column.using):
-            rows, upper_pk, done = _select(column, self, last_pk)
+            rows, rest, upper_pk, done = _select(column, self, last_pk)
             if selected is not None:
                 selected(upper_pk, done)
-            updates = _reseal_rows(column, rows, self.mode, self.keyring, self.report)
-            if updates and not self.dry_run:
-                written = _write(column, updates)
-            else:
-                written = len(updates)
+            for chunk in _chunks(column, self, rows, rest):
+                rows_seen += len(chunk)
+                updates = _reseal_rows(column, chunk, self.mode, self.keyring, self.report)
+                if updates and not self.dry_run:
+                    count = _write(column, updates)
+                    written += count
+                    unwritten += len(updates) - count
+                else:
+                    written += len(updates)
         with self._lock:
             self.report.resealed += written
-            if not self.dry_run:
-                self.report.changed += len(updates) - written
-            if self.progress is not None and rows:
-                self.progress(len(rows))
+            self.report.changed += unwritten
+            if self.progress is not None and rows_seen:
+                self.progress(rows_seen)
         return upper_pk, done
 
     def _indexed_batch(self, column, last_pk, selected):
@@ -351,40 +387,58 @@ class _Run:
         (an :class:`_IndexColumn` per worker: each has its own connection)."""
         indexed = _IndexColumn(column)
         batch = FieldReport(self.report.model, self.report.field, dry_run=self.dry_run)
+        rows_seen = 0
         with transaction.atomic(using=column.using):
-            rows, upper_pk, done = _select(column, self, last_pk, indexed)
+            rows, rest, upper_pk, done = _select(column, self, last_pk, indexed)
             if selected is not None:
                 selected(upper_pk, done)
-            indexed.process(rows, self.mode, self.keyring, batch, self.dry_run)
+            for chunk in _chunks(column, self, rows, rest, indexed):
+                rows_seen += len(chunk)
+                indexed.process(chunk, self.mode, self.keyring, batch, self.dry_run)
         with self._lock:
             report = self.report
             report.resealed += batch.resealed
             report.reindexed += batch.reindexed
             report.changed += batch.changed
             report.unreadable.extend(batch.unreadable)
-            if self.progress is not None and rows:
-                self.progress(len(rows))
+            if self.progress is not None and rows_seen:
+                self.progress(rows_seen)
         return upper_pk, done
 
 
 def _select(column, run, last_pk, indexed=None):
     """One query: the next batch's rows that need work (locked on PostgreSQL).
 
-    Returns ``(rows, last key, finished)``; ``rows`` are ``(pk, stored)``, or
-    ``(pk, stored, stored index)`` for a searchable column (``indexed``).
+    Returns ``(rows, rest, last key, finished)``. ``rows`` are ``(pk, stored)``,
+    or ``(pk, stored, stored index)`` for a searchable column (``indexed``),
+    whose stored values add up to at most about ``run.batch_bytes``. ``rest``
+    (PostgreSQL only) are the keys of the batch's other rows, selected and
+    locked by the same query but whose values it did not return: the caller
+    reads them in byte-bounded chunks (:func:`_chunks`).
 
     PostgreSQL walks the table in windows of ``batch_size`` primary keys. The
     window's last key comes from an index-only scan; the rows of the window that
     need work are then read and locked (``FOR UPDATE SKIP LOCKED``) by one range
     scan of the primary key, which also applies the header test. (Filtering on
     the header alone, the planner sorted the whole table for every batch; probing
-    each key of the window separately cost an index descent per row.) Every row
-    returned carries the window's last key, so the next window starts after it
-    even when no row of this one needs work or another process holds them all;
-    a window that finds no key ends the run. UUID keys come back as text,
-    already in the form the context needs.
+    each key of the window separately cost an index descent per row.) A value
+    travels with the answer only if it is at most ``batch_bytes / batch_size``
+    bytes (``octet_length``, read from the header of a TOASTed value), so the
+    values returned fit the budget whatever the window holds; tokens are far
+    below that, so the common case is one query as before. (A running sum over
+    the locked rows cost a window function and a second sort per batch: a
+    quarter more time for the query.) Every row returned carries the window's
+    last key, so the next
+    window starts after it even when no row of this one needs work or another
+    process holds them all; a window that finds no key ends the run. UUID keys
+    come back as text, already in the form the context needs.
+
+    Elsewhere (SQLite), the rows that need work are read in key order and the
+    reading stops at ``batch_size`` rows or at the byte budget (the driver
+    fetches rows as they are asked for); the next batch starts after the last
+    row read.
     """
-    size = run.batch_size
+    size, budget = run.batch_size, run.batch_bytes
     after = f" AND {column.pk} > %s" if last_pk is not None else ""
     after_params = [last_pk] if last_pk is not None else []
     if column.vendor == "postgresql":
@@ -402,7 +456,8 @@ def _select(column, run, last_pk, indexed=None):
             f"FROM {column.table} WHERE 1 = 1{run.only}{after} ORDER BY {column.pk} LIMIT %s) "
             f"AS k ORDER BY k.{column.pk} DESC LIMIT 1) "
             f"SELECT w.hi{as_text}, x.pk{as_text}, x.stored{index} FROM w "
-            f"LEFT JOIN LATERAL (SELECT s.{column.pk} AS pk, s.{column.column} AS stored"
+            f"LEFT JOIN LATERAL (SELECT s.{column.pk} AS pk, CASE WHEN "
+            f"OCTET_LENGTH(s.{column.column}) <= %s THEN s.{column.column} END AS stored"
             f"{index_column} FROM {column.table} AS s WHERE s.{column.pk} <= w.hi"
             f"{in_window}{only} AND {condition} ORDER BY s.{column.pk}{lock}) AS x ON TRUE"
         )
@@ -410,6 +465,7 @@ def _select(column, run, last_pk, indexed=None):
             *run.only_params,
             *after_params,
             size,
+            budget // size,
             *after_params,
             *only_params,
             *condition_params,
@@ -418,20 +474,85 @@ def _select(column, run, last_pk, indexed=None):
             cursor.execute(sql, params)
             window = cursor.fetchall()
         if not window:
-            return [], last_pk, True
-        rows = [row[1:] for row in window if row[1] is not None]
-        return rows, window[0][0], False
+            return [], [], last_pk, True
+        # Row: (window's last key, pk, stored or None if too large, [index]); pk
+        # is None for a window with no row to do (then the only row).
+        rows = [row[1:] for row in window if row[2] is not None]
+        rest = []
+        if len(rows) < len(window):
+            rest = [row[1] for row in window if row[2] is None and row[1] is not None]
+        return rows, rest, window[0][0], False
     index = f", {indexed.column}" if indexed is not None else ""
     sql = (
         f"SELECT {column.pk}, {column.column}{index} FROM {column.table} "
         f"WHERE {run.condition}{run.only}{after} ORDER BY {column.pk} LIMIT %s"
     )
+    rows, total = [], 0
     with column.connection.cursor() as cursor:
         cursor.execute(sql, [*run.condition_params, *run.only_params, *after_params, size])
-        rows = cursor.fetchall()
+        for row in cursor:
+            rows.append(row)
+            total += len(row[1])
+            if total >= budget and len(rows) < size:
+                return rows, [], rows[-1][0], False  # more may follow: not read yet
     if not rows:
-        return [], last_pk, True
-    return rows, rows[-1][0], len(rows) < size
+        return [], [], last_pk, True
+    return rows, [], rows[-1][0], len(rows) < size
+
+
+def _chunks(column, run, rows, rest, indexed=None):
+    """The batch's rows in byte-bounded lists: ``rows`` first (their values
+    came with the batch's query), then ``rest`` read by primary key, a chunk at
+    a time, each holding values up to ``run.batch_bytes`` (PostgreSQL: the
+    rows are locked by this transaction, so they are still the ones selected;
+    the header test is applied again for a dry run, which locks nothing)."""
+    if rows:
+        yield rows
+    if not rest:
+        return
+    chunk: list[Any] = []
+    total = 0
+    for pk, stored_size in _sizes(column, rest):
+        chunk.append(pk)
+        total += stored_size or 0
+        if total >= run.batch_bytes:
+            yield _fetch(column, run, chunk, indexed)
+            chunk, total = [], 0
+    if chunk:
+        yield _fetch(column, run, chunk, indexed)
+
+
+def _sizes(column, pks):
+    """``(pk, bytes stored)`` of the rows ``pks``, in key order (PostgreSQL reads
+    a TOASTed value's size from its header, not from the value)."""
+    as_text = "::text" if column.pk_is_uuid else ""
+    pk_type = column.pk_field.db_type(column.connection)
+    with column.raw_cursor() as cursor:
+        cursor.execute(
+            f"SELECT {column.pk}{as_text}, OCTET_LENGTH({column.column}) FROM {column.table} "
+            f"WHERE {column.pk} = ANY(%s::{pk_type}[]) ORDER BY {column.pk}",
+            [[str(pk) for pk in pks]],
+        )
+        return cursor.fetchall()
+
+
+def _fetch(column, run, pks, indexed):
+    """The rows ``pks`` (PostgreSQL keys, as the batch's query returned them)
+    that still need work, in key order, in the form :func:`_select` returns."""
+    condition, condition_params = _condition(
+        column, indexed is not None, run.mode, run.primary_header, qualifier="s."
+    )
+    as_text = "::text" if column.pk_is_uuid else ""
+    index_column = f", s.{indexed.column}" if indexed is not None else ""
+    pk_type = column.pk_field.db_type(column.connection)
+    with column.raw_cursor() as cursor:
+        cursor.execute(
+            f"SELECT s.{column.pk}{as_text}, s.{column.column}{index_column} "
+            f"FROM {column.table} AS s WHERE s.{column.pk} = ANY(%s::{pk_type}[]) "
+            f"AND {condition} ORDER BY s.{column.pk}",
+            [[str(pk) for pk in pks], *condition_params],
+        )
+        return cursor.fetchall()
 
 
 def _condition(column, searchable, mode, primary_header, qualifier=""):

@@ -365,6 +365,29 @@ class TestRotation:
         call_command("rotate_keys", "--model", "testapp.Customer", "--json", stdout=again)
         assert all(f["reindexed"] == 0 for f in json.loads(again.getvalue())["fields"])
 
+    def test_large_values_are_reindexed_in_byte_bounded_chunks(self, monkeypatch):
+        """Values past the byte budget are read in chunks (on PostgreSQL, by key
+        after the batch's query locked them), re-sealed and re-indexed alike."""
+        with override_settings(INTEGRATIONS=V1_ONLY):
+            rows = Customer.objects.bulk_create(
+                [Customer(api_key=f"{i:02d}" + "k" * (2000 + i)) for i in range(9)]
+            )
+        chunks = []
+        original = resealing._IndexColumn.process
+
+        def recording(self, rows, *args, **kwargs):
+            chunks.append(len(rows))
+            return original(self, rows, *args, **kwargs)
+
+        monkeypatch.setattr(resealing._IndexColumn, "process", recording)
+        field = Customer._meta.get_field("api_key")
+        report = resealing.reseal_field(Customer, field, batch_size=100, batch_bytes=6000)
+        assert (report.resealed, report.reindexed, report.unreadable) == (9, 9, [])
+        assert sum(chunks) == 9 and max(chunks) == 3  # ~2.7 kB each: 3 reach 6 kB
+        for i, row in enumerate(rows):
+            assert index_of(Customer, "api_key", row.pk).startswith("2:")
+            assert Customer.objects.get(api_key=f"{i:02d}" + "k" * (2000 + i)).pk == row.pk
+
     def test_the_table_shows_reindexed_rows_never_values(self, canary):
         with override_settings(INTEGRATIONS=V1_ONLY):
             Customer.objects.create(api_key=canary)
