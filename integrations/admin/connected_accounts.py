@@ -1,0 +1,125 @@
+"""Admin pages for integrations (users' connected accounts): status and token
+metadata, never a token; disconnect through the token service.
+"""
+
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
+
+from .. import tokens
+from ..models import Integration
+from ..secret_status import sealed_status
+from .base import (
+    AdminModelForm,
+    SealedFieldsAdmin,
+    client_ip,
+)
+
+
+class IntegrationAdminForm(AdminModelForm):
+    class Meta:
+        model = Integration
+        exclude = ["access_token", "refresh_token", "token_secret"]  # noqa: DJ006 - never the tokens
+
+
+@admin.register(Integration)
+class IntegrationAdmin(SealedFieldsAdmin):
+    """Connections come only from the OAuth flow: no add page and no token inputs."""
+
+    form = IntegrationAdminForm
+    list_display = (
+        "__str__",
+        "owner",
+        "provider",
+        "status",
+        "access_token_status",
+        "refresh_token_status",
+        "expires_at",
+        "last_refreshed_at",
+        "last_error",
+    )
+    list_filter = ("status", "provider", "provider__category")
+    search_fields = ("label", "external_account_id", f"owner__{get_user_model().USERNAME_FIELD}")
+    list_select_related = ("owner", "provider")
+    readonly_fields = (
+        "owner",
+        "provider",
+        "external_account_id",
+        "access_token_status",
+        "refresh_token_status",
+        "token_secret_status",
+        "token_type",
+        "expires_at",
+        "last_refreshed_at",
+        "last_error",
+        "requested_scopes",
+        "granted_scopes",
+        "created_at",
+        "updated_at",
+    )
+    fieldsets = [
+        (None, {"fields": ["owner", "provider", "external_account_id", "label", "status"]}),
+        (
+            _("Tokens"),
+            {
+                "fields": [
+                    "access_token_status",
+                    "refresh_token_status",
+                    "token_secret_status",
+                    "token_type",
+                    "expires_at",
+                    "last_refreshed_at",
+                    "last_error",
+                    "requested_scopes",
+                    "granted_scopes",
+                ]
+            },
+        ),
+        (_("More"), {"fields": ["metadata", "created_at", "updated_at"]}),
+    ]
+
+    @admin.display(description=_("access token"))
+    def access_token_status(self, obj):
+        return sealed_status(obj.access_token_sealed)
+
+    @admin.display(description=_("refresh token"))
+    def refresh_token_status(self, obj):
+        return sealed_status(obj.refresh_token_sealed)
+
+    @admin.display(description=_("token secret (OAuth 1.0a)"))
+    def token_secret_status(self, obj):
+        return sealed_status(obj.token_secret_sealed)
+
+    actions = ["reseal_with_primary_key", "disconnect_selected"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(
+        description=_("Disconnect selected (revoke at the provider, erase tokens)"),
+        permissions=["change"],
+    )
+    def disconnect_selected(self, request, queryset):
+        """What a user's Disconnect does, on their behalf: revoke, then erase (audited,
+        naming the staff user). The rows are kept, with status ``revoked``."""
+        done, partial = 0, 0
+        for integration in queryset.exclude(status=Integration.Status.REVOKED).select_related(
+            "owner"
+        ):
+            result = tokens.disconnect(
+                integration.owner, integration.pk, actor=request.user, ip_address=client_ip(request)
+            )
+            done += 1
+            if result.revocation_supported and not result.fully_revoked:
+                partial += 1
+        self.message_user(request, _("%(count)d integration(s) disconnected.") % {"count": done})
+        if partial:
+            self.message_user(
+                request,
+                _(
+                    "%(count)d could not be fully revoked at the provider; their tokens "
+                    "were erased here."
+                )
+                % {"count": partial},
+                level="warning",
+            )
