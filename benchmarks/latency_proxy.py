@@ -1,8 +1,8 @@
 """A TCP relay on loopback that adds a fixed delay to every chunk it forwards:
 a database "across the network" for the benchmarks, on one machine.
 
-    .venv/bin/python benchmarks/latency_proxy.py --listen 15432 --to 127.0.0.1:5432 --delay-ms 0.25
-    DATABASE_URL=postgres://postgres@127.0.0.1:15432/test .venv/bin/python benchmarks/run.py --only service
+    .venv/bin/python benchmarks/latency_proxy.py --listen 15432 --to 127.0.0.1:5432
+    DATABASE_URL=postgres://postgres@127.0.0.1:15432/test make bench BENCH_ARGS="--only service"
 
 Each direction waits ``--delay-ms`` before forwarding, so a query/answer round
 trip costs about twice that more than on loopback. It compares code paths by
