@@ -1,5 +1,6 @@
 """Fixtures and helpers shared by the OAuth tests (import the fixtures by name)."""
 
+import threading
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -123,3 +124,30 @@ def callback(browser, slug="fake", **params):
 
 def pending(browser):
     return browser.session[oauth_flow.SESSION_KEY]["pending"]
+
+
+def race_for_token(integration, callers):
+    """What ``get_valid_token`` gave each of ``callers`` threads started together,
+    each on its own connection: the token, ``Type:code`` for a TokenUnavailable,
+    ``RAW Type`` for anything else (a driver's error reaching a caller)."""
+    barrier = threading.Barrier(callers)
+    outcomes = []
+
+    def ask():
+        try:
+            fresh = Integration.objects.get(pk=integration.pk)
+            barrier.wait(timeout=30)
+            outcomes.append(tokens.get_valid_token(fresh, purpose="race").reveal())
+        except tokens.TokenUnavailable as exc:
+            outcomes.append(f"{type(exc).__name__}:{exc.code}")
+        except Exception as exc:  # noqa: BLE001 - shown as the outcome
+            outcomes.append(f"RAW {type(exc).__name__}")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=ask) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return outcomes

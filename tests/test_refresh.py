@@ -1,13 +1,11 @@
 """get_valid_token and refresh against a provider over real HTTP (a loopback fake)."""
 
 import base64
-import threading
 import uuid
 from datetime import timedelta
 
 import pytest
 import requests
-from django.db import connection
 from django.test.utils import override_settings
 from django.utils import timezone
 
@@ -26,6 +24,7 @@ from tests.oauth_helpers import (  # noqa: F401 (fixtures)
     fake,
     make_provider,
     provider,
+    race_for_token,
 )
 from tests.processes import run_in_processes
 from tests.reuse_detection import RevokeOnReuse
@@ -330,28 +329,6 @@ def test_secrets_stay_out_of_errors_logs_and_audit(alice, fake, canary, all_logs
         assert canary not in f"{event.detail} {event.purpose} {event.target_label}"
 
 
-def _race(integration, callers):
-    barrier = threading.Barrier(callers)
-    outcomes = []
-
-    def ask():
-        try:
-            fresh = Integration.objects.get(pk=integration.pk)
-            barrier.wait(timeout=30)
-            outcomes.append(tokens.get_valid_token(fresh, purpose="race").reveal())
-        except tokens.TokenUnavailable as exc:
-            outcomes.append(type(exc).__name__ + ":" + exc.code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=ask) for _ in range(callers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return outcomes
-
-
 @pytest.mark.django_db(transaction=True)
 def test_threads_racing_for_an_expired_token_refresh_it_once(alice, fake):
     """On every database (SQLite included): threads of one process, each on its
@@ -360,7 +337,7 @@ def test_threads_racing_for_an_expired_token_refresh_it_once(alice, fake):
     strict = RevokeOnReuse(fake)
     integration = connected(alice, make_provider(fake))
     expire(integration)
-    outcomes = _race(integration, 12)
+    outcomes = race_for_token(integration, 12)
     assert len(fake.refresh_requests()) == 1
     loaded = Integration.objects.get(pk=integration.pk)
     assert outcomes == [loaded.access_token] * 12
@@ -450,7 +427,7 @@ def test_a_provider_outage_gets_one_request_not_one_per_waiting_worker(alice, fa
     fake.handlers["/token"] = lambda form, headers: (503, "down")
     integration = connected(alice, make_provider(fake))
     expire(integration)
-    outcomes = _race(integration, 12)
+    outcomes = race_for_token(integration, 12)
     # The lease holder's tries (backoff), not one request per waiting worker.
     assert len(fake.refresh_requests()) == EVERY_TRY
     assert outcomes == ["RefreshFailed:http_503"] * 12
@@ -463,7 +440,7 @@ def test_a_refused_grant_is_shared_by_the_waiting_workers(alice, fake):
     fake.handlers["/token"] = lambda form, headers: (400, {"error": "invalid_grant"})
     integration = connected(alice, make_provider(fake))
     expire(integration)
-    outcomes = _race(integration, 8)
+    outcomes = race_for_token(integration, 8)
     assert len(fake.refresh_requests()) == 1
     assert outcomes == ["ReauthorizationRequired:invalid_grant"] * 8
 

@@ -21,6 +21,7 @@ from tests.oauth_helpers import (  # noqa: F401 (fixtures)
     expire,
     fake,
     make_provider,
+    race_for_token,
 )
 from tests.processes import run_in_processes
 from tests.reuse_detection import RevokeOnReuse
@@ -69,30 +70,6 @@ class Blip:
         connection.close()  # this thread's connection died with the server
 
 
-def _race(integration, callers):
-    barrier = threading.Barrier(callers)
-    outcomes = []
-
-    def ask():
-        try:
-            fresh = Integration.objects.get(pk=integration.pk)
-            barrier.wait(timeout=30)
-            outcomes.append(tokens.get_valid_token(fresh, purpose="race").reveal())
-        except tokens.TokenUnavailable as exc:
-            outcomes.append(f"{type(exc).__name__}:{exc.code}")
-        except Exception as exc:  # noqa: BLE001 - a raw error is the failure shown
-            outcomes.append(f"RAW {type(exc).__name__}")
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=ask) for _ in range(callers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return outcomes
-
-
 def _assert_grant_survived(strict, integration, requests=1):
     loaded = Integration.objects.get(pk=integration.pk)
     assert strict.revoked == set()
@@ -108,7 +85,7 @@ def test_threads_keep_the_answer_through_a_database_blip(alice, fake, pg_cluster
     integration = connected(alice, make_provider(fake))
     expire(integration)
     blip = Blip(fake, pg_cluster, kill_backends=kill_backends)
-    outcomes = _race(integration, 6)
+    outcomes = race_for_token(integration, 6)
     blip.wait()
     assert blip.done.is_set()
     assert outcomes == [ISSUED_ACCESS] * 6
@@ -148,7 +125,7 @@ def test_an_outage_longer_than_the_retries_is_stored_by_the_next_refresh(
         tokens.get_valid_token(integration, purpose="p")
     blip.wait()
     # The lease was kept; once it runs out the next caller stores the kept answer.
-    outcomes = _race(integration, 3)
+    outcomes = race_for_token(integration, 3)
     assert outcomes == [ISSUED_ACCESS] * 3
     assert len(fake.refresh_requests()) == 1
     _assert_grant_survived(strict, integration)
