@@ -89,19 +89,23 @@ def hit(request, scope):
     a missing count; a project that sets ``RATELIMIT_FAIL_OPEN = True`` chooses
     to let requests through uncounted instead, for both.
     """
+    return _count(scope, request, lambda _group, req: client_key(req))
+
+
+def hit_key(scope, key):
+    """Count one event against ``scope`` for ``key`` -- a thing, not a client
+    (``"integration:<pk>"``) -- outside any request; say whether it may go on.
+    A cache that cannot be reached refuses as in :func:`hit`."""
+    return _count(scope, None, lambda _group, _request: key)
+
+
+def _count(scope, request, key):
     rate = rate_for(scope)
     if rate is None:
         return Usage(allowed=True, retry_after=0)
-    alias = counter_cache_alias()
     try:
-        with cache_guard(alias):
-            usage = get_usage(
-                request,
-                group=scope,
-                key=lambda _group, req: client_key(req),
-                rate=rate,
-                increment=True,
-            )
+        with cache_guard(counter_cache_alias()):
+            usage = get_usage(request, group=scope, key=key, rate=rate, increment=True)
             if usage is not None and _no_count(usage):
                 raise NoAnswer
     except CacheUnavailable:
@@ -109,29 +113,6 @@ def hit(request, scope):
             return Usage(allowed=True, retry_after=0)
         raise
     if usage is None:  # RATELIMIT_ENABLE = False (or fail-open on a missing count)
-        return Usage(allowed=True, retry_after=0)
-    return Usage(allowed=not usage["should_limit"], retry_after=max(usage["time_left"], 1))
-
-
-def hit_key(scope, key):
-    """Count one event against ``scope`` for ``key`` -- a thing, not a client
-    (``"integration:<pk>"``) -- outside any request; say whether it may go on.
-
-    Fails closed like :func:`hit`: a cache that cannot be reached (whatever it
-    raises) refuses, unless ``RATELIMIT_FAIL_OPEN`` is set.
-    """
-    rate = rate_for(scope)
-    if rate is None:
-        return Usage(allowed=True, retry_after=0)
-    try:
-        usage = get_usage(
-            None, group=scope, key=lambda _group, _req: key, rate=rate, increment=True
-        )
-    except Exception:  # the cache backend's own error (a Redis ConnectionError...)
-        if getattr(settings, "RATELIMIT_FAIL_OPEN", False):
-            return Usage(allowed=True, retry_after=0)
-        return Usage(allowed=False, retry_after=1)
-    if usage is None:  # RATELIMIT_ENABLE = False
         return Usage(allowed=True, retry_after=0)
     return Usage(allowed=not usage["should_limit"], retry_after=max(usage["time_left"], 1))
 

@@ -54,3 +54,16 @@ class DatabaseUnavailable(TokenUnavailable, ServiceUnavailable):
         TokenUnavailable.__init__(self, code, status=status)
         self.backend = "database"
         self.retry_after = retry_after()
+
+
+class RefreshLimitUnavailable(TokenUnavailable, ServiceUnavailable):
+    """A forced refresh could not be counted against its limit: the cache that
+    holds the counters (Redis through ``CACHE_URL``) cannot be reached (code
+    ``cache_unavailable``). Refused, as the limits fail closed: nothing is sent
+    to the provider and the tokens are kept; pages and the API answer 503 with
+    ``Retry-After``. (``RATELIMIT_FAIL_OPEN = True`` lets it through uncounted.)"""
+
+    def __init__(self, code: str = "cache_unavailable", *, status: str = "") -> None:
+        TokenUnavailable.__init__(self, code, status=status)
+        self.backend = "cache"
+        self.retry_after = retry_after()

@@ -21,6 +21,7 @@ from .conf import app_settings
 from .credential_store import read_client_secret
 from .db_failures import DATABASE_ERRORS, reset_connection, typed_database_failures
 from .models import AuditEvent, Integration, Provider
+from .outages import CacheUnavailable
 from .provider_data import (
     TokenResponseError,
     salvage_refresh_token,
@@ -35,6 +36,7 @@ from .token_errors import (
     DatabaseUnavailable,
     ReauthorizationRequired,
     RefreshFailed,
+    RefreshLimitUnavailable,
     RefreshRateLimited,
     TokenUnavailable,
     TokenUnreadable,
@@ -292,7 +294,10 @@ def _refresh_leased(db, pk, lease, *, margin, force, seen, actor, ip_address):
             # Whoever forces it (the refresh endpoint, a 401 through tokens.session or
             # Test connection), one integration is refreshed at most so often: a
             # provider answering 401 to every call cannot drive unbounded refreshes.
-            usage = ratelimit.hit_key(ratelimit.INTEGRATION_REFRESH_SCOPE, f"integration:{pk}")
+            try:
+                usage = ratelimit.hit_key(ratelimit.INTEGRATION_REFRESH_SCOPE, f"integration:{pk}")
+            except CacheUnavailable:
+                return RefreshLimitUnavailable()
             if not usage.allowed:
                 return RefreshRateLimited(usage.retry_after)
         previous = row.status

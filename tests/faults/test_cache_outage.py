@@ -270,3 +270,24 @@ def test_connecting_a_discovery_provider_works_while_redis_is_down(
         assert location.startswith(fake.authorize_url)
     assert len(fake.requests_to("/.well-known/openid-configuration")) == 2
     assert all_logs.text.count("is unavailable") == 1
+
+
+@pytest.mark.django_db
+def test_a_forced_refresh_is_refused_while_its_counter_cannot_be_reached(
+    redis_cache, alice, provider, fake
+):
+    """The per-integration limit of forced refreshes (a 401, the refresh endpoint)
+    fails closed like the others: with Redis down nothing is sent to the provider,
+    the tokens stay, and the error is typed (a 503 for pages and the API)."""
+    from integrations import tokens
+    from integrations.outages import ServiceUnavailable
+
+    integration = connected(alice, provider)
+    redis_cache.stop()
+    with pytest.raises(tokens.RefreshLimitUnavailable) as info:
+        tokens.refresh_integration(integration, force=True)
+    assert isinstance(info.value, ServiceUnavailable)
+    assert info.value.code == "cache_unavailable"
+    assert fake.refresh_requests() == []
+    redis_cache.start()
+    assert tokens.refresh_integration(integration, force=True) == tokens.Outcome.REFRESHED
