@@ -28,7 +28,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -177,18 +177,28 @@ App.objects.create(
 """
 
 
+@dataclass
+class DemoApplication:
+    """The demo provider's address and the application registered at it."""
+
+    client_id: str
+    client_secret: str = field(repr=False)  # never in a failure's report
+    url: str = ""
+    site_port: int = 0
+
+
 @pytest.fixture
 def demo_provider(tmp_path):
     """This repository's demo OAuth provider on a free port, with a user and the
     application the tutorial's reader registers at it."""
     port, site_port = free_port(), free_port()
     env = _demo_env(tmp_path)
-    app = {
-        "client_id": secrets.token_urlsafe(16),
-        "client_secret": secrets.token_urlsafe(32),
-        "url": f"http://127.0.0.1:{port}",
-        "site_port": site_port,
-    }
+    app = DemoApplication(
+        client_id=secrets.token_urlsafe(16),
+        client_secret=secrets.token_urlsafe(32),
+        url=f"http://127.0.0.1:{port}",
+        site_port=site_port,
+    )
     run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env)
     run(
         [sys.executable, "manage.py", "shell", "-c", _REGISTER],
@@ -197,8 +207,8 @@ def demo_provider(tmp_path):
             **env,
             "DEMO_USER": DEMO_USER,
             "DEMO_PASSWORD": PASSWORD,
-            "DEMO_CLIENT_ID": app["client_id"],
-            "DEMO_CLIENT_SECRET": app["client_secret"],
+            "DEMO_CLIENT_ID": app.client_id,
+            "DEMO_CLIENT_SECRET": app.client_secret,
             "DEMO_REDIRECT_URI": f"http://localhost:{site_port}/integrations/callback/demo/",
         },
         what="registering at the demo",
@@ -265,10 +275,10 @@ class Reader:
 
     def fill_in(self, text):
         return (
-            text.replace("http://127.0.0.1:8000", self.demo["url"])
-            .replace("localhost:8001", f"localhost:{self.demo['site_port']}")
-            .replace("<client id>", self.demo["client_id"])
-            .replace("<client secret>", self.demo["client_secret"])
+            text.replace("http://127.0.0.1:8000", self.demo.url)
+            .replace("localhost:8001", f"localhost:{self.demo.site_port}")
+            .replace("<client id>", self.demo.client_id)
+            .replace("<client secret>", self.demo.client_secret)
         )
 
     # -- the actions of the marks --
@@ -350,7 +360,7 @@ class Reader:
             text=True,
         )
         self.servers.append(server)
-        wait_for(self.demo["site_port"], server, "the tutorial's project")
+        wait_for(self.demo.site_port, server, "the tutorial's project")
 
     def stop(self):
         for server in self.servers:
@@ -405,7 +415,7 @@ def test_the_tutorial_reaches_a_connected_account(tmp_path, wheel, demo_provider
         for block in tutorial_blocks(TUTORIAL.read_text()):
             reader.do(block)
         assert reader.servers, "the tutorial serves the project"
-        site = f"http://localhost:{demo_provider['site_port']}"
+        site = f"http://localhost:{demo_provider.site_port}"
         html = connect_in_a_browser(site, demo_provider)
     finally:
         reader.stop()
