@@ -247,6 +247,8 @@ class Endpoints:
     id_token_algs: tuple = ()
     # RFC 9207: the provider puts ``iss`` in every authorization response.
     iss_parameter_supported: bool = False
+    # Discovery's ``scopes_supported``; None when the provider does not say.
+    scopes_supported: tuple | None = None
 
 
 def _is_loopback(host):
@@ -345,6 +347,7 @@ def endpoints(provider):
 
     algs = document.get("id_token_signing_alg_values_supported") or ()
     iss_supported = provider.metadata.get(_ISS_SUPPORTED, document.get(_ISS_SUPPORTED))
+    scopes_supported = document.get("scopes_supported")
     resolved = Endpoints(
         authorize_url=pick(provider.authorize_url, "authorization_endpoint"),
         token_url=pick(provider.token_url, "token_endpoint"),
@@ -354,6 +357,11 @@ def endpoints(provider):
         issuer=pick(provider.metadata.get("issuer"), "issuer"),
         id_token_algs=tuple(a for a in algs if isinstance(a, str)),
         iss_parameter_supported=iss_supported is True,
+        scopes_supported=(
+            tuple(s for s in scopes_supported if isinstance(s, str))
+            if isinstance(scopes_supported, list)
+            else None
+        ),
     )
     for name in ("authorize_url", "token_url", "revocation_url", "userinfo_url", "jwks_uri"):
         check_endpoint_url(getattr(resolved, name), name)
@@ -366,6 +374,21 @@ def endpoints(provider):
 class ProviderClient(NoRedirects, OAuth2Session):
     """Authlib's requests session, refusing redirects (see :mod:`.provider_http`):
     the token, refresh, revocation and userinfo requests all go through it."""
+
+
+def split_supported_scopes(scopes, ends):
+    """``(asked, left_out)``: the scopes to ask for, and those left out because the
+    provider's discovery document does not list them in ``scopes_supported``.
+
+    A preset asks for the scopes most providers know (``offline_access`` for a
+    refresh token), but a provider may answer ``invalid_scope`` to one it does not
+    support (django-oauth-toolkit does), failing the whole connect. When discovery
+    does not say which scopes it supports, every scope is asked for.
+    """
+    if ends.scopes_supported is None:
+        return list(scopes), []
+    supported = set(ends.scopes_supported)
+    return [s for s in scopes if s in supported], [s for s in scopes if s not in supported]
 
 
 def uses_pkce(provider):

@@ -43,6 +43,7 @@ from .oauth import (
     identify,
     public_claims,
     request_failure,
+    split_supported_scopes,
     uses_pkce,
 )
 from .outages import cache_guard
@@ -124,7 +125,9 @@ def begin_authorization(request, provider, *, next_url=""):
     if not provider.client_id:
         raise ProviderMisconfigured("client_id_missing")
 
-    scopes = [s for s in provider.default_scopes if isinstance(s, str)]
+    scopes, left_out = split_supported_scopes(
+        [s for s in provider.default_scopes if isinstance(s, str)], ends
+    )
     state = secrets.token_urlsafe(32)
     verifier = secrets.token_urlsafe(64) if uses_pkce(provider) else None  # 86 characters
     nonce = secrets.token_urlsafe(24) if "openid" in scopes else None
@@ -156,6 +159,7 @@ def begin_authorization(request, provider, *, next_url=""):
         "n": nonce,
         "r": redirect_uri,
         "s": scopes,
+        "x": left_out,
         "next": next_url,
     }
     save_bucket(request, bucket)
@@ -228,6 +232,8 @@ class Authorization:
     requested_scopes: list
     next_url: str
     claims: dict = field(default_factory=dict, repr=False)
+    # Scopes of the provider's configuration left out: its discovery does not list them.
+    left_out_scopes: list = field(default_factory=list)
 
 
 @sensitive_variables()
@@ -274,4 +280,5 @@ def complete_authorization(request, provider):
         requested_scopes=list(entry.get("s") or []),
         next_url=entry.get("next") or "",
         claims=public_claims(claims),
+        left_out_scopes=list(entry.get("x") or []),
     )

@@ -7,11 +7,12 @@ project's own pages fail. (The API does the same in its exception handler,
 :mod:`integrations.api.errors`.) What counts as an outage, and its one log
 line, is :mod:`integrations.outages`.
 
-The page is the site's (``integrations/unavailable.html`` extends the
-project's ``base.html``), rendered without touching the database when that is
-what is down: no user (shown as signed out) and no flash messages, which both
-need it. If the site's template still cannot be rendered, a standalone page
-with the same text is served.
+The page is the site's (``integrations/unavailable.html`` extends
+``integrations/base.html``, which the project may override with its
+layout), rendered without touching the database when that is what is
+down: no user (shown as signed out) and no flash messages, which both need it.
+If the site's template still cannot be rendered, a standalone page with the
+same text is served.
 """
 
 from functools import wraps

@@ -163,6 +163,17 @@ def callback(request, provider):
     else:
         text = (_("Connected %(provider)s.") if created else _("Reconnected %(provider)s.")) % names
     messages.success(request, text, fail_silently=True)
+    if "offline_access" in authorization.left_out_scopes and not integration.can_refresh:
+        messages.warning(
+            request,
+            _(
+                "%(provider)s does not offer offline access (its discovery document does not "
+                "list the offline_access scope), so it gave no refresh token: this connection "
+                "cannot renew itself. Connect again when it expires."
+            )
+            % names,
+            fail_silently=True,
+        )
     if authorization.next_url:
         # Checked when the flow started; checked again, it never leaves the site.
         try:

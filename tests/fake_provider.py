@@ -16,6 +16,8 @@ Strictness a test can switch on, as certified providers behave:
 * ``offline_access_needs_consent``: a code issues a refresh token only when
   its authorization request asked for ``offline_access`` with ``prompt=consent``
   (OpenID Connect Core §11), as panva's oidc-provider does.
+* ``scopes_supported`` (a list): discovery lists it, and ``/authorize`` answers
+  ``error=invalid_scope`` to any other scope, as django-oauth-toolkit does.
 """
 
 import json
@@ -51,6 +53,7 @@ class FakeProvider:
         self.issued = 0
         self.iss_parameter_supported = False
         self.offline_access_needs_consent = False
+        self.scopes_supported = None  # None: discovery does not say, any scope goes
         self.grants = {}  # code -> the authorization request's parameters
         # Called as on_answer(path) once an answer is made, before it is sent: a
         # test breaks something of ours there (the provider has acted by then).
@@ -120,6 +123,9 @@ class FakeProvider:
             code = f"fake-code-{len(self.grants) + 1:04d}"
             self.grants[code] = dict(query)
         params = {"code": code, "state": query.get("state", "")}
+        unsupported = set(query.get("scope", "").split()) - set(self.scopes_supported or ())
+        if self.scopes_supported is not None and unsupported:
+            params = {"error": "invalid_scope", "state": query.get("state", "")}
         if self.iss_parameter_supported:
             params["iss"] = self.issuer
         return query.get("redirect_uri", ""), params
@@ -175,7 +181,7 @@ class FakeProvider:
         )
 
     def discovery(self):
-        return 200, {
+        document = {
             "authorization_response_iss_parameter_supported": self.iss_parameter_supported,
             "issuer": self.issuer,
             "authorization_endpoint": self.authorize_url,
@@ -186,6 +192,9 @@ class FakeProvider:
             "id_token_signing_alg_values_supported": ["RS256"],
             "code_challenge_methods_supported": ["S256"],
         }
+        if self.scopes_supported is not None:
+            document["scopes_supported"] = list(self.scopes_supported)
+        return 200, document
 
     def _answer(self, path, form, headers):
         if self.scripts[path]:

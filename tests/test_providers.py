@@ -223,3 +223,45 @@ def test_a_preset_prompt_wins_and_a_connection_without_refresh_token_says_so(bro
     for html in (result, page):
         assert "This connection cannot renew itself; reconnect when it expires" in html
         assert integration.expires_at.isoformat(timespec="seconds")[:16] in html
+
+
+def test_the_oidc_preset_asks_only_for_the_scopes_discovery_lists(browser, preset_provider, fake):
+    """django-oauth-toolkit lists no offline_access and answers invalid_scope to
+    it: the connect must leave it out (and its prompt=consent), and succeed."""
+    fake.scopes_supported = ["openid", "email", "profile"]
+    preset_provider("oidc")
+    location, query = start(browser, "oidc")
+    assert query["scope"].split() == ["openid", "email", "profile"]
+    assert "prompt" not in query
+    fake.handlers["/token"] = lambda form, headers: (
+        200,
+        {"access_token": "fake-access-no-refresh-0001", "token_type": "Bearer", "expires_in": 600},
+    )
+    response = callback(browser, "oidc", **consent(location))
+    assert response.status_code == 302
+    integration = Integration.objects.get()
+    assert not integration.can_refresh
+    result = browser.get(response["Location"]).content.decode()
+    assert "does not offer offline access" in result
+    assert "This connection cannot renew itself" in result
+    assert "does not offer offline access" not in browser.get("/integrations/").content.decode()
+
+
+def test_a_scope_discovery_lists_is_asked_for_and_nothing_is_said(browser, preset_provider, fake):
+    fake.scopes_supported = ["openid", "email", "profile", "offline_access"]
+    preset_provider("oidc")
+    location, query = start(browser, "oidc")
+    assert query["scope"].split() == ["openid", "email", "profile", "offline_access"]
+    response = callback(browser, "oidc", **consent(location))
+    assert Integration.objects.get().can_refresh
+    assert "offline access" not in browser.get(response["Location"]).content.decode()
+
+
+def test_a_provider_refusing_an_unlisted_scope_would_fail_the_connect(browser, fake):
+    """The fake's strictness is real: asked for a scope it does not list, it
+    answers invalid_scope (which is why the flow leaves such scopes out)."""
+    fake.scopes_supported = ["openid"]
+    make_provider(fake, default_scopes=["openid", "offline_access"])  # no discovery
+    location, query = start(browser)
+    assert "offline_access" in query["scope"].split()
+    assert consent(location)["error"] == "invalid_scope"

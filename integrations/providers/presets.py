@@ -24,7 +24,9 @@ itself instead of dying at its first expiry:
 * Google: ``access_type=offline``, and ``prompt=consent`` (otherwise a user
   who connected before gets no new refresh token).
 * Generic OpenID Connect: the ``offline_access`` scope with ``prompt=consent``
-  (sent automatically, see above).
+  (sent automatically, see above). A provider whose discovery document does not
+  list ``offline_access`` in ``scopes_supported`` is not asked for it (the flow
+  asks only for supported scopes; some refuse the others with ``invalid_scope``).
 * Microsoft: the ``offline_access`` scope is enough; ``prompt=select_account``
   keeps the automatic ``prompt=consent`` away, which tenants that allow only
   admin consent would refuse.

@@ -31,13 +31,11 @@ _KEYRING_IDS = {
     "bad_wrapper": "integrations.E032",
 }
 _WRAPPER_CODES = {"unwrap_failed", "wrapper_missing", "bad_wrapper"}
-# Speaks to any project: only the demo project in this repository reads an
-# environment variable into the setting, so the variable is named as the demo's.
+# Speaks to any project: it names the setting, never a variable of the demo's.
 KEY_HINT = gettext_lazy(
     "Set INTEGRATIONS['ENCRYPTION_KEYS'] in your settings to a list of entries "
     "'N:<base64 of 32 bytes>', primary first (`manage.py generate_encryption_key` prints one); "
-    "load them from your secret store, never from source control. (The demo project of the "
-    "sealed-integrations repository reads them from INTEGRATIONS_ENCRYPTION_KEYS.)"
+    "read them from an environment variable or your secret store, never from source control."
 )
 WRAPPER_HINT = gettext_lazy(
     "Wrapped entries 'N:wrapped:<base64url>' are unwrapped by INTEGRATIONS['KEY_WRAPPER'] "

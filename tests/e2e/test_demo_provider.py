@@ -487,3 +487,27 @@ def test_the_migration_redacts_tokens_stored_before(demo, alice, settings):
     stored = AccessToken.objects.get(pk=access.pk)
     assert stored.token == ""
     assert stored.token_checksum == access.token_checksum
+
+
+def test_the_oidc_preset_scopes_connect_to_the_demo(live_server, demo, browser):
+    """django-oauth-toolkit answers invalid_scope to offline_access, which its
+    discovery does not list: with the generic ``oidc`` preset's scopes the flow
+    leaves it out and connects. (DOT issues a refresh token all the same, so
+    the page has nothing to warn about.)"""
+    from integrations.providers import get_preset
+
+    scopes = get_preset("oidc")["default_scopes"]
+    assert "offline_access" in scopes
+    Provider.objects.filter(pk=demo.pk).update(default_scopes=scopes)
+    authorize_url, page = browser.start_connect()
+    asked = parse_qs(urlsplit(authorize_url).query)["scope"][0].split()
+    assert asked == [s for s in scopes if s != "offline_access"]
+    callback_url = browser.consent(authorize_url, page)
+    assert "error" not in parse_qs(urlsplit(callback_url).query)
+    response = browser.get(callback_url)
+    assert response.status_code == 302, response.text
+    integration = Integration.objects.get(provider=demo)
+    assert integration.can_refresh
+    result = browser.get(response.headers["Location"]).text
+    assert "Connected Demo" in result
+    assert "does not offer offline access" not in result

@@ -88,7 +88,11 @@ def test_a_site_template_that_needs_the_database_falls_back_to_the_standalone_pa
         loaders=[
             (
                 "django.template.loaders.locmem.Loader",
-                {"base.html": "{{ request.session.items }}{% block content %}{% endblock %}"},
+                {
+                    "integrations/base.html": (
+                        "{{ request.session.items }}{% block content %}{% endblock %}"
+                    )
+                },
             ),
             "django.template.loaders.app_directories.Loader",
         ],

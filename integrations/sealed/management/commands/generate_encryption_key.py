@@ -69,8 +69,8 @@ class Command(BaseCommand):
         self.stderr.write(
             f"Put this entry first in INTEGRATIONS['ENCRYPTION_KEYS'] to make key version "
             f"{key_version} the primary; keep the older entries after it until "
-            "`manage.py rotate_keys` has re-sealed everything. (The demo project reads "
-            "the list from INTEGRATIONS_ENCRYPTION_KEYS.)"
+            "`manage.py rotate_keys` has re-sealed everything. Read the setting from an "
+            "environment variable or your secret store, never from source control."
         )
 
     def _wrapped(self, key_version, purpose):
