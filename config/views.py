@@ -2,12 +2,23 @@
 
 from django.shortcuts import render
 
-from integrations.models import Provider
+from integrations import tokens
+from integrations.models import Integration, Provider
 
 
 def home(request):
     providers = Provider.objects.filter(
         status=Provider.Status.ACTIVE,
         auth_type__in=[Provider.AuthType.OAUTH2, Provider.AuthType.OAUTH1],
-    ).only("slug", "name")
-    return render(request, "home.html", {"providers": providers})
+    ).only("slug", "name", "description", "icon_url")
+    connected = set()
+    if request.user.is_authenticated:
+        # Marked on the cards, so an account already connected is not offered as new.
+        connected = set(
+            tokens.list_integrations(request.user)
+            .filter(status=Integration.Status.ACTIVE)
+            .values_list("provider_id", flat=True)
+        )
+    return render(
+        request, "home.html", {"providers": providers, "connected_provider_ids": connected}
+    )
