@@ -1,17 +1,13 @@
 from django.conf import settings
 from django.contrib import admin
-from django.templatetags.static import static
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 from config import views
 
 urlpatterns = [
     path("", views.home, name="home"),
     # Browsers ask for /favicon.ico on every page (the admin's too): the app's icon.
-    path(
-        "favicon.ico", RedirectView.as_view(url=static("integrations/favicon.ico"), permanent=True)
-    ),
+    path("favicon.ico", views.favicon),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("integrations/", include("integrations.urls")),

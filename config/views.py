@@ -1,6 +1,7 @@
 """The demo site's home page: who is logged in and which providers to connect."""
 
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
 
 from integrations import tokens
 from integrations.models import Integration, Provider
@@ -22,3 +23,9 @@ def home(request):
     return render(
         request, "home.html", {"providers": providers, "connected_provider_ids": connected}
     )
+
+
+def favicon(request):
+    """Browsers ask for /favicon.ico on every page, the admin's too: send them to
+    the app's icon (resolved per request, so a hashed static storage works)."""
+    return redirect(static("integrations/favicon.ico"), permanent=True)
