@@ -42,11 +42,22 @@ run: migrate
 	@if $(PY) manage.py help setup_demo >/dev/null 2>&1; then \
 	   $(PY) manage.py setup_demo --base-url http://$(HOST):$(PORT); \
 	 fi
-	@echo "Serving on http://$(HOST):$(PORT)/ (admin: /admin/; create a user with 'make superuser')."
+	@echo "Serving on http://$(HOST):$(PORT)/ (admin: /admin/; create a user with 'make superuser', see README)."
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
+# Asks for the username and password at a terminal. Without one (a script, CI,
+# an IDE's task runner) it reads DJANGO_SUPERUSER_USERNAME, DJANGO_SUPERUSER_EMAIL
+# and DJANGO_SUPERUSER_PASSWORD instead, and says so when they are missing.
 superuser: migrate
-	$(PY) manage.py createsuperuser
+	@if [ -n "$$DJANGO_SUPERUSER_USERNAME" ]; then \
+	   $(PY) manage.py createsuperuser --no-input; \
+	 elif [ -t 0 ]; then \
+	   $(PY) manage.py createsuperuser; \
+	 else \
+	   echo "No terminal to ask for a password: set DJANGO_SUPERUSER_USERNAME, DJANGO_SUPERUSER_EMAIL and DJANGO_SUPERUSER_PASSWORD, e.g." >&2; \
+	   echo "  DJANGO_SUPERUSER_USERNAME=admin DJANGO_SUPERUSER_EMAIL=admin@example.com DJANGO_SUPERUSER_PASSWORD='a long passphrase' make superuser" >&2; \
+	   exit 2; \
+	 fi
 
 test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -160,6 +160,8 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en-us"
 # The languages the app ships translations for (integrations/locale, integrations/sealed/locale).
 LANGUAGES = [("en", "English"), ("fr", "Français")]
+# The demo site's own pages (templates/: home, login, layout) are translated in config/locale.
+LOCALE_PATHS = [BASE_DIR / "config" / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

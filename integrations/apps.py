@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 # The integrations layer's keys of the INTEGRATIONS dict exist before any
 # setting is read or validated.
@@ -7,7 +8,7 @@ from . import conf  # noqa: F401
 
 class IntegrationsConfig(AppConfig):
     name = "integrations"
-    verbose_name = "Integrations"
+    verbose_name = _("Integrations")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):

@@ -97,7 +97,7 @@ class CredentialForm(forms.Form):
                 "rows": 5,
                 "autocomplete": "off",
                 "spellcheck": "false",
-                "placeholder": '{"client_id": "...", "secret": "..."}',
+                "placeholder": '{"account": "...", "secret": "..."}',
             }
         ),
         help_text=_('A JSON object, for example {"account": "...", "secret": "..."}.'),

@@ -172,6 +172,8 @@ class Provider(TimestampedModel):
     metadata = models.JSONField(default=dict, blank=True, validators=JSON_LIMITS)
 
     class Meta:
+        verbose_name = _("provider")
+        verbose_name_plural = _("providers")
         ordering = ["name"]
         indexes = [
             models.Index(fields=["category"], name="integrations_prov_cat_idx"),
@@ -234,6 +236,8 @@ class Integration(TimestampedModel):
     refresh_lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
+        verbose_name = _("integration")
+        verbose_name_plural = _("integrations")
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["owner", "provider"], name="integrations_owner_prov_idx"),
@@ -309,6 +313,8 @@ class Credential(TimestampedModel):
     expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("credential")
+        verbose_name_plural = _("credentials")
         ordering = ["name"]
         indexes = [models.Index(fields=["owner", "provider"], name="integrations_cred_owner_idx")]
         constraints = [
@@ -363,6 +369,8 @@ class AuditEvent(models.Model):
     objects = AuditEventQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["target_type", "target_id"], name="integrations_audit_tgt_idx")

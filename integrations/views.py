@@ -305,7 +305,7 @@ def connections(request):
     providers = Provider.objects.filter(
         status=Provider.Status.ACTIVE,
         auth_type__in=[Provider.AuthType.OAUTH2, Provider.AuthType.OAUTH1],
-    ).only("slug", "name", "category", "icon_url", "description")
+    ).only("slug", "name", "category", "auth_type", "icon_url", "description")
     integrations = [
         integration
         for integration in tokens.list_integrations(request.user)
@@ -318,6 +318,13 @@ def connections(request):
         {
             "providers": providers,
             "integrations": integrations,
+            # Marked on their cards, so an account already there is not offered
+            # as if it were new (a second account at one provider stays possible).
+            "connected_provider_ids": {
+                integration.provider_id
+                for integration in integrations
+                if integration.status not in _NEEDS_RECONNECT
+            },
             "needs_reconnect": _NEEDS_RECONNECT,
         },
     )

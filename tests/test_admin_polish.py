@@ -170,3 +170,40 @@ def test_the_preset_client_secret_is_hidden_from_error_reports(staff_client, can
     request = response.wsgi_request
     assert set(request.sensitive_post_parameters) == {"client_secret"}
     assert canary not in str(dict(SafeExceptionReporterFilter().get_post_parameters(request)))
+
+
+def test_the_credential_provider_filter_names_plugin_credentials(staff_client, alice, provider):
+    from integrations import credentials
+
+    credentials.create_credential(
+        alice, name="Mailer", credential_type="api_key", data={"api_key": "k" * 20}, plugin="mail"
+    )
+    html = staff_client.get("/admin/integrations/credential/").content.decode()
+    filters = html[html.index('id="changelist-filter"') :]
+    assert "None (a plugin)" in filters
+    assert ">-</a>" not in filters  # Django's bare empty-choice label
+    # The plugin stands where the provider would.
+    assert '<td class="field-provider_or_plugin">mail</td>' in html
+    listed = staff_client.get("/admin/integrations/credential/?provider__isnull=True")
+    assert [c.name for c in listed.context["cl"].result_list] == ["Mailer"]
+
+
+def test_the_integration_list_shows_the_last_error_under_the_status(staff_client, alice, provider):
+    integration = connected(alice, provider)
+    Integration.objects.filter(pk=integration.pk).update(status="error", last_error="timeout")
+    html = staff_client.get("/admin/integrations/integration/").content.decode()
+    assert 'Error<small class="last-error">timeout</small>' in html
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/integrations/provider/",
+        "/admin/integrations/integration/",
+        "/admin/integrations/credential/",
+        "/admin/integrations/auditevent/",
+    ],
+)
+def test_every_changelist_uses_the_layout_that_fits_1280px(staff_client, url):
+    html = staff_client.get(url).content.decode()
+    assert "integrations/admin.css" in html

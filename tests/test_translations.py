@@ -26,7 +26,10 @@ from integrations.sealed import checks as sealed_checks
 from tests.oauth_helpers import alice, connected, fake, make_provider  # noqa: F401
 
 PACKAGE = Path(integrations.__file__).resolve().parent
-CATALOGS = sorted(PACKAGE.rglob("locale/*/LC_MESSAGES/django.po"))
+ROOT = PACKAGE.parent
+# The package's catalogs, then the demo site's own (config/locale: home, login, layout).
+PACKAGE_CATALOGS = sorted(PACKAGE.rglob("locale/*/LC_MESSAGES/django.po"))
+CATALOGS = PACKAGE_CATALOGS + sorted((ROOT / "config").glob("locale/*/LC_MESSAGES/django.po"))
 FRENCH = {"HTTP_ACCEPT_LANGUAGE": "fr-FR,fr;q=0.9,en;q=0.5"}
 
 
@@ -51,11 +54,12 @@ def _html(response):
 
 def test_both_apps_ship_a_french_catalog():
     assert {
-        path.relative_to(PACKAGE).parts[:-4] for path in CATALOGS if path.parts[-3] == "fr"
+        path.relative_to(PACKAGE).parts[:-4] for path in PACKAGE_CATALOGS if path.parts[-3] == "fr"
     } == {(), ("sealed",)}
+    assert (ROOT / "config/locale/fr/LC_MESSAGES/django.po").is_file()
 
 
-@pytest.mark.parametrize("path", CATALOGS, ids=lambda p: str(p.relative_to(PACKAGE)))
+@pytest.mark.parametrize("path", CATALOGS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_message_is_translated(path):
     catalog = polib.pofile(str(path))
     assert len(catalog) > 0
@@ -73,7 +77,7 @@ def _placeholders(text):
     return sorted(re.findall(r"%\(\w+\)[a-z]", text))
 
 
-@pytest.mark.parametrize("path", CATALOGS, ids=lambda p: str(p.relative_to(PACKAGE)))
+@pytest.mark.parametrize("path", CATALOGS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_the_compiled_catalog_is_up_to_date(path):
     """The committed .mo holds exactly what the .po says (run compilemessages)."""
     source = polib.pofile(str(path))
@@ -94,7 +98,7 @@ def test_the_compiled_catalog_is_up_to_date(path):
 
 
 @pytest.mark.skipif(shutil.which("msgfmt") is None, reason="needs GNU gettext's msgfmt")
-@pytest.mark.parametrize("path", CATALOGS, ids=lambda p: str(p.relative_to(PACKAGE)))
+@pytest.mark.parametrize("path", CATALOGS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_the_catalog_passes_msgfmt_check(path, tmp_path):
     """Format strings and plural forms as gettext itself checks them."""
     msgfmt = shutil.which("msgfmt")
@@ -112,15 +116,37 @@ def test_the_catalog_passes_msgfmt_check(path, tmp_path):
 @pytest.mark.django_db
 def test_my_connections_in_french_from_accept_language(alice, alice_client, fake):
     provider = make_provider(fake, name="Fake Cloud", category="storage")
+    make_provider(fake, name="Fake Mail", slug="fake-mail", category="email")
     connected(alice, provider, external_account_id="acct-1")
 
     html = _html(alice_client.get("/integrations/", **FRENCH))
     assert '<html lang="fr">' in html
     assert "<h1>Mes connexions</h1>" in html
-    assert "Comptes connectés" in html and "Connecter Fake Cloud" in html
+    assert "Comptes connectés" in html and "Connecter Fake Mail" in html
+    assert "Connecter un autre compte" in html  # Fake Cloud, already connected
+    assert "Pas encore" in html  # never refreshed
     assert "Stockage" in html  # a choice label
     assert "Actif" in html  # the integration's status
     assert "My connections" not in html and "Connected accounts" not in html
+
+
+@pytest.mark.django_db
+def test_the_demo_home_and_login_pages_in_french(alice_client):
+    html = _html(Client().get("/", **FRENCH))
+    assert "<h1>Démo de Sealed Integrations</h1>" in html
+    assert "Se connecter pour commencer" in html and "Log in" not in html
+    html = _html(Client().get("/accounts/login/", **FRENCH))
+    assert "<h1>Se connecter</h1>" in html and "No login yet" not in html
+    html = _html(alice_client.get("/", **FRENCH))
+    assert "Ouvrir mes connexions" in html and "Documentation de l’API" in html
+
+
+@pytest.mark.django_db
+def test_model_names_in_french(admin_client):
+    html = _html(admin_client.get("/admin/", **FRENCH))
+    for name in ("Fournisseurs", "Intégrations", "Identifiants", "Événements d’audit"):
+        assert name in html
+    assert "Audit events" not in html and "Credentials" not in html
 
 
 @pytest.mark.django_db

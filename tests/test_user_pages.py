@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from integrations import credentials
+from integrations import credentials, tokens
 from integrations.models import AuditEvent, Credential, Integration, Provider
 from tests.oauth_helpers import alice, bob, connected, fake, make_provider, provider  # noqa: F401
 
@@ -78,7 +78,9 @@ def test_connections_lists_providers_and_accounts_with_status(alice, alice_clien
     Integration.objects.filter(pk=gone.pk).update(status="revoked")
 
     html = _html(alice_client.get("/integrations/"))
-    assert "Connect Fake Cloud" in html and "Storage" in html
+    # Already connected: marked so, and offered as another account, not as new.
+    assert "Connect Fake Cloud" not in html and "Storage" in html
+    assert 'aria-label="Connect another Fake Cloud account"' in html
     assert "Switched Off" not in html and "Key Only" not in html
     assert str(active.pk) in html and str(broken.pk) in html
     assert str(gone.pk) not in html
@@ -419,3 +421,130 @@ def test_the_pages_and_the_api_share_one_limit(alice, alice_client, bob_client, 
     assert alice_client.post(url, {"name": "two", "token": "t2"}).status_code == 429
     assert api.get("/api/credentials/").status_code == 429
     assert bob_client.post(url, {"name": "one", "token": "t1"}).status_code == 302  # per user
+
+
+# -- how the pages look (issue 25) ---------------------------------------------------
+
+
+def _card(html, slug):
+    """The provider card of ``slug``, from just after ``<li class="card provider``."""
+    for part in html.split('<li class="card provider')[1:]:
+        if f'data-provider="{slug}"' in part.split(">")[0]:
+            return part.split("</li>")[0]
+    raise AssertionError(f"no card for {slug}")
+
+
+def test_provider_cards_show_category_protocol_and_a_distinct_avatar(alice_client, fake):
+    # The demo's two providers: the same first letter, two avatars told apart.
+    make_provider(fake, name="Fake Cloud", slug="demo", category="storage")
+    make_provider(fake, name="Demo (OAuth 1.0a)", slug="demo-oauth1", auth_type="oauth1")
+    html = _html(alice_client.get("/integrations/"))
+    cloud, oauth1 = _card(html, "demo"), _card(html, "demo-oauth1")
+    assert '<span class="tag">Storage</span><span class="tag">OAuth 2</span>' in cloud
+    # "Other" says nothing: only the protocol is shown.
+    assert '<span class="tag">OAuth 1</span>' in oauth1 and "Other" not in oauth1
+    assert '<span class="icon" aria-hidden="true" style="background-color: ' in cloud
+    assert ">FC</span>" in cloud and ">DO</span>" in oauth1
+
+    def colour(card):
+        return card.split("background-color: ")[1].split('"')[0]
+
+    assert colour(cloud) != colour(oauth1)
+
+
+def test_connected_providers_are_marked_and_others_offered(alice, alice_client, fake):
+    cloud = make_provider(fake, name="Fake Cloud")
+    make_provider(fake, name="Fake Mail", slug="fake-mail")
+    connected(alice, cloud, external_account_id="acct-1")
+    html = _html(alice_client.get("/integrations/"))
+    assert _card(html, "fake").startswith(' connected"')
+    assert _card(html, "fake-mail").startswith('"')
+    cloud_card, mail_card = _card(html, "fake"), _card(html, "fake-mail")
+    assert '<span class="status status-active">Connected</span>' in cloud_card
+    assert "Connect another account" in cloud_card and 'class="button secondary"' in cloud_card
+    assert "Connected</span>" not in mail_card and ">Connect Fake Mail</a>" in mail_card
+
+
+def test_last_refresh_says_not_yet_just_now_ago_or_not_needed(alice, alice_client, fake):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    oauth2 = make_provider(fake, name="Fake Cloud")
+    oauth1 = make_provider(fake, name="Fake One", slug="fake-one", auth_type="oauth1")
+    never = connected(alice, oauth2, external_account_id="a-1")
+    recent = connected(alice, oauth2, external_account_id="a-2")
+    older = connected(alice, oauth2, external_account_id="a-3")
+    signed, _ = tokens.connect(
+        alice,
+        oauth1,
+        {"oauth_token": "t-0001", "oauth_token_secret": "s-0001"},
+        external_account_id="a-4",
+    )
+    now = timezone.now()
+    Integration.objects.filter(pk=recent.pk).update(last_refreshed_at=now)
+    Integration.objects.filter(pk=older.pk).update(last_refreshed_at=now - timedelta(minutes=5))
+    html = _html(alice_client.get("/integrations/"))
+
+    def row(integration):
+        return html.split(f'data-integration="{integration.pk}"')[1].split("</tr>")[0]
+
+    assert "Not yet" in row(never) and "connected just now" in row(never)
+    assert ">just now</time>" in row(recent)
+    assert ">5\xa0minutes ago</time>" in row(older)
+    assert "Not needed" in row(signed) and "OAuth 1.0a tokens do not expire" in row(signed)
+    assert "never (connected" not in html and "0\xa0minutes" not in html
+
+
+def test_credential_pages_wording_and_buttons(alice_client):
+    html = _html(alice_client.get("/integrations/credentials/"))
+    assert "here or anywhere" not in html
+    assert "its last four characters" in html
+    add_links = html.split('class="add-links"')[1].split("</div>")[0]
+    # Every type offered alike: none looks selected.
+    assert add_links.count('class="button secondary"') == 4
+    assert 'class="button"' not in add_links
+
+    html = _html(alice_client.get("/integrations/credentials/add/?type=custom"))
+    assert ">Add custom credential</button>" in html and "Add Custom" not in html
+    placeholder = html.split('placeholder="')[1].split('"')[0]
+    assert (
+        placeholder == "{&quot;account&quot;: &quot;...&quot;, &quot;secret&quot;: &quot;...&quot;}"
+    )
+    assert 'A JSON object, for example {"account": "...", "secret": "..."}' in html.replace(
+        "&quot;", '"'
+    )
+    actions = html.split('<div class="form-actions">')[1].split("</div>")[0]
+    assert 'class="button secondary"' in actions and ">Cancel</a>" in actions
+
+
+def test_every_page_links_a_favicon_that_exists(alice_client):
+    from django.contrib.staticfiles import finders
+
+    html = _html(alice_client.get("/integrations/"))
+    assert '<link rel="icon" href="/static/integrations/favicon.svg"' in html
+    assert '<link rel="icon" href="/static/integrations/favicon.ico"' in html
+    assert finders.find("integrations/favicon.ico") and finders.find("integrations/favicon.svg")
+    # Browsers that ask /favicon.ico anyway (and the admin's pages) are sent there.
+    response = Client().get("/favicon.ico")
+    assert (
+        response.status_code == 301 and response["Location"] == "/static/integrations/favicon.ico"
+    )
+
+
+def test_the_api_docs_are_linked_from_the_site(alice_client):
+    html = _html(alice_client.get("/"))
+    nav = html.split('<nav aria-label="Main">')[1].split("</nav>")[0]
+    assert '<a href="/api/docs/">API docs</a>' in nav
+    assert ">Read the API docs</a>" in html
+
+
+def test_the_home_page_marks_connected_providers(alice, alice_client, fake):
+    cloud = make_provider(fake, name="Fake Cloud")
+    make_provider(fake, name="Fake Mail", slug="fake-mail")
+    connected(alice, cloud)
+    html = _html(alice_client.get("/"))
+    assert ">Open my connections</a>" in html and ">Open my credentials</a>" in html
+    assert _card(html, "fake").startswith(' connected"')
+    assert ">See my connections</a>" in _card(html, "fake")
+    assert ">Connect Fake Mail</a>" in _card(html, "fake-mail")

@@ -54,7 +54,8 @@ def register_demo_provider(base_url):
         slug=SLUG,
         defaults={
             "name": "Demo",
-            "category": Provider.Category.OTHER,
+            # An OpenID Connect server: it signs users in and says who they are.
+            "category": Provider.Category.AUTHENTICATION,
             "auth_type": Provider.AuthType.OAUTH2,
             "status": Provider.Status.ACTIVE,
             "description": "The local demo authorization server (django-oauth-toolkit).",

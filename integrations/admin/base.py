@@ -14,6 +14,9 @@ from ..models import AuditEvent
 from ..sealed.admin import SealedFieldsAdminMixin
 from ..sealed.formfields import CheckedJSONFormField
 
+# The changelists' layout (fits 1280 px); every ModelAdmin of the app uses it.
+ADMIN_CSS = {"all": ["integrations/admin.css"]}
+
 # The POST parameters that carry secrets; hidden from error reports.
 SECRET_POST_PARAMETERS = ("new_client_secret", "secret_data")
 # The "create from preset" form's secret input.
@@ -55,6 +58,9 @@ class SealedFieldsAdmin(SealedFieldsAdminMixin, admin.ModelAdmin):
       which audits every change.
     * Deletions are audited, naming the staff user.
     """
+
+    class Media:
+        css = ADMIN_CSS
 
     # Plain JSON columns: depth and NUL checks, form errors instead of 500s.
     formfield_overrides = {models.JSONField: {"form_class": CheckedJSONFormField}}

@@ -4,6 +4,7 @@ metadata, never a token; disconnect through the token service.
 
 from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from .. import tokens
@@ -30,13 +31,11 @@ class IntegrationAdmin(SealedFieldsAdmin):
     list_display = (
         "__str__",
         "owner",
-        "provider",
-        "status",
+        "status_and_error",
         "access_token_status",
         "refresh_token_status",
         "expires_at",
         "last_refreshed_at",
-        "last_error",
     )
     list_filter = ("status", "provider", "provider__category")
     search_fields = ("label", "external_account_id", f"owner__{get_user_model().USERNAME_FIELD}")
@@ -77,6 +76,15 @@ class IntegrationAdmin(SealedFieldsAdmin):
         ),
         (_("More"), {"fields": ["metadata", "created_at", "updated_at"]}),
     ]
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_and_error(self, obj):
+        """The status, with the last error code under it (one column, not two)."""
+        if obj.last_error:
+            return format_html(
+                '{}<small class="last-error">{}</small>', obj.get_status_display(), obj.last_error
+            )
+        return obj.get_status_display()
 
     @admin.display(description=_("access token"))
     def access_token_status(self, obj):

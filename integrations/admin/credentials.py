@@ -99,6 +99,14 @@ class CredentialAdminForm(AdminModelForm):
         return cleaned_data
 
 
+class ProviderFilter(admin.RelatedFieldListFilter):
+    """By provider; credentials for a plugin (no provider) are named so, not "-"."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.empty_value_display = _("None (a plugin)")  # type: ignore[assignment]
+
+
 @admin.register(Credential)
 class CredentialAdmin(SealedFieldsAdmin):
     form = CredentialAdminForm
@@ -106,14 +114,12 @@ class CredentialAdmin(SealedFieldsAdmin):
         "name",
         "owner",
         "credential_type",
-        "provider",
-        "plugin",
+        "provider_or_plugin",
         "secret_status",
         "hint_display",
-        "expires_at",
         "updated_at",
     )
-    list_filter = ("credential_type", "provider")
+    list_filter = ("credential_type", ("provider", ProviderFilter))
     search_fields = ("name", f"owner__{get_user_model().USERNAME_FIELD}", "plugin")
     list_select_related = ("owner", "provider")
     raw_id_fields = ("owner",)
@@ -126,6 +132,12 @@ class CredentialAdmin(SealedFieldsAdmin):
         (_("Secret"), {"fields": ["secret_status", "hint_display", "secret_data"]}),
         (_("More"), {"fields": ["created_at", "updated_at"]}),
     ]
+
+    @admin.display(description=_("provider or plugin"), ordering="provider__name")
+    def provider_or_plugin(self, obj):
+        if obj.provider_id:
+            return obj.provider.name
+        return obj.plugin or "-"
 
     @admin.display(description=_("secret"))
     def secret_status(self, obj):

@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.db.models.signals import pre_migrate
+from django.utils.translation import gettext_lazy as _
 
 
 class SealedConfig(AppConfig):
@@ -7,7 +8,7 @@ class SealedConfig(AppConfig):
 
     name = "integrations.sealed"
     label = "integrations_sealed"
-    verbose_name = "Sealed values"
+    verbose_name = _("Sealed values")
 
     def ready(self):
         from . import checks  # noqa: F401  (registers the system checks)

@@ -97,8 +97,16 @@ def site_logs(caplog):
     )
 
 
+def record_not_found(page):
+    """The URLs the browser got a 404 for (a missing favicon, a broken asset)."""
+    missing = []
+    page.on("response", lambda response: response.status == 404 and missing.append(response.url))
+    return missing
+
+
 def test_user_connects_manages_a_credential_and_disconnects(page, demo, alice, canary, all_logs):
     recorder = PageRecorder(page)
+    missing = record_not_found(page)
     sign_in(page, "alice")
 
     # My connections: the demo provider is offered, nothing is connected yet.
@@ -117,6 +125,12 @@ def test_user_connects_manages_a_credential_and_disconnects(page, demo, alice, c
     expect(row).to_have_count(1)
     expect(row.locator(".status")).to_have_text("Active")
     expect(row).to_contain_text("alice@demo.test")
+    expect(row.locator("td").nth(3)).to_contain_text("Not yet")
+    # The card now says so, and offers another account rather than the same again.
+    card = page.locator("#available-providers li", has_text="Demo")
+    expect(card.locator(".status")).to_have_text("Connected")
+    expect(card.get_by_role("link", name="Connect another Demo account")).to_be_visible()
+    expect(page.get_by_role("link", name="Connect Demo")).to_have_count(0)
     recorder.snapshot()
     screenshot(page, "connections")
 
@@ -128,6 +142,11 @@ def test_user_connects_manages_a_credential_and_disconnects(page, demo, alice, c
     api_key = f"{canary}-sk-live-4242"
     page.get_by_role("link", name="My credentials").click()
     expect(page.locator("#no-credentials")).to_be_visible()
+    # The types are offered alike: none looks chosen already.
+    add_links = page.locator(".add-links a")
+    expect(add_links).to_have_count(4)
+    for index in range(4):
+        expect(add_links.nth(index)).to_have_class("button secondary")
     page.get_by_role("link", name="API key", exact=True).click()
     page.get_by_label("Name").fill("Stripe")
     page.get_by_label("Plugin or service").fill("stripe")
@@ -161,6 +180,10 @@ def test_user_connects_manages_a_credential_and_disconnects(page, demo, alice, c
         "link", name="Delete"
     ).click()
     expect(page.get_by_role("heading", name="Delete “Stripe (live)”?")).to_be_visible()
+    # Cancel stands apart from the button, not glued to it.
+    delete_box = page.get_by_role("button", name="Delete").bounding_box()
+    cancel_box = page.get_by_role("link", name="Cancel").bounding_box()
+    assert cancel_box["x"] - (delete_box["x"] + delete_box["width"]) >= 8
     recorder.snapshot()
     page.get_by_role("button", name="Delete").click()
     expect(page.locator(".messages")).to_contain_text("Deleted the credential")
@@ -187,9 +210,17 @@ def test_user_connects_manages_a_credential_and_disconnects(page, demo, alice, c
         == 2
     )
 
+    # The home page: the way in, with the API docs linked.
+    page.goto("/")
+    expect(page.get_by_role("link", name="Open my connections")).to_be_visible()
+    expect(page.get_by_role("navigation").get_by_role("link", name="API docs")).to_be_visible()
+    screenshot(page, "home")
+
     # Sign out.
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("navigation").get_by_role("link", name="Log in")).to_be_visible()
+    # No page asked for something that is not there (the favicon included).
+    assert not missing, missing
 
     # No secret in any page's HTML, nor in the site's logs.
     recorder.assert_absent(canary, api_key, access, refresh)
@@ -259,8 +290,17 @@ def test_staff_see_only_masked_values_in_the_admin(page, demo, alice, staff, can
     expect(row.locator("td.field-access_token_status")).to_have_text("Sealed (key v2)")
     expect(row.locator("td.field-refresh_token_status")).to_have_text("Sealed (key v2)")
     recorder.snapshot()
-    page.set_viewport_size({"width": 1440, "height": 640})
-    page.locator("#toggle-nav-sidebar").click()  # room for every column
+    # At 1280 px with the admin's navigation open, every changelist shows all its
+    # columns: nothing cut off or hidden behind a sideways scroll.
+    page.set_viewport_size({"width": 1280, "height": 720})
+    for model in ("integration", "credential", "provider", "auditevent"):
+        page.goto(f"/admin/integrations/{model}/")
+        expect(page.locator("#nav-sidebar")).to_be_visible()
+        overflow = page.locator("#changelist .results").evaluate(
+            "results => results.scrollWidth - results.clientWidth"
+        )
+        assert overflow <= 0, f"{model}: {overflow} px of columns cut off"
+    page.goto("/admin/integrations/integration/")
     screenshot(page, "admin")
 
     page.goto("/admin/integrations/provider/")
@@ -273,6 +313,9 @@ def test_staff_see_only_masked_values_in_the_admin(page, demo, alice, staff, can
 
     page.goto("/admin/integrations/auditevent/")
     expect(page.locator("#changelist-filter")).to_contain_text("By action")
+    # Targets by their names, not the models' labels.
+    expect(page.locator("#result_list")).to_contain_text("Credential: Mailer")
+    expect(page.locator("#result_list")).not_to_contain_text("integrations.credential")
     recorder.snapshot()
 
     recorder.assert_absent(canary, api_key)

@@ -328,6 +328,15 @@ def test_a_callback_for_another_user_is_refused(demo1, browser, alice, django_us
     assert not Integration.objects.exists()
 
 
+def test_the_consent_page_offers_deny_as_the_secondary_choice(demo1, browser):
+    _, page = start(browser)
+    assert '<button type="submit" name="allow" value="Authorize">Authorize</button>' in page.text
+    assert (
+        '<button type="submit" name="deny" value="Deny" class="secondary">Deny</button>'
+        in page.text
+    )
+
+
 def test_denial_at_the_provider_gets_a_friendly_page(demo1, browser):
     authorize_url, _ = start(browser)
     callback_url = consent(browser, authorize_url, allow=False)
