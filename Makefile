@@ -13,19 +13,32 @@ PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3.11 python3 \
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-wrapped faults lint matrix bench dist docs venv check migrate superuser clean
+.PHONY: run test test-wrapped faults lint matrix bench dist docs venv run-venv check migrate superuser clean
 
+# Two installs into the one .venv, each with its stamp: `make run` needs only the
+# hosting project (.[project]: the app, the API, the demo provider); the tests,
+# lint, docs and benchmarks need every dev and bench dependency on top.
 venv: $(VENV)/.installed
+run-venv: $(VENV)/.installed-run
 
-$(VENV)/.installed: pyproject.toml
+define make_venv
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is required."; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+endef
+
+$(VENV)/.installed: pyproject.toml
+	$(make_venv)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	@touch $@
 
+$(VENV)/.installed-run: pyproject.toml
+	$(make_venv)
+	$(PY) -m pip install --quiet -e '.[project]'
+	@touch $@
+
 # Written once with a fresh key; never overwritten (delete it to start over).
-.env: | venv
+.env: | run-venv
 	@echo "Writing .env with a new development key (kept out of git)."
 	@{ echo "DEBUG=true"; \
 	   echo "SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')"; \
@@ -33,7 +46,7 @@ $(VENV)/.installed: pyproject.toml
 	 } > .env
 	@chmod 600 .env
 
-migrate: venv .env
+migrate: run-venv .env
 	$(PY) manage.py migrate --no-input
 
 # With DEBUG on, the local demo OAuth provider is installed: register it as the
