@@ -15,26 +15,27 @@ PORT ?= 8000
 
 .PHONY: run test test-wrapped faults lint matrix bench dist docs venv run-venv check migrate superuser clean
 
-# Two installs into the one .venv, each with its stamp: `make run` needs only the
-# hosting project (.[project]: the app, the API, the demo provider); the tests,
-# lint, docs and benchmarks need every dev and bench dependency on top.
+# Two installs into the one .venv, each with its stamp. `make run` installs only
+# the hosting project (.[project]: the app, the API, the demo provider: ~45
+# packages), and lets Python compile on import what it runs; the tests, lint, docs
+# and benchmarks need every dev and bench dependency (~180 packages) on top.
 venv: $(VENV)/.installed
 run-venv: $(VENV)/.installed-run
 
-define make_venv
+define new_venv
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is required."; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
 endef
 
 $(VENV)/.installed: pyproject.toml
-	$(make_venv)
+	$(new_venv)
+	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	@touch $@
 
 $(VENV)/.installed-run: pyproject.toml
-	$(make_venv)
-	$(PY) -m pip install --quiet -e '.[project]'
+	$(new_venv)
+	$(PY) -m pip install --quiet --no-compile -e '.[project]'
 	@touch $@
 
 # Written once with a fresh key; never overwritten (delete it to start over).
