@@ -5,11 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # Python >= 3.11: the newest interpreter found on PATH or in pyenv's versions (a
 # shim for a version that is not active fails the probe and is skipped), so
-# Django 6 is installed where it can be.
-PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3.11 python3 \
+# Django 6 is installed where it can be. Probed once, when first needed (a plain
+# recursive variable would run the probe, 2 s or so, at every use).
+PYTHON_PROBE = $(shell for p in python3.14 python3.13 python3.12 python3.11 python3 \
 	$$(ls -d $$HOME/.pyenv/versions/3.1[1-9]*/bin/python3 2>/dev/null); do \
 	v=$$("$$p" -c 'import sys; v = sys.version_info; print("%d.%d.%d" % v[:3]) if v >= (3, 11) else sys.exit(1)' 2>/dev/null) \
 	&& echo "$$v $$p"; done | sort -rV | head -n 1 | cut -d" " -f2)
+PYTHON ?= $(eval PYTHON := $$(PYTHON_PROBE))$(PYTHON)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -52,10 +54,10 @@ migrate: run-venv .env
 
 # With DEBUG on, the local demo OAuth provider is installed: register it as the
 # "demo" Provider so that "Connect Demo" works with no internet.
+# (One Django start: the command is tried, and "Unknown command" means DEBUG is off.)
 run: migrate
-	@if $(PY) manage.py help setup_demo >/dev/null 2>&1; then \
-	   $(PY) manage.py setup_demo --base-url http://$(HOST):$(PORT); \
-	 fi
+	@out=$$($(PY) manage.py setup_demo --base-url http://$(HOST):$(PORT) 2>&1); rc=$$?; \
+	 case "$$out" in *"Unknown command: 'setup_demo'"*) ;; *) echo "$$out"; exit $$rc ;; esac
 	@echo "Serving on http://$(HOST):$(PORT)/ (admin: /admin/; create a user with 'make superuser')."
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
