@@ -5,27 +5,43 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # Python >= 3.11: the newest interpreter found on PATH or in pyenv's versions (a
 # shim for a version that is not active fails the probe and is skipped), so
-# Django 6 is installed where it can be.
-PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3.11 python3 \
+# Django 6 is installed where it can be. Probed once, when first needed (a plain
+# recursive variable would run the probe, 2 s or so, at every use).
+PYTHON_PROBE = $(shell for p in python3.14 python3.13 python3.12 python3.11 python3 \
 	$$(ls -d $$HOME/.pyenv/versions/3.1[1-9]*/bin/python3 2>/dev/null); do \
 	v=$$("$$p" -c 'import sys; v = sys.version_info; print("%d.%d.%d" % v[:3]) if v >= (3, 11) else sys.exit(1)' 2>/dev/null) \
 	&& echo "$$v $$p"; done | sort -rV | head -n 1 | cut -d" " -f2)
+PYTHON ?= $(eval PYTHON := $$(PYTHON_PROBE))$(PYTHON)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-wrapped faults lint matrix bench dist docs venv check migrate superuser clean
+.PHONY: run test test-wrapped faults lint matrix bench dist docs venv run-venv check migrate superuser clean
 
+# Two installs into the one .venv, each with its stamp. `make run` installs only
+# the hosting project (.[project]: the app, the API, the demo provider: ~45
+# packages), and lets Python compile on import what it runs; the tests, lint, docs
+# and benchmarks need every dev and bench dependency (~180 packages) on top.
 venv: $(VENV)/.installed
+run-venv: $(VENV)/.installed-run
 
-$(VENV)/.installed: pyproject.toml
+define new_venv
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is required."; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+endef
+
+$(VENV)/.installed: pyproject.toml
+	$(new_venv)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	@touch $@
 
+$(VENV)/.installed-run: pyproject.toml
+	$(new_venv)
+	$(PY) -m pip install --quiet --no-compile -e '.[project]'
+	@touch $@
+
 # Written once with a fresh key; never overwritten (delete it to start over).
-.env: | venv
+.env: | run-venv
 	@echo "Writing .env with a new development key (kept out of git)."
 	@{ echo "DEBUG=true"; \
 	   echo "SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')"; \
@@ -33,15 +49,15 @@ $(VENV)/.installed: pyproject.toml
 	 } > .env
 	@chmod 600 .env
 
-migrate: venv .env
+migrate: run-venv .env
 	$(PY) manage.py migrate --no-input
 
 # With DEBUG on, the local demo OAuth provider is installed: register it as the
 # "demo" Provider so that "Connect Demo" works with no internet.
+# (One Django start: the command is tried, and "Unknown command" means DEBUG is off.)
 run: migrate
-	@if $(PY) manage.py help setup_demo >/dev/null 2>&1; then \
-	   $(PY) manage.py setup_demo --base-url http://$(HOST):$(PORT); \
-	 fi
+	@out=$$($(PY) manage.py setup_demo --base-url http://$(HOST):$(PORT) 2>&1); rc=$$?; \
+	 case "$$out" in *"Unknown command: 'setup_demo'"*) ;; *) echo "$$out"; exit $$rc ;; esac
 	@echo "Serving on http://$(HOST):$(PORT)/ (admin: /admin/; create a user with 'make superuser', see README)."
 	$(PY) manage.py runserver $(HOST):$(PORT)
 

@@ -1,9 +1,43 @@
+from importlib.util import find_spec
+
 from django.apps import AppConfig
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 # The integrations layer's keys of the INTEGRATIONS dict exist before any
 # setting is read or validated.
 from . import conf  # noqa: F401
+
+# What the `app` extra installs (pyproject.toml), by import name. Fields-only mode
+# ("integrations.sealed" alone) needs none of them, so a plain
+# `pip install sealed-integrations` leaves them out.
+APP_EXTRA_MODULES = (
+    "authlib",
+    "oauthlib",
+    "joserfc",
+    "requests",
+    "httpx",
+    "django_ratelimit",
+    "tenacity",
+)
+
+
+def require_app_extra():
+    """Stop a project that installs the integrations app without its extra, with one
+    message naming the pip line, before any module of the app fails on its own
+    (deep in the admin's autodiscovery, the URLconf or a model import)."""
+    missing = [name for name in APP_EXTRA_MODULES if find_spec(name) is None]
+    if missing:
+        raise ImproperlyConfigured(
+            '"integrations" in INSTALLED_APPS needs the app\'s dependencies (missing: '
+            f'{", ".join(missing)}): pip install "sealed-integrations[app]". Only sealed '
+            'fields? Install "integrations.sealed" alone instead (fields-only mode).'
+        )
+
+
+# Before any module that needs the extra: this module is the first Django loads
+# (conf above needs nothing but Django).
+require_app_extra()
 
 
 class IntegrationsConfig(AppConfig):

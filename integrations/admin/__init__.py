@@ -16,11 +16,24 @@ initial values nor part of the admin history, which names changed fields only.
 One module a model: :mod:`.providers`, :mod:`.connected_accounts` (integrations),
 :mod:`.credentials`, :mod:`.audit_log`; what they share is :mod:`.base`.
 Importing this package registers them all (Django's admin autodiscovery does).
+
+In a fields-only project (``integrations.sealed`` without ``integrations``) there is
+nothing here to register: importing the package then fails at once with the path
+of the admin mixin it offers (``integrations.sealed.admin``), instead of Django's
+"Model class ... doesn't declare an explicit app_label" from deep in our models.
 """
 
 from django.apps import apps
 from django.contrib import admin
 
+if not apps.is_installed("integrations"):
+    raise ImportError(
+        'integrations.admin is the integrations app\'s admin, and "integrations" is not in '
+        "INSTALLED_APPS. For your own models' admin in fields-only mode: "
+        "from integrations.sealed.admin import SealedFieldsAdminMixin"
+    )
+
+from ..sealed.admin import SealedFieldsAdminMixin  # noqa: E402  (the natural guess works too)
 from ..secret_status import sealed_status
 from .audit_log import AuditEventAdmin
 from .base import SealedFieldsAdmin
@@ -34,6 +47,7 @@ __all__ = [
     "IntegrationAdmin",
     "ProviderAdmin",
     "SealedFieldsAdmin",
+    "SealedFieldsAdminMixin",
     "sealed_status",
 ]
 
