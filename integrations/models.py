@@ -16,11 +16,10 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from .fields import EncryptedJSONField, EncryptedTokenField
-from .sealed.jsonlimits import JSONLimitsValidator
 
-# Every plain JSONField: depth and NUL limits wherever it is validated (forms,
-# the admin, the API's serializers), so no stored value breaks dumpdata or a page.
-JSON_LIMITS = [JSONLimitsValidator()]
+# Every plain JSONField is a LimitedJSONField: depth and NUL limits wherever it is
+# validated (forms, the admin, the API), so no stored value breaks dumpdata or a page.
+from .sealed.jsonlimits import LimitedJSONField
 
 
 def _in_choices(field, choices):
@@ -152,7 +151,7 @@ class Provider(TimestampedModel):
     client_secret = EncryptedTokenField(
         purpose="integrations.provider.client_secret", null=True, blank=True
     )
-    default_scopes = models.JSONField(default=list, blank=True, validators=JSON_LIMITS)
+    default_scopes = LimitedJSONField(default=list, blank=True)
     pkce = models.CharField(
         _("PKCE"),
         max_length=12,
@@ -169,7 +168,7 @@ class Provider(TimestampedModel):
             "PLAINTEXT is refused over plain HTTP."
         ),
     )
-    metadata = models.JSONField(default=dict, blank=True, validators=JSON_LIMITS)
+    metadata = LimitedJSONField(default=dict, blank=True)
 
     class Meta:
         verbose_name = _("provider")
@@ -203,10 +202,8 @@ class Integration(TimestampedModel):
     external_account_id = models.CharField(max_length=255, blank=True)
     label = models.CharField(max_length=255, blank=True)
     status = models.CharField(max_length=12, choices=Status, default=Status.ACTIVE)
-    requested_scopes = models.JSONField(
-        default=list, blank=True, validators=[JSONLimitsValidator()]
-    )
-    granted_scopes = models.JSONField(default=list, blank=True, validators=JSON_LIMITS)
+    requested_scopes = LimitedJSONField(default=list, blank=True)
+    granted_scopes = LimitedJSONField(default=list, blank=True)
     access_token = EncryptedTokenField(
         purpose="integrations.integration.access_token", null=True, blank=True
     )
@@ -227,7 +224,7 @@ class Integration(TimestampedModel):
     last_error = models.CharField(
         max_length=255, blank=True, help_text=_("An error code or short reason; never a secret.")
     )
-    metadata = models.JSONField(default=dict, blank=True, validators=JSON_LIMITS)
+    metadata = LimitedJSONField(default=dict, blank=True)
     # The refresh lease (tokens.py): who is refreshing the tokens now, and until
     # when the claim holds if that worker dies. Taken and released by conditional
     # UPDATEs, never by ``save()``, so ``updated_at`` moves only when tokens or

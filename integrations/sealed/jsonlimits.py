@@ -23,6 +23,7 @@ import json
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.utils.deconstruct import deconstructible
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -123,3 +124,32 @@ class JSONLimitsValidator:
 
     def __hash__(self):
         return hash((JSONLimitsValidator, self.allow_nul, self.max_depth))
+
+
+class LimitedJSONField(models.JSONField):
+    """A plain ``JSONField`` whose limits are checked before anything walks the value.
+
+    Django's ``JSONField.validate`` encodes the value with ``json.dumps`` before
+    the field's validators run, so a value nested deeper than the interpreter's
+    recursion limit (Python 3.11's C encoder) fails ``full_clean()`` with a
+    ``RecursionError`` instead of a validation error. This field runs its
+    :class:`JSONLimitsValidator` first (and has one by default). Migrations see a
+    plain ``models.JSONField`` with the validator: nothing to migrate, and no
+    dependency of a project's migrations on this class.
+    """
+
+    def __init__(self, *args, **kwargs):
+        validators = list(kwargs.pop("validators", ()))
+        if not any(isinstance(validator, JSONLimitsValidator) for validator in validators):
+            validators.append(JSONLimitsValidator())
+        super().__init__(*args, validators=validators, **kwargs)
+
+    def validate(self, value, model_instance):
+        for validator in self.validators:
+            if isinstance(validator, JSONLimitsValidator):
+                validator(value)
+        super().validate(value, model_instance)
+
+    def deconstruct(self):
+        name, _path, args, kwargs = super().deconstruct()
+        return name, "django.db.models.JSONField", args, kwargs
