@@ -22,6 +22,7 @@ CANARY = "canary-sealed-value-7f3a"
 _SETTINGS = """
 SECRET_KEY = "wheel-fields-only"
 USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"  # as startproject writes it (5.2 warns)
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth",
                   "integrations.sealed", "vault"]
