@@ -9,10 +9,8 @@ per integration by the token service itself.
 
 import pytest
 from django.core.cache import cache
-from rest_framework.test import APIClient
 
 from integrations import connection_check, tokens
-from integrations.api.api_tokens import create_api_token
 from integrations.models import AuditEvent, Integration
 from integrations.ratelimit import DEFAULT_RATES, INTEGRATION_REFRESH_SCOPE, REFRESH_SCOPE
 from tests.oauth_helpers import alice, connected, fake, make_provider, provider  # noqa: F401
@@ -87,9 +85,14 @@ def test_the_limit_is_per_integration_not_per_user(alice, fake, rejecting):
     assert connection_check.check_connection(alice, second).code == "http_401"
 
 
+@pytest.mark.api
 def test_the_refresh_endpoint_shares_the_integration_limit(alice, provider, rejecting):
     """Forced refreshes from a 401 and from the endpoint count together: the
     endpoint answers 429 with Retry-After once the integration has had its share."""
+    from rest_framework.test import APIClient
+
+    from integrations.api.api_tokens import create_api_token
+
     integration = connected(alice, provider)
     for _ in range(LIMIT - 1):
         connection_check.check_connection(alice, integration)

@@ -532,6 +532,7 @@ def test_every_page_links_a_favicon_that_exists(alice_client):
     )
 
 
+@pytest.mark.api
 def test_the_api_docs_are_linked_from_the_site(alice_client):
     html = _html(alice_client.get("/"))
     nav = html.split('<nav aria-label="Main">')[1].split("</nav>")[0]
