@@ -174,6 +174,38 @@ def test_a_bad_entry_is_reported_naming_the_entry_and_the_field(tmp_path, change
     assert not load_catalog(tmp_path).entries  # left out, never half-loaded
 
 
+OAUTH1 = """
+[board]
+name = "Board"
+category = "other"
+auth_type = "oauth1"
+description = "Boards."
+docs_url = "https://docs.board.test/oauth1"
+icon = "board"
+request_token_url = "https://board.test/1/OAuthGetRequestToken"
+authorize_url = "https://board.test/1/OAuthAuthorizeToken"
+token_url = "https://board.test/1/OAuthGetAccessToken"
+authorize_params = { scope = "read", expiration = "never" }
+revocation = { method = "none", note = "Users revoke the token in their Board settings." }
+"""
+
+
+def test_an_oauth1_authorize_page_may_take_a_scope_but_not_the_callback(tmp_path):
+    # OAuth 1.0a has no scope parameter of its own: a provider's authorize
+    # page may define one (Trello's scope=read); the flow sets oauth_token
+    # and oauth_callback, OAuth 2's flow sets scope.
+    catalog = load_catalog(write(tmp_path, OAUTH1))
+    assert catalog.errors == []
+    assert catalog.entries["board"]["metadata"]["authorize_params"]["scope"] == "read"
+    bad = OAUTH1.replace('scope = "read"', 'oauth_callback = "https://evil.test/"')
+    assert errors_of(tmp_path, bad) == [
+        "mine.toml: board.authorize_params.oauth_callback: set by the flow itself"
+    ]
+    assert errors_of(tmp_path, MINIMAL + 'authorize_params = { scope = "all" }\n') == [
+        "mine.toml: acme.authorize_params.scope: set by the flow itself"
+    ]
+
+
 def test_url_params_are_checked(tmp_path):
     text = MINIMAL.replace(
         'token_url = "https://acme.test/oauth/token"',

@@ -184,13 +184,17 @@ def _rule_errors(source, slug, raw):
                 re.compile(spec["pattern"])
             except re.error:
                 bad(f"credential_fields.{key}.pattern", "not a valid regular expression")
-    for name in sorted(set(raw.get("authorize_params") or ()) & _reserved_params()):
+    for name in sorted(set(raw.get("authorize_params") or ()) & _reserved_params(auth_type)):
         bad(f"authorize_params.{name}", "set by the flow itself")
     return errors
 
 
-def _reserved_params():
-    # The OAuth client's list, without importing it (it needs Authlib and the models).
+def _reserved_params(auth_type):
+    # The OAuth clients' lists, without importing them (they need Authlib and the
+    # models). OAuth 1.0a reserves only its own two (integrations.oauth1): a
+    # provider's authorize page may take a ``scope`` of its own (Trello).
+    if auth_type == "oauth1":
+        return {"oauth_token", "oauth_callback"}
     return {
         "client_id",
         "response_type",
