@@ -31,10 +31,12 @@ from tests.oauth_helpers import (  # noqa: F401 (fixtures)
     alice,
     browser,
     callback,
+    connected,
     consent,
     expire,
     fake,
     make_provider,
+    race_for_token,
     start,
 )
 
@@ -307,6 +309,26 @@ def test_rotating_refresh_never_reuses_a_retired_token(browser, alice, canaried,
     assert info.value.code == "invalid_grant" and canary not in str(info.value)
     integration.refresh_from_db()
     assert integration.status == "needs_reauth"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_threads_racing_on_a_rotating_form_provider_refresh_once(alice, canaried):
+    """Workers racing for an expired token, each on its own connection, against a
+    provider that answers in a form and revokes the grant on reuse: one refresh."""
+    fake = canaried
+    fake.delay = 0.2
+    fake.token_format = "form"
+    strict = fake.revoke_on_reuse()
+    provider = make_provider(
+        fake, metadata={"token_response": {"format": "form"}, **_rotating_metadata()["metadata"]}
+    )
+    integration = connected(alice, provider)
+    expire(integration)
+    outcomes = race_for_token(integration, 8)
+    assert len(fake.refresh_requests()) == 1
+    loaded = Integration.objects.get(pk=integration.pk)
+    assert outcomes == [loaded.access_token] * 8
+    assert loaded.status == "active" and strict.grant_active(loaded.refresh_token)
 
 
 def _rotating_metadata():
