@@ -156,19 +156,20 @@ def checked_allowed_hosts(allowed_hosts):
 def api_base_url(integration):
     """The base URL of ``integration``'s calls: the ``api_base_url`` kept from
     its token answer (the provider's ``token_response.keep``, e.g. Salesforce's
-    ``instance_url``), else its provider's ``base_url`` (``""`` if neither).
-    A kept value that is not a safe URL (edited by hand) is ImproperlyConfigured."""
+    ``instance_url``), else its provider's ``base_url`` (``""`` if neither),
+    without a trailing slash. A kept value that is not a safe URL (edited by
+    hand) is ImproperlyConfigured."""
     kept = (integration.metadata or {}).get(KEPT_KEY)
     value = kept.get(API_BASE_URL) if isinstance(kept, dict) else None
     if value:
         try:
-            return checked_base_url(value)
+            return checked_base_url(value).rstrip("/")
         except ValueError:
             raise ImproperlyConfigured(
                 f"integration {integration.pk}: metadata {KEPT_KEY}.{API_BASE_URL} "
                 "must be an https URL"
             ) from None
-    return integration.provider.base_url or ""
+    return (integration.provider.base_url or "").rstrip("/")
 
 
 def _allowed(allowed_hosts, provider, base_url=None):

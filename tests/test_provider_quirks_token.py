@@ -455,6 +455,11 @@ def test_a_kept_api_base_url_is_the_connections_host(browser, alice, canaried, c
     tokens.refresh_integration(integration, force=True)
     integration.refresh_from_db()
     assert tokens.api_base_url(integration) == base + "/v2"
+    # A trailing slash is dropped from the base.
+    fake.instance_url = base + "/v2/"
+    tokens.refresh_integration(integration, force=True)
+    integration.refresh_from_db()
+    assert tokens.api_base_url(integration) == base + "/v2"
     # One without it keeps the old one.
     fake.instance_url = None
     tokens.refresh_integration(integration, force=True)
@@ -620,7 +625,8 @@ def test_an_error_inside_a_200_on_refresh_is_the_oauth_error_path(
 
 
 def test_a_form_error_answer_is_the_providers_code(browser, fake, canary, all_logs):
-    """GitHub's legacy answer: 200 with ``error=bad_verification_code`` as a form."""
+    """An error in a form body (GitHub answers in a form unless JSON is asked
+    for): the provider's code, whatever the status."""
     make_provider(fake, metadata={"token_response": {"format": "form"}})
     fake.script("/token", 200, f"error=bad_verification_code&error_description={canary}")
     response = connect(browser)
