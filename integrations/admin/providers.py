@@ -77,8 +77,9 @@ class ProviderAdminForm(AdminModelForm):
 # Auth types whose provider issues this site a client id and secret; the users of
 # the others (API key, basic, bearer) enter their own secrets.
 _CLIENT_AUTH_TYPES = (Provider.AuthType.OAUTH2, Provider.AuthType.OAUTH1)
-# Endpoints a generic preset (one that lists endpoints in ``required``) may also take.
-_OPTIONAL_ENDPOINTS = ("userinfo_url", "revocation_url")
+# What a generic preset whose endpoints staff type in (its ``required`` lists the
+# token URL) may also take; one with a discovery URL finds them there.
+_OPTIONAL_ENDPOINTS = ("userinfo_url",)
 
 
 def _url_param_validator(name, pattern):
@@ -152,7 +153,7 @@ class ProviderFromPresetForm(forms.Form):
         ]
         for name in self.endpoint_names:
             self.fields[name] = _endpoint_field(name, required=True)
-        if any(name.endswith("_url") for name in self.endpoint_names):
+        if "token_url" in self.endpoint_names:
             for name in _OPTIONAL_ENDPOINTS:
                 if name not in self.endpoint_names and not self.entry.get(name):
                     self.fields[name] = _endpoint_field(name, required=False)
