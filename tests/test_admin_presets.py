@@ -277,3 +277,12 @@ def test_the_form_refuses_data_for_another_preset():
         {"preset": "github", "client_id": "x"}, preset="google"
     )
     assert not form.is_valid() and "preset" in form.errors
+
+
+def test_the_preset_list_in_french(staff_client):
+    from django.utils import translation
+
+    html = staff_client.get(URL, {"q": "acme"}, HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    translation.activate("en")
+    assert '<label for="preset-q">Rechercher</label>' in html
+    assert "<td>Courriel</td>" in html and "Toutes les catégories" in html

@@ -174,3 +174,14 @@ def test_connected_providers_are_marked_with_the_number_of_accounts(alice, alice
     assert '<span class="status status-active">Connected</span>' in card("google")
     assert "accounts</span>" not in card("google")  # one account counted: no number
     assert "Connected</span>" not in card("paypal") and ">Connect PayPal</a>" in card("paypal")
+
+
+def test_the_count_and_the_category_links_in_french(alice, alice_client):
+    stripe = _provider("stripe", "Stripe", category="payment")
+    _provider("mail", "Mail", category="email")
+    connected(alice, stripe, external_account_id="acct-1")
+    connected(alice, stripe, external_account_id="acct-2")
+    html = alice_client.get("/integrations/", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    translation.activate("en")
+    assert '<span class="count muted">2 comptes</span>' in html
+    assert 'aria-label="Catégories"' in html and ">Paiement <span" in html
