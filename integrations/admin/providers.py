@@ -217,14 +217,18 @@ _PRESET_FIELDS = frozenset(
 )
 
 
+def _label(choices, value):
+    return str(dict(choices.choices).get(value, value))
+
+
 def _preset_rows():
     """Every preset as the list shows it, by name, with the text a search matches."""
     rows = []
     for key, entry in PRESETS.items():
         category = entry.get("category", Provider.Category.OTHER)
         auth_type = entry.get("auth_type", Provider.AuthType.OAUTH2)
-        category_label = Provider.Category(category).label
-        auth_label = Provider.AuthType(auth_type).label
+        category_label = _label(Provider.Category, category)
+        auth_label = _label(Provider.AuthType, auth_type)
         rows.append(
             {
                 "key": key,
@@ -418,10 +422,12 @@ class ProviderAdmin(SealedFieldsAdmin):
             "form": form,
             "preset": entry,
             "preset_key": key,
-            "category_label": Provider.Category(
-                entry.get("category", Provider.Category.OTHER)
-            ).label,
-            "auth_label": Provider.AuthType(entry.get("auth_type", Provider.AuthType.OAUTH2)).label,
+            "category_label": _label(
+                Provider.Category, entry.get("category", Provider.Category.OTHER)
+            ),
+            "auth_label": _label(
+                Provider.AuthType, entry.get("auth_type", Provider.AuthType.OAUTH2)
+            ),
             "docs_url": (entry.get("metadata") or {}).get("docs_url", ""),
             "has_view_permission": self.has_view_permission(request),
         }
