@@ -131,6 +131,13 @@ def test_the_preset_list_filters_as_one_types_and_shows_icons(page, django_user_
     assert visible_presets(page) == ["acme-mail"]
     assert_loaded(page, page.locator('tr[data-preset="acme-mail"] img'))
     screenshot(page, "admin-presets")
+    # In the admin's dark theme the icons keep their white tile (brand colours read).
+    page.emulate_media(color_scheme="dark")
+    icon = page.locator('tr[data-preset="acme-mail"] img')
+    assert icon.evaluate("i => getComputedStyle(i).backgroundColor") == "rgb(255, 255, 255)"
+    body = page.locator("body").evaluate("b => getComputedStyle(b).backgroundColor")
+    assert body != "rgb(255, 255, 255)", body  # the page itself is dark
+    page.emulate_media(color_scheme="light")
     search.fill("no such provider")
     expect(page.locator("#preset-empty")).to_be_visible()
     assert visible_presets(page) == []
