@@ -14,7 +14,6 @@ import django_filters
 from django import forms
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
-from django_filters.widgets import QueryArrayWidget
 from drf_spectacular.utils import extend_schema_field
 
 from ..metadata_fields import MAX_TAGS, TAG_PATTERN, clean_tag
@@ -91,14 +90,23 @@ class ProviderFilter(StrictFilterSet):
         fields = ["category", "status", "auth_type"]
 
 
+class TagsWidget(forms.TextInput):
+    """Every value of the parameter, empty ones included (they are refused)."""
+
+    def value_from_datadict(self, data, files, name):
+        return data.getlist(name) if hasattr(data, "getlist") else data.get(name)
+
+
 class TagsFormField(forms.Field):
     """``?tag=a&tag=b`` (or ``?tag=a,b``): tags, each checked, at most MAX_TAGS."""
 
-    widget = QueryArrayWidget
+    widget = TagsWidget
 
     def to_python(self, value):
         if not value:
             return []
+        if isinstance(value, str):
+            value = [value]
         tags = [part for item in value for part in str(item).split(",")]
         if len(tags) > MAX_TAGS:
             raise forms.ValidationError(
