@@ -56,10 +56,10 @@ _TAG = re.compile(rf"\A{TAG_PATTERN}\Z")
 
 def clean_host_metadata(value):
     """``value`` if it is a JSON object within the limits; ``ValidationError``
-    (code ``invalid``, ``too_deep``, ``nul``, ``too_many_keys``, ``too_large``)
-    otherwise. ``None`` is not accepted: send ``{}`` to clear."""
+    (code ``not_an_object``, ``invalid_key``, ``too_deep``, ``nul``,
+    ``too_many_keys``, ``too_large``) otherwise. ``None`` is not accepted: send ``{}`` to clear."""
     if not isinstance(value, dict):
-        raise ValidationError(_("Must be a JSON object."), code="invalid")
+        raise ValidationError(_("Must be a JSON object."), code="not_an_object")
     if len(value) > MAX_METADATA_KEYS:
         raise ValidationError(
             _("At most %(count)d keys.") % {"count": MAX_METADATA_KEYS}, code="too_many_keys"
@@ -77,7 +77,7 @@ def clean_host_metadata(value):
     try:
         encoded = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError):
-        raise ValidationError(_("Must be a JSON object."), code="invalid") from None
+        raise ValidationError(_("Must be a JSON object."), code="not_an_object") from None
     if len(encoded.encode("utf-8", "surrogatepass")) > MAX_METADATA_BYTES:
         raise ValidationError(
             _("At most %(size)d bytes as JSON.") % {"size": MAX_METADATA_BYTES}, code="too_large"
@@ -102,7 +102,7 @@ def clean_tags(value):
     """The tags of ``value`` (a list of strings), duplicates dropped, order kept;
     ``ValidationError`` naming the first bad position otherwise."""
     if not isinstance(value, (list, tuple)):
-        raise ValidationError(_("Must be a list of tags."), code="invalid")
+        raise ValidationError(_("Must be a list of tags."), code="not_a_list")
     tags: list[str] = []
     for index, item in enumerate(value):
         try:
@@ -179,9 +179,7 @@ class HasTag(Lookup):
         if connection.vendor == "mysql":
             return f"JSON_CONTAINS({lhs}, %s)", [*params, json.dumps(tag)]
         if connection.vendor == "sqlite":
-            return (
-                f"EXISTS (SELECT 1 FROM json_each({lhs}) AS tag WHERE tag.value = %s "
-                "AND tag.type = 'text')",
-                [*params, tag],
-            )
+            # lhs is the column Django compiled; the tag is a parameter.
+            sql = f"EXISTS (SELECT 1 FROM json_each({lhs}) AS tag WHERE tag.value = %s "  # noqa: S608
+            return sql + "AND tag.type = 'text')", [*params, tag]
         raise NotSupportedError(f"has_tag is not supported on {connection.vendor}")
