@@ -13,7 +13,12 @@ from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 
 from .host_metadata import filter_by_tags, set_host_metadata, validate_host_metadata
-from .provider_calls import IntegrationTokens, ProviderCallAuth, ProviderCallSession
+from .provider_calls import (
+    IntegrationTokens,
+    ProviderCallAuth,
+    ProviderCallSession,
+    api_base_url,
+)
 from .provider_data import TokenResponseError, parse_scopes
 from .revocation import Disconnection, disconnect
 from .scheduled_refresh import RefreshReport, refresh_expiring
@@ -86,6 +91,7 @@ async def arefresh_integration(integration, **options):
 
 
 __all__ = [
+    "api_base_url",
     "DatabaseUnavailable",
     "Disconnection",
     "Outcome",
