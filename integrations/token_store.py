@@ -28,6 +28,7 @@ from .provider_data import (
 )
 from .redaction import Secret
 from .signals import (
+    integration_connected,
     integration_needs_reauth,
     integration_recovered,
     send_on_commit,
@@ -159,6 +160,7 @@ def connect(
         detail="" if created else "reconnected",
         ip_address=ip_address,
     )
+    send_on_commit(integration_connected, integration, created=created)
     if not created and previous_status in RECOVERABLE:
         send_on_commit(integration_recovered, integration, previous_status=previous_status)
     return integration, created
