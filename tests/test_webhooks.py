@@ -586,3 +586,37 @@ def test_two_processes_deliver_each_event_exactly_once(alice, receiver, local_ur
     assert len(ids) == 12 and len(set(ids)) == 12
     assert sum(count.get("succeeded", 0) for count in counts) == 12
     assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"succeeded"}
+
+
+# -- settings ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "ids"),
+    [
+        ({"WEBHOOK_TASK_ENGINE": "rq"}, ["integrations.E060"]),
+        ({"WEBHOOK_RETRY_SCHEDULE_SECONDS": [5, "300"]}, ["integrations.E061"]),
+        ({"WEBHOOK_RETRY_SCHEDULE_SECONDS": [5, -1]}, ["integrations.E061"]),
+        ({"WEBHOOK_TASK_ENGINE": "django", "WEBHOOK_RETRY_SCHEDULE_SECONDS": []}, []),
+    ],
+)
+def test_the_webhook_settings_are_checked_at_startup(settings, options, ids):
+    from integrations.checks import check_webhook_settings
+
+    settings.INTEGRATIONS = {**settings.INTEGRATIONS, **options}
+    assert [error.id for error in check_webhook_settings()] == ids
+
+
+def test_an_unknown_task_engine_leaves_the_event_to_the_sweep(alice, settings, caplog):
+    settings.INTEGRATIONS = {
+        **settings.INTEGRATIONS,
+        "WEBHOOK_ALLOW_PRIVATE_URLS": True,
+        "WEBHOOK_TASK_ENGINE": "rq",
+    }
+    webhooks.create_endpoint(url="http://127.0.0.1:9/hooks")
+    with caplog.at_level(logging.ERROR, logger="integrations.webhooks"):
+        credentials.create_credential(
+            alice, name="Mail", credential_type="api_key", data={"api_key": "k" * 32}
+        )
+    assert WebhookDelivery.objects.get().status == "pending"  # the change stands
+    assert "not available" in caplog.text
