@@ -20,6 +20,13 @@ from .base import ADMIN_CSS, SealedFieldsAdmin, client_ip
 
 
 class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(
+        label=_("URL"),
+        max_length=2000,
+        assume_scheme="https",
+        widget=forms.URLInput(attrs={"size": 80}),
+        help_text=_("https:// to a public address; a 2xx answer within the timeout counts."),
+    )
     events = forms.MultipleChoiceField(
         choices=WebhookEventType.choices,
         required=False,
@@ -30,11 +37,6 @@ class WebhookEndpointForm(forms.ModelForm):
     class Meta:
         model = WebhookEndpoint
         fields = ["url", "description", "events", "active"]
-        widgets = {"url": forms.URLInput(attrs={"size": 80})}
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["url"].assume_scheme = "https"
 
     def clean_url(self):
         url = self.cleaned_data["url"]
