@@ -30,6 +30,7 @@ from tests.oauth_helpers import (  # noqa: F401 (fixtures)
     provider,
 )
 from tests.processes import run_in_processes
+from tests.test_tasks import BROKER_URL, RESULT_BACKEND, celery_worker_queue, wait_for  # noqa: F401
 from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.django_db
@@ -585,6 +586,43 @@ def test_two_processes_deliver_each_event_exactly_once(alice, receiver, local_ur
     ids = [request[1]["webhook-id"] for request in receiver.requests]
     assert len(ids) == 12 and len(set(ids)) == 12
     assert sum(count.get("succeeded", 0) for count in counts) == 12
+    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"succeeded"}
+
+
+@pytest.fixture
+def worker_delivers_to_loopback(monkeypatch):
+    monkeypatch.setenv("SEALED_TEST_WEBHOOK_PRIVATE_URLS", "1")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_celery_sweeps_at_once_deliver_each_event_exactly_once(
+    alice, receiver, local_urls, worker_delivers_to_loopback, celery_worker_queue
+):
+    """A real Celery worker (threads) running two sweeps at once, as beat would
+    when a run outlasts its period."""
+    from celery import Celery
+
+    make_endpoint(receiver)
+    _queue_events(alice, 8)
+    receiver.answer(204, delay=0.1, times=8)
+    client = Celery("tests", broker=BROKER_URL, backend=RESULT_BACKEND)
+    results = [
+        client.send_task(
+            "integrations.tasks.deliver_webhooks",
+            kwargs={"limit": 100},
+            queue=celery_worker_queue.queue,
+        )
+        for _ in range(2)
+    ]
+    try:
+        counts = wait_for(results, celery_worker_queue)
+    finally:
+        for result in results:
+            result.forget()
+        client.close()
+    ids = [request[1]["webhook-id"] for request in receiver.requests]
+    assert len(ids) == 8 and len(set(ids)) == 8
+    assert sum(count.get("succeeded", 0) for count in counts) == 8
     assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"succeeded"}
 
 
