@@ -488,6 +488,53 @@ def test_the_request_goes_to_the_address_that_was_checked(alice, receiver, local
     assert headers["host"] == f"hooks.internal.test:{receiver.port}"
 
 
+@pytest.fixture
+def tls_receiver(tmp_path, monkeypatch):
+    """An HTTPS receiver on loopback with a certificate for hooks.internal.test from
+    a CA of the test's own, which the client trusts; the name resolves to loopback."""
+    import certifi
+
+    from tests.webhook_tls import make_ca_and_cert
+
+    ca, cert, key = make_ca_and_cert(tmp_path, "hooks.internal.test")
+    monkeypatch.setattr(certifi, "where", lambda: str(ca))
+    real = socket.getaddrinfo
+
+    def dns(host, port, *args, **kwargs):
+        if host in ("hooks.internal.test", "other.internal.test"):
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", dns)
+    server = Receiver(tls=(str(cert), str(key))).start()
+    yield server
+    server.stop()
+
+
+def test_https_to_the_pinned_address_verifies_the_certificate_for_the_name(
+    alice, tls_receiver, local_urls
+):
+    """The request goes to the checked address, and TLS still checks the name: a
+    certificate for another name is refused."""
+    _endpoint, secret = webhooks.create_endpoint(
+        url=f"https://hooks.internal.test:{tls_receiver.port}/in"
+    )
+    credentials.create_credential(
+        alice, name="Mail", credential_type="api_key", data={"api_key": "k" * 32}
+    )
+    assert webhooks.deliver_due() == {"succeeded": 1}
+    assert verified(secret.reveal(), tls_receiver.requests[0])["type"] == "credential.created"
+
+    WebhookEndpoint.objects.update(url=f"https://other.internal.test:{tls_receiver.port}/in")
+    credentials.create_credential(
+        alice, name="Other", credential_type="api_key", data={"api_key": "k" * 32}
+    )
+    assert webhooks.deliver_due() == {"retry": 1}
+    failed = WebhookDelivery.objects.get(status="pending")
+    assert failed.last_error == "connection_failed:ConnectError"  # the name does not match
+    assert len(tls_receiver.requests) == 1
+
+
 def test_a_redirect_is_not_followed(alice, receiver, local_urls):
     make_endpoint(receiver)
     credentials.create_credential(
@@ -658,3 +705,25 @@ def test_an_unknown_task_engine_leaves_the_event_to_the_sweep(alice, settings, c
         )
     assert WebhookDelivery.objects.get().status == "pending"  # the change stands
     assert "not available" in caplog.text
+
+
+def test_a_claim_that_runs_out_is_attempted_again_and_the_late_worker_records_nothing(
+    alice, receiver, local_urls
+):
+    """A worker that died (or stalled) mid-attempt: once its claim runs out another
+    worker attempts the delivery; the first one's late outcome is not stored."""
+    make_endpoint(receiver)
+    credentials.create_credential(
+        alice, name="Mail", credential_type="api_key", data={"api_key": "k" * 32}
+    )
+    stalled = webhooks._claim()
+    assert stalled is not None and stalled.attempts == 1
+    assert webhooks.deliver_due() == {}  # claimed: nobody else takes it
+    make_due(stalled)  # the claim ran out
+    assert webhooks.deliver_due() == {"succeeded": 1}
+    late = webhooks._finish(
+        stalled, webhooks.Attempt(False, 500, "http_error", 10), now=timezone.now()
+    )
+    assert late is None
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts, delivery.last_http_status) == ("succeeded", 2, 204)

@@ -4,6 +4,7 @@
 it answers 204. ``requests`` holds ``(path, headers, body)`` of each request.
 """
 
+import ssl
 import threading
 import time
 from collections import deque
@@ -11,7 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Receiver:
-    def __init__(self):
+    def __init__(self, *, tls=None):
+        """``tls``: ``(cert.pem, key.pem)`` to serve HTTPS."""
         self.requests = []
         self.answers = deque()
         self._lock = threading.Lock()
@@ -43,6 +45,12 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        self.scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def start(self):
@@ -58,7 +66,7 @@ class Receiver:
         return self.server.server_address[1]
 
     def url(self, path="/hooks"):
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
     def answer(self, status, *, delay=0.0, headers=None, times=1):
         with self._lock:
