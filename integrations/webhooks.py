@@ -519,15 +519,19 @@ def signed_headers(endpoint, delivery, body, *, now=None):
 
 
 def _post(target, body, headers):
+    """POST ``body`` to the checked address; the answer's status code. Its body is
+    never read: a receiver cannot make a worker download anything."""
     timeout = _settings().WEBHOOK_TIMEOUT_SECONDS
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
     with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
-        return client.post(
+        with client.stream(
+            "POST",
             target.pinned_url,
             content=body.encode("utf-8"),
             headers={**headers, "host": target.host_header},
             extensions=extensions,
-        )
+        ) as response:
+            return response.status_code
 
 
 @dataclass
@@ -546,8 +550,7 @@ def _attempt(delivery) -> Attempt:
         target = check_url(delivery.endpoint.url)
         body = body_of(delivery)
         headers = signed_headers(delivery.endpoint, delivery, body)
-        response = _post(target, body, headers)
-        http_status = response.status_code
+        http_status = _post(target, body, headers)
         if 300 <= http_status < 400:
             error = "redirect_refused"
         elif not 200 <= http_status < 300:

@@ -727,3 +727,26 @@ def test_a_claim_that_runs_out_is_attempted_again_and_the_late_worker_records_no
     assert late is None
     delivery = WebhookDelivery.objects.get()
     assert (delivery.status, delivery.attempts, delivery.last_http_status) == ("succeeded", 2, 204)
+
+
+def test_an_oauth1_token_secret_that_cannot_be_opened_is_a_needs_reauth_event(
+    alice, fake, receiver, local_urls
+):
+    from tests.unreadable import spoil
+
+    make_endpoint(receiver, events=["integration.needs_reauth"])
+    provider = make_provider(fake, slug="o1", auth_type="oauth1")
+    integration, _ = tokens.connect(
+        alice,
+        provider,
+        {"oauth_token": "stored-oauth1-token", "oauth_token_secret": "stored-oauth1-secret"},
+        external_account_id="o1-acct",
+    )
+    spoil(integration, "token_secret", "tampered", "stored-oauth1-secret")
+    integration = type(integration).objects.get(pk=integration.pk)
+    with pytest.raises(tokens.TokenUnavailable):
+        tokens.get_signing_credentials(integration, purpose="sign")
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.event_type == "integration.needs_reauth"
+    assert delivery.payload["error_code"] == "token_unreadable"
+    assert delivery.payload["status"] == "needs_reauth"
