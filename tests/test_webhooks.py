@@ -10,6 +10,7 @@ import threading
 from datetime import timedelta
 from io import StringIO
 
+import django
 import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
@@ -326,7 +327,10 @@ def test_a_delivery_fails_after_the_last_retry(alice, receiver, settings):
 def test_an_endpoint_failing_for_a_day_is_disabled_with_a_log_line_and_an_email(
     alice, receiver, local_urls, settings, caplog
 ):
-    settings.ADMINS = ["ops@example.test"]
+    # Django 6 takes addresses; 5.2 (name, address) pairs, which 6.1 deprecates.
+    settings.ADMINS = (
+        ["ops@example.test"] if django.VERSION >= (6, 0) else [("Ops", "ops@example.test")]
+    )
     endpoint, _ = make_endpoint(receiver)
     for name in ("One", "Two"):
         credentials.create_credential(
@@ -682,7 +686,7 @@ def test_two_celery_sweeps_at_once_deliver_each_event_exactly_once(
         ({"WEBHOOK_TASK_ENGINE": "rq"}, ["integrations.E060"]),
         ({"WEBHOOK_RETRY_SCHEDULE_SECONDS": [5, "300"]}, ["integrations.E061"]),
         ({"WEBHOOK_RETRY_SCHEDULE_SECONDS": [5, -1]}, ["integrations.E061"]),
-        ({"WEBHOOK_TASK_ENGINE": "django", "WEBHOOK_RETRY_SCHEDULE_SECONDS": []}, []),
+        ({"WEBHOOK_TASK_ENGINE": None, "WEBHOOK_RETRY_SCHEDULE_SECONDS": []}, []),
     ],
 )
 def test_the_webhook_settings_are_checked_at_startup(settings, options, ids):
