@@ -43,5 +43,10 @@ register_settings(
         "PROVIDER_CATALOG_DIRS": ((), (list, tuple), None),
         # The Retry-After of a 503 answered while the cache or the database is down.
         "OUTAGE_RETRY_AFTER_SECONDS": (30, (int,), 1),
+        # How long a connect session's one-time URL (POST /api/connect-sessions/) can be opened.
+        "CONNECT_SESSION_TTL_SECONDS": (600, (int,), 1),
+        # The origins (scheme://host[:port]) a connect session may return to: its
+        # return_url's origin and the opener a popup posts its result to. Exact match.
+        "CONNECT_ALLOWED_ORIGINS": ((), (list, tuple), None),
     }
 )

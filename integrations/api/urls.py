@@ -3,7 +3,8 @@
     path("api/", include("integrations.api.urls")),
 
 ``providers/``, ``integrations/`` (+ ``{id}/refresh/``), ``credentials/``,
-``audit-events/``, ``auth/logout/`` and ``auth/logoutall/`` (revoke API tokens),
+``audit-events/``, ``connect-sessions/`` (one-time connect URLs),
+``auth/logout/`` and ``auth/logoutall/`` (revoke API tokens),
 the OpenAPI 3 schema at ``schema/`` and Swagger UI at
 ``docs/`` (its assets come from drf-spectacular-sidecar as static files: no
 CDN), both for signed-in users only. Any other path under the prefix is a JSON 404.
@@ -21,6 +22,7 @@ router.register("providers", views.ProviderViewSet, basename="provider")
 router.register("integrations", views.IntegrationViewSet, basename="integration")
 router.register("credentials", views.CredentialViewSet, basename="credential")
 router.register("audit-events", views.AuditEventViewSet, basename="auditevent")
+router.register("connect-sessions", views.ConnectSessionViewSet, basename="connectsession")
 
 urlpatterns = [
     *router.urls,
