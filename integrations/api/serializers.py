@@ -486,7 +486,9 @@ class ConnectSessionCreateSerializer(serializers.Serializer):
     metadata limits are the service's (:mod:`integrations.connect_sessions`)."""
 
     provider = StrictSlugField(
-        required=False, help_text="The provider's slug (optional when reconnecting)."
+        required=False,
+        allow_blank=True,
+        help_text="The provider's slug (optional when reconnecting).",
     )
     integration = serializers.UUIDField(
         required=False,
