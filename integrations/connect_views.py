@@ -133,12 +133,25 @@ def open_session(request, token):
     return _private(HttpResponseRedirect(url))
 
 
-def _connect_session_id(request):
-    """The connect session the callback's pending entry names, if it is one's."""
+def _connect_session_id(request, slug):
+    """The connect session the callback's pending entry names, if it is one's.
+
+    An OAuth 1.0a server may report an error without the request token
+    (``?error=access_denied``): then the newest OAuth 1.0a connect-session entry
+    of this provider in this browser's session is the one it answers. (OAuth 2
+    errors carry the state: RFC 6749 §4.1.2.1.)"""
     entry = oauth_flow.peek_pending(request, request.GET.get("state", ""))
     if entry is None:
         token = request.GET.get("oauth_token") or request.GET.get("denied") or ""
         entry = oauth_flow.peek_pending(request, token, session_key=oauth1_flow.SESSION_KEY)
+    if entry is None and "error" in request.GET and not request.GET.get("state"):
+        candidates = [
+            e
+            for e in oauth_flow.session_bucket(request, oauth1_flow.SESSION_KEY)["pending"].values()
+            if isinstance(e, dict) and e.get("cs") and e.get("p") == slug
+        ]
+        if candidates:
+            entry = max(candidates, key=lambda e: e.get("t", 0))
     return (entry or {}).get("cs")
 
 
@@ -149,7 +162,7 @@ def _connect_session_id(request):
 def callback(request, provider):
     """The provider's redirect back: a connect session's flow finishes here for
     the session's user; any other callback is :func:`integrations.views.callback`."""
-    session_id = _connect_session_id(request)
+    session_id = _connect_session_id(request, provider)
     if session_id is None:
         return views.callback(request, provider)
     provider = views._active_oauth_provider(provider)

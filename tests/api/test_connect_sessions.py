@@ -302,6 +302,18 @@ def test_denied_at_the_provider_returns_denied(alice_api, provider, fake):
     assert ConnectSession.objects.get().outcome == "denied"
 
 
+def test_a_callback_after_the_state_expired_returns_failed(alice_api, provider, fake, monkeypatch):
+    browser, response = open_url(new_url(alice_api))
+    back = consent(response["Location"])
+    later = oauth_flow._now() + 601
+    monkeypatch.setattr(oauth_flow, "_now", lambda: later)
+    response = browser.get("/integrations/callback/fake/", back)
+    query = query_of(response["Location"])
+    assert query["outcome"] == "failed" and query["error"] == "state_expired"
+    assert not Integration.objects.exists()
+    assert fake.requests_to("/token") == []  # refused before the code exchange
+
+
 def test_a_provider_failure_returns_failed_with_a_code(alice_api, provider, fake):
     fake.script("/token", 500, {"error": "server_error"}, times=3)
     _, response = run_flow(alice_api, fake)
