@@ -244,7 +244,7 @@ def claim(token, *, browser_user=None, ip_address=None):
     Refused (audited, :class:`ConnectSessionError`): ``unknown``, ``wrong_user``
     (the browser is signed in here as someone else), ``expired``, ``replayed``
     (used already: exactly one of any number of concurrent claims wins),
-    ``provider_unavailable``. The refused session, when known, is on the
+    ``user_inactive``, ``provider_unavailable``. The refused session, when known, is on the
     exception as ``session``."""
     digest = token_digest(token or "")
     session = (
@@ -264,6 +264,8 @@ def claim(token, *, browser_user=None, ip_address=None):
         error = "replayed"
     elif session.expires_at <= now:
         error = "expired"
+    elif not session.user.is_active:
+        error = "user_inactive"
     elif session.provider.status != Provider.Status.ACTIVE:
         error = "provider_unavailable"
     elif not ConnectSession.objects.filter(
@@ -278,7 +280,7 @@ def claim(token, *, browser_user=None, ip_address=None):
             ip_address=ip_address,
             detail=error if not signed_in or error == "wrong_user" else f"{error} (signed in)",
         )
-        if error in ("expired", "provider_unavailable"):
+        if error in ("expired", "user_inactive", "provider_unavailable"):
             finish(session, Outcome.FAILED, error=error)
         exc = ConnectSessionError(error)
         exc.session = session  # type: ignore[attr-defined]

@@ -258,6 +258,21 @@ def test_an_expired_url_is_refused_and_audited(alice_api, provider):
     assert ConnectSession.objects.get().outcome == "failed"
 
 
+def test_a_deactivated_user_or_provider_is_refused_when_opened(alice_api, alice, provider):
+    url = new_url(alice_api)
+    later = new_url(alice_api)
+    alice.is_active = False
+    alice.save()
+    _, response = open_url(url)
+    assert query_of(response["Location"])["error"] == "user_inactive"
+    alice.is_active = True
+    alice.save()
+    Provider.objects.update(status=Provider.Status.INACTIVE)
+    _, response = open_url(later)
+    assert query_of(response["Location"])["error"] == "provider_unavailable"
+    assert sorted(refusals()) == ["provider_unavailable", "user_inactive"]
+
+
 def test_an_unknown_token_is_a_404_and_audited(provider):
     response = Client().get("/integrations/connect-session/not-a-real-token/")
     assert response.status_code == 404
