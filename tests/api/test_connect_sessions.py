@@ -433,13 +433,30 @@ def test_hosted_form_cancel_returns_denied(alice_api, keyed):
 # -- one flow per URL, across threads ---------------------------------------------------
 
 
+class _AllReadFirst:
+    """``timezone`` for connect_sessions whose ``now()`` (called once a claim has
+    read the row, before it writes) waits for every caller: all of them see the
+    session unused, so only the conditional UPDATE can keep it single use."""
+
+    def __init__(self, callers):
+        self.barrier = threading.Barrier(callers)
+
+    def now(self):
+        try:
+            self.barrier.wait(timeout=10)
+        except threading.BrokenBarrierError:
+            pass
+        return timezone.now()
+
+
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_opens_start_exactly_one_flow(alice, provider, fake):
+def test_concurrent_opens_start_exactly_one_flow(alice, provider, fake, monkeypatch):
     from tests.api.conftest import _client
 
     url = new_url(_client(alice))
     callers = 6
     barrier = threading.Barrier(callers)
+    monkeypatch.setattr(connect_sessions, "timezone", _AllReadFirst(callers))
     locations = []
 
     def open_it():
