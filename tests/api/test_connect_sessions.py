@@ -484,3 +484,15 @@ def test_the_pending_entry_names_the_connect_session_not_the_token(alice_api, pr
     assert entry["cs"] == str(ConnectSession.objects.get().pk)
     token = path_of(url).rstrip("/").rsplit("/", 1)[1]
     assert token not in json.dumps(dict(browser.session.items()))
+
+
+def test_the_admin_lists_sessions_read_only_without_the_digest(alice_api, provider, admin_client):
+    new_url(alice_api, metadata={"store_id": "s-42"})
+    session = ConnectSession.objects.get()
+    listing = admin_client.get("/admin/integrations/connectsession/")
+    assert listing.status_code == 200 and APP.encode() in listing.content
+    page = admin_client.get(f"/admin/integrations/connectsession/{session.pk}/change/")
+    assert page.status_code == 200 and b"s-42" in page.content
+    assert session.token_digest.encode() not in page.content + listing.content
+    assert admin_client.get("/admin/integrations/connectsession/add/").status_code == 403
+    assert admin_client.post(page.request["PATH_INFO"], {"error": "x"}).status_code == 403
