@@ -171,12 +171,12 @@ def callback(request, provider):
     if session is None:
         known = ConnectSession.objects.filter(pk=session_id).first()
         connect_sessions.refuse_in_flow("finished", known, browser_user=request.user, ip_address=ip)
-        return _refused_page(request, "finished", provider)
+        return _refused_page(request, "finished")
     if request.user.is_authenticated and request.user.pk != session.user_id:
         connect_sessions.refuse_in_flow(
             "wrong_user", session, browser_user=request.user, ip_address=ip
         )
-        return _refused_page(request, "wrong_user", provider)
+        return _refused_page(request, "wrong_user")
     request.user = session.user
     try:
         authorization = views._flow(provider).complete_authorization(request, provider)
