@@ -70,11 +70,14 @@ _REFUSED = {
 }
 
 
-def _private(response):
-    # The one-time URL must not leak through Referer; the popup keeps its opener
-    # (a Cross-Origin-Opener-Policy of same-origin would cut it off).
+def _private(response, session=None):
+    """No Referer leaks the one-time URL. A popup session's pages keep their
+    opener: a Cross-Origin-Opener-Policy of same-origin (Django's default) would
+    cut the popup off from the app that opened it, so they say unsafe-none; every
+    other page keeps the project's policy."""
     response["Referrer-Policy"] = "no-referrer"
-    response["Cross-Origin-Opener-Policy"] = "unsafe-none"
+    if session is not None and session.mode == ConnectSession.Mode.POPUP:
+        response["Cross-Origin-Opener-Policy"] = "unsafe-none"
     return response
 
 
@@ -98,8 +101,8 @@ def _deliver(request, session, *, outcome=None, error=None):
             {"result": body, "payload": json.dumps(body), "origin": session.origin},
         )
         response["Content-Security-Policy"] = _POPUP_CSP
-        return _private(response)
-    return _private(HttpResponseRedirect(connect_sessions.result_url(session, body)))
+        return _private(response, session)
+    return _private(HttpResponseRedirect(connect_sessions.result_url(session, body)), session)
 
 
 @refuse_when_unavailable
@@ -119,7 +122,7 @@ def open_session(request, token):
     if provider.auth_type not in _OAUTH:
         ids = [i for i in request.session.get(FORM_SESSION_KEY, []) if isinstance(i, str)]
         request.session[FORM_SESSION_KEY] = [*ids, str(session.pk)][-10:]
-        return _private(redirect("integrations:connect-session-form", pk=session.pk))
+        return _private(redirect("integrations:connect-session-form", pk=session.pk), session)
     # The flow runs as the session's user, for this request only: nobody is logged in.
     request.user = session.user
     try:
@@ -130,7 +133,7 @@ def open_session(request, token):
         logger.warning("cannot start connect session for provider %s: %s", provider.slug, exc.code)
         connect_sessions.finish(session, Outcome.FAILED, error=exc.code)
         return _deliver(request, session)
-    return _private(HttpResponseRedirect(url))
+    return _private(HttpResponseRedirect(url), session)
 
 
 def _connect_session_id(request, slug):
@@ -281,5 +284,6 @@ def session_form(request, pk):
             request,
             "integrations/connect_session_form.html",
             {"form": form, "provider": provider},
-        )
+        ),
+        session,
     )

@@ -204,6 +204,8 @@ def test_the_url_runs_the_flow_for_the_api_user_without_logging_anyone_in(
     browser, response = run_flow(alice_api, fake, metadata={"store_id": "s-42"})
     assert response.status_code == 302, response.content
     assert response["Referrer-Policy"] == "no-referrer"
+    # Not a popup: the project's opener policy stands (Django's same-origin).
+    assert response["Cross-Origin-Opener-Policy"] == "same-origin"
     location = response["Location"]
     assert location.startswith(f"{APP}/integrations/done?")
     query = query_of(location)
