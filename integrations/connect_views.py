@@ -116,7 +116,9 @@ def open_session(request, token):
     except ConnectSessionError as exc:
         known = getattr(exc, "session", None)
         if known is None or exc.code == "wrong_user":
-            return _refused_page(request, exc.code)
+            # Redirected, so that the 4xx Django logs ("Forbidden: <path>") names a
+            # URL without the token.
+            return _private(redirect("integrations:connect-session-refused", code=exc.code))
         return _deliver(request, known, outcome=Outcome.FAILED, error=exc.code)
     provider = session.provider
     if provider.auth_type not in _OAUTH:
@@ -134,6 +136,15 @@ def open_session(request, token):
         connect_sessions.finish(session, Outcome.FAILED, error=exc.code)
         return _deliver(request, session)
     return _private(HttpResponseRedirect(url), session)
+
+
+@never_cache
+@require_GET
+def refused(request, code):
+    """Why a one-time URL was refused (already audited when it was)."""
+    if code not in ("unknown", "wrong_user"):
+        code = "unknown"
+    return _refused_page(request, code)
 
 
 def _connect_session_id(request, slug):

@@ -27,5 +27,10 @@ urlpatterns = [
         connect_views.session_form,
         name="connect-session-form",
     ),
+    path(
+        "connect-session/refused/<slug:code>/",
+        connect_views.refused,
+        name="connect-session-refused",
+    ),
     path("connect-session/<str:token>/", connect_views.open_session, name="connect-session"),
 ]

@@ -276,17 +276,23 @@ def test_a_deactivated_user_or_provider_is_refused_when_opened(alice_api, alice,
 
 
 def test_an_unknown_token_is_a_404_and_audited(provider):
-    response = Client().get("/integrations/connect-session/not-a-real-token/")
+    response = Client().get("/integrations/connect-session/not-a-real-token/", follow=True)
+    assert response.redirect_chain == [("/integrations/connect-session/refused/unknown/", 302)]
     assert response.status_code == 404
     assert refusals() == ["unknown"]
 
 
-def test_a_browser_signed_in_as_another_user_is_refused(alice_api, bob, provider, fake):
+def test_a_browser_signed_in_as_another_user_is_refused(alice_api, bob, provider, fake, caplog):
     url = new_url(alice_api)
     bobs_browser = Client()
     bobs_browser.force_login(bob)
-    response = bobs_browser.get(path_of(url))
+    # As Django's default logging does (this project's logs only errors there).
+    caplog.set_level("WARNING", logger="django.request")
+    response = bobs_browser.get(path_of(url), follow=True)
     assert response.status_code == 403
+    assert response.redirect_chain == [("/integrations/connect-session/refused/wrong_user/", 302)]
+    # The 403 Django logs names the refusal page, not the still valid one-time URL.
+    assert "Forbidden" in caplog.text and path_of(url) not in caplog.text
     assert refusals() == ["wrong_user"]
     assert AuditEvent.objects.get(action="connect_refused").actor == bob
     # Not burned: the browser it was meant for can still use it.
