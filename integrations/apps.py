@@ -19,6 +19,7 @@ APP_EXTRA_MODULES = (
     "httpx",
     "django_ratelimit",
     "tenacity",
+    "jsonschema",
 )
 
 

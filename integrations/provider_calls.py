@@ -42,6 +42,7 @@ from .models import AuditEvent, Credential, Integration
 from .provider_http import NoRedirects
 from .redaction import redact
 from .sealed.redaction import mask_query_parameters, register_query_parameter
+from .token_answers import API_BASE_URL, KEPT_KEY, checked_base_url
 from .token_errors import ReauthorizationRequired
 from .token_reading import get_signing_credentials, get_valid_token
 from .token_refresh import refresh_rejected
@@ -152,10 +153,31 @@ def checked_allowed_hosts(allowed_hosts):
     return tuple(host.lower() for host in allowed_hosts)
 
 
-def _allowed(allowed_hosts, provider):
+def api_base_url(integration):
+    """The base URL of ``integration``'s calls: the ``api_base_url`` kept from
+    its token answer (the provider's ``token_response.keep``, e.g. Salesforce's
+    ``instance_url``), else its provider's ``base_url`` (``""`` if neither),
+    without a trailing slash. A kept value that is not a safe URL (edited by
+    hand) is ImproperlyConfigured."""
+    kept = (integration.metadata or {}).get(KEPT_KEY)
+    value = kept.get(API_BASE_URL) if isinstance(kept, dict) else None
+    if value:
+        try:
+            return checked_base_url(value).rstrip("/")
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"integration {integration.pk}: metadata {KEPT_KEY}.{API_BASE_URL} "
+                "must be an https URL"
+            ) from None
+    return (integration.provider.base_url or "").rstrip("/")
+
+
+def _allowed(allowed_hosts, provider, base_url=None):
     if allowed_hosts != PROVIDER_HOSTS:
         return allowed_hosts
-    host = urlsplit(provider.base_url).hostname if provider is not None else None
+    if base_url is None:
+        base_url = provider.base_url if provider is not None else ""
+    host = urlsplit(base_url).hostname if base_url else None
     if not host:
         raise ImproperlyConfigured(
             "allowed_hosts='provider' needs the provider's base_url"
@@ -164,15 +186,17 @@ def _allowed(allowed_hosts, provider):
     return (host.lower(),)
 
 
-def refuse_other_hosts(allowed_hosts, provider, url, *, actor, target, purpose):
-    """Raise :class:`HostNotAllowed` (audited) unless ``url``'s host is allowed."""
+def refuse_other_hosts(allowed_hosts, provider, url, *, actor, target, purpose, base_url=None):
+    """Raise :class:`HostNotAllowed` (audited) unless ``url``'s host is allowed.
+    ``base_url`` (a connection's own, :func:`api_base_url`) replaces the
+    provider's ``base_url`` for ``allowed_hosts="provider"``."""
     if allowed_hosts is None:
         return
     try:
         host = (urlsplit(str(url)).hostname or "").lower()
     except ValueError:
         host = ""
-    if host and validate_host(host, _allowed(allowed_hosts, provider)):
+    if host and validate_host(host, _allowed(allowed_hosts, provider, base_url)):
         return
     audit.record(
         AuditEvent.Action.USE,
@@ -261,6 +285,9 @@ class IntegrationTokens:
                 actor=self.actor,
                 target=integration,
                 purpose=self.purpose,
+                base_url=(
+                    api_base_url(integration) if self.allowed_hosts == PROVIDER_HOSTS else None
+                ),
             )
         if is_oauth1(integration):
             if url is not None:

@@ -12,7 +12,13 @@ the package imports it.
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 
-from .provider_calls import IntegrationTokens, ProviderCallAuth, ProviderCallSession
+from .host_metadata import filter_by_tags, set_host_metadata, validate_host_metadata
+from .provider_calls import (
+    IntegrationTokens,
+    ProviderCallAuth,
+    ProviderCallSession,
+    api_base_url,
+)
 from .provider_data import TokenResponseError, parse_scopes
 from .revocation import Disconnection, disconnect
 from .scheduled_refresh import RefreshReport, refresh_expiring
@@ -85,6 +91,7 @@ async def arefresh_integration(integration, **options):
 
 
 __all__ = [
+    "api_base_url",
     "DatabaseUnavailable",
     "Disconnection",
     "Outcome",
@@ -104,6 +111,7 @@ __all__ = [
     "arefresh_integration",
     "connect",
     "disconnect",
+    "filter_by_tags",
     "get_integration",
     "get_signing_credentials",
     "get_valid_token",
@@ -115,5 +123,7 @@ __all__ = [
     "refresh_integration",
     "refresh_rejected",
     "session",
+    "set_host_metadata",
     "store_token_response",
+    "validate_host_metadata",
 ]

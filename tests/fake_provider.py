@@ -18,14 +18,27 @@ Strictness a test can switch on, as certified providers behave:
   (OpenID Connect Core §11), as panva's oidc-provider does.
 * ``scopes_supported`` (a list): discovery lists it, and ``/authorize`` answers
   ``error=invalid_scope`` to any other scope, as django-oauth-toolkit does.
+
+Token-endpoint quirks (issue 26; the provider catalog's ``token_response``,
+``refresh``, ``pkce`` and ``token_endpoint_auth_method``), each a switch, all
+off by default (see "token-endpoint quirks" below): a form-encoded answer, the
+token nested under a key, ``expires`` instead of ``expires_in``, errors inside
+a 200 (``{"ok": false, "error": ...}``), ``instance_url`` in the answer, client
+authentication by HTTP Basic only, PKCE required or unsupported, no refresh
+token, a refresh token that does not rotate, codes that must be known and are
+single use, and (``revoke_on_reuse()``) rotation with reuse detection. ``/api/me``
+is an API endpoint that accepts only access tokens this fake issued and did not
+revoke.
 """
 
+import base64
+import hashlib
 import json
 import threading
 import time
 from collections import defaultdict, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from joserfc import jwt
 from joserfc.jwk import RSAKey
@@ -59,6 +72,7 @@ class FakeProvider:
         # test breaks something of ours there (the provider has acted by then).
         self.on_answer = None
         self.losses = deque()  # (path, seconds): answers made, then never sent
+        self._init_token_quirks()
         self._lock = threading.Lock()
         self.key = _signing_key()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -123,12 +137,155 @@ class FakeProvider:
             code = f"fake-code-{len(self.grants) + 1:04d}"
             self.grants[code] = dict(query)
         params = {"code": code, "state": query.get("state", "")}
+        refused = self._authorize_refused(query)
+        if refused:
+            params = {"error": refused, "state": query.get("state", "")}
         unsupported = set(query.get("scope", "").split()) - set(self.scopes_supported or ())
         if self.scopes_supported is not None and unsupported:
             params = {"error": "invalid_scope", "state": query.get("state", "")}
         if self.iss_parameter_supported:
             params["iss"] = self.issuer
         return query.get("redirect_uri", ""), params
+
+    # -- token-endpoint quirks (issue 26) ------------------------------------------
+
+    def _init_token_quirks(self):
+        self.token_format = "json"  # "form": answers are x-www-form-urlencoded
+        self.token_path = None  # "data": the token fields nested under this key
+        self.expires_field = None  # "expires": the lifetime there, not in expires_in
+        # Answers carry "ok": true; an error is a 200 {"ok": false, "error": code}.
+        self.ok_envelope = False
+        self.instance_url = None  # put in every token answer as instance_url
+        # "client_secret_basic": any other client authentication is a 401 invalid_client
+        # (with client_secret set, the secret must match too).
+        self.require_client_auth = None
+        self.client_secret = None
+        self.pkce = None  # "required" | "unsupported"
+        self.issue_refresh_tokens = True  # False: no refresh token, ever
+        self.rotate_refresh_tokens = True  # False: a refresh answer has no new one
+        self.known_codes_only = False  # a code must come from /authorize, once
+        self.used_codes = set()
+        self.api_tokens = set()  # access tokens /api/me accepts
+        self.revoked = []  # tokens /revoke was asked to revoke
+        self.reuse = None  # the RevokeOnReuse handler, once revoke_on_reuse()
+
+    def revoke_on_reuse(self):
+        """Rotate refresh tokens with reuse detection (tests/reuse_detection.py):
+        a reused refresh token revokes the grant, and /api/me then refuses its
+        access tokens."""
+        from tests.reuse_detection import RevokeOnReuse
+
+        self.reuse = RevokeOnReuse(self)
+        return self.reuse
+
+    def _token_error(self, status, code):
+        if self.ok_envelope:
+            return 200, {"ok": False, "error": code}
+        return status, {"error": code}
+
+    def _client_auth_refused(self, form, headers):
+        """A 401 invalid_client unless the client authenticated as required."""
+        if self.require_client_auth != "client_secret_basic":
+            return None
+        scheme, _, value = headers.get("Authorization", "").partition(" ")
+        try:
+            pair = base64.b64decode(value, validate=True).decode() if scheme == "Basic" else ""
+        except ValueError:
+            pair = ""
+        client_id, _, secret = pair.partition(":")
+        matches = unquote(client_id) == self.client_id and (
+            self.client_secret is None or unquote(secret) == self.client_secret
+        )
+        if not matches or "client_secret" in form:
+            return 401, {"error": "invalid_client"}, {"WWW-Authenticate": 'Basic realm="fake"'}
+        return None
+
+    def _authorize_refused(self, query):
+        """PKCE required: a code_challenge (S256); unsupported: none."""
+        challenge = query.get("code_challenge")
+        if self.pkce == "required" and (
+            not challenge or query.get("code_challenge_method") != "S256"
+        ):
+            return "invalid_request"
+        if self.pkce == "unsupported" and (challenge or "code_challenge_method" in query):
+            return "invalid_request"
+        return None
+
+    def _code_refused(self, form):
+        """The checks of a code exchange the switches ask for: an error code or None."""
+        code = form.get("code")
+        grant = self.grants.get(code)
+        if self.known_codes_only:
+            with self._lock:
+                if grant is None or code in self.used_codes:
+                    return "invalid_code" if self.ok_envelope else "invalid_grant"
+                self.used_codes.add(code)
+        verifier = form.get("code_verifier")
+        if self.pkce == "unsupported" and verifier is not None:
+            return "invalid_request"
+        if self.pkce == "required":
+            challenge = (grant or {}).get("code_challenge")
+            if not verifier or not challenge:
+                return "invalid_grant"
+            digest = hashlib.sha256(verifier.encode()).digest()
+            if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != challenge:
+                return "invalid_grant"
+        return None
+
+    def _token_endpoint(self, form, headers):
+        refused = self._client_auth_refused(form, headers)
+        if refused is not None:
+            return refused
+        if form.get("grant_type") == "authorization_code":
+            code = self._code_refused(form)
+            if code:
+                return self._token_error(400, code)
+        handler = self.handlers.get("/token")
+        answer = handler(form, headers) if handler else self.issue(form)
+        return self.shape_token_answer(*answer, grant_type=form.get("grant_type"))
+
+    def shape_token_answer(self, status, body, headers=None, *, grant_type=None):
+        """A plain answer made as the switches say: (status, body[, headers])."""
+        if not isinstance(body, dict):
+            return (status, body, headers) if headers else (status, body)
+        body = dict(body)
+        if "access_token" in body:
+            if not self.issue_refresh_tokens or (
+                not self.rotate_refresh_tokens and grant_type == "refresh_token"
+            ):
+                body.pop("refresh_token", None)
+            self.api_tokens.add(body["access_token"])
+            if self.expires_field and "expires_in" in body:
+                body[self.expires_field] = body.pop("expires_in")
+            if self.instance_url is not None:
+                body["instance_url"] = self.instance_url
+            if self.token_path:
+                names = ("access_token", "refresh_token", "token_type", "scope", "id_token")
+                names += ("expires_in", self.expires_field or "expires_in")
+                body = {
+                    **{k: v for k, v in body.items() if k not in names},
+                    self.token_path: {k: v for k, v in body.items() if k in names},
+                }
+            if self.ok_envelope:
+                body = {"ok": True, **body}
+        elif "error" in body and self.ok_envelope:
+            status, body = 200, {"ok": False, "error": body["error"]}
+        if self.token_format == "form":
+            flat = {k: v for k, v in body.items() if isinstance(v, (str, int, bool))}
+            content_type = {"Content-Type": "application/x-www-form-urlencoded"}
+            return status, urlencode(flat), {**(headers or {}), **content_type}
+        return (status, body, headers) if headers else (status, body)
+
+    def api_me(self, headers):
+        """An API endpoint: the caller's account, for an access token issued here,
+        not revoked (nor its grant, under reuse detection)."""
+        scheme, _, token = headers.get("Authorization", "").partition(" ")
+        accepted = scheme == "Bearer" and token in self.api_tokens and token not in self.revoked
+        if accepted and self.reuse is not None and token in self.reuse.grant_of:
+            accepted = self.reuse.grant_active(token)
+        if not accepted:
+            return 401, {"error": "invalid_token"}
+        return 200, {**self.userinfo, "host": headers.get("Host", "")}
 
     def requests_to(self, path):
         return [r for r in self.requests if r["path"] == path]
@@ -202,12 +359,19 @@ class FakeProvider:
         if path == "/authorize":
             redirect_uri, params = self.authorize(form)
             return 302, "", {"Location": f"{redirect_uri}?{urlencode(params)}"}
+        if path == "/token":
+            return self._token_endpoint(form, headers)
         if path in self.handlers:
             return self.handlers[path](form, headers)
-        if path == "/token":
-            return self.issue(form)
         if path == "/revoke":
+            refused = self._client_auth_refused(form, headers)
+            if refused is not None:
+                return refused
+            if form.get("token"):
+                self.revoked.append(form["token"])
             return 200, ""
+        if path == "/api/me":
+            return self.api_me(headers)
         if path == "/userinfo":
             if not headers.get("Authorization", "").startswith("Bearer "):
                 return 401, {"error": "invalid_token"}
@@ -245,12 +409,18 @@ class FakeProvider:
                     time.sleep(stall)
                     self.close_connection = True  # the answer is lost
                     return
-                payload = json.dumps(body).encode() if isinstance(body, dict) else body.encode()
+                if isinstance(body, bytes):  # sent as it is (not UTF-8, say)
+                    payload = body
+                else:
+                    payload = json.dumps(body).encode() if isinstance(body, dict) else body.encode()
                 self.send_response(status)
-                self.send_header(
-                    "Content-Type", "application/json" if isinstance(body, dict) else "text/plain"
-                )
-                for name, value in (extra[0] if extra else {}).items():
+                extra_headers = extra[0] if extra else {}
+                if "Content-Type" not in extra_headers:
+                    self.send_header(
+                        "Content-Type",
+                        "application/json" if isinstance(body, dict) else "text/plain",
+                    )
+                for name, value in extra_headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()

@@ -11,6 +11,7 @@ Entries that fail the catalog's checks are left out and reported by
 """
 
 import copy
+import difflib
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -22,7 +23,6 @@ from .._typing import User
 from ..conf import app_settings
 from ..models import AuditEvent, Provider
 from .catalog import CATALOG_DIR, CatalogError, check_url_value, load_catalog
-from .presets import PRESETS as _EARLIER_PRESETS
 
 __all__ = [
     "PRESETS",
@@ -34,10 +34,7 @@ __all__ = [
 
 _CATALOG = load_catalog(CATALOG_DIR, *app_settings.PROVIDER_CATALOG_DIRS)
 # Slug -> entry (plain JSON-like data): deep-copy before changing one (get_preset does).
-PRESETS: dict[str, dict[str, Any]] = {
-    **{k: v for k, v in _EARLIER_PRESETS.items() if k not in _CATALOG.entries},
-    **_CATALOG.entries,
-}
+PRESETS: dict[str, dict[str, Any]] = _CATALOG.entries
 
 
 def catalog_errors() -> list[CatalogError]:
@@ -83,7 +80,13 @@ def get_preset(key: str) -> dict[str, Any]:
     try:
         return copy.deepcopy(PRESETS[key])
     except KeyError:
-        raise KeyError(f"unknown provider preset {key!r}; known: {', '.join(PRESETS)}") from None
+        close = difflib.get_close_matches(str(key), PRESETS, n=3)
+        hint = (
+            f"; did you mean {', '.join(close)}?"
+            if close
+            else " (see docs/reference/provider-catalog.md)"
+        )
+        raise KeyError(f"unknown provider preset {key!r}{hint}") from None
 
 
 # Auth types whose provider issues the app a client id (the others' users bring keys).
