@@ -19,30 +19,24 @@ replayed, expired, another user's, a wrong origin) is audited as
 """
 
 import hashlib
-import json
 import secrets
 import uuid
 from datetime import timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from . import audit
 from .conf import app_settings
+from .host_metadata import validate_host_metadata
 from .models import AuditEvent, ConnectSession, Integration, Provider
-from .sealed.jsonlimits import JSONLimitError, check_json_value
 
 Action = AuditEvent.Action
 Outcome = ConnectSession.Outcome
 
-# Metadata the host app attaches to the integration: a JSON object, at most this
-# many bytes as compact JSON and MAX_METADATA_DEPTH containers deep.
-MAX_METADATA_BYTES = 16 * 1024
-MAX_METADATA_DEPTH = 10
-# Keys of an integration's metadata the connect flow writes itself.
-RESERVED_METADATA_KEYS = frozenset({"identity"})
 MAX_RETURN_URL_LENGTH = 2000
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -107,33 +101,17 @@ def token_digest(token):
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def check_metadata(metadata):
-    """``metadata`` if it is a JSON object within the limits; else a
-    :class:`ConnectSessionError` (``metadata_invalid``) that never quotes it."""
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, dict):
-        raise ConnectSessionError("metadata_invalid", _("metadata must be a JSON object."))
+def check_host_data(metadata, tags):
+    """``(metadata, tags)`` cleaned, within the limits of the integration's
+    ``host_metadata`` and ``tags`` (:mod:`.metadata_fields`); ``{}``/``[]`` when
+    not given. Else a :class:`ConnectSessionError` (``metadata_invalid``,
+    ``tags_invalid``) whose message never quotes the value."""
     try:
-        check_json_value(metadata, max_depth=MAX_METADATA_DEPTH)
-        size = len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode())
-    except JSONLimitError as exc:
-        raise ConnectSessionError("metadata_invalid", str(exc)) from None
-    except (TypeError, ValueError):
-        raise ConnectSessionError("metadata_invalid", _("metadata must be JSON.")) from None
-    if size > MAX_METADATA_BYTES:
-        raise ConnectSessionError(
-            "metadata_too_large",
-            _("metadata is larger than %(limit)d bytes.") % {"limit": MAX_METADATA_BYTES},
-        )
-    reserved = sorted(RESERVED_METADATA_KEYS & set(metadata))
-    if reserved:
-        raise ConnectSessionError(
-            "metadata_reserved",
-            _("metadata cannot set %(keys)s: the connect flow writes it.")
-            % {"keys": ", ".join(reserved)},
-        )
-    return metadata
+        metadata, tags = validate_host_metadata(metadata=metadata, tags=tags)
+    except ValidationError as exc:
+        field = "metadata" if "metadata" in exc.message_dict else "tags"
+        raise ConnectSessionError(f"{field}_invalid", "; ".join(exc.message_dict[field])) from None
+    return metadata or {}, tags or []
 
 
 def _refuse(code, *, actor, ip_address=None, session=None, provider=None, detail=""):
@@ -156,6 +134,7 @@ def create(
     return_url="",
     origin="",
     metadata=None,
+    tags=None,
     integration=None,
     ip_address=None,
 ):
@@ -164,7 +143,8 @@ def create(
 
     Refused (audited, :class:`ConnectSessionError`) before anything is stored:
     a return URL or popup origin not allowed, metadata beyond the limits, an
-    integration that is not ``user``'s or not at ``provider``."""
+    integration that is not ``user``'s or not at ``provider``. ``metadata`` and
+    ``tags`` become the connected integration's ``host_metadata`` and ``tags``."""
     if mode not in ConnectSession.Mode.values:
         raise ConnectSessionError("mode_invalid", _("mode must be redirect or popup."))
     if return_url:
@@ -197,7 +177,7 @@ def create(
                 "return_url_required", _("A redirect-mode session needs a return_url.")
             )
         result_origin = return_origin
-    metadata = check_metadata(metadata)
+    metadata, tags = check_host_data(metadata, tags)
     if integration is not None:
         if integration.owner_id != user.pk:
             _refuse(
@@ -223,6 +203,7 @@ def create(
             return_url=return_url or "",
             origin=result_origin or "",
             metadata=metadata,
+            tags=tags,
             expires_at=timezone.now() + timedelta(seconds=app_settings.CONNECT_SESSION_TTL_SECONDS),
         )
         audit.record(

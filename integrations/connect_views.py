@@ -20,6 +20,7 @@ import json
 import logging
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
@@ -213,20 +214,27 @@ def callback(request, provider):
         views._record_failure(request, provider, "wrong_account", ip)
         connect_sessions.finish(session, Outcome.FAILED, error="wrong_account")
         return _deliver(request, session)
-    metadata = dict(session.metadata or {})
-    if authorization.claims:
-        metadata["identity"] = authorization.claims
     try:
-        integration, _created = tokens.connect(
-            session.user,
-            provider,
-            authorization.token,
-            external_account_id=authorization.external_account_id,
-            label=authorization.label,
-            requested_scopes=authorization.requested_scopes,
-            metadata=metadata or None,
-            ip_address=ip,
-        )
+        with transaction.atomic():
+            integration, _created = tokens.connect(
+                session.user,
+                provider,
+                authorization.token,
+                external_account_id=authorization.external_account_id,
+                label=authorization.label,
+                requested_scopes=authorization.requested_scopes,
+                metadata={"identity": authorization.claims} if authorization.claims else None,
+                ip_address=ip,
+            )
+            # The host app's ids, checked when the session was made (given: replaced).
+            if session.metadata or session.tags:
+                tokens.set_host_metadata(
+                    integration,
+                    metadata=session.metadata or None,
+                    tags=session.tags or None,
+                    actor=session.user,
+                    ip_address=ip,
+                )
     except (tokens.TokenResponseError, tokens.ValidationError):
         views._record_failure(request, provider, "invalid_token_response", ip)
         connect_sessions.finish(session, Outcome.FAILED, error="invalid_token_response")

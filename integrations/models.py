@@ -447,7 +447,9 @@ class ConnectSession(TimestampedModel):
     origin = models.CharField(
         max_length=300, blank=True, help_text=_("Where the result goes: scheme://host[:port].")
     )
+    # What the connected integration gets as its host_metadata and tags.
     metadata = LimitedJSONField(default=dict, blank=True)
+    tags = LimitedJSONField(default=list, blank=True)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

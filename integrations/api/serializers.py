@@ -586,11 +586,12 @@ class ConnectSessionCreateSerializer(serializers.Serializer):
         help_text="Popup mode: the opener's origin (scheme://host[:port]) the result is "
         "posted to; defaults to return_url's. Must be allowed.",
     )
-    metadata = serializers.JSONField(
+    metadata = HostMetadataField(
         required=False,
-        help_text="Non-secret JSON object attached to the integration (your own ids); "
-        "at most 16 KiB and 10 levels deep.",
+        help_text="Your own ids (a JSON object; not sealed, never a secret): the connected "
+        "integration's metadata, within its limits. Checked before the flow starts.",
     )
+    tags = TagsField(required=False, help_text="The connected integration's tags.")
 
     def validate(self, attrs):
         if not attrs.get("provider") and not attrs.get("integration"):

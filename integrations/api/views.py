@@ -585,7 +585,8 @@ class ConnectSessionViewSet(APIViewSetMixin, viewsets.GenericViewSet):
                 mode=values["mode"],
                 return_url=values.get("return_url", ""),
                 origin=values.get("origin", ""),
-                metadata=values.get("metadata"),
+                metadata=values.get("host_metadata"),
+                tags=values.get("tags"),
                 integration=integration,
                 ip_address=client_ip(request),
             )
@@ -595,7 +596,9 @@ class ConnectSessionViewSet(APIViewSetMixin, viewsets.GenericViewSet):
                 "return_url_required": "return_url",
                 "integration_not_found": "integration",
                 "integration_provider_mismatch": "integration",
-            }.get(exc.code, "metadata" if exc.code.startswith("metadata") else "non_field_errors")
+                "metadata_invalid": "metadata",
+                "tags_invalid": "tags",
+            }.get(exc.code, "non_field_errors")
             raise serializers.ValidationError({field: [exc.message]}) from None
         session.url = request.build_absolute_uri(
             reverse("integrations:connect-session", args=[token])

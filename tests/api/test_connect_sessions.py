@@ -172,10 +172,11 @@ def test_redirect_mode_needs_a_return_url(alice_api, provider):
     [
         ["not", "an", "object"],
         "text",
-        {"big": "x" * (connect_sessions.MAX_METADATA_BYTES + 1)},
+        {"big": "x" * (16 * 1024 + 1)},
         {"deep": json.loads("[" * 12 + "]" * 12)},
         {"nul": "a\u0000b"},
-        {"identity": {"sub": "forged"}},  # the flow's own key
+        {f"k{i}": i for i in range(51)},
+        {"": "empty key"},
     ],
 )
 def test_metadata_beyond_the_limits_is_refused(alice_api, provider, metadata):
@@ -183,6 +184,16 @@ def test_metadata_beyond_the_limits_is_refused(alice_api, provider, metadata):
     assert response.status_code == 400, response.content
     assert "metadata" in response.json()["error"]["fields"]
     assert "x" * 100 not in response.content.decode()  # the value is not echoed
+    assert not ConnectSession.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "tags", ["shop-1", ["Not A Slug"], ["x"] * 0 + [f"t{i}" for i in range(21)]]
+)
+def test_tags_beyond_the_limits_are_refused(alice_api, provider, tags):
+    response = create(alice_api, tags=tags)
+    assert response.status_code == 400, response.content
+    assert "tags" in response.json()["error"]["fields"]
     assert not ConnectSession.objects.exists()
 
 
@@ -201,7 +212,9 @@ def test_another_users_integration_cannot_be_reconnected(alice_api, bob_api, ali
 def test_the_url_runs_the_flow_for_the_api_user_without_logging_anyone_in(
     alice_api, alice, provider, fake
 ):
-    browser, response = run_flow(alice_api, fake, metadata={"store_id": "s-42"})
+    browser, response = run_flow(
+        alice_api, fake, metadata={"store_id": "s-42"}, tags=["shop-42", "eu"]
+    )
     assert response.status_code == 302, response.content
     assert response["Referrer-Policy"] == "no-referrer"
     # Not a popup: the project's opener policy stands (Django's same-origin).
@@ -214,7 +227,10 @@ def test_the_url_runs_the_flow_for_the_api_user_without_logging_anyone_in(
     assert query["outcome"] == "connected"
     assert query["integration_id"] == str(integration.pk)
     assert "error" not in query
-    assert integration.metadata["store_id"] == "s-42"
+    # The host app's ids go to its own columns; the app's metadata keeps the identity.
+    assert integration.host_metadata == {"store_id": "s-42"}
+    assert integration.tags == ["shop-42", "eu"]
+    assert "store_id" not in integration.metadata
     assert integration.metadata["identity"]["sub"] == "fake-user-1"
     assert "fake-access" not in location
     session = ConnectSession.objects.get()

@@ -81,7 +81,7 @@ def test_oauth2_connect_session_against_the_demo_provider(site, alice):
         "outcome": "connected",
         "integration_id": str(integration.pk),
     }
-    assert integration.metadata["workspace"] == "w-9"
+    assert integration.host_metadata == {"workspace": "w-9"}
     assert integration.label == "alice@demo.test"
     # No token reached the browser at any step of the site's.
     access_token = str(integration.access_token)

@@ -206,7 +206,7 @@ def test_a_page_on_another_origin_connects_through_a_popup(page, site, spa, alic
     assert answer["integration_id"] == str(integration.pk)
     assert answer["connect_session_id"] == session["id"]
     assert answer["error"] == "" and answer["provider"] == "demo"
-    assert integration.metadata["store"] == "s-1"
+    assert integration.host_metadata == {"store": "s-1"}
     assert ConnectSession.objects.get(pk=session["id"]).outcome == "connected"
     # connect.js (or the result page itself) closes the popup.
     for _ in range(100):
