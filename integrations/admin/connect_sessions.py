@@ -38,6 +38,7 @@ class ConnectSessionAdmin(SealedLookupsAdminMixin, admin.ModelAdmin):
         "return_url",
         "origin",
         "metadata",
+        "tags",
         "created_at",
         "expires_at",
         "used_at",
