@@ -80,14 +80,26 @@ def origin_of(url):
     return f"{scheme}://{host}:{port}"
 
 
+def bare_origin(value):
+    """``origin_of(value)`` when ``value`` is an origin alone (a trailing "/" at
+    most: no path, query or fragment), else ``None``."""
+    origin = origin_of(value)
+    if origin is None:
+        return None
+    parts = urlsplit(value)
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "?" in value or "#" in value:
+        return None
+    return origin
+
+
 def allowed_origins():
-    origins = set()
-    for entry in app_settings.CONNECT_ALLOWED_ORIGINS:
-        origin = origin_of(entry)
-        # An entry is an origin: a path (even "/") would be a configuration mistake.
-        if origin and urlsplit(entry).path in ("", "/"):
-            origins.add(origin)
-    return origins
+    """The origins of ``CONNECT_ALLOWED_ORIGINS`` (an entry that is not an origin
+    alone is a configuration mistake and is ignored)."""
+    return {
+        origin
+        for origin in map(bare_origin, app_settings.CONNECT_ALLOWED_ORIGINS)
+        if origin is not None
+    }
 
 
 def is_allowed_origin(origin):
@@ -159,9 +171,7 @@ def create(
         return_origin = None
     if mode == ConnectSession.Mode.POPUP:
         if origin:
-            wanted = origin_of(origin)
-            if wanted is None or urlsplit(origin).path not in ("", "/"):
-                wanted = None
+            wanted = bare_origin(origin)
         else:
             wanted = return_origin
         if not is_allowed_origin(wanted):

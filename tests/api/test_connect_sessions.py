@@ -150,14 +150,24 @@ def test_allowed_origins_match_exactly_with_the_default_port(alice_api, provider
     assert create(alice_api, return_url="http://localhost:8123/cb").status_code == 201
 
 
+def test_an_allowed_entry_that_is_not_an_origin_allows_nothing(alice_api, provider, settings):
+    settings.INTEGRATIONS = {
+        **settings.INTEGRATIONS,
+        "CONNECT_ALLOWED_ORIGINS": [f"{APP}/path", f"{APP}?q", "*", "app.example"],
+    }
+    assert create(alice_api).status_code == 400
+    assert connect_sessions.allowed_origins() == set()
+
+
 def test_popup_origin_must_be_allowed(alice_api, provider):
     refused = create(alice_api, mode="popup", return_url="", origin="https://evil.example")
     assert refused.status_code == 400 and "origin" in refused.json()["error"]["fields"]
     with_path = create(alice_api, mode="popup", return_url="", origin=f"{APP}/path")
     assert with_path.status_code == 400
     assert create(alice_api, mode="popup", return_url="", origin="*").status_code == 400
+    assert create(alice_api, mode="popup", return_url="", origin=f"{APP}?x=1").status_code == 400
     assert create(alice_api, mode="popup", return_url="").status_code == 400  # no origin at all
-    assert refusals() == ["origin_not_allowed"] * 4
+    assert refusals() == ["origin_not_allowed"] * 5
     ok = create(alice_api, mode="popup", return_url="", origin=APP)
     assert ok.status_code == 201 and ok.json()["mode"] == "popup"
 
