@@ -61,5 +61,10 @@ register_settings(
         # "django" (a task of Django's tasks framework), or None: the periodic sweep only
         # (the deliver_webhooks command, or the deliver_webhooks task on a schedule).
         "WEBHOOK_TASK_ENGINE": (None, (str, type(None)), None),
+        # How long a connect session's one-time URL (POST /api/connect-sessions/) can be opened.
+        "CONNECT_SESSION_TTL_SECONDS": (600, (int,), 1),
+        # The origins (scheme://host[:port]) a connect session may return to: its
+        # return_url's origin and the opener a popup posts its result to. Exact match.
+        "CONNECT_ALLOWED_ORIGINS": ((), (list, tuple), None),
     }
 )

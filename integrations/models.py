@@ -104,6 +104,8 @@ class AuditEventAction(models.TextChoices):
     STATE_REJECTED = "state_rejected", pgettext_lazy("audit action", "OAuth state rejected")
     API_TOKEN_CREATED = "api_token_created", pgettext_lazy("audit action", "API token created")
     API_TOKEN_REVOKED = "api_token_revoked", pgettext_lazy("audit action", "API token revoked")
+    CONNECT_SESSION = "connect_session", pgettext_lazy("audit action", "Connect session created")
+    CONNECT_REFUSED = "connect_refused", pgettext_lazy("audit action", "Connect session refused")
 
 
 class AuditEventOutcome(models.TextChoices):
@@ -536,3 +538,64 @@ class WebhookDelivery(models.Model):
     @property
     def audit_label(self):
         return f"{self.event_type} {self.event_id}"
+class ConnectSessionMode(models.TextChoices):
+    REDIRECT = "redirect", _("Redirect back")
+    POPUP = "popup", _("Popup (postMessage)")
+
+
+class ConnectSessionOutcome(models.TextChoices):
+    CONNECTED = "connected", _("Connected")
+    DENIED = "denied", _("Denied")
+    FAILED = "failed", _("Failed")
+
+
+class ConnectSession(TimestampedModel):
+    """A one-time URL that runs a provider's connect flow for the API user who
+    asked for it (``POST /api/connect-sessions/``), from a browser that has no
+    session of this site. Only a SHA-256 digest of the URL's token is stored;
+    ``used_at`` is set once, by a conditional UPDATE (single use)."""
+
+    Mode = ConnectSessionMode
+    Outcome = ConnectSessionOutcome
+
+    token_digest = models.CharField(max_length=64, unique=True, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="+")
+    # Set when the session reconnects an integration, or when it connected one.
+    integration = models.ForeignKey(
+        Integration, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Set when a hosted form (API key, basic, bearer providers) saved a credential.
+    credential = models.ForeignKey(
+        Credential, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reconnect = models.BooleanField(default=False)
+    mode = models.CharField(max_length=10, choices=Mode, default=Mode.REDIRECT)
+    return_url = models.CharField(max_length=2000, blank=True)
+    origin = models.CharField(
+        max_length=300, blank=True, help_text=_("Where the result goes: scheme://host[:port].")
+    )
+    # What the connected integration gets as its host_metadata and tags.
+    metadata = LimitedJSONField(default=dict, blank=True)
+    tags = LimitedJSONField(default=list, blank=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome, blank=True)
+    error = models.CharField(
+        max_length=64, blank=True, help_text=_("An error code; never a secret.")
+    )
+
+    class Meta:
+        verbose_name = _("connect session")
+        verbose_name_plural = _("connect sessions")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["expires_at"], name="integrations_cs_expires_idx")]
+        constraints = [_in_choices("mode", ConnectSessionMode)]
+
+    def __str__(self):
+        return f"{self.provider_id} connect session {self.pk}"
+
+    @property
+    def audit_label(self):
+        return f"connect session {self.pk}"

@@ -83,9 +83,10 @@ def _open(sealed, digest):
 
 
 @sensitive_variables()
-def begin_authorization(request, provider, *, next_url=""):
+def begin_authorization(request, provider, *, next_url="", connect_session=None):
     """Obtain a request token and return the provider's authorization URL; the
-    request token (digest) and its secret (sealed) wait in the session."""
+    request token (digest) and its secret (sealed) wait in the session.
+    ``connect_session``: as :func:`.oauth_flow.begin_authorization`'s."""
     next_url = safe_next_url(request, next_url)
     ends = endpoints(provider)
     if not ends.request_token_url or not ends.authorize_url or not ends.token_url:
@@ -125,6 +126,8 @@ def begin_authorization(request, provider, *, next_url=""):
         "s": _seal(secret, digest),
         "next": next_url,
     }
+    if connect_session:
+        pending[digest]["cs"] = str(connect_session)
     _save(request, bucket)
     return url
 

@@ -116,9 +116,11 @@ def make_room(pending, now):
 
 
 @sensitive_variables()
-def begin_authorization(request, provider, *, next_url=""):
+def begin_authorization(request, provider, *, next_url="", connect_session=None):
     """Start connecting ``provider``: remember state, verifier and nonce in the
-    session and return the provider's authorization URL to redirect to."""
+    session and return the provider's authorization URL to redirect to.
+    ``connect_session`` (a :class:`~integrations.models.ConnectSession` id) marks
+    the flow as a connect session's: its callback runs as that session's user."""
     next_url = safe_next_url(request, next_url)
     ends = endpoints(provider)
     if not ends.authorize_url or not ends.token_url:
@@ -163,6 +165,8 @@ def begin_authorization(request, provider, *, next_url=""):
         "x": left_out,
         "next": next_url,
     }
+    if connect_session:
+        pending[state_digest(state)]["cs"] = str(connect_session)
     save_bucket(request, bucket)
     return url
 
@@ -187,6 +191,14 @@ def consume_state(request, provider):
     if not state:
         raise reject_state(request, provider, "state_missing")
     return take_pending(request, provider, state, reasons="state")
+
+
+def peek_pending(request, value, *, session_key=SESSION_KEY):
+    """The pending entry ``value`` names, left in the session (or ``None``)."""
+    if not value:
+        return None
+    entry = session_bucket(request, session_key)["pending"].get(state_digest(value))
+    return entry if isinstance(entry, dict) else None
 
 
 def take_pending(request, provider, value, *, reasons, session_key=SESSION_KEY):

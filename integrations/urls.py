@@ -5,7 +5,7 @@ path("integrations/", include("integrations.urls")),
 
 from django.urls import path
 
-from . import views
+from . import connect_views, views
 
 app_name = "integrations"
 
@@ -16,8 +16,21 @@ urlpatterns = [
     path("credentials/<uuid:pk>/edit/", views.credential_edit, name="credential-edit"),
     path("credentials/<uuid:pk>/delete/", views.credential_delete, name="credential-delete"),
     path("connect/<slug:provider>/", views.connect, name="connect"),
-    path("callback/<slug:provider>/", views.callback, name="callback"),
+    # The callback finishes connect sessions' flows too (connect_views), and hands
+    # every other callback to views.callback.
+    path("callback/<slug:provider>/", connect_views.callback, name="callback"),
     path("result/<uuid:pk>/", views.connect_result, name="connect-result"),
     path("<uuid:pk>/disconnect/", views.disconnect, name="disconnect"),
     path("<uuid:pk>/test/", views.test_connection, name="test-connection"),
+    path(
+        "connect-session/<uuid:pk>/form/",
+        connect_views.session_form,
+        name="connect-session-form",
+    ),
+    path(
+        "connect-session/refused/<slug:code>/",
+        connect_views.refused,
+        name="connect-session-refused",
+    ),
+    path("connect-session/<str:token>/", connect_views.open_session, name="connect-session"),
 ]

@@ -14,7 +14,8 @@ sealed model fields are kept out of every ModelForm, so they are neither form
 initial values nor part of the admin history, which names changed fields only.
 
 One module a model: :mod:`.providers`, :mod:`.connected_accounts` (integrations),
-:mod:`.credentials`, :mod:`.audit_log`, :mod:`.webhooks`; what they share is :mod:`.base`.
+:mod:`.credentials`, :mod:`.audit_log`, :mod:`.webhooks`, :mod:`.connect_sessions`; what
+they share is :mod:`.base`.
 Importing this package registers them all (Django's admin autodiscovery does).
 
 In a fields-only project (``integrations.sealed`` without ``integrations``) there is
@@ -37,6 +38,7 @@ from ..sealed.admin import SealedFieldsAdminMixin  # noqa: E402  (the natural gu
 from ..secret_status import sealed_status
 from .audit_log import AuditEventAdmin
 from .base import SealedFieldsAdmin
+from .connect_sessions import ConnectSessionAdmin
 from .connected_accounts import IntegrationAdmin
 from .credentials import CredentialAdmin
 from .providers import ProviderAdmin
@@ -44,6 +46,7 @@ from .webhooks import WebhookDeliveryAdmin, WebhookEndpointAdmin
 
 __all__ = [
     "AuditEventAdmin",
+    "ConnectSessionAdmin",
     "CredentialAdmin",
     "IntegrationAdmin",
     "ProviderAdmin",

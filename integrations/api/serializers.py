@@ -30,7 +30,7 @@ from ..metadata_fields import (
     clean_host_metadata,
     clean_tags,
 )
-from ..models import AuditEvent, Credential, Integration, Provider
+from ..models import AuditEvent, ConnectSession, Credential, Integration, Provider
 from ..secret_status import is_set, sealed_key_version, sealed_state
 from .errors import Conflict, django_error_detail
 from .fields import RFC3339DateTimeField, StrictCharField, StrictSlugField, StrictURLField
@@ -549,3 +549,66 @@ class ErrorDetailSerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     error = ErrorDetailSerializer()
+
+
+# -- connect sessions --------------------------------------------------------------
+
+
+class ConnectSessionCreateSerializer(serializers.Serializer):
+    """What ``POST /api/connect-sessions/`` takes. The origin checks and the
+    metadata limits are the service's (:mod:`integrations.connect_sessions`)."""
+
+    provider = StrictSlugField(
+        required=False,
+        allow_blank=True,
+        help_text="The provider's slug (optional when reconnecting).",
+    )
+    integration = serializers.UUIDField(
+        required=False,
+        help_text="Reconnect this integration of yours (its provider, e.g. after needs_reauth).",
+    )
+    mode = choice_field(
+        ConnectSession.Mode.choices,
+        default=ConnectSession.Mode.REDIRECT,
+        help_text="redirect: back to return_url; popup: postMessage to origin.",
+    )
+    return_url = StrictCharField(
+        required=False,
+        allow_blank=True,
+        max_length=2000,
+        help_text="Where the browser returns, with outcome and ids in the query. Its origin "
+        "must be in INTEGRATIONS['CONNECT_ALLOWED_ORIGINS']. Required in redirect mode.",
+    )
+    origin = StrictCharField(
+        required=False,
+        allow_blank=True,
+        max_length=300,
+        help_text="Popup mode: the opener's origin (scheme://host[:port]) the result is "
+        "posted to; defaults to return_url's. Must be allowed.",
+    )
+    metadata = HostMetadataField(
+        required=False,
+        help_text="Your own ids (a JSON object; not sealed, never a secret): the connected "
+        "integration's metadata, within its limits. Checked before the flow starts.",
+    )
+    tags = TagsField(required=False, help_text="The connected integration's tags.")
+
+    def validate(self, attrs):
+        if not attrs.get("provider") and not attrs.get("integration"):
+            raise serializers.ValidationError(
+                {"provider": [_("Name a provider, or an integration to reconnect.")]}
+            )
+        return attrs
+
+
+class ConnectSessionSerializer(serializers.Serializer):
+    """A new connect session: open ``url`` once, in a browser, before ``expires_at``."""
+
+    id = serializers.UUIDField(read_only=True)
+    url = serializers.URLField(
+        read_only=True, help_text="The one-time URL. Single use; it is not stored."
+    )
+    expires_at = RFC3339DateTimeField(read_only=True)
+    mode = serializers.CharField(read_only=True)
+    provider = serializers.CharField(read_only=True, source="provider.slug")
+    integration = serializers.UUIDField(read_only=True, source="integration_id", allow_null=True)

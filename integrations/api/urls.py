@@ -4,7 +4,8 @@
 
 ``providers/``, ``integrations/`` (+ ``{id}/refresh/``), ``credentials/``,
 ``audit-events/``, ``webhook-endpoints/`` and ``webhook-deliveries/``
-(staff; + ``{id}/replay/``), ``auth/logout/`` and ``auth/logoutall/`` (revoke API tokens),
+(staff; + ``{id}/replay/``), ``connect-sessions/`` (one-time connect URLs),
+``auth/logout/`` and ``auth/logoutall/`` (revoke API tokens),
 the OpenAPI 3 schema at ``schema/`` and Swagger UI at
 ``docs/`` (its assets come from drf-spectacular-sidecar as static files: no
 CDN), both for signed-in users only. Any other path under the prefix is a JSON 404.
@@ -24,6 +25,7 @@ router.register("credentials", views.CredentialViewSet, basename="credential")
 router.register("audit-events", views.AuditEventViewSet, basename="auditevent")
 router.register("webhook-endpoints", webhooks.WebhookEndpointViewSet, basename="webhookendpoint")
 router.register("webhook-deliveries", webhooks.WebhookDeliveryViewSet, basename="webhookdelivery")
+router.register("connect-sessions", views.ConnectSessionViewSet, basename="connectsession")
 
 urlpatterns = [
     *router.urls,

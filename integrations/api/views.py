@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import (
@@ -25,11 +26,12 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, Throttled
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from .. import audit, credentials, tokens
-from ..models import AuditEvent, Credential, Integration, Provider
+from .. import audit, connect_sessions, credentials, tokens
+from ..models import AuditEvent, ConnectSession, Credential, Integration, Provider
 from ..oauth_flow import client_ip
 from . import errors, filters
 from .errors import Conflict, django_error_detail
@@ -39,6 +41,8 @@ from .permissions import CanReadAuditEvent, IsOwner, IsStaffOrReadOnly, reads_ev
 from .schema import AutoSchema
 from .serializers import (
     AuditEventSerializer,
+    ConnectSessionCreateSerializer,
+    ConnectSessionSerializer,
     CredentialCreateSerializer,
     CredentialSerializer,
     CredentialUpdateSerializer,
@@ -509,8 +513,105 @@ class AuditEventViewSet(APIViewSetMixin, viewsets.ReadOnlyModelViewSet):
         return queryset.order_by(*self.default_ordering)
 
 
+# -- connect sessions ------------------------------------------------------------------
+
+
+class ConnectSessionViewSet(APIViewSetMixin, viewsets.GenericViewSet):
+    """One-time URLs that connect an account from a browser with no session of
+    this site (a single-page or mobile app). See the how-to "Connect from a
+    single-page or mobile app"."""
+
+    serializer_class = ConnectSessionCreateSerializer
+    permission_classes = [IsAuthenticated]
+
+    def get_queryset(self):
+        return ConnectSession.objects.none()
+
+    @extend_schema(
+        summary="Start a connect session: a one-time URL for a browser",
+        description="Answers a one-time URL (and its expiry, CONNECT_SESSION_TTL_SECONDS) "
+        "that runs the provider's connect flow for you in a browser that has no session "
+        "of this site: OAuth 2, OAuth 1.0a, or a hosted form for API-key, basic and bearer "
+        "providers. At the end the browser is sent to return_url with outcome "
+        "(connected, denied, failed), integration_id or credential_id and an error code; "
+        "in popup mode a page posts the same result to origin with postMessage. "
+        "return_url and origin must be in INTEGRATIONS['CONNECT_ALLOWED_ORIGINS'].",
+        request=ConnectSessionCreateSerializer,
+        responses={
+            201: ConnectSessionSerializer,
+            400: OpenApiResponse(
+                ErrorSerializer,
+                description="Unknown provider, an origin not allowed, metadata too large.",
+            ),
+        },
+    )
+    def create(self, request, *args, **kwargs):
+        serializer = ConnectSessionCreateSerializer(
+            data=request.data, context=self.get_serializer_context()
+        )
+        serializer.is_valid(raise_exception=True)
+        values = serializer.validated_data
+        integration = None
+        if values.get("integration"):
+            integration = (
+                Integration.objects.select_related("provider")
+                .filter(pk=values["integration"])
+                .first()
+            )
+            if integration is None or integration.owner_id != request.user.pk:
+                if integration is not None:
+                    audit.record(
+                        Action.CONNECT_REFUSED,
+                        actor=request.user,
+                        target_type=Integration._meta.label_lower,
+                        target_id=str(values["integration"]),
+                        outcome=AuditEvent.Outcome.DENIED,
+                        detail="other_users_integration",
+                        ip_address=client_ip(request),
+                    )
+                raise serializers.ValidationError({"integration": [_("No such integration.")]})
+        if values.get("provider"):
+            provider = Provider.objects.filter(
+                slug=values["provider"], status=Provider.Status.ACTIVE
+            ).first()
+            if provider is None:
+                raise serializers.ValidationError({"provider": [_("Unknown provider.")]})
+        else:
+            provider = integration.provider  # type: ignore[union-attr]  # validated
+        try:
+            session, token = connect_sessions.create(
+                request.user,
+                provider,
+                mode=values["mode"],
+                return_url=values.get("return_url", ""),
+                origin=values.get("origin", ""),
+                metadata=values.get("host_metadata"),
+                tags=values.get("tags"),
+                integration=integration,
+                ip_address=client_ip(request),
+            )
+        except connect_sessions.ConnectSessionError as exc:
+            field = {
+                "origin_not_allowed": "return_url" if not values.get("origin") else "origin",
+                "return_url_required": "return_url",
+                "integration_not_found": "integration",
+                "integration_provider_mismatch": "integration",
+                "metadata_invalid": "metadata",
+                "tags_invalid": "tags",
+            }.get(exc.code, "non_field_errors")
+            raise serializers.ValidationError({field: [exc.message]}) from None
+        session.url = request.build_absolute_uri(
+            reverse("integrations:connect-session", args=[token])
+        )
+        return Response(
+            ConnectSessionSerializer(session, context=self.get_serializer_context()).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+
 __all__ = [
     "AuditEventViewSet",
+    "ConnectSessionViewSet",
     "CredentialViewSet",
     "IntegrationViewSet",
     "ProviderViewSet",

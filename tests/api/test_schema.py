@@ -49,6 +49,7 @@ def test_paths_and_operations(schema):
         ("/api/credentials/{id}/", "delete"),
         ("/api/audit-events/", "get"),
         ("/api/audit-events/{id}/", "get"),
+        ("/api/connect-sessions/", "post"),
         ("/api/auth/logout/", "post"),
         ("/api/auth/logoutall/", "post"),
         ("/api/webhook-endpoints/", "get"),
