@@ -538,6 +538,8 @@ class WebhookDelivery(models.Model):
     @property
     def audit_label(self):
         return f"{self.event_type} {self.event_id}"
+
+
 class ConnectSessionMode(models.TextChoices):
     REDIRECT = "redirect", _("Redirect back")
     POPUP = "popup", _("Popup (postMessage)")
