@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.debug import sensitive_variables
 
-from . import audit
+from . import audit, provider_quirks, provider_urls
 from .conf import app_settings
 from .credential_store import read_client_secret
 from .models import AuditEvent
@@ -34,6 +34,7 @@ from .oauth import (
     StateError,
     UnsafeRedirect,
     account_from_claims,
+    account_source,
     authorize_params,
     build_client,
     cache_key,
@@ -44,6 +45,7 @@ from .oauth import (
     public_claims,
     request_failure,
     split_supported_scopes,
+    token_response_claims,
     uses_pkce,
 )
 from .outages import cache_guard
@@ -114,12 +116,33 @@ def make_room(pending, now):
         del pending[min(pending, key=lambda d: pending[d].get("t", 0))]
 
 
+def checked_url_values(provider, url_values):
+    """The connection-level URL values a user entered (a Shopify shop), checked
+    against their patterns; :class:`ProviderMisconfigured` with the
+    placeholder's name and the reason otherwise (``url_value_shop_pattern``)."""
+    try:
+        return provider_urls.check_connection_values(provider, url_values)
+    except provider_urls.URLTemplateError as exc:
+        raise InvalidURLValue(exc.code) from None
+
+
+class InvalidURLValue(ProviderMisconfigured):
+    """A value a user entered for a URL placeholder that does not fit it."""
+
+    default_code = "url_value_invalid"
+
+
 @sensitive_variables()
-def begin_authorization(request, provider, *, next_url=""):
+def begin_authorization(request, provider, *, next_url="", url_values=None):
     """Start connecting ``provider``: remember state, verifier and nonce in the
-    session and return the provider's authorization URL to redirect to."""
+    session and return the provider's authorization URL to redirect to.
+
+    ``url_values`` are the values of the provider's connection-level URL
+    placeholders (``{"shop": "acme"}``), checked here; they wait in the pending
+    authorization and are kept in the new integration's metadata."""
     next_url = safe_next_url(request, next_url)
-    ends = endpoints(provider)
+    url_values = checked_url_values(provider, url_values)
+    ends = endpoints(provider, url_values)
     if not ends.authorize_url or not ends.token_url:
         raise ProviderMisconfigured("endpoints_missing")
     if not provider.client_id:
@@ -134,7 +157,8 @@ def begin_authorization(request, provider, *, next_url=""):
     redirect_uri = request.build_absolute_uri(
         reverse("integrations:callback", args=[provider.slug])
     )
-    client = build_client(provider, redirect_uri=redirect_uri, scope=" ".join(scopes) or None)
+    separator = provider_quirks.scope_separator(provider)
+    client = build_client(provider, redirect_uri=redirect_uri, scope=separator.join(scopes) or None)
     extra = authorize_params(provider)
     # OIDC Core §11: a provider may ignore offline_access (and so issue no
     # refresh token) unless the user is asked to consent. A preset that knows
@@ -161,6 +185,7 @@ def begin_authorization(request, provider, *, next_url=""):
         "s": scopes,
         "x": left_out,
         "next": next_url,
+        "uv": url_values,
     }
     save_bucket(request, bucket)
     return url
@@ -234,6 +259,17 @@ class Authorization:
     claims: dict = field(default_factory=dict, repr=False)
     # Scopes of the provider's configuration left out: its discovery does not list them.
     left_out_scopes: list = field(default_factory=list)
+    # The connection's values for the provider's URL placeholders (a Shopify shop).
+    url_values: dict = field(default_factory=dict)
+
+    def integration_metadata(self):
+        """What the new integration's metadata keeps of this authorization."""
+        metadata = {}
+        if self.claims:
+            metadata["identity"] = self.claims
+        if self.url_values:
+            metadata["url_values"] = dict(self.url_values)
+        return metadata or None
 
 
 @sensitive_variables()
@@ -242,7 +278,8 @@ def complete_authorization(request, provider):
     the account. Raises :class:`StateError` (a 400) before anything else."""
     entry = consume_state(request, provider)
     params = request.GET
-    ends = endpoints(provider)
+    url_values = checked_url_values(provider, entry.get("uv"))
+    ends = endpoints(provider, url_values)
     check_response_issuer(params, ends)
     if "error" in params:
         raise AuthorizationDenied(error_code(params.get("error")))
@@ -272,7 +309,10 @@ def complete_authorization(request, provider):
         logger.warning("provider %s sent an unusable token response: %s", provider.slug, exc)
         raise ProviderRequestFailed("invalid_token_response") from None
     claims = identify(client, provider, ends, token, nonce=entry.get("n"))
-    external_id, label = account_from_claims(provider, claims)
+    if account_source(provider) == "token_response":
+        external_id, label = account_from_claims(provider, token_response_claims(token))
+    else:
+        external_id, label = account_from_claims(provider, claims)
     return Authorization(
         token=token,
         external_account_id=external_id,
@@ -281,4 +321,5 @@ def complete_authorization(request, provider):
         next_url=entry.get("next") or "",
         claims=public_claims(claims),
         left_out_scopes=list(entry.get("x") or []),
+        url_values=url_values,
     )

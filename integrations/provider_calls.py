@@ -37,7 +37,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http.request import validate_host
 from django.views.decorators.debug import sensitive_variables
 
-from . import audit, credential_store, oauth1
+from . import audit, credential_store, oauth1, provider_quirks, provider_urls
 from .models import AuditEvent, Credential, Integration
 from .provider_http import NoRedirects
 from .redaction import redact
@@ -152,10 +152,24 @@ def checked_allowed_hosts(allowed_hosts):
     return tuple(host.lower() for host in allowed_hosts)
 
 
-def _allowed(allowed_hosts, provider):
+def base_url(provider, url_values=None):
+    """The provider's ``base_url`` with its placeholders filled (the provider's
+    values and a connection's ``url_values``); ``""`` when it cannot be
+    (a value missing or unsafe: then no host is allowed)."""
+    if provider is None:
+        return ""
+    try:
+        return provider_urls.resolve(provider.base_url or "", provider, url_values)
+    except provider_urls.URLTemplateError:
+        return ""
+
+
+def _allowed(allowed_hosts, provider, url_values=None):
     if allowed_hosts != PROVIDER_HOSTS:
         return allowed_hosts
-    host = urlsplit(provider.base_url).hostname if provider is not None else None
+    host = urlsplit(base_url(provider, url_values)).hostname if provider is not None else None
+    if not host and provider is not None and provider.base_url:
+        return ()  # placeholders without a sound value: no host is allowed
     if not host:
         raise ImproperlyConfigured(
             "allowed_hosts='provider' needs the provider's base_url"
@@ -164,15 +178,17 @@ def _allowed(allowed_hosts, provider):
     return (host.lower(),)
 
 
-def refuse_other_hosts(allowed_hosts, provider, url, *, actor, target, purpose):
-    """Raise :class:`HostNotAllowed` (audited) unless ``url``'s host is allowed."""
+def refuse_other_hosts(allowed_hosts, provider, url, *, actor, target, purpose, url_values=None):
+    """Raise :class:`HostNotAllowed` (audited) unless ``url``'s host is allowed
+    (``"provider"``: the host of the provider's ``base_url``, filled with the
+    connection's ``url_values``)."""
     if allowed_hosts is None:
         return
     try:
         host = (urlsplit(str(url)).hostname or "").lower()
     except ValueError:
         host = ""
-    if host and validate_host(host, _allowed(allowed_hosts, provider)):
+    if host and validate_host(host, _allowed(allowed_hosts, provider, url_values)):
         return
     audit.record(
         AuditEvent.Action.USE,
@@ -213,6 +229,13 @@ class IntegrationTokens:
 
     def _placement(self, integration, secret):
         self._held = secret
+        rule = provider_quirks.access_token_placement(integration.provider)
+        if rule is not None:  # metadata access_token_placement (Shopify's header)
+            if rule["in"] == "query":
+                return Placement(secret.reveal(), params={rule["name"]: secret.reveal()})
+            return Placement(
+                secret.reveal(), headers={rule["name"]: f"{rule['prefix']}{secret.reveal()}"}
+            )
         token_type = integration.token_type or "Bearer"
         scheme = "Bearer" if token_type.lower() == "bearer" else token_type
         return authorization(scheme, secret.reveal())
@@ -230,6 +253,7 @@ class IntegrationTokens:
             client_secret=credential_store.read_client_secret(
                 integration.provider, purpose=self.purpose, actor=self.actor
             ),
+            url_values=provider_urls.connection_values(integration),
         )
         return SignedPlacement(token.reveal(), auth)
 
@@ -261,6 +285,7 @@ class IntegrationTokens:
                 actor=self.actor,
                 target=integration,
                 purpose=self.purpose,
+                url_values=provider_urls.connection_values(integration),
             )
         if is_oauth1(integration):
             if url is not None:

@@ -18,8 +18,28 @@ Strictness a test can switch on, as certified providers behave:
   (OpenID Connect Core §11), as panva's oidc-provider does.
 * ``scopes_supported`` (a list): discovery lists it, and ``/authorize`` answers
   ``error=invalid_scope`` to any other scope, as django-oauth-toolkit does.
+
+Provider quirks (issue 26, URL templates and friends; :meth:`FakeProvider.quirk_answer`):
+
+* ``tenants`` (a set): every endpoint is served under ``/t/<tenant>/`` for
+  those tenants only (another tenant, or a bare path, is a 404), like a
+  per-shop or per-tenant host; ``tenant_url(tenant)`` is that base.
+* ``comma_scopes``: scopes are joined with ``,`` (Facebook, Strava): an
+  authorization request whose scope holds a space is ``invalid_scope``.
+* ``account_in_token`` (a dict): merged into the code exchange's answer (the
+  account only in the token response, nested, like Slack's ``authed_user``).
+* ``bearer_revocation`` (an HTTP method): ``/bearer-revoke`` ends the grant of
+  the access token sent as ``Authorization: Bearer`` (Dropbox, Slack).
+* ``grant_client_secret`` (str): ``DELETE /applications/<client_id>/grant``
+  with basic auth ``client_id:secret`` and ``{"access_token": ...}`` ends the
+  grant, 204 (GitHub).
+* ``api_token_header`` (str): ``/api`` wants the access token in this header
+  and nothing else (Shopify's ``X-Shopify-Access-Token``); by default ``/api``
+  wants ``Authorization: Bearer``. A revoked or unknown token is a 401.
 """
 
+import base64
+import copy
 import json
 import threading
 import time
@@ -59,6 +79,15 @@ class FakeProvider:
         # test breaks something of ours there (the provider has acted by then).
         self.on_answer = None
         self.losses = deque()  # (path, seconds): answers made, then never sent
+        # -- provider quirks (see the module docstring) --
+        self.tenants = None
+        self.comma_scopes = False
+        self.account_in_token = None
+        self.bearer_revocation = None
+        self.grant_client_secret = None
+        self.api_token_header = None
+        self.access_tokens = set()  # every access token issued
+        self.revoked = set()  # access tokens whose grant was ended
         self._lock = threading.Lock()
         self.key = _signing_key()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -123,6 +152,8 @@ class FakeProvider:
             code = f"fake-code-{len(self.grants) + 1:04d}"
             self.grants[code] = dict(query)
         params = {"code": code, "state": query.get("state", "")}
+        if self.comma_scopes and " " in query.get("scope", ""):
+            params = {"error": "invalid_scope", "state": query.get("state", "")}
         unsupported = set(query.get("scope", "").split()) - set(self.scopes_supported or ())
         if self.scopes_supported is not None and unsupported:
             params = {"error": "invalid_scope", "state": query.get("state", "")}
@@ -160,6 +191,10 @@ class FakeProvider:
             token["scope"] = grant.get("scope", "")
             if self.offline_access_needs_consent and not self.offline_granted(grant):
                 del token["refresh_token"]
+        if grant is not None and self.account_in_token is not None:
+            token.update(copy.deepcopy(self.account_in_token))
+        with self._lock:
+            self.access_tokens.add(token["access_token"])
         if form.get("grant_type") == "authorization_code" and self.id_token_claims is not None:
             claims = {
                 "iss": self.issuer,
@@ -196,7 +231,77 @@ class FakeProvider:
             document["scopes_supported"] = list(self.scopes_supported)
         return 200, document
 
-    def _answer(self, path, form, headers):
+    # -- provider quirks ---------------------------------------------------------------
+
+    def tenant_url(self, tenant):
+        return f"{self.url}/t/{tenant}"
+
+    def _live(self, token):
+        return token in self.access_tokens and token not in self.revoked
+
+    def quirk_answer(self, path, form, headers, record):
+        """The answer of a quirk endpoint, or ``None`` for the usual endpoints."""
+        method = record["method"] if record else "GET"
+        if path == "/revoke" and form.get("token") in self.access_tokens:
+            with self._lock:
+                self.revoked.add(form["token"])  # RFC 7009: then answers as usual
+        if path == "/bearer-revoke" and self.bearer_revocation:
+            if method != self.bearer_revocation:
+                return 405, {"error": "method_not_allowed"}
+            token = headers.get("Authorization", "").removeprefix("Bearer ")
+            if not headers.get("Authorization", "").startswith("Bearer ") or not self._live(token):
+                return 401, {"error": "invalid_token"}
+            with self._lock:
+                self.revoked.add(token)
+            return 200, {"ok": True}
+        parts = path.split("/")
+        if len(parts) == 4 and parts[1] == "applications" and parts[3] == "grant":
+            if self.grant_client_secret is None:
+                return 404, {"message": "Not Found"}
+            if method != "DELETE":
+                return 404, {"message": "Not Found"}
+            expected = f"{self.client_id}:{self.grant_client_secret}".encode()
+            if parts[2] != self.client_id or headers.get(
+                "Authorization"
+            ) != "Basic " + base64.b64encode(expected).decode("ascii"):
+                return 401, {"message": "Bad credentials"}
+            try:
+                body = json.loads(record.get("body") or "{}")
+            except ValueError:
+                return 400, {"message": "Problems parsing JSON"}
+            if not isinstance(body, dict) or not self._live(body.get("access_token")):
+                return 422, {"message": "Validation Failed"}
+            with self._lock:
+                self.revoked.update(self.access_tokens)  # the whole grant
+            return 204, ""
+        if path == "/api":
+            if self.api_token_header:
+                token = headers.get(self.api_token_header, "")
+            else:
+                token = headers.get("Authorization", "").removeprefix("Bearer ")
+            if not self._live(token):
+                return 401, {"error": "invalid_token"}
+            return 200, {"ok": True, "tenant": record.get("tenant") if record else None}
+        return None
+
+    def _tenant_path(self, path, record):
+        """``path`` without its ``/t/<tenant>`` prefix, or ``None`` when it
+        names no served tenant."""
+        parts = path.split("/", 3)
+        if len(parts) < 4 or parts[1] != "t" or parts[2] not in self.tenants:
+            return None
+        if record is not None:
+            record["tenant"] = parts[2]
+        return "/" + parts[3]
+
+    def _answer(self, path, form, headers, record=None):
+        if self.tenants is not None:
+            path = self._tenant_path(path, record)
+            if path is None:
+                return 404, {"error": "unknown_tenant"}
+        quirk = self.quirk_answer(path, form, headers, record)
+        if quirk is not None and not self.scripts[path]:
+            return quirk
         if self.scripts[path]:
             return self.scripts[path].popleft()
         if path == "/authorize":
@@ -232,12 +337,13 @@ class FakeProvider:
                     "method": self.command,
                     "form": form,
                     "headers": dict(self.headers),
+                    "body": raw,
                 }
                 with fake._lock:
                     fake.requests.append(record)
                 if fake.delay:
                     time.sleep(fake.delay)
-                status, body, *extra = fake._answer(parts.path, form, dict(self.headers))
+                status, body, *extra = fake._answer(parts.path, form, dict(self.headers), record)
                 if fake.on_answer is not None:
                     fake.on_answer(parts.path)
                 if fake.losses and fake.losses[0][0] == parts.path:
@@ -257,6 +363,7 @@ class FakeProvider:
                 self.wfile.write(payload)
 
             do_GET = do_POST = _handle
+            do_DELETE = _handle
 
             def log_message(self, *args):  # quiet
                 pass

@@ -399,9 +399,9 @@ class _CredentialWriteSerializer(serializers.Serializer):
 
     @staticmethod
     @sensitive_variables()
-    def check_data(credential_type, data):
+    def check_data(credential_type, data, provider=None):
         try:
-            credential_service.validate_data(credential_type, data)
+            credential_service.validate_data(credential_type, data, provider)
         except DjangoValidationError as exc:
             raise serializers.ValidationError(
                 django_error_detail(exc, rename={"credential_type": "type"})
@@ -417,7 +417,7 @@ class CredentialCreateSerializer(_CredentialWriteSerializer):
 
     @sensitive_variables()
     def validate(self, attrs):
-        self.check_data(attrs["type"], attrs["data"])
+        self.check_data(attrs["type"], attrs["data"], attrs.get("provider"))
         self.check_name(attrs)
         return attrs
 
@@ -431,7 +431,8 @@ class CredentialUpdateSerializer(_CredentialWriteSerializer):
     def validate(self, attrs):
         if "data" in attrs:
             credential = self.instance  # an update always has one
-            self.check_data(credential.credential_type, attrs["data"])  # type: ignore[union-attr]
+            provider = attrs.get("provider", credential.provider)  # type: ignore[union-attr]
+            self.check_data(credential.credential_type, attrs["data"], provider)  # type: ignore[union-attr]
         self.check_name(attrs)
         return attrs
 
