@@ -50,6 +50,13 @@ class TemplatedURLField(models.URLField):
     def formfield(self, **kwargs):
         return super().formfield(**{"form_class": TemplatedURLFormField, **kwargs})
 
+    def deconstruct(self):
+        # A plain URLField to migrations (its column is one), with the validator
+        # that tells it apart: the migration that introduced it changes no SQL.
+        name, _path, args, kwargs = super().deconstruct()
+        kwargs["validators"] = [TemplatedURLValidator()]
+        return name, "django.db.models.URLField", args, kwargs
+
 
 class ProviderCategory(models.TextChoices):
     SOCIAL = "social", _("Social")

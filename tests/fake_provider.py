@@ -35,7 +35,8 @@ Provider quirks (issue 26, URL templates and friends; :meth:`FakeProvider.quirk_
   grant, 204 (GitHub).
 * ``api_token_header`` (str): ``/api`` wants the access token in this header
   and nothing else (Shopify's ``X-Shopify-Access-Token``); by default ``/api``
-  wants ``Authorization: Bearer``. A revoked or unknown token is a 401.
+  wants ``Authorization: Bearer``; ``api_token_query`` (str): in this query
+  parameter instead. A revoked or unknown token is a 401.
 """
 
 import base64
@@ -86,6 +87,7 @@ class FakeProvider:
         self.bearer_revocation = None
         self.grant_client_secret = None
         self.api_token_header = None
+        self.api_token_query = None
         self.access_tokens = set()  # every access token issued
         self.revoked = set()  # access tokens whose grant was ended
         self._lock = threading.Lock()
@@ -277,6 +279,8 @@ class FakeProvider:
         if path == "/api":
             if self.api_token_header:
                 token = headers.get(self.api_token_header, "")
+            elif self.api_token_query:
+                token = form.get(self.api_token_query, "")
             else:
                 token = headers.get("Authorization", "").removeprefix("Bearer ")
             if not self._live(token):
