@@ -19,11 +19,17 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .. import credentials as credential_service
-from .. import oauth
-from ..models import AuditEvent, Credential, Integration, Provider
+from .. import oauth, provider_quirks
+from ..models import AuditEvent, Credential, Integration, Provider, TemplatedURLField
 from ..secret_status import is_set, sealed_key_version, sealed_state
 from .errors import Conflict, django_error_detail
-from .fields import RFC3339DateTimeField, StrictCharField, StrictSlugField, StrictURLField
+from .fields import (
+    RFC3339DateTimeField,
+    StrictCharField,
+    StrictSlugField,
+    StrictTemplatedURLField,
+    StrictURLField,
+)
 
 _NOT_A_CHOICE = _("Not one of the available choices.")
 # A name must contain something besides whitespace (the schema says so too,
@@ -40,6 +46,7 @@ class StrictModelSerializer(serializers.ModelSerializer):
         models.TextField: StrictCharField,
         models.SlugField: StrictSlugField,
         models.URLField: StrictURLField,
+        TemplatedURLField: StrictTemplatedURLField,
         models.DateTimeField: RFC3339DateTimeField,
     }
 
@@ -198,6 +205,19 @@ class ProviderSerializer(StrictModelSerializer):
         }
 
     def validate(self, attrs):
+        # The quirks in metadata and the URL placeholders, as Provider.clean checks them.
+        merged = Provider(
+            **{
+                name: attrs.get(name, getattr(self.instance, name, ""))
+                for name in ("base_url", *_ENDPOINTS)
+            },
+            metadata=attrs.get("metadata", getattr(self.instance, "metadata", {})),
+        )
+        errors = provider_quirks.metadata_errors(merged)
+        if errors:
+            raise serializers.ValidationError(
+                {name: [str(message) for message in messages] for name, messages in errors.items()}
+            )
         # Last, so that invalid input is a 400 before a taken slug is a 409.
         slug = attrs.get("slug")
         if slug is not None:
