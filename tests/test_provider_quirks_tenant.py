@@ -1027,3 +1027,21 @@ def test_logging_is_quiet_about_values(browser, fake, all_logs):
     all_logs.set_level(logging.DEBUG)
     browser.get("/integrations/connect/fake/", {"url-tenant": "evil.example/x"})
     assert "evil.example/x" not in all_logs.text
+
+
+def test_the_shop_form_in_french(browser, fake):
+    from django.utils import translation
+
+    fake.tenants = {"acme"}
+    tenant_provider(fake)
+    try:
+        response = browser.get(
+            "/integrations/connect/fake/",
+            {"url-tenant": "evil.com/"},
+            HTTP_ACCEPT_LANGUAGE="fr-FR,fr;q=0.9",
+        )
+    finally:
+        translation.deactivate()
+    page = response.content.decode()
+    assert "Continuer" in page
+    assert "ne ressemble pas à un champ « Your shop » valide" in page
