@@ -54,7 +54,13 @@ def revocation(provider):
         configured = {}
     method = configured.get("method") or "rfc7009"
     http_method = str(configured.get("http_method") or "POST").upper()
-    return {"method": method, "http_method": http_method, "hook": configured.get("hook") or ""}
+    note = configured.get("note")
+    return {
+        "method": method,
+        "http_method": http_method,
+        "hook": configured.get("hook") or "",
+        "note": note if isinstance(note, str) else "",
+    }
 
 
 # -- account ----------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from . import (
     oauth,
     oauth1_flow,
     oauth_flow,
+    provider_quirks,
     provider_urls,
     secret_status,
     tokens,
@@ -262,6 +263,9 @@ def disconnect(request, pk):
             )
             % names
         )
+        note = provider_quirks.revocation(integration.provider)["note"]
+        if result.method == "none" and note:
+            text = f"{text} {note}"  # what the user must do at the provider instead
     messages.success(request, text, fail_silently=True)
     if next_url:
         return HttpResponseRedirect(next_url)
