@@ -313,8 +313,8 @@ class ConnectionValuesForm(forms.Form):
                 ),
             )
 
-    def clean(self):
-        cleaned_data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        cleaned_data = super().clean() or {}
         for name, spec in self.specs.items():
             value = cleaned_data.get(name)
             if value is None or name in self.errors:

@@ -237,7 +237,7 @@ def metadata_errors(provider):
     """What is wrong with the provider's URL templates and ``url_params`` /
     ``url_values``: ``{field: [messages]}`` for ``Provider.clean`` (messages
     name placeholders, never values)."""
-    errors = {}
+    errors: dict[str, list] = {}
 
     def add(field, message):
         errors.setdefault(field, []).append(message)
