@@ -15,7 +15,7 @@ PYTHON ?= $(eval PYTHON := $$(PYTHON_PROBE))$(PYTHON)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-wrapped faults lint matrix bench dist docs venv run-venv check migrate superuser clean
+.PHONY: run test test-wrapped faults lint matrix bench dist docs catalog-page venv run-venv check migrate superuser clean
 
 # Two installs into the one .venv, each with its stamp. `make run` installs only
 # the hosting project (.[project]: the app, the API, the demo provider: ~45
@@ -111,6 +111,12 @@ dist: venv
 	rm -rf dist
 	$(PY) -m build --outdir dist .
 	$(PY) -m twine check --strict dist/*
+
+# The provider catalog's documentation page, generated from its data files.
+catalog-page: venv
+	DJANGO_SETTINGS_MODULE=tests.settings $(PY) -c "import django; django.setup(); \
+	from integrations.providers.catalog_page import main; raise SystemExit(main())" \
+	> docs/reference/provider-catalog.md
 
 # The documentation site (mkdocs.yml, docs/) into site/; strict: a broken link
 # or a page missing from the nav fails the build (tests/test_docs.py does the same).

@@ -19,6 +19,7 @@ APP_EXTRA_MODULES = (
     "httpx",
     "django_ratelimit",
     "tenacity",
+    "jsonschema",
 )
 
 
@@ -46,7 +47,12 @@ class IntegrationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from django.core import checks as django_checks
+
         from . import checks  # noqa: F401  (registers the system checks)
+        from .providers.checks import check_provider_catalog
+
+        django_checks.register(check_provider_catalog)
         from .audit import record_reseal_action, record_reseal_run
         from .sealed.resealing import reseal_action_finished, reseal_run_finished
 

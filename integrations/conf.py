@@ -38,6 +38,9 @@ register_settings(
         "REFRESH_IDLE_AFTER_DAYS": (None, (int, type(None)), 1),
         # E-mail the owner when an integration needs to be connected again.
         "NOTIFY_REAUTH_BY_EMAIL": (False, (bool,), None),
+        # Directories of the project's own provider catalog files (TOML, the format of
+        # docs/reference/provider-catalog-format.md), added to the shipped catalog.
+        "PROVIDER_CATALOG_DIRS": ((), (list, tuple), None),
         # The Retry-After of a 503 answered while the cache or the database is down.
         "OUTAGE_RETRY_AFTER_SECONDS": (30, (int,), 1),
     }

@@ -27,7 +27,6 @@ token, code, verifier, state or client secret.
 
 import hashlib
 import logging
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -56,10 +55,11 @@ from .provider_data import (
     checked_text,
 )
 from .provider_http import NoRedirects, ProviderSession, RedirectRefused
+from .token_answers import ERROR_CODE_RE, TokenAnswerError, compliance_hook, shape_of
 
 logger = logging.getLogger(__name__)
 # Error codes providers return, as we display and record them.
-_CODE_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_CODE_RE = ERROR_CODE_RE
 # Parameters a preset may not override in the authorization request.
 _RESERVED_AUTHORIZE_PARAMS = frozenset(
     {
@@ -196,6 +196,8 @@ def request_failure(exc):
     """The :class:`ProviderRequestFailed` for an exception raised by a provider call."""
     if isinstance(exc, RedirectRefused):
         return ProviderRequestFailed("redirect_refused")
+    if isinstance(exc, TokenAnswerError):  # a token answer that cannot be read
+        return ProviderRequestFailed(exc.code)
     if isinstance(exc, OAuthError):
         code = error_code(getattr(exc, "error", None))
         return ProviderRequestFailed(
@@ -425,7 +427,11 @@ def build_client(provider, *, client_secret=None, redirect_uri=None, scope=None)
     method = provider.metadata.get("token_endpoint_auth_method") or (
         "client_secret_basic" if client_secret else "none"
     )
-    return ProviderClient(
+    try:
+        shape = shape_of(provider.metadata)
+    except TokenAnswerError as exc:
+        raise ProviderMisconfigured(exc.code) from None
+    client = ProviderClient(
         client_id=provider.client_id,
         client_secret=client_secret,
         token_endpoint_auth_method=method,
@@ -435,6 +441,13 @@ def build_client(provider, *, client_secret=None, redirect_uri=None, scope=None)
         code_challenge_method="S256" if uses_pkce(provider) else None,
         default_timeout=app_settings.HTTP_TIMEOUT_SECONDS,
     )
+    if shape.reshapes:
+        # The provider's token answers (code exchange and refresh) made plain
+        # RFC 6749 JSON before Authlib reads them (:mod:`.token_answers`).
+        hook = compliance_hook(shape)
+        client.register_compliance_hook("access_token_response", hook)
+        client.register_compliance_hook("refresh_token_response", hook)
+    return client
 
 
 def authorize_params(provider):

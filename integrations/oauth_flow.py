@@ -53,6 +53,7 @@ from .provider_data import (
     TokenResponseError,
     read_token_response,
 )
+from .token_answers import kept_fields
 
 logger = logging.getLogger("integrations.oauth")
 
@@ -305,6 +306,7 @@ def complete_authorization(request, provider):
         raise request_failure(exc) from None
     try:  # before the access token is sent anywhere (userinfo) or stored
         read_token_response(token, now=datetime.now(UTC))
+        kept_fields(provider.metadata, token)  # e.g. an api_base_url that is not https
     except TokenResponseError as exc:
         logger.warning("provider %s sent an unusable token response: %s", provider.slug, exc)
         raise ProviderRequestFailed("invalid_token_response") from None

@@ -42,6 +42,7 @@ from .models import AuditEvent, Credential, Integration
 from .provider_http import NoRedirects
 from .redaction import redact
 from .sealed.redaction import mask_query_parameters, register_query_parameter
+from .token_answers import API_BASE_URL, KEPT_KEY, checked_base_url
 from .token_errors import ReauthorizationRequired
 from .token_reading import get_signing_credentials, get_valid_token
 from .token_refresh import refresh_rejected
@@ -152,24 +153,48 @@ def checked_allowed_hosts(allowed_hosts):
     return tuple(host.lower() for host in allowed_hosts)
 
 
-def base_url(provider, url_values=None):
-    """The provider's ``base_url`` with its placeholders filled (the provider's
-    values and a connection's ``url_values``); ``""`` when it cannot be
-    (a value missing or unsafe: then no host is allowed)."""
+def provider_base_url(provider, url_values=None):
+    """The provider's ``base_url`` with its ``{placeholders}`` filled (the
+    provider's values and a connection's ``url_values``); ``""`` when it has
+    none, ``None`` when a value is missing or unsafe (then no host is allowed)."""
     if provider is None:
         return ""
     try:
         return provider_urls.resolve(provider.base_url or "", provider, url_values)
     except provider_urls.URLTemplateError:
-        return ""
+        return None
 
 
-def _allowed(allowed_hosts, provider, url_values=None):
+def api_base_url(integration):
+    """The base URL of ``integration``'s calls: the ``api_base_url`` kept from
+    its token answer (the provider's ``token_response.keep``, e.g. Salesforce's
+    ``instance_url``), else its provider's ``base_url`` with the placeholders
+    filled (the connection's own ``url_values``: a Shopify shop), ``""`` if
+    neither, without a trailing slash. A kept value that is not a safe URL
+    (edited by hand) is ImproperlyConfigured; a placeholder value that is
+    missing or unsafe gives ``""`` (no host is then allowed)."""
+    kept = (integration.metadata or {}).get(KEPT_KEY)
+    value = kept.get(API_BASE_URL) if isinstance(kept, dict) else None
+    if value:
+        try:
+            return checked_base_url(value).rstrip("/")
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"integration {integration.pk}: metadata {KEPT_KEY}.{API_BASE_URL} "
+                "must be an https URL"
+            ) from None
+    resolved = provider_base_url(integration.provider, provider_urls.connection_values(integration))
+    return (resolved or "").rstrip("/")
+
+
+def _allowed(allowed_hosts, provider, base_url=None):
     if allowed_hosts != PROVIDER_HOSTS:
         return allowed_hosts
-    host = urlsplit(base_url(provider, url_values)).hostname if provider is not None else None
-    if not host and provider is not None and provider.base_url:
+    if base_url is None:
+        base_url = provider_base_url(provider)
+    if base_url is None or (not base_url and provider is not None and provider.base_url):
         return ()  # placeholders without a sound value: no host is allowed
+    host = urlsplit(base_url).hostname if base_url else None
     if not host:
         raise ImproperlyConfigured(
             "allowed_hosts='provider' needs the provider's base_url"
@@ -178,17 +203,18 @@ def _allowed(allowed_hosts, provider, url_values=None):
     return (host.lower(),)
 
 
-def refuse_other_hosts(allowed_hosts, provider, url, *, actor, target, purpose, url_values=None):
-    """Raise :class:`HostNotAllowed` (audited) unless ``url``'s host is allowed
-    (``"provider"``: the host of the provider's ``base_url``, filled with the
-    connection's ``url_values``)."""
+def refuse_other_hosts(allowed_hosts, provider, url, *, actor, target, purpose, base_url=None):
+    """Raise :class:`HostNotAllowed` (audited) unless ``url``'s host is allowed.
+    ``base_url`` (a connection's own, :func:`api_base_url`) replaces the
+    provider's ``base_url`` (its placeholders filled with the provider's
+    values) for ``allowed_hosts="provider"``."""
     if allowed_hosts is None:
         return
     try:
         host = (urlsplit(str(url)).hostname or "").lower()
     except ValueError:
         host = ""
-    if host and validate_host(host, _allowed(allowed_hosts, provider, url_values)):
+    if host and validate_host(host, _allowed(allowed_hosts, provider, base_url)):
         return
     audit.record(
         AuditEvent.Action.USE,
@@ -285,7 +311,9 @@ class IntegrationTokens:
                 actor=self.actor,
                 target=integration,
                 purpose=self.purpose,
-                url_values=provider_urls.connection_values(integration),
+                base_url=(
+                    api_base_url(integration) if self.allowed_hosts == PROVIDER_HOSTS else None
+                ),
             )
         if is_oauth1(integration):
             if url is not None:

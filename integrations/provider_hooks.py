@@ -24,10 +24,18 @@ from .oauth import (
 from .provider_http import ProviderSession
 
 GITHUB_API = "https://api.github.com"
+STRIPE_DEAUTHORIZE = "https://connect.stripe.com/oauth/deauthorize"
+
+
+def _succeeded(response):
+    if not 200 <= response.status_code < 300:
+        raise ProviderRequestFailed(
+            f"http_{response.status_code}", transient=response.status_code >= 500
+        )
 
 
 @sensitive_variables()
-def github_grant(provider, *, access_token, client_secret, url_values=None):
+def github_grant(provider, *, access_token, client_secret, account_id="", url_values=None):
     """GitHub: delete the app's whole grant for the user (every token of it),
     ``DELETE /applications/{client_id}/grant`` with the OAuth app's client id
     and secret as basic auth and ``{"access_token": ...}`` as the JSON body;
@@ -54,13 +62,40 @@ def github_grant(provider, *, access_token, client_secret, url_values=None):
             response.close()
     except Exception as exc:  # noqa: BLE001 - classified, never re-raised with its text
         raise request_failure(exc) from None
-    if not 200 <= response.status_code < 300:
-        raise ProviderRequestFailed(
-            f"http_{response.status_code}", transient=response.status_code >= 500
-        )
+    _succeeded(response)
 
 
-REVOCATION = {"github_grant": github_grant}
+@sensitive_variables()
+def stripe_deauthorize(provider, *, access_token, client_secret, account_id="", url_values=None):
+    """Stripe Connect: disconnect the connected account from the platform,
+    ``POST https://connect.stripe.com/oauth/deauthorize`` with the platform's
+    ``client_id`` (``ca_…``) and the account's ``stripe_user_id`` (the
+    integration's account id), authenticated with the platform's secret key
+    (the provider's client secret) as Bearer. Every token of the connection
+    stops working. The provider's ``revocation_url``, when set, is that URL."""
+    if not provider.client_id:
+        raise ProviderMisconfigured("client_id_missing")
+    if not account_id:
+        raise ProviderMisconfigured("account_id_missing")
+    secret = client_secret.reveal() if client_secret else None
+    if not secret:
+        raise ProviderMisconfigured("client_secret_missing")
+    url = provider_url(provider, "revocation_url", url_values) or STRIPE_DEAUTHORIZE
+    try:
+        with ProviderSession() as session:
+            response = session.post(
+                url,
+                data={"client_id": provider.client_id, "stripe_user_id": account_id},
+                headers={"Authorization": f"Bearer {secret}", "Accept": "application/json"},
+                timeout=app_settings.HTTP_TIMEOUT_SECONDS,
+            )
+            response.close()
+    except Exception as exc:  # noqa: BLE001 - classified, never re-raised with its text
+        raise request_failure(exc) from None
+    _succeeded(response)
+
+
+REVOCATION = {"github_grant": github_grant, "stripe_deauthorize": stripe_deauthorize}
 
 
 def revocation_hook(name):

@@ -17,7 +17,7 @@ from . import provider_urls
 
 # The named revocation functions of :mod:`integrations.provider_hooks` (its
 # registry must hold exactly these; a test says so).
-REVOCATION_HOOKS = frozenset({"github_grant"})
+REVOCATION_HOOKS = frozenset({"github_grant", "stripe_deauthorize"})
 REVOCATION_METHODS = ("rfc7009", "bearer", "hook", "none")
 HTTP_METHODS = ("POST", "DELETE", "GET")
 ACCOUNT_SOURCES = ("userinfo", "token_response")

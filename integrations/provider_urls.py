@@ -51,8 +51,9 @@ URL_FIELDS = (
     "userinfo_url",
     "discovery_url",
 )
-# What a placeholder stands for when a template is checked as a URL.
-_EXAMPLE_LABEL = "example"
+# What a placeholder stands for when a template is checked as a URL (a host
+# name, so that a placeholder that is the whole host passes too).
+_EXAMPLE_LABEL = "example.com"
 
 
 class URLTemplateError(ValueError):
@@ -77,7 +78,7 @@ def _code(prefix, name):
 @deconstructible
 class TemplatedURLValidator:
     """Django's ``URLValidator`` for a URL that may hold ``{name}`` placeholders:
-    each is replaced by an example DNS label, then the URL is checked as usual.
+    each is replaced by an example host name, then the URL is checked as usual.
     A brace that is not a well-formed placeholder is invalid."""
 
     message = _("Enter a valid URL; placeholders are written {name} (lowercase letters).")

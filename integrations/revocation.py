@@ -223,6 +223,7 @@ def _revoke_by_hook(row, result, rule, *, actor, ip_address):
             row.provider,
             access_token=access_token,
             client_secret=client_secret,
+            account_id=row.external_account_id,
             url_values=provider_urls.connection_values(row),
         ),
         actor=actor,

@@ -360,6 +360,7 @@ def _store_answer(db, row, lease, answer, *, previous, actor, ip_address):
 
     An answer that cannot be stored whole still gives up a sound new refresh
     token: a rotating provider has retired the one we sent."""
+    metadata_before = dict(row.metadata)
     try:
         apply_token_response(row, answer)
     except TokenResponseError:
@@ -382,11 +383,13 @@ def _store_answer(db, row, lease, answer, *, previous, actor, ip_address):
         return outcome
     row.status, row.last_error = Integration.Status.ACTIVE, ""
     row.last_refreshed_at = timezone.now()
+    # Fields kept from the answer (token_response.keep) changed: written too.
+    fields = (*_TOKEN_FIELDS, "metadata") if row.metadata != metadata_before else _TOKEN_FIELDS
 
     def write():
         with transaction.atomic(using=db):
             if not _write_if_leased(
-                db, row, lease, (*_TOKEN_FIELDS, "status", "last_error", "last_refreshed_at")
+                db, row, lease, (*fields, "status", "last_error", "last_refreshed_at")
             ):
                 return False
             audit.record(Action.REFRESH, actor=actor, target=row, ip_address=ip_address)

@@ -32,6 +32,7 @@ from .signals import (
     integration_recovered,
     send_on_commit,
 )
+from .token_answers import KEPT_KEY, kept_fields
 from .token_errors import TokenUnreadable
 
 Action = AuditEvent.Action
@@ -49,8 +50,13 @@ def apply_token_response(
     A response without a refresh token keeps the one stored (RFC 6749 §6: the
     server may keep the old refresh token valid); one without a scope keeps the
     granted scopes, or takes the requested ones on first connect (§5.1).
+
+    The fields the provider's ``token_response.keep`` names (non-secret, checked:
+    :func:`token_answers.kept_fields`) are merged into
+    ``metadata["token_fields"]``; one a later answer lacks keeps its value.
     """
     response = read_token_response(token, now=now or timezone.now())
+    kept = kept_fields(integration.provider.metadata, token)
     integration.access_token = response.access_token
     if response.refresh_token:
         integration.refresh_token = response.refresh_token
@@ -60,6 +66,10 @@ def apply_token_response(
         integration.granted_scopes = response.scopes
     elif not integration.granted_scopes:
         integration.granted_scopes = list(integration.requested_scopes)
+    if kept:
+        before = integration.metadata.get(KEPT_KEY)
+        before = before if isinstance(before, dict) else {}
+        integration.metadata = {**integration.metadata, KEPT_KEY: {**before, **kept}}
     return integration
 
 

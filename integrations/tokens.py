@@ -12,7 +12,12 @@ the package imports it.
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 
-from .provider_calls import IntegrationTokens, ProviderCallAuth, ProviderCallSession
+from .provider_calls import (
+    IntegrationTokens,
+    ProviderCallAuth,
+    ProviderCallSession,
+    api_base_url,
+)
 from .provider_data import TokenResponseError, parse_scopes
 from .revocation import Disconnection, disconnect
 from .scheduled_refresh import RefreshReport, refresh_expiring
@@ -85,6 +90,7 @@ async def arefresh_integration(integration, **options):
 
 
 __all__ = [
+    "api_base_url",
     "DatabaseUnavailable",
     "Disconnection",
     "Outcome",

@@ -14,6 +14,7 @@ database down it answers a 503 page with ``Retry-After``, never a 500.
 """
 
 import logging
+from collections import Counter
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -323,30 +324,43 @@ _NEEDS_RECONNECT = (Integration.Status.NEEDS_REAUTH, Integration.Status.EXPIRED)
 @login_required
 @require_GET
 def connections(request):
-    """My connections: providers to connect, and the accounts connected."""
+    """My connections: the accounts connected, and the providers to connect,
+    grouped by category (in the categories' order), each marked with the number
+    of accounts connected there."""
     providers = Provider.objects.filter(
         status=Provider.Status.ACTIVE,
         auth_type__in=[Provider.AuthType.OAUTH2, Provider.AuthType.OAUTH1],
-    ).only("slug", "name", "category", "auth_type", "icon_url", "description")
+    ).only("slug", "name", "category", "auth_type", "icon_url", "description", "metadata")
     integrations = [
         integration
         for integration in tokens.list_integrations(request.user)
         .exclude(status__in=_HIDDEN_STATUSES)
         .order_by("provider__name", "label")
     ]
+    # Marked on their cards, so an account already there is not offered as if it
+    # were new (a second account at one provider stays possible).
+    connected_counts = Counter(
+        integration.provider_id
+        for integration in integrations
+        if integration.status not in _NEEDS_RECONNECT
+    )
+    by_category = {}
+    for provider in sorted(providers, key=lambda provider: provider.name.casefold()):
+        provider.connected_count = connected_counts[provider.pk]
+        by_category.setdefault(provider.category, []).append(provider)
+    provider_groups = [
+        {"category": value, "label": label, "providers": by_category[value]}
+        for value, label in Provider.Category.choices
+        if value in by_category
+    ]
     return render(
         request,
         "integrations/connections.html",
         {
-            "providers": providers,
+            "providers": [provider for group in provider_groups for provider in group["providers"]],
+            "provider_groups": provider_groups,
             "integrations": integrations,
-            # Marked on their cards, so an account already there is not offered
-            # as if it were new (a second account at one provider stays possible).
-            "connected_provider_ids": {
-                integration.provider_id
-                for integration in integrations
-                if integration.status not in _NEEDS_RECONNECT
-            },
+            "connected_provider_ids": set(connected_counts),
             "needs_reconnect": _NEEDS_RECONNECT,
         },
     )

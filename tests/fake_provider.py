@@ -19,7 +19,19 @@ Strictness a test can switch on, as certified providers behave:
 * ``scopes_supported`` (a list): discovery lists it, and ``/authorize`` answers
   ``error=invalid_scope`` to any other scope, as django-oauth-toolkit does.
 
-Provider quirks (issue 26, URL templates and friends; :meth:`FakeProvider.quirk_answer`):
+Token-endpoint quirks (issue 26; the provider catalog's ``token_response``,
+``refresh``, ``pkce`` and ``token_endpoint_auth_method``), each a switch, all
+off by default (see "token-endpoint quirks" below): a form-encoded answer, the
+token nested under a key, ``expires`` instead of ``expires_in``, errors inside
+a 200 (``{"ok": false, "error": ...}``), ``instance_url`` in the answer, client
+authentication by HTTP Basic only, PKCE required or unsupported, no refresh
+token, a refresh token that does not rotate, codes that must be known and are
+single use, and (``revoke_on_reuse()``) rotation with reuse detection. ``/api/me``
+is an API endpoint that accepts only access tokens this fake issued and did not
+revoke.
+
+Provider quirks of URLs, scopes, accounts, revocation and calls (issue 26;
+"provider quirks: tenants and friends" below), each a switch, all off by default:
 
 * ``tenants`` (a set): every endpoint is served under ``/t/<tenant>/`` for
   those tenants only (another tenant, or a bare path, is a 404), like a
@@ -32,7 +44,9 @@ Provider quirks (issue 26, URL templates and friends; :meth:`FakeProvider.quirk_
   the access token sent as ``Authorization: Bearer`` (Dropbox, Slack).
 * ``grant_client_secret`` (str): ``DELETE /applications/<client_id>/grant``
   with basic auth ``client_id:secret`` and ``{"access_token": ...}`` ends the
-  grant, 204 (GitHub).
+  grant, 204 (GitHub); with ``deauthorize_account`` (str) too, ``POST
+  /oauth/deauthorize`` with ``Authorization: Bearer <secret>``, ``client_id``
+  and ``stripe_user_id`` (that account) ends every token, 200 (Stripe Connect).
 * ``api_token_header`` (str): ``/api`` wants the access token in this header
   and nothing else (Shopify's ``X-Shopify-Access-Token``); by default ``/api``
   wants ``Authorization: Bearer``; ``api_token_query`` (str): in this query
@@ -41,12 +55,13 @@ Provider quirks (issue 26, URL templates and friends; :meth:`FakeProvider.quirk_
 
 import base64
 import copy
+import hashlib
 import json
 import threading
 import time
 from collections import defaultdict, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from joserfc import jwt
 from joserfc.jwk import RSAKey
@@ -80,16 +95,8 @@ class FakeProvider:
         # test breaks something of ours there (the provider has acted by then).
         self.on_answer = None
         self.losses = deque()  # (path, seconds): answers made, then never sent
-        # -- provider quirks (see the module docstring) --
-        self.tenants = None
-        self.comma_scopes = False
-        self.account_in_token = None
-        self.bearer_revocation = None
-        self.grant_client_secret = None
-        self.api_token_header = None
-        self.api_token_query = None
-        self.access_tokens = set()  # every access token issued
-        self.revoked = set()  # access tokens whose grant was ended
+        self._init_token_quirks()
+        self._init_tenant_quirks()
         self._lock = threading.Lock()
         self.key = _signing_key()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -154,14 +161,157 @@ class FakeProvider:
             code = f"fake-code-{len(self.grants) + 1:04d}"
             self.grants[code] = dict(query)
         params = {"code": code, "state": query.get("state", "")}
+        refused = self._authorize_refused(query)
         if self.comma_scopes and " " in query.get("scope", ""):
-            params = {"error": "invalid_scope", "state": query.get("state", "")}
+            refused = "invalid_scope"
+        if refused:
+            params = {"error": refused, "state": query.get("state", "")}
         unsupported = set(query.get("scope", "").split()) - set(self.scopes_supported or ())
         if self.scopes_supported is not None and unsupported:
             params = {"error": "invalid_scope", "state": query.get("state", "")}
         if self.iss_parameter_supported:
             params["iss"] = self.issuer
         return query.get("redirect_uri", ""), params
+
+    # -- token-endpoint quirks (issue 26) ------------------------------------------
+
+    def _init_token_quirks(self):
+        self.token_format = "json"  # "form": answers are x-www-form-urlencoded
+        self.token_path = None  # "data": the token fields nested under this key
+        self.expires_field = None  # "expires": the lifetime there, not in expires_in
+        # Answers carry "ok": true; an error is a 200 {"ok": false, "error": code}.
+        self.ok_envelope = False
+        self.instance_url = None  # put in every token answer as instance_url
+        # "client_secret_basic": any other client authentication is a 401 invalid_client
+        # (with client_secret set, the secret must match too).
+        self.require_client_auth = None
+        self.client_secret = None
+        self.pkce = None  # "required" | "unsupported"
+        self.issue_refresh_tokens = True  # False: no refresh token, ever
+        self.rotate_refresh_tokens = True  # False: a refresh answer has no new one
+        self.known_codes_only = False  # a code must come from /authorize, once
+        self.used_codes = set()
+        self.api_tokens = set()  # access tokens /api/me accepts
+        self.revoked = []  # tokens /revoke was asked to revoke
+        self.reuse = None  # the RevokeOnReuse handler, once revoke_on_reuse()
+
+    def revoke_on_reuse(self):
+        """Rotate refresh tokens with reuse detection (tests/reuse_detection.py):
+        a reused refresh token revokes the grant, and /api/me then refuses its
+        access tokens."""
+        from tests.reuse_detection import RevokeOnReuse
+
+        self.reuse = RevokeOnReuse(self)
+        return self.reuse
+
+    def _token_error(self, status, code):
+        if self.ok_envelope:
+            return 200, {"ok": False, "error": code}
+        return status, {"error": code}
+
+    def _client_auth_refused(self, form, headers):
+        """A 401 invalid_client unless the client authenticated as required."""
+        if self.require_client_auth != "client_secret_basic":
+            return None
+        scheme, _, value = headers.get("Authorization", "").partition(" ")
+        try:
+            pair = base64.b64decode(value, validate=True).decode() if scheme == "Basic" else ""
+        except ValueError:
+            pair = ""
+        client_id, _, secret = pair.partition(":")
+        matches = unquote(client_id) == self.client_id and (
+            self.client_secret is None or unquote(secret) == self.client_secret
+        )
+        if not matches or "client_secret" in form:
+            return 401, {"error": "invalid_client"}, {"WWW-Authenticate": 'Basic realm="fake"'}
+        return None
+
+    def _authorize_refused(self, query):
+        """PKCE required: a code_challenge (S256); unsupported: none."""
+        challenge = query.get("code_challenge")
+        if self.pkce == "required" and (
+            not challenge or query.get("code_challenge_method") != "S256"
+        ):
+            return "invalid_request"
+        if self.pkce == "unsupported" and (challenge or "code_challenge_method" in query):
+            return "invalid_request"
+        return None
+
+    def _code_refused(self, form):
+        """The checks of a code exchange the switches ask for: an error code or None."""
+        code = form.get("code")
+        grant = self.grants.get(code)
+        if self.known_codes_only:
+            with self._lock:
+                if grant is None or code in self.used_codes:
+                    return "invalid_code" if self.ok_envelope else "invalid_grant"
+                self.used_codes.add(code)
+        verifier = form.get("code_verifier")
+        if self.pkce == "unsupported" and verifier is not None:
+            return "invalid_request"
+        if self.pkce == "required":
+            challenge = (grant or {}).get("code_challenge")
+            if not verifier or not challenge:
+                return "invalid_grant"
+            digest = hashlib.sha256(verifier.encode()).digest()
+            if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != challenge:
+                return "invalid_grant"
+        return None
+
+    def _token_endpoint(self, form, headers):
+        refused = self._client_auth_refused(form, headers)
+        if refused is not None:
+            return refused
+        if form.get("grant_type") == "authorization_code":
+            code = self._code_refused(form)
+            if code:
+                return self._token_error(400, code)
+        handler = self.handlers.get("/token")
+        answer = handler(form, headers) if handler else self.issue(form)
+        return self.shape_token_answer(*answer, grant_type=form.get("grant_type"))
+
+    def shape_token_answer(self, status, body, headers=None, *, grant_type=None):
+        """A plain answer made as the switches say: (status, body[, headers])."""
+        if not isinstance(body, dict):
+            return (status, body, headers) if headers else (status, body)
+        body = dict(body)
+        if "access_token" in body:
+            if not self.issue_refresh_tokens or (
+                not self.rotate_refresh_tokens and grant_type == "refresh_token"
+            ):
+                body.pop("refresh_token", None)
+            self.api_tokens.add(body["access_token"])
+            if self.expires_field and "expires_in" in body:
+                body[self.expires_field] = body.pop("expires_in")
+            if self.instance_url is not None:
+                body["instance_url"] = self.instance_url
+            if self.token_path:
+                names = ("access_token", "refresh_token", "token_type", "scope", "id_token")
+                names += ("expires_in", self.expires_field or "expires_in")
+                body = {
+                    **{k: v for k, v in body.items() if k not in names},
+                    self.token_path: {k: v for k, v in body.items() if k in names},
+                }
+            if self.ok_envelope:
+                body = {"ok": True, **body}
+        elif "error" in body and self.ok_envelope:
+            status, body = 200, {"ok": False, "error": body["error"]}
+        if self.token_format == "form":
+            flat = {k: v for k, v in body.items() if isinstance(v, (str, int, bool))}
+            content_type = {"Content-Type": "application/x-www-form-urlencoded"}
+            return status, urlencode(flat), {**(headers or {}), **content_type}
+        return (status, body, headers) if headers else (status, body)
+
+    def api_me(self, headers):
+        """An API endpoint: the caller's account, for an access token issued here,
+        not revoked (nor its grant, under reuse detection)."""
+        scheme, _, token = headers.get("Authorization", "").partition(" ")
+        accepted = scheme == "Bearer" and token in self.api_tokens and token not in self.revoked
+        if accepted and self.reuse is not None and token in self.reuse.grant_of:
+            accepted = self.reuse.grant_active(token)
+        if not accepted:
+            return 401, {"error": "invalid_token"}
+        return 200, {**self.userinfo, "host": headers.get("Host", "")}
 
     def requests_to(self, path):
         return [r for r in self.requests if r["path"] == path]
@@ -189,14 +339,12 @@ class FakeProvider:
             if form.get("grant_type") == "authorization_code"
             else None
         )
+        if grant is not None and self.account_in_token is not None:
+            token.update(copy.deepcopy(self.account_in_token))
         if grant is not None:
             token["scope"] = grant.get("scope", "")
             if self.offline_access_needs_consent and not self.offline_granted(grant):
                 del token["refresh_token"]
-        if grant is not None and self.account_in_token is not None:
-            token.update(copy.deepcopy(self.account_in_token))
-        with self._lock:
-            self.access_tokens.add(token["access_token"])
         if form.get("grant_type") == "authorization_code" and self.id_token_claims is not None:
             claims = {
                 "iss": self.issuer,
@@ -233,39 +381,55 @@ class FakeProvider:
             document["scopes_supported"] = list(self.scopes_supported)
         return 200, document
 
-    # -- provider quirks ---------------------------------------------------------------
+    # -- provider quirks: tenants and friends -----------------------------------------
+
+    def _init_tenant_quirks(self):
+        self.tenants = None
+        self.comma_scopes = False
+        self.account_in_token = None
+        self.bearer_revocation = None
+        self.grant_client_secret = None
+        self.deauthorize_account = None
+        self.api_token_header = None
+        self.api_token_query = None
 
     def tenant_url(self, tenant):
         return f"{self.url}/t/{tenant}"
 
     def _live(self, token):
-        return token in self.access_tokens and token not in self.revoked
+        return token in self.api_tokens and token not in self.revoked
 
     def quirk_answer(self, path, form, headers, record):
         """The answer of a quirk endpoint, or ``None`` for the usual endpoints."""
         method = record["method"] if record else "GET"
-        if path == "/revoke" and form.get("token") in self.access_tokens:
-            with self._lock:
-                self.revoked.add(form["token"])  # RFC 7009: then answers as usual
         if path == "/bearer-revoke" and self.bearer_revocation:
             if method != self.bearer_revocation:
                 return 405, {"error": "method_not_allowed"}
-            token = headers.get("Authorization", "").removeprefix("Bearer ")
-            if not headers.get("Authorization", "").startswith("Bearer ") or not self._live(token):
+            scheme, _, token = headers.get("Authorization", "").partition(" ")
+            if scheme != "Bearer" or not self._live(token):
                 return 401, {"error": "invalid_token"}
             with self._lock:
-                self.revoked.add(token)
+                self.revoked.append(token)
             return 200, {"ok": True}
+        if path == "/oauth/deauthorize" and self.deauthorize_account is not None:
+            if method != "POST":
+                return 404, {"error": "not_found"}
+            if headers.get("Authorization") != f"Bearer {self.grant_client_secret}":
+                return 401, {"error": "invalid_client"}
+            if form.get("client_id") != self.client_id:
+                return 400, {"error": "invalid_client"}
+            if form.get("stripe_user_id") != self.deauthorize_account:
+                return 400, {"error": "invalid_request"}
+            with self._lock:
+                self.revoked.extend(self.api_tokens)  # every token of the account
+            return 200, {"stripe_user_id": self.deauthorize_account}
         parts = path.split("/")
         if len(parts) == 4 and parts[1] == "applications" and parts[3] == "grant":
-            if self.grant_client_secret is None:
-                return 404, {"message": "Not Found"}
-            if method != "DELETE":
+            if self.grant_client_secret is None or method != "DELETE":
                 return 404, {"message": "Not Found"}
             expected = f"{self.client_id}:{self.grant_client_secret}".encode()
-            if parts[2] != self.client_id or headers.get(
-                "Authorization"
-            ) != "Basic " + base64.b64encode(expected).decode("ascii"):
+            basic = "Basic " + base64.b64encode(expected).decode("ascii")
+            if parts[2] != self.client_id or headers.get("Authorization") != basic:
                 return 401, {"message": "Bad credentials"}
             try:
                 body = json.loads(record.get("body") or "{}")
@@ -274,7 +438,7 @@ class FakeProvider:
             if not isinstance(body, dict) or not self._live(body.get("access_token")):
                 return 422, {"message": "Validation Failed"}
             with self._lock:
-                self.revoked.update(self.access_tokens)  # the whole grant
+                self.revoked.extend(self.api_tokens)  # the whole grant
             return 204, ""
         if path == "/api":
             if self.api_token_header:
@@ -282,7 +446,8 @@ class FakeProvider:
             elif self.api_token_query:
                 token = form.get(self.api_token_query, "")
             else:
-                token = headers.get("Authorization", "").removeprefix("Bearer ")
+                scheme, _, token = headers.get("Authorization", "").partition(" ")
+                token = token if scheme == "Bearer" else ""
             if not self._live(token):
                 return 401, {"error": "invalid_token"}
             return 200, {"ok": True, "tenant": record.get("tenant") if record else None}
@@ -303,20 +468,27 @@ class FakeProvider:
             path = self._tenant_path(path, record)
             if path is None:
                 return 404, {"error": "unknown_tenant"}
-        quirk = self.quirk_answer(path, form, headers, record)
-        if quirk is not None and not self.scripts[path]:
+        quirk = self.quirk_answer(path, form, headers, record) if not self.scripts[path] else None
+        if quirk is not None:
             return quirk
         if self.scripts[path]:
             return self.scripts[path].popleft()
         if path == "/authorize":
             redirect_uri, params = self.authorize(form)
             return 302, "", {"Location": f"{redirect_uri}?{urlencode(params)}"}
+        if path == "/token":
+            return self._token_endpoint(form, headers)
         if path in self.handlers:
             return self.handlers[path](form, headers)
-        if path == "/token":
-            return self.issue(form)
         if path == "/revoke":
+            refused = self._client_auth_refused(form, headers)
+            if refused is not None:
+                return refused
+            if form.get("token"):
+                self.revoked.append(form["token"])
             return 200, ""
+        if path == "/api/me":
+            return self.api_me(headers)
         if path == "/userinfo":
             if not headers.get("Authorization", "").startswith("Bearer "):
                 return 401, {"error": "invalid_token"}
@@ -355,12 +527,18 @@ class FakeProvider:
                     time.sleep(stall)
                     self.close_connection = True  # the answer is lost
                     return
-                payload = json.dumps(body).encode() if isinstance(body, dict) else body.encode()
+                if isinstance(body, bytes):  # sent as it is (not UTF-8, say)
+                    payload = body
+                else:
+                    payload = json.dumps(body).encode() if isinstance(body, dict) else body.encode()
                 self.send_response(status)
-                self.send_header(
-                    "Content-Type", "application/json" if isinstance(body, dict) else "text/plain"
-                )
-                for name, value in (extra[0] if extra else {}).items():
+                extra_headers = extra[0] if extra else {}
+                if "Content-Type" not in extra_headers:
+                    self.send_header(
+                        "Content-Type",
+                        "application/json" if isinstance(body, dict) else "text/plain",
+                    )
+                for name, value in extra_headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()

@@ -96,6 +96,8 @@ def paths(fake):
         "https://{shop}.myshopify.com/admin/oauth/access_token",
         "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token",
         "https://{subdomain}.zendesk.com/oauth/tokens",
+        "https://{host}/api/",
+        "https://{region}-api.example.com/v1/",
         "https://api.example.com/",
     ],
 )
@@ -682,7 +684,7 @@ def test_github_grant_hook_end_to_end(browser, alice, fake, all_logs):
     assert sent["method"] == "DELETE"
     assert sent["headers"]["Authorization"].startswith("Basic ")
     assert current in sent["body"]
-    assert fake.access_tokens <= fake.revoked  # the whole grant
+    assert set(fake.api_tokens) <= set(fake.revoked)  # the whole grant
     assert fake.requests_to("/revoke") == []
     assert CLIENT_SECRET not in all_logs.text and current not in all_logs.text
 
@@ -740,6 +742,49 @@ def test_github_grant_defaults_to_github_com():
             {"access_token": "gho_x"},
         )
     ]
+
+
+def test_stripe_deauthorize_hook_end_to_end(browser, alice, fake, all_logs):
+    fake.grant_client_secret = CLIENT_SECRET
+    fake.deauthorize_account = "acct_1Fake"
+    fake.account_in_token = {"stripe_user_id": "acct_1Fake"}
+    make_provider(
+        fake,
+        userinfo_url="",
+        revocation_url=f"{fake.url}/oauth/deauthorize",
+        base_url=f"{fake.url}/",
+        metadata={
+            "revocation": {"method": "hook", "hook": "stripe_deauthorize"},
+            "account": {"source": "token_response", "id": "stripe_user_id"},
+            "token_endpoint_auth_method": "client_secret_post",
+        },
+    )
+    connect_through(browser)
+    integration = Integration.objects.get()
+    assert integration.external_account_id == "acct_1Fake"
+    assert call_api(integration, f"{fake.url}/api").status_code == 200
+    tokens.refresh_integration(integration, force=True)
+    result = tokens.disconnect(alice, integration)
+    assert result.fully_revoked
+    [sent] = fake.requests_to("/oauth/deauthorize")
+    assert sent["form"] == {"client_id": fake.client_id, "stripe_user_id": "acct_1Fake"}
+    assert set(fake.api_tokens) <= set(fake.revoked)
+    assert CLIENT_SECRET not in all_logs.text
+
+
+def test_stripe_deauthorize_needs_the_account_id(alice, fake):
+    provider = make_provider(
+        fake,
+        revocation_url=f"{fake.url}/oauth/deauthorize",
+        metadata={"revocation": {"method": "hook", "hook": "stripe_deauthorize"}},
+    )
+    integration, _ = tokens.connect(
+        alice, provider, {"access_token": "a" * 30, "token_type": "Bearer"}
+    )
+    result = tokens.disconnect(alice, integration)
+    assert result.failed == {"access_token": "account_id_missing"}
+    assert Integration.objects.get().status == "revoked"
+    assert fake.requests == []
 
 
 def test_an_unknown_hook_is_a_validation_error_and_improperly_configured(alice, fake):
@@ -835,7 +880,7 @@ def test_a_custom_access_token_header_end_to_end(browser, alice, fake, all_logs)
     assert "Authorization" not in sent["headers"]
     # The provider stops taking the token: one refresh, one retry, same header.
     first = sent["headers"]["X-Fake-Access-Token"]
-    fake.revoked.add(first)
+    fake.revoked.append(first)
     assert call_api(integration, f"{fake.url}/t/acme/api").status_code == 200
     retried = [r for r in fake.requests if r["path"] == "/t/acme/api"][-1]
     assert retried["headers"]["X-Fake-Access-Token"] not in (first, "")

@@ -133,5 +133,5 @@ def test_the_crypto_core_is_fully_covered():
 
 
 def test_presets_are_typed_as_data():
-    hints = typing.get_type_hints(providers.presets)
+    hints = typing.get_type_hints(providers)
     assert hints["PRESETS"] == dict[str, dict[str, typing.Any]]

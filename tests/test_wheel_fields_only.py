@@ -142,3 +142,19 @@ def test_the_full_app_from_the_plain_wheel_names_the_extra(fields_only_venv, tmp
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("django.core.exceptions.ImproperlyConfigured:")
     assert 'pip install "sealed-integrations[app]"' in last
+
+
+@pytest.mark.slow
+def test_the_wheel_ships_the_provider_catalog_and_its_icons(fields_only_venv):
+    """The catalog is data files: a wheel without them would offer no presets."""
+    import zipfile
+
+    (wheel,) = (fields_only_venv.parent.parent.parent / "dist").glob("*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    catalog = sorted((ROOT / "integrations" / "providers" / "catalog").glob("*.toml"))
+    assert catalog
+    for path in catalog:
+        assert f"integrations/providers/catalog/{path.name}" in names
+    icons = sorted((ROOT / "integrations" / "static" / "integrations" / "icons").glob("*.svg"))
+    for path in icons:
+        assert f"integrations/static/integrations/icons/{path.name}" in names

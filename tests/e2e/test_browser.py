@@ -308,6 +308,7 @@ def test_staff_see_only_masked_values_in_the_admin(page, demo, alice, staff, can
     expect(page.locator("#result_list")).to_contain_text("Sealed (key v2)")
     recorder.snapshot()
     page.get_by_role("link", name="Add from preset").click()
+    page.get_by_role("link", name="GitHub", exact=True).click()  # a preset from the list
     expect(page.get_by_label("Client secret")).to_have_attribute("type", "password")
     recorder.snapshot()
 
