@@ -318,7 +318,13 @@ class IntegrationUpdateSerializer(serializers.Serializer):
 
 class RevocationSerializer(serializers.Serializer):
     supported = serializers.BooleanField(
-        help_text="Whether the provider has a revocation endpoint (RFC 7009)."
+        help_text="Whether the provider can revoke by API (a revocation endpoint, RFC 7009 "
+        "or Bearer, or a named hook)."
+    )
+    method = serializers.ChoiceField(
+        choices=["rfc7009", "bearer", "hook", "none"],
+        help_text="How the provider revokes (its metadata's revocation method); none: "
+        "the tokens were erased here only.",
     )
     revoked = serializers.ListField(
         child=serializers.CharField(), help_text="Token types revoked at the provider."

@@ -56,3 +56,24 @@ def test_bad_quirks_are_a_400(staff_api, metadata):
 def test_a_malformed_template_is_a_400(staff_api):
     payload = {**SHOPIFY, "token_url": "https://{Shop}.myshopify.com/"}
     assert staff_api.post(LIST, payload, format="json").status_code == 400
+
+
+def test_disconnecting_says_how_the_provider_revokes(alice, make_client):
+    from integrations import tokens
+
+    provider = Provider.objects.create(
+        slug="norevoke",
+        name="No revoke",
+        metadata={"revocation": {"method": "none", "note": "Remove the app there."}},
+    )
+    integration, _ = tokens.connect(
+        alice, provider, {"access_token": "t" * 30, "token_type": "Bearer"}
+    )
+    response = make_client(alice).delete(f"/api/integrations/{integration.pk}/")
+    assert response.status_code == 200
+    assert response.json()["revocation"] == {
+        "supported": False,
+        "method": "none",
+        "revoked": [],
+        "failed": {},
+    }
