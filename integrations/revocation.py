@@ -280,9 +280,11 @@ def disconnect(
     ip_address: str | None = None,
     actor: User | None = None,
 ) -> Disconnection:
-    """Disconnect the user's integration: revoke its refresh and access tokens at
-    the provider's RFC 7009 endpoint when it has one (each outcome audited), then
-    mark it ``revoked`` and erase its sealed tokens whatever the provider said.
+    """Disconnect the user's integration: revoke its tokens at the provider as
+    its ``metadata["revocation"]`` says (RFC 7009 at its endpoint when it has
+    one, the default; ``bearer``; a named ``hook``; ``none``: nothing is sent),
+    each outcome audited, then mark it ``revoked`` and erase its sealed tokens
+    whatever the provider said.
 
     ``actor`` is who acts, when not the owner (staff in the admin); the audit
     events name them. Returns a :class:`Disconnection`. Another user's

@@ -242,7 +242,11 @@ def disconnect(request, pk):
         return render(
             request,
             "integrations/disconnect_confirm.html",
-            {"integration": integration, "next": next_url},
+            {
+                "integration": integration,
+                "next": next_url,
+                "revocation": provider_quirks.revocation(integration.provider),
+            },
         )
     result = tokens.disconnect(request.user, integration, ip_address=oauth_flow.client_ip(request))
     names = {"provider": integration.provider.name}

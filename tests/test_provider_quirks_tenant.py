@@ -832,6 +832,10 @@ def test_revocation_none_sends_nothing_and_says_so(browser, alice, fake):
     connect_through(browser)
     integration = Integration.objects.get()
     tokens.refresh_integration(integration, force=True)
+    confirm = browser.get(f"/integrations/{integration.pk}/disconnect/").content.decode()
+    assert "erases the stored tokens on this site only" in confirm
+    assert "Remove the app in its settings." in confirm
+    assert "This revokes" not in confirm
     response = browser.post(f"/integrations/{integration.pk}/disconnect/", follow=True)
     assert response.status_code == 200
     assert b"cannot revoke them from this site" in response.content
