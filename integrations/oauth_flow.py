@@ -117,6 +117,12 @@ def make_room(pending, now):
         del pending[min(pending, key=lambda d: pending[d].get("t", 0))]
 
 
+class InvalidURLValue(ProviderMisconfigured):
+    """A value a user entered for a URL placeholder that does not fit it."""
+
+    default_code = "url_value_invalid"
+
+
 def checked_url_values(provider, url_values):
     """The connection-level URL values a user entered (a Shopify shop), checked
     against their patterns; :class:`ProviderMisconfigured` with the
@@ -125,12 +131,6 @@ def checked_url_values(provider, url_values):
         return provider_urls.check_connection_values(provider, url_values)
     except provider_urls.URLTemplateError as exc:
         raise InvalidURLValue(exc.code) from None
-
-
-class InvalidURLValue(ProviderMisconfigured):
-    """A value a user entered for a URL placeholder that does not fit it."""
-
-    default_code = "url_value_invalid"
 
 
 @sensitive_variables()
