@@ -520,12 +520,6 @@ def _path_text(document, path, max_length, *, strict=False):
     return _claim_text({path: value}, path, max_length)
 
 
-def account_source(provider):
-    """Where the account's fields are: ``userinfo`` (the ID token and userinfo
-    claims) or ``token_response`` (the token endpoint's answer)."""
-    return provider_quirks.account_rule(provider)[0]
-
-
 def account_from_claims(provider, claims):
     """``(external account id, label)`` from the fields the provider's metadata
     names (``account``: ``id`` and ``label`` as keys or dotted JSON paths such
@@ -544,18 +538,6 @@ def account_from_claims(provider, claims):
         if label:
             break
     return external_id, label[:255]
-
-
-# What of a token response may never serve as account claims.
-_TOKEN_SECRETS = frozenset({"access_token", "refresh_token", "id_token"})
-
-
-def token_response_claims(token):
-    """A token response without its secrets: the document the ``account``
-    paths are read from when its ``source`` is ``token_response``."""
-    if not isinstance(token, dict):
-        return {}
-    return {key: value for key, value in token.items() if key not in _TOKEN_SECRETS}
 
 
 @sensitive_variables()
@@ -698,27 +680,3 @@ def revoke_token_request(provider, token, token_type_hint, *, revocation_url, cl
         except ValueError:
             pass
         raise ProviderRequestFailed(code, transient=response.status_code >= 500)
-
-
-@sensitive_variables()
-def revoke_bearer_request(access_token, *, revocation_url, http_method="POST"):
-    """Revoke by calling ``revocation_url`` with the access token as
-    ``Authorization: Bearer`` (Dropbox's ``token/revoke``, Slack's
-    ``auth.revoke``); any 2xx is success, anything else
-    :class:`ProviderRequestFailed`."""
-    check_endpoint_url(revocation_url, "revocation_url")
-    try:
-        with ProviderSession() as session:
-            response = session.request(
-                http_method,
-                revocation_url,
-                headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
-                timeout=app_settings.HTTP_TIMEOUT_SECONDS,
-            )
-            response.close()
-    except Exception as exc:  # noqa: BLE001 - classified, never re-raised with its text
-        raise request_failure(exc) from None
-    if not 200 <= response.status_code < 300:
-        raise ProviderRequestFailed(
-            f"http_{response.status_code}", transient=response.status_code >= 500
-        )

@@ -34,7 +34,6 @@ from .oauth import (
     StateError,
     UnsafeRedirect,
     account_from_claims,
-    account_source,
     authorize_params,
     build_client,
     cache_key,
@@ -45,7 +44,6 @@ from .oauth import (
     public_claims,
     request_failure,
     split_supported_scopes,
-    token_response_claims,
     uses_pkce,
 )
 from .outages import cache_guard
@@ -311,8 +309,9 @@ def complete_authorization(request, provider):
         logger.warning("provider %s sent an unusable token response: %s", provider.slug, exc)
         raise ProviderRequestFailed("invalid_token_response") from None
     claims = identify(client, provider, ends, token, nonce=entry.get("n"))
-    if account_source(provider) == "token_response":
-        external_id, label = account_from_claims(provider, token_response_claims(token))
+    if provider_quirks.account_source(provider) == "token_response":
+        document = provider_quirks.token_response_claims(token)
+        external_id, label = account_from_claims(provider, document)
     else:
         external_id, label = account_from_claims(provider, claims)
     return Authorization(

@@ -1,5 +1,6 @@
-"""Named provider functions a provider's metadata may point at, for what no
-standard covers: ``metadata["revocation"] = {"method": "hook", "hook": NAME}``.
+"""Revocation outside RFC 7009: the ``bearer`` family, and the named provider
+functions a provider's metadata may point at for what no standard covers
+(``metadata["revocation"] = {"method": "hook", "hook": NAME}``).
 
 A small registry (:data:`REVOCATION`), protocol-layer like :mod:`.oauth`: each
 function talks to the provider and raises :class:`~.oauth.OAuthFlowError`
@@ -18,6 +19,7 @@ from .conf import app_settings
 from .oauth import (
     ProviderMisconfigured,
     ProviderRequestFailed,
+    check_endpoint_url,
     provider_url,
     request_failure,
 )
@@ -96,6 +98,30 @@ def stripe_deauthorize(provider, *, access_token, client_secret, account_id="", 
 
 
 REVOCATION = {"github_grant": github_grant, "stripe_deauthorize": stripe_deauthorize}
+
+
+@sensitive_variables()
+def revoke_bearer_request(access_token, *, revocation_url, http_method="POST"):
+    """Revoke by calling ``revocation_url`` with the access token as
+    ``Authorization: Bearer`` (Dropbox's ``token/revoke``, Slack's
+    ``auth.revoke``); any 2xx is success, anything else
+    :class:`ProviderRequestFailed`."""
+    check_endpoint_url(revocation_url, "revocation_url")
+    try:
+        with ProviderSession() as session:
+            response = session.request(
+                http_method,
+                revocation_url,
+                headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
+                timeout=app_settings.HTTP_TIMEOUT_SECONDS,
+            )
+            response.close()
+    except Exception as exc:  # noqa: BLE001 - classified, never re-raised with its text
+        raise request_failure(exc) from None
+    if not 200 <= response.status_code < 300:
+        raise ProviderRequestFailed(
+            f"http_{response.status_code}", transient=response.status_code >= 500
+        )
 
 
 def revocation_hook(name):

@@ -84,6 +84,24 @@ def account_rule(provider):
     return source, tuple(ids), tuple(p for p in labels if isinstance(p, str) and p)
 
 
+def account_source(provider):
+    """Where the account's fields are: ``userinfo`` (the ID token and userinfo
+    claims) or ``token_response`` (the token endpoint's answer)."""
+    return account_rule(provider)[0]
+
+
+# What of a token response may never serve as account claims.
+_TOKEN_SECRETS = frozenset({"access_token", "refresh_token", "id_token"})
+
+
+def token_response_claims(token):
+    """A token response without its secrets: the document the ``account``
+    paths are read from when its ``source`` is ``token_response``."""
+    if not isinstance(token, dict):
+        return {}
+    return {key: value for key, value in token.items() if key not in _TOKEN_SECRETS}
+
+
 _MISSING = object()
 
 

@@ -180,7 +180,7 @@ def _revoke_bearer(row, result, rule, *, actor, ip_address):
         row,
         result,
         "access_token",
-        lambda: oauth.revoke_bearer_request(
+        lambda: provider_hooks.revoke_bearer_request(
             access_token, revocation_url=url, http_method=rule["http_method"]
         ),
         actor=actor,
