@@ -19,6 +19,7 @@ from django.utils.translation import pgettext_lazy
 
 from . import provider_quirks
 from .fields import EncryptedJSONField, EncryptedTokenField
+from .metadata_fields import HostMetadataValidator, TagListField, TagsValidator
 from .provider_urls import TemplatedURLValidator
 
 # Every plain JSONField is a LimitedJSONField: depth and NUL limits wherever it is
@@ -258,7 +259,23 @@ class Integration(TimestampedModel):
     last_error = models.CharField(
         max_length=255, blank=True, help_text=_("An error code or short reason; never a secret.")
     )
+    # The app's own data (identity claims, ...): never written by the host app.
     metadata = LimitedJSONField(default=dict, blank=True)
+    # The host application's data, apart from the app's (metadata_fields.py): an
+    # object it replaces whole, and tags to find connections by. Not sealed: never
+    # a secret. Written through host_metadata.set_host_metadata().
+    host_metadata = LimitedJSONField(
+        default=dict,
+        blank=True,
+        validators=[HostMetadataValidator()],
+        help_text=_("The host application's own data (not sealed: never a secret)."),
+    )
+    tags = TagListField(
+        default=list,
+        blank=True,
+        validators=[TagsValidator()],
+        help_text=_("Short lowercase slugs to find connections by."),
+    )
     # The refresh lease (tokens.py): who is refreshing the tokens now, and until
     # when the claim holds if that worker dies. Taken and released by conditional
     # UPDATEs, never by ``save()``, so ``updated_at`` moves only when tokens or

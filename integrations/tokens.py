@@ -12,6 +12,7 @@ the package imports it.
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 
+from .host_metadata import filter_by_tags, set_host_metadata, validate_host_metadata
 from .provider_calls import (
     IntegrationTokens,
     ProviderCallAuth,
@@ -110,6 +111,7 @@ __all__ = [
     "arefresh_integration",
     "connect",
     "disconnect",
+    "filter_by_tags",
     "get_integration",
     "get_signing_credentials",
     "get_valid_token",
@@ -121,5 +123,7 @@ __all__ = [
     "refresh_integration",
     "refresh_rejected",
     "session",
+    "set_host_metadata",
     "store_token_response",
+    "validate_host_metadata",
 ]

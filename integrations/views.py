@@ -348,9 +348,9 @@ def connections(request):
         for integration in integrations
         if integration.status not in _NEEDS_RECONNECT
     )
-    by_category = {}
+    by_category: dict[str, list[Provider]] = {}
     for provider in sorted(providers, key=lambda provider: provider.name.casefold()):
-        provider.connected_count = connected_counts[provider.pk]
+        provider.connected_count = connected_counts[provider.pk]  # type: ignore[attr-defined]
         by_category.setdefault(provider.category, []).append(provider)
     provider_groups = [
         {"category": value, "label": label, "providers": by_category[value]}

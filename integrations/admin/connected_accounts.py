@@ -1,13 +1,18 @@
 """Admin pages for integrations (users' connected accounts): status and token
-metadata, never a token; disconnect through the token service.
+metadata, never a token; disconnect through the token service. The host app's
+metadata and tags are shown read-only (the host writes them, through the API or
+``tokens.set_host_metadata``); the list filters by tag.
 """
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from .. import tokens
+from ..metadata_fields import clean_tag
 from ..models import Integration
 from ..secret_status import sealed_status
 from .base import (
@@ -23,6 +28,34 @@ class IntegrationAdminForm(AdminModelForm):
         exclude = ["access_token", "refresh_token", "token_secret"]  # noqa: DJ006 - never the tokens
 
 
+class TagListFilter(admin.SimpleListFilter):
+    """``?tag=``: integrations carrying the tag. Offers the tags of the most
+    recently changed integrations (a bounded scan); any tag can be typed in
+    the URL."""
+
+    title = _("tag")
+    parameter_name = "tag"
+    SCANNED = 500
+    OFFERED = 30
+
+    def lookups(self, request, model_admin):
+        recent = model_admin.get_queryset(request).order_by("-updated_at")[: self.SCANNED]
+        seen: set[str] = set()
+        for tags in recent.values_list("tags", flat=True):
+            seen.update(tag for tag in tags or () if isinstance(tag, str))
+        return [(tag, tag) for tag in sorted(seen)[: self.OFFERED]]
+
+    def queryset(self, request, queryset):
+        tag = self.value()
+        if tag is None:
+            return queryset
+        try:
+            clean_tag(tag)
+        except ValidationError:
+            raise IncorrectLookupParameters(_("Not a tag.")) from None
+        return queryset.filter(tags__has_tag=tag)
+
+
 @admin.register(Integration)
 class IntegrationAdmin(SealedFieldsAdmin):
     """Connections come only from the OAuth flow: no add page and no token inputs."""
@@ -36,8 +69,9 @@ class IntegrationAdmin(SealedFieldsAdmin):
         "refresh_token_status",
         "expires_at",
         "last_refreshed_at",
+        "tag_list",
     )
-    list_filter = ("status", "provider", "provider__category")
+    list_filter = ("status", "provider", "provider__category", TagListFilter)
     search_fields = ("label", "external_account_id", f"owner__{get_user_model().USERNAME_FIELD}")
     list_select_related = ("owner", "provider")
     readonly_fields = (
@@ -53,6 +87,8 @@ class IntegrationAdmin(SealedFieldsAdmin):
         "last_error",
         "requested_scopes",
         "granted_scopes",
+        "host_metadata",
+        "tags",
         "created_at",
         "updated_at",
     )
@@ -74,8 +110,22 @@ class IntegrationAdmin(SealedFieldsAdmin):
                 ]
             },
         ),
+        (
+            _("Host application"),
+            {
+                "fields": ["tags", "host_metadata"],
+                "description": _(
+                    "Written by the host application (REST API, connect sessions). "
+                    "Not sealed: never a secret."
+                ),
+            },
+        ),
         (_("More"), {"fields": ["metadata", "created_at", "updated_at"]}),
     ]
+
+    @admin.display(description=_("tags"))
+    def tag_list(self, obj):
+        return ", ".join(tag for tag in obj.tags or () if isinstance(tag, str))
 
     @admin.display(description=_("status"), ordering="status")
     def status_and_error(self, obj):

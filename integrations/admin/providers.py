@@ -3,6 +3,7 @@ write-only input and the credential service, and "Add from preset".
 """
 
 import re
+from typing import cast
 
 from django import forms
 from django.contrib import admin
@@ -94,7 +95,7 @@ def _url_param_validator(name, pattern):
 
 
 def _endpoint_field(name, required):
-    model_field = Provider._meta.get_field(name)
+    model_field = cast(models.Field, Provider._meta.get_field(name))  # a column
     if name.endswith("_url"):
         return forms.URLField(
             label=capfirst(model_field.verbose_name),
@@ -437,7 +438,7 @@ class ProviderAdmin(SealedFieldsAdmin):
         rows = _preset_rows()
         query = request.GET.get("q", "").strip()[:100]
         terms = query.casefold().split()
-        categories = {}
+        categories: dict[str, int] = {}
         for row in rows:
             categories[row["category"]] = categories.get(row["category"], 0) + 1
         category = request.GET.get("category", "")

@@ -1,7 +1,8 @@
 """Query filters (django-filter) for the list endpoints.
 
 ``?category=``, ``?status=``, ``?auth_type=``, ``?provider=`` (a provider's id
-or slug) and ``?type=`` as each endpoint has them, and ``?ordering=`` with the
+or slug), ``?type=`` and ``?tag=`` (integrations carrying every tag given) as
+each endpoint has them, and ``?ordering=`` with the
 fields listed per endpoint (``-`` for descending, several comma separated). A
 value that is not one of the listed choices is a 400 naming the parameter;
 error messages never repeat the value.
@@ -10,9 +11,12 @@ error messages never repeat the value.
 import uuid
 
 import django_filters
+from django import forms
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 
+from ..metadata_fields import MAX_TAGS, TAG_PATTERN, clean_tag
 from ..models import AuditEvent, Credential, Integration, Provider
 from .fields import RFC3339DateTimeFormField
 
@@ -86,8 +90,54 @@ class ProviderFilter(StrictFilterSet):
         fields = ["category", "status", "auth_type"]
 
 
+class TagsWidget(forms.TextInput):
+    """Every value of the parameter, empty ones included (they are refused)."""
+
+    def value_from_datadict(self, data, files, name):
+        return data.getlist(name) if hasattr(data, "getlist") else data.get(name)
+
+
+class TagsFormField(forms.Field):
+    """``?tag=a&tag=b`` (or ``?tag=a,b``): tags, each checked, at most MAX_TAGS."""
+
+    widget = TagsWidget
+
+    def to_python(self, value):
+        if not value:
+            return []
+        if isinstance(value, str):
+            value = [value]
+        tags = [part for item in value for part in str(item).split(",")]
+        if len(tags) > MAX_TAGS:
+            raise forms.ValidationError(
+                _("At most %(count)d tags.") % {"count": MAX_TAGS}, code="too_many_tags"
+            )
+        for tag in tags:
+            clean_tag(tag)
+        return list(dict.fromkeys(tags))
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "string", "pattern": f"^{TAG_PATTERN}$", "maxLength": 64},
+        "maxItems": MAX_TAGS,
+        "description": "Integrations carrying every tag given: repeat the parameter "
+        "(?tag=a&tag=b) or separate the tags with commas.",
+    }
+)
+class TagsFilter(django_filters.Filter):
+    field_class = TagsFormField
+
+    def filter(self, qs, value):
+        for tag in value or ():
+            qs = qs.filter(**{f"{self.field_name}__has_tag": tag})
+        return qs
+
+
 class IntegrationFilter(StrictFilterSet):
     status = _choice(Integration.Status.choices)
+    tag = TagsFilter(field_name="tags")
     provider = django_filters.CharFilter(
         method="filter_provider", max_length=100, help_text="A provider's id or slug."
     )
@@ -99,7 +149,7 @@ class IntegrationFilter(StrictFilterSet):
 
     class Meta:
         model = Integration
-        fields = ["status", "provider", "category", "auth_type"]
+        fields = ["status", "provider", "category", "auth_type", "tag"]
 
     def filter_provider(self, queryset, name, value):
         return _filter_provider(queryset, name, value)

@@ -20,6 +20,16 @@ from rest_framework import serializers
 
 from .. import credentials as credential_service
 from .. import oauth, provider_quirks
+from ..metadata_fields import (
+    MAX_KEY_LENGTH,
+    MAX_METADATA_BYTES,
+    MAX_METADATA_DEPTH,
+    MAX_METADATA_KEYS,
+    MAX_TAGS,
+    TAG_PATTERN,
+    clean_host_metadata,
+    clean_tags,
+)
 from ..models import AuditEvent, Credential, Integration, Provider, TemplatedURLField
 from ..secret_status import is_set, sealed_key_version, sealed_state
 from .errors import Conflict, django_error_detail
@@ -233,6 +243,63 @@ class ProviderSerializer(StrictModelSerializer):
 # -- integrations ------------------------------------------------------------------
 
 
+_METADATA_HELP = (
+    "The host application's own data: a JSON object of at most "
+    f"{MAX_METADATA_KEYS} keys (1-{MAX_KEY_LENGTH} characters), {MAX_METADATA_BYTES} bytes "
+    f"as JSON and {MAX_METADATA_DEPTH} levels deep. Not sealed: never put a secret here. "
+    "A write replaces the whole object ({} clears it)."
+)
+_TAGS_HELP = (
+    f"At most {MAX_TAGS} tags to find connections by (?tag=); duplicates are dropped. "
+    "A write replaces the list ([] clears it)."
+)
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {},
+        "maxProperties": MAX_METADATA_KEYS,
+        "description": _METADATA_HELP,
+    }
+)
+class HostMetadataField(serializers.JSONField):
+    """The integration's ``host_metadata``, as ``metadata``: a JSON object within
+    :mod:`integrations.metadata_fields`' limits; errors never quote the value."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("source", "host_metadata")
+        kwargs.setdefault("style", {"base_template": "textarea.html"})
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        try:
+            return clean_host_metadata(data)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "string", "pattern": f"^{TAG_PATTERN}$", "maxLength": 64},
+        "maxItems": MAX_TAGS,
+        "description": _TAGS_HELP,
+    }
+)
+class TagsField(serializers.Field):
+    """A list of tags (:data:`integrations.metadata_fields.TAG_PATTERN`)."""
+
+    def to_internal_value(self, data):
+        try:
+            return clean_tags(data)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
+
+    def to_representation(self, value):
+        return list(value)
+
+
 class IntegrationSerializer(serializers.ModelSerializer):
     """An integration as the API shows it: never a token."""
 
@@ -252,6 +319,8 @@ class IntegrationSerializer(serializers.ModelSerializer):
         help_text="Whether a refresh token is stored. When false and expires_at is set, the "
         "connection cannot renew itself: it must be connected again once it expires.",
     )
+    metadata = HostMetadataField(read_only=True)
+    tags = TagsField(read_only=True)
 
     class Meta:
         model = Integration
@@ -273,6 +342,8 @@ class IntegrationSerializer(serializers.ModelSerializer):
             "refresh_token_status",
             "token_secret_status",
             "can_refresh",
+            "metadata",
+            "tags",
             "created_at",
             "updated_at",
         ]
@@ -297,6 +368,8 @@ class IntegrationUpdateSerializer(serializers.Serializer):
         help_text="To disconnect (revoke), DELETE the integration instead. "
         "'active' needs a stored access token.",
     )
+    metadata = HostMetadataField(required=False)
+    tags = TagsField(required=False)
 
     def validate(self, attrs):
         integration = self.instance

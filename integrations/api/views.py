@@ -183,12 +183,12 @@ class ProviderViewSet(APIViewSetMixin, viewsets.ModelViewSet):
     list=extend_schema(summary="List your integrations"),
     retrieve=extend_schema(summary="One of your integrations"),
     update=extend_schema(
-        summary="Change label or status",
+        summary="Change label, status, metadata or tags",
         request=IntegrationUpdateSerializer,
         responses=IntegrationSerializer,
     ),
     partial_update=extend_schema(
-        summary="Change label or status",
+        summary="Change label, status, metadata or tags",
         request=IntegrationUpdateSerializer,
         responses=IntegrationSerializer,
     ),
@@ -244,7 +244,10 @@ class IntegrationViewSet(
                 locked, data=request.data, partial=partial, context=self.get_serializer_context()
             )
             serializer.is_valid(raise_exception=True)
-            values = serializer.validated_data
+            values = dict(serializer.validated_data)
+            # The host app's data goes through its service (its own columns, audited).
+            host_metadata = values.pop("host_metadata", None)
+            tags = values.pop("tags", None)
             changed = _changed(locked, values)
             if changed:
                 before = locked.status
@@ -259,6 +262,14 @@ class IntegrationViewSet(
                     actor=request.user,
                     target=locked,
                     detail=detail[:255],
+                    ip_address=client_ip(request),
+                )
+            if host_metadata is not None or tags is not None:
+                tokens.set_host_metadata(
+                    locked,
+                    metadata=host_metadata,
+                    tags=tags,
+                    actor=request.user,
                     ip_address=client_ip(request),
                 )
         return Response(IntegrationSerializer(locked, context=self.get_serializer_context()).data)

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("integrations", "0007_verbose_names"),
+        ("integrations", "0008_integration_tags"),
     ]
 
     operations = [
