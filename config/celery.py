@@ -25,4 +25,12 @@ app.conf.beat_schedule = {
         "kwargs": {"within": 900},
         "options": {"expires": 290},
     },
+    # Every minute, the webhook deliveries that are due (new events no task took,
+    # retries whose wait is over); each attempt is made by one worker.
+    "deliver-webhooks": {
+        "task": "integrations.tasks.deliver_webhooks",
+        "schedule": 60.0,
+        "kwargs": {"limit": 100},
+        "options": {"expires": 55},
+    },
 }

@@ -230,6 +230,8 @@ SPECTACULAR_SETTINGS = {
         "CredentialTypeEnum": "integrations.models.CredentialType",
         "AuditEventActionEnum": "integrations.models.AuditEventAction",
         "AuditEventOutcomeEnum": "integrations.models.AuditEventOutcome",
+        "WebhookEventTypeEnum": "integrations.models.WebhookEventType",
+        "WebhookDeliveryStatusEnum": "integrations.models.WebhookDeliveryStatus",
     },
 }
 

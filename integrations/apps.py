@@ -20,6 +20,7 @@ APP_EXTRA_MODULES = (
     "django_ratelimit",
     "tenacity",
     "jsonschema",
+    "standardwebhooks",
 )
 
 
@@ -77,3 +78,11 @@ class IntegrationsConfig(AppConfig):
         integration_needs_reauth.connect(
             email_owner_to_reconnect, dispatch_uid="integrations.notifications.reauth"
         )
+        from . import tasks  # noqa: F401  (registers the webhooks' task engines)
+        from .signals import change_recorded
+        from .webhooks import on_change_recorded, on_reseal_run
+
+        # Webhooks: each change's events are written in its transaction (an outbox),
+        # and every finished key rotation is one too.
+        change_recorded.connect(on_change_recorded, dispatch_uid="integrations.webhooks.changes")
+        reseal_run_finished.connect(on_reseal_run, dispatch_uid="integrations.webhooks.reseal")

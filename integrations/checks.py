@@ -45,3 +45,58 @@ def check_required_apps(app_configs=None, **kwargs):
         for name, why in REQUIRED_APPS.items()
         if not apps.is_installed(name)
     ]
+
+
+def _webhook_engine_available(engine):
+    from importlib.util import find_spec
+
+    if engine == "celery":
+        return find_spec("celery") is not None
+    return any(_spec_exists(name) for name in ("django.tasks", "django_tasks"))
+
+
+def _spec_exists(name):
+    from importlib.util import find_spec
+
+    try:
+        return find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+@checks.register()
+def check_webhook_settings(app_configs=None, **kwargs):
+    """The webhooks' task engine exists and their retry schedule is a list of waits."""
+    from .conf import app_settings
+
+    errors = []
+    engine = app_settings.WEBHOOK_TASK_ENGINE
+    if engine is not None and (
+        engine not in ("celery", "django") or not _webhook_engine_available(engine)
+    ):
+        errors.append(
+            checks.Error(
+                _(
+                    "INTEGRATIONS['WEBHOOK_TASK_ENGINE'] is %(engine)r: not an engine that "
+                    "is installed."
+                )
+                % {"engine": engine},
+                hint=_(
+                    '"celery" (the celery extra), "django" (Django 6, or django-tasks on '
+                    "5.2), or None: the deliver_webhooks sweep alone."
+                ),
+                id="integrations.E060",
+            )
+        )
+    schedule = app_settings.WEBHOOK_RETRY_SCHEDULE_SECONDS
+    if not all(
+        isinstance(wait, int | float) and not isinstance(wait, bool) and wait >= 0
+        for wait in schedule
+    ):
+        errors.append(
+            checks.Error(
+                _("INTEGRATIONS['WEBHOOK_RETRY_SCHEDULE_SECONDS'] must list seconds >= 0."),
+                id="integrations.E061",
+            )
+        )
+    return errors

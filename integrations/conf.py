@@ -43,5 +43,23 @@ register_settings(
         "PROVIDER_CATALOG_DIRS": ((), (list, tuple), None),
         # The Retry-After of a 503 answered while the cache or the database is down.
         "OUTAGE_RETRY_AFTER_SECONDS": (30, (int,), 1),
+        # Webhooks (integrations.webhooks): allow endpoint URLs on private, loopback,
+        # link-local or reserved addresses, and http:// to them (development and tests).
+        "WEBHOOK_ALLOW_PRIVATE_URLS": (False, (bool,), None),
+        # Timeout of one delivery attempt (connect, send, read).
+        "WEBHOOK_TIMEOUT_SECONDS": (10, (int, float), 0.001),
+        # The waits before the 2nd, 3rd... attempt of a delivery; after the last one
+        # fails, the delivery is "failed". Default: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+        "WEBHOOK_RETRY_SCHEDULE_SECONDS": (
+            (5, 300, 1800, 7200, 18000, 36000, 36000),
+            (list, tuple),
+            None,
+        ),
+        # An endpoint whose attempts have all failed for this long is disabled (log, mail_admins).
+        "WEBHOOK_DISABLE_AFTER_SECONDS": (24 * 3600, (int,), 60),
+        # What delivers an event once its transaction commits: "celery" (a Celery task),
+        # "django" (a task of Django's tasks framework), or None: the periodic sweep only
+        # (the deliver_webhooks command, or the deliver_webhooks task on a schedule).
+        "WEBHOOK_TASK_ENGINE": (None, (str, type(None)), None),
     }
 )

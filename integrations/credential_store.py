@@ -28,6 +28,12 @@ from ._typing import User
 from .models import AuditEvent, Credential, Provider
 from .redaction import Secret
 from .sealed.jsonlimits import JSONLimitError, check_json_value
+from .signals import (
+    credential_created,
+    credential_deleted,
+    credential_updated,
+    send_credential_on_commit,
+)
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -190,6 +196,7 @@ def create_credential(
         ip_address=ip_address,
         detail=_on_behalf(user, actor),
     )
+    send_credential_on_commit(credential_created, credential)
     return credential
 
 
@@ -231,6 +238,7 @@ def update_credential(
     audit.record(
         Action.UPDATE, actor=actor or user, target=credential, detail=detail, ip_address=ip_address
     )
+    send_credential_on_commit(credential_updated, credential, secret_replaced=data is not _KEEP)
     return credential
 
 
@@ -250,6 +258,8 @@ def delete_credential(
         ip_address=ip_address,
         detail=_on_behalf(user, actor),
     )
+    credential_id = credential.pk
+    send_credential_on_commit(credential_deleted, credential, credential_id=credential_id)
     credential.delete()
 
 

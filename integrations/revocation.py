@@ -19,6 +19,7 @@ from .provider_data import (
     TokenResponseError,
     salvage_refresh_token,
 )
+from .signals import integration_disconnected, send_on_commit
 from .token_errors import TokenUnreadable
 from .token_store import (
     apply_token_response,
@@ -332,6 +333,7 @@ def disconnect(
             if result.method == "none"
             else "tokens erased; not (fully) revoked at the provider",
         )
+        send_on_commit(integration_disconnected, row)
     if isinstance(integration, Integration):
         integration.refresh_from_db()
     return result

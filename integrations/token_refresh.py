@@ -29,6 +29,7 @@ from .provider_data import (
 from .signals import (
     integration_needs_reauth,
     integration_recovered,
+    integration_refresh_failed,
     integration_refreshed,
     send_on_commit,
 )
@@ -235,6 +236,7 @@ def _record_failure(db, row, lease, failure, *, actor, ip_address, fields=(), de
                 detail=detail or failure.code,
                 ip_address=ip_address,
             )
+            send_on_commit(integration_refresh_failed, row, reason=failure.code)
             if (
                 status in (Integration.Status.NEEDS_REAUTH, Integration.Status.EXPIRED)
                 and previous != status

@@ -28,6 +28,7 @@ from .provider_data import (
 )
 from .redaction import Secret
 from .signals import (
+    integration_connected,
     integration_needs_reauth,
     integration_recovered,
     send_on_commit,
@@ -169,6 +170,7 @@ def connect(
         detail="" if created else "reconnected",
         ip_address=ip_address,
     )
+    send_on_commit(integration_connected, integration, created=created)
     if not created and previous_status in RECOVERABLE:
         send_on_commit(integration_recovered, integration, previous_status=previous_status)
     return integration, created
@@ -291,25 +293,27 @@ def mark_oauth1_unreadable(row, failure, *, actor, ip_address):
     it, so the user must connect again (``needs_reauth``, audited, notified), as
     for an OAuth 2 row whose refresh token cannot be opened."""
     db = database_alias()
-    changed = (
-        Integration.objects.using(db)
-        .filter(pk=row.pk, status=row.status)
-        .update(
-            status=Integration.Status.NEEDS_REAUTH,
-            last_error=failure.code[:255],
-            updated_at=timezone.now(),
-        )
-    )
     failure.status = Integration.Status.NEEDS_REAUTH
-    if not changed:
-        return  # already marked, or changed meanwhile: its state wins
-    row.status, row.last_error = Integration.Status.NEEDS_REAUTH, failure.code[:255]
-    audit.record(
-        Action.USE,
-        actor=actor,
-        target=row,
-        outcome=AuditEvent.Outcome.FAILURE,
-        detail=failure.code,
-        ip_address=ip_address,
-    )
-    send_on_commit(integration_needs_reauth, row, reason=failure.code)
+    # One transaction: the status, its audit event and the webhooks' event.
+    with transaction.atomic(using=db):
+        changed = (
+            Integration.objects.using(db)
+            .filter(pk=row.pk, status=row.status)
+            .update(
+                status=Integration.Status.NEEDS_REAUTH,
+                last_error=failure.code[:255],
+                updated_at=timezone.now(),
+            )
+        )
+        if not changed:
+            return  # already marked, or changed meanwhile: its state wins
+        row.status, row.last_error = Integration.Status.NEEDS_REAUTH, failure.code[:255]
+        audit.record(
+            Action.USE,
+            actor=actor,
+            target=row,
+            outcome=AuditEvent.Outcome.FAILURE,
+            detail=failure.code,
+            ip_address=ip_address,
+        )
+        send_on_commit(integration_needs_reauth, row, reason=failure.code)

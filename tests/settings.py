@@ -34,6 +34,10 @@ if os.environ.get("SEALED_TEST_WRAPPER") == "pkcs11":
     INTEGRATIONS = wrapped_settings([TEST_KEY_V2, TEST_KEY_V1])
 elif os.environ.get("SEALED_TEST_WRAPPER"):
     raise RuntimeError("SEALED_TEST_WRAPPER: only 'pkcs11' is supported")
+# Worker processes of the webhook tests (a Celery worker) deliver to a receiver on
+# loopback, as a development setup would.
+if os.environ.get("SEALED_TEST_WEBHOOK_PRIVATE_URLS") == "1":
+    INTEGRATIONS = {**INTEGRATIONS, "WEBHOOK_ALLOW_PRIVATE_URLS": True}
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp", "tests.migrationsapp"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

@@ -65,7 +65,7 @@ def test_the_apps_dependencies_come_with_the_app_extra_and_the_api_extra_brings_
 
     app = extra("app")
     assert {"authlib", "oauthlib", "joserfc", "requests", "httpx"} <= app
-    assert {"django-ratelimit", "tenacity"} <= app
+    assert {"django-ratelimit", "tenacity", "standardwebhooks"} <= app
     # [api] (the old "full app" line) and [celery] keep working: they bring [app].
     assert "sealed-integrations" in extra("api")
     assert "sealed-integrations" in extra("celery")

@@ -16,7 +16,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-APP_ONLY = {"authlib", "oauthlib", "joserfc", "requests", "httpx", "django-ratelimit", "tenacity"}
+APP_ONLY = {
+    "authlib",
+    "oauthlib",
+    "joserfc",
+    "requests",
+    "httpx",
+    "django-ratelimit",
+    "tenacity",
+    "standardwebhooks",
+}
 CANARY = "canary-sealed-value-7f3a"
 
 _SETTINGS = """

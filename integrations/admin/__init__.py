@@ -14,7 +14,7 @@ sealed model fields are kept out of every ModelForm, so they are neither form
 initial values nor part of the admin history, which names changed fields only.
 
 One module a model: :mod:`.providers`, :mod:`.connected_accounts` (integrations),
-:mod:`.credentials`, :mod:`.audit_log`; what they share is :mod:`.base`.
+:mod:`.credentials`, :mod:`.audit_log`, :mod:`.webhooks`; what they share is :mod:`.base`.
 Importing this package registers them all (Django's admin autodiscovery does).
 
 In a fields-only project (``integrations.sealed`` without ``integrations``) there is
@@ -40,6 +40,7 @@ from .base import SealedFieldsAdmin
 from .connected_accounts import IntegrationAdmin
 from .credentials import CredentialAdmin
 from .providers import ProviderAdmin
+from .webhooks import WebhookDeliveryAdmin, WebhookEndpointAdmin
 
 __all__ = [
     "AuditEventAdmin",
@@ -48,6 +49,8 @@ __all__ = [
     "ProviderAdmin",
     "SealedFieldsAdmin",
     "SealedFieldsAdminMixin",
+    "WebhookDeliveryAdmin",
+    "WebhookEndpointAdmin",
     "sealed_status",
 ]
 

@@ -3,7 +3,8 @@
     path("api/", include("integrations.api.urls")),
 
 ``providers/``, ``integrations/`` (+ ``{id}/refresh/``), ``credentials/``,
-``audit-events/``, ``auth/logout/`` and ``auth/logoutall/`` (revoke API tokens),
+``audit-events/``, ``webhook-endpoints/`` and ``webhook-deliveries/``
+(staff; + ``{id}/replay/``), ``auth/logout/`` and ``auth/logoutall/`` (revoke API tokens),
 the OpenAPI 3 schema at ``schema/`` and Swagger UI at
 ``docs/`` (its assets come from drf-spectacular-sidecar as static files: no
 CDN), both for signed-in users only. Any other path under the prefix is a JSON 404.
@@ -12,7 +13,7 @@ CDN), both for signed-in users only. Any other path under the prefix is a JSON 4
 from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
-from . import docs, errors, token_views, views
+from . import docs, errors, token_views, views, webhooks
 
 app_name = "integrations_api"
 
@@ -21,6 +22,8 @@ router.register("providers", views.ProviderViewSet, basename="provider")
 router.register("integrations", views.IntegrationViewSet, basename="integration")
 router.register("credentials", views.CredentialViewSet, basename="credential")
 router.register("audit-events", views.AuditEventViewSet, basename="auditevent")
+router.register("webhook-endpoints", webhooks.WebhookEndpointViewSet, basename="webhookendpoint")
+router.register("webhook-deliveries", webhooks.WebhookDeliveryViewSet, basename="webhookdelivery")
 
 urlpatterns = [
     *router.urls,
