@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("integrations", "0008_integration_tags"),
+        ("integrations", "0009_webhooks"),
     ]
 
     operations = [
