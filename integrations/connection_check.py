@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import requests
 
-from . import oauth, tokens
+from . import oauth, provider_urls, tokens
 from .conf import app_settings
 
 PURPOSE = "test connection"
@@ -38,7 +38,9 @@ def check_connection(user, integration) -> ConnectionCheck:
     """
     provider = integration.provider
     try:
-        userinfo_url = oauth.endpoints(provider).userinfo_url
+        userinfo_url = oauth.endpoints(
+            provider, provider_urls.connection_values(integration)
+        ).userinfo_url
         if not userinfo_url:
             return ConnectionCheck(False, code="no_userinfo_endpoint")
         with tokens.session(integration, purpose=PURPOSE, actor=user) as session:

@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_variables
 
-from . import audit
+from . import audit, provider_quirks
 from ._typing import User
 from .models import AuditEvent, Credential, Provider
 from .redaction import Secret
@@ -63,8 +63,13 @@ _HINT_LENGTH = 4
 
 
 @sensitive_variables()
-def validate_data(credential_type: str, data: object) -> dict[str, Any]:
-    """Check the shape of secret data; errors name keys, never values."""
+def validate_data(
+    credential_type: str, data: object, provider: Provider | None = None
+) -> dict[str, Any]:
+    """Check the shape of secret data; errors name keys, never values. With a
+    ``provider`` whose metadata documents the format of what a user enters
+    (``credential_fields``), each value must have it; the error names the
+    field and the expected shape."""
     if credential_type not in REQUIRED_KEYS:
         raise ValidationError(
             {"credential_type": _("unknown credential type %(type)r") % {"type": credential_type}}
@@ -83,6 +88,8 @@ def validate_data(credential_type: str, data: object) -> dict[str, Any]:
     for key in data:
         if not isinstance(key, str) or not key or len(key) > 100:
             errors["data"] = _("keys must be non-empty strings of at most 100 characters")
+    if not errors and provider is not None:
+        errors = provider_quirks.credential_format_errors(provider, data)
     if errors:
         raise ValidationError({"data": [f"{key}: {message}" for key, message in errors.items()]})
     return data
@@ -168,7 +175,7 @@ def create_credential(
     ``actor`` is who acts, when not the owner (staff in the admin); the audit
     event names them.
     """
-    validate_data(credential_type, data)
+    validate_data(credential_type, data, provider)
     credential = Credential(
         owner=user,
         name=name,
@@ -220,7 +227,7 @@ def update_credential(
             setattr(credential, attribute, value)
     detail = ""
     if data is not _KEEP:
-        data = validate_data(credential.credential_type, data)
+        data = validate_data(credential.credential_type, data, credential.provider)
         credential.data = data
         credential.hint = hint_for(credential.credential_type, data)
         credential.lookup_secret = lookup_secret_for(credential.credential_type, data)

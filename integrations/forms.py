@@ -17,7 +17,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
-from . import credentials
+from . import credentials, provider_quirks, provider_urls
 from .models import Credential, Provider
 from .sealed.jsonlimits import JSONLimitError, parse_json_text
 
@@ -131,6 +131,34 @@ class CredentialForm(forms.Form):
                 field.help_text = _("Write-only. Leave blank to keep the current value.")
             else:
                 field.help_text = field.help_text or _("Write-only: it is never shown again.")
+        self._describe_provider_fields()
+
+    def _chosen_provider(self):
+        """The provider the form is for (posted, prefilled, or the credential's)."""
+        if self.is_bound:
+            key = self.data.get(self.add_prefix("provider"))
+        else:
+            key = self.initial.get("provider")
+        if key in (None, "") and self.credential is not None:
+            return self.credential.provider
+        try:
+            return self.fields["provider"].queryset.only("pk", "name", "metadata").get(pk=key)  # type: ignore[attr-defined]
+        except (Provider.DoesNotExist, ValueError, TypeError, ValidationError):
+            return None
+
+    def _describe_provider_fields(self):
+        """Labels and help of the secret inputs from the provider's
+        ``credential_fields`` (its name for the key, where to find it)."""
+        described = provider_quirks.credential_fields(self._chosen_provider())
+        for name, key in SECRET_FIELDS[self.credential_type]:
+            spec = described.get(key) if key else None
+            if spec is None or name not in self.fields:
+                continue
+            field = self.fields[name]
+            if isinstance(spec.get("label"), str) and spec["label"]:
+                field.label = spec["label"]
+            if isinstance(spec.get("help"), str) and spec["help"]:
+                field.help_text = f"{spec['help']} — {field.help_text}"
 
     @property
     def secret_field_names(self):
@@ -178,6 +206,13 @@ class CredentialForm(forms.Form):
             data = values if given and not missing else None
         if self.credential is None and not given and not self.errors:
             raise ValidationError(_("Enter the secret."), code="required")
+        if data is not None and self.credential_type != Type.CUSTOM:
+            fields_of = {key: name for name, key in SECRET_FIELDS[self.credential_type]}
+            format_errors = provider_quirks.credential_format_errors(
+                cleaned_data.get("provider"), data
+            )
+            for key, message in format_errors.items():
+                self.add_error(fields_of.get(key), message)
         cleaned_data["data"] = data
         return cleaned_data
 
@@ -252,3 +287,50 @@ class CredentialChoiceField(forms.ModelChoiceField):
         label = f"{credential.name} ({credential.get_credential_type_display()})"
         hint = credential.hint[-4:]
         return f"{label} …{hint}" if hint else label
+
+
+class ConnectionValuesForm(forms.Form):
+    """What a user enters before connecting a provider whose URLs hold
+    connection-level placeholders (their Shopify shop, their Zendesk
+    subdomain): one input per placeholder, labelled and checked against its
+    pattern (and :func:`provider_urls.value_error`'s safety rules)."""
+
+    prefix = "url"
+
+    def __init__(self, *args, provider, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.provider = provider
+        self.specs = provider_urls.connection_params(provider)
+        for name, spec in self.specs.items():
+            label = spec.get("label") if isinstance(spec.get("label"), str) else name
+            example = spec.get("example") if isinstance(spec.get("example"), str) else ""
+            self.fields[name] = forms.CharField(
+                label=label,
+                max_length=provider_urls.VALUE_MAX_LENGTH,
+                help_text=_("For example: %(example)s") % {"example": example} if example else "",
+                widget=forms.TextInput(
+                    attrs={"autocomplete": "off", "spellcheck": "false", "placeholder": example}
+                ),
+            )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned_data = super().clean() or {}
+        for name, spec in self.specs.items():
+            value = cleaned_data.get(name)
+            if value is None or name in self.errors:
+                continue
+            if provider_urls.value_error(spec, value):
+                example = spec.get("example") if isinstance(spec.get("example"), str) else ""
+                self.add_error(
+                    name,
+                    _("This does not look like a valid %(label)s; enter it like %(example)s.")
+                    % {"label": self.fields[name].label, "example": example}
+                    if example
+                    else _("This does not look like a valid %(label)s.")
+                    % {"label": self.fields[name].label},
+                )
+        return cleaned_data
+
+    @property
+    def url_values(self):
+        return {name: self.cleaned_data[name] for name in self.specs}

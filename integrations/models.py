@@ -8,15 +8,19 @@ in log messages and in error pages.
 
 import uuid
 
+from django import forms
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from . import provider_quirks
 from .fields import EncryptedJSONField, EncryptedTokenField
 from .metadata_fields import HostMetadataValidator, TagListField, TagsValidator
+from .provider_urls import TemplatedURLValidator
 
 # Every plain JSONField is a LimitedJSONField: depth and NUL limits wherever it is
 # validated (forms, the admin, the API), so no stored value breaks dumpdata or a page.
@@ -29,6 +33,30 @@ def _in_choices(field, choices):
         condition=Q(**{f"{field}__in": choices.values}),
         name=f"%(app_label)s_%(class)s_{field}_valid",
     )
+
+
+class TemplatedURLFormField(forms.URLField):
+    """A form's URL input that accepts declared ``{name}`` placeholders."""
+
+    default_validators = [TemplatedURLValidator()]
+
+
+class TemplatedURLField(models.URLField):
+    """A provider endpoint: a URL that may hold ``{name}`` placeholders
+    (:mod:`integrations.provider_urls`), checked as a URL with each placeholder
+    replaced by an example label. Stored as a plain ``URLField`` column."""
+
+    default_validators = [TemplatedURLValidator()]
+
+    def formfield(self, **kwargs):
+        return super().formfield(**{"form_class": TemplatedURLFormField, **kwargs})
+
+    def deconstruct(self):
+        # A plain URLField to migrations (its column is one), with the validator
+        # that tells it apart: the migration that introduced it changes no SQL.
+        name, _path, args, kwargs = super().deconstruct()
+        kwargs["validators"] = [TemplatedURLValidator()]
+        return name, "django.db.models.URLField", args, kwargs
 
 
 class ProviderCategory(models.TextChoices):
@@ -139,15 +167,15 @@ class Provider(TimestampedModel):
     status = models.CharField(max_length=10, choices=Status, default=Status.ACTIVE)
     description = models.TextField(blank=True)
     icon_url = models.URLField(blank=True)
-    base_url = models.URLField(blank=True, help_text=_("Base URL of the provider's API."))
-    request_token_url = models.URLField(
+    base_url = TemplatedURLField(blank=True, help_text=_("Base URL of the provider's API."))
+    request_token_url = TemplatedURLField(
         blank=True, help_text=_("OAuth 1.0a: the temporary credential (request token) endpoint.")
     )
-    authorize_url = models.URLField(blank=True)
-    token_url = models.URLField(blank=True)
-    revocation_url = models.URLField(blank=True)
-    userinfo_url = models.URLField(blank=True)
-    discovery_url = models.URLField(
+    authorize_url = TemplatedURLField(blank=True)
+    token_url = TemplatedURLField(blank=True)
+    revocation_url = TemplatedURLField(blank=True)
+    userinfo_url = TemplatedURLField(blank=True)
+    discovery_url = TemplatedURLField(
         blank=True, help_text=_("OpenID Connect discovery document; fills the endpoints above.")
     )
     client_id = models.CharField(max_length=255, blank=True)
@@ -191,6 +219,12 @@ class Provider(TimestampedModel):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        super().clean()
+        errors = provider_quirks.metadata_errors(self)
+        if errors:
+            raise ValidationError(errors)
 
 
 class Integration(TimestampedModel):

@@ -45,6 +45,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, OctKey
 from joserfc.jws import extract_compact
 
+from . import provider_quirks, provider_urls
 from .conf import app_settings
 from .models import Provider
 from .outages import CacheUnavailable, cache_guard
@@ -89,7 +90,6 @@ _ASYMMETRIC_ALGS = frozenset(
 _SYMMETRIC_ALGS = frozenset({"HS256", "HS384", "HS512"})
 _ID_TOKEN_LEEWAY = 120
 _WELL_KNOWN = "/.well-known/openid-configuration"
-_DEFAULT_LABEL_FIELDS = ("email", "preferred_username", "login", "name")
 _ISS_SUPPORTED = "authorization_response_iss_parameter_supported"
 
 
@@ -339,9 +339,28 @@ def discovery_document(url, *, refresh=False):
     return document
 
 
-def endpoints(provider):
-    """The provider's endpoints: its own fields first, then its discovery document."""
-    document = discovery_document(provider.discovery_url) if provider.discovery_url else {}
+def provider_url(provider, name, url_values=None):
+    """The provider's URL field ``name`` with its ``{placeholders}`` filled
+    (:func:`provider_urls.resolve`: provider-level values, and the
+    connection's ``url_values``) and checked; ``""`` when the field is blank.
+    A value missing or unsafe is :class:`ProviderMisconfigured` (its code
+    names the placeholder, never the value)."""
+    try:
+        url = provider_urls.resolve(getattr(provider, name) or "", provider, url_values)
+    except provider_urls.URLTemplateError as exc:
+        raise ProviderMisconfigured(exc.code) from None
+    return check_endpoint_url(url, name)
+
+
+def endpoints(provider, url_values=None):
+    """The provider's endpoints: its own fields first, then its discovery
+    document. ``url_values`` are a connection's values for the placeholders
+    its users fill in (a Shopify shop)."""
+    discovery_url = provider_url(provider, "discovery_url", url_values)
+    document = discovery_document(discovery_url) if discovery_url else {}
+
+    def own(name):
+        return provider_url(provider, name, url_values)
 
     def pick(own, name):
         value = own or document.get(name) or ""
@@ -351,10 +370,10 @@ def endpoints(provider):
     iss_supported = provider.metadata.get(_ISS_SUPPORTED, document.get(_ISS_SUPPORTED))
     scopes_supported = document.get("scopes_supported")
     resolved = Endpoints(
-        authorize_url=pick(provider.authorize_url, "authorization_endpoint"),
-        token_url=pick(provider.token_url, "token_endpoint"),
-        revocation_url=pick(provider.revocation_url, "revocation_endpoint"),
-        userinfo_url=pick(provider.userinfo_url, "userinfo_endpoint"),
+        authorize_url=pick(own("authorize_url"), "authorization_endpoint"),
+        token_url=pick(own("token_url"), "token_endpoint"),
+        revocation_url=pick(own("revocation_url"), "revocation_endpoint"),
+        userinfo_url=pick(own("userinfo_url"), "userinfo_endpoint"),
         jwks_uri=pick(provider.metadata.get("jwks_uri"), "jwks_uri"),
         issuer=pick(provider.metadata.get("issuer"), "issuer"),
         id_token_algs=tuple(a for a in algs if isinstance(a, str)),
@@ -491,23 +510,33 @@ def public_claims(claims):
     return kept
 
 
+def _path_text(document, path, max_length, *, strict=False):
+    """The value at ``path`` (:func:`provider_quirks.lookup`) as checked text;
+    ``""`` when absent, or (unless ``strict``: an account id must be text or a
+    number) when not a string or number."""
+    value = provider_quirks.lookup(document, path)
+    if not strict and (not isinstance(value, (str, int)) or isinstance(value, bool)):
+        return ""
+    return _claim_text({path: value}, path, max_length)
+
+
 def account_from_claims(provider, claims):
-    """``(external account id, label)`` from the claims the provider's metadata
-    names. Every claim used is checked (:func:`provider_data.checked_text`)."""
-    id_field = provider.metadata.get("account_id_field")
-    candidates = (id_field,) if id_field else ("sub", "id")
+    """``(external account id, label)`` from the fields the provider's metadata
+    names (``account``: ``id`` and ``label`` as keys or dotted JSON paths such
+    as ``team.id`` or ``data.0.login``; or the older ``account_id_field`` and
+    ``account_label_fields``). Every value used is checked
+    (:func:`provider_data.checked_text`)."""
+    _source, ids, labels = provider_quirks.account_rule(provider)
     external_id = ""
-    for name in candidates:
-        external_id = _claim_text(claims, name, ACCOUNT_ID_MAX_LENGTH)
+    for path in ids:
+        external_id = _path_text(claims, path, ACCOUNT_ID_MAX_LENGTH, strict=True)
         if external_id:
             break
-    label_fields = provider.metadata.get("account_label_fields") or _DEFAULT_LABEL_FIELDS
     label = ""
-    for name in label_fields:
-        if isinstance(claims.get(name), (str, int)) and not isinstance(claims.get(name), bool):
-            label = _claim_text(claims, name, CLAIM_MAX_LENGTH)
-            if label:
-                break
+    for path in labels:
+        label = _path_text(claims, path, CLAIM_MAX_LENGTH)
+        if label:
+            break
     return external_id, label[:255]
 
 
@@ -619,10 +648,11 @@ def verify_id_token(id_token, provider, ends, *, client_secret=None, nonce=None,
 
 
 @sensitive_variables()
-def refresh_token_request(provider, refresh_token, *, client_secret=None):
+def refresh_token_request(provider, refresh_token, *, client_secret=None, url_values=None):
     """The provider's token response to a refresh (a dict); raises
-    :class:`OAuthFlowError` (``code`` ``invalid_grant``, ``network_error``…)."""
-    ends = endpoints(provider)
+    :class:`OAuthFlowError` (``code`` ``invalid_grant``, ``network_error``…).
+    ``url_values``: the connection's values for the URL placeholders."""
+    ends = endpoints(provider, url_values)
     if not ends.token_url:
         raise ProviderMisconfigured("token_url_missing")
     client = build_client(provider, client_secret=client_secret)

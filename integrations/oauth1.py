@@ -44,6 +44,7 @@ from .oauth import (
     ProviderMisconfigured,
     ProviderRequestFailed,
     check_endpoint_url,
+    provider_url,
     request_failure,
 )
 from .oauth import StateError as StateError
@@ -162,15 +163,16 @@ class Endpoints:
     revocation_url: str
 
 
-def endpoints(provider):
-    """The provider's OAuth 1.0a endpoints, each checked (HTTPS, or HTTP on
-    loopback; HTTPS only for PLAINTEXT, which sends the secrets themselves)."""
+def endpoints(provider, url_values=None):
+    """The provider's OAuth 1.0a endpoints, placeholders filled (the
+    connection's ``url_values`` and the provider's), each checked (HTTPS, or
+    HTTP on loopback; HTTPS only for PLAINTEXT, which sends the secrets themselves)."""
     ends = Endpoints(
-        request_token_url=provider.request_token_url,
-        authorize_url=provider.authorize_url,
-        token_url=provider.token_url,
-        userinfo_url=provider.userinfo_url,
-        revocation_url=provider.revocation_url,
+        request_token_url=provider_url(provider, "request_token_url", url_values),
+        authorize_url=provider_url(provider, "authorize_url", url_values),
+        token_url=provider_url(provider, "token_url", url_values),
+        userinfo_url=provider_url(provider, "userinfo_url", url_values),
+        revocation_url=provider_url(provider, "revocation_url", url_values),
     )
     for name in ("request_token_url", "authorize_url", "token_url", "userinfo_url"):
         check_endpoint_url(getattr(ends, name), name)
@@ -215,12 +217,12 @@ def build_client(provider, *, client_secret, token=None, token_secret=None, **kw
 
 
 @sensitive_variables()
-def signing_auth(provider, token, token_secret, *, client_secret):
+def signing_auth(provider, token, token_secret, *, client_secret, url_values=None):
     """The :class:`SigningAuth` that signs a request with the access ``token``
     and its secret (``provider_calls`` applies it to requests and httpx)."""
     if not provider.client_id:
         raise ProviderMisconfigured("client_id_missing")
-    endpoints(provider)  # PLAINTEXT over plain HTTP is refused here too
+    endpoints(provider, url_values)  # PLAINTEXT over plain HTTP is refused here too
     shared_secret, rsa_key = _client_credentials(provider, client_secret)
     return SigningAuth(
         client_id=provider.client_id,

@@ -44,6 +44,7 @@ from .oauth1 import (
 )
 from .oauth_flow import (
     Authorization,
+    checked_url_values,
     make_room,
     reject_state,
     safe_next_url,
@@ -83,12 +84,14 @@ def _open(sealed, digest):
 
 
 @sensitive_variables()
-def begin_authorization(request, provider, *, next_url="", connect_session=None):
+def begin_authorization(request, provider, *, next_url="", url_values=None, connect_session=None):
     """Obtain a request token and return the provider's authorization URL; the
-    request token (digest) and its secret (sealed) wait in the session.
+    request token (digest) and its secret (sealed) wait in the session, with
+    the connection's ``url_values`` (checked) for the URL placeholders.
     ``connect_session``: as :func:`.oauth_flow.begin_authorization`'s."""
     next_url = safe_next_url(request, next_url)
-    ends = endpoints(provider)
+    url_values = checked_url_values(provider, url_values)
+    ends = endpoints(provider, url_values)
     if not ends.request_token_url or not ends.authorize_url or not ends.token_url:
         raise ProviderMisconfigured("endpoints_missing")
     callback = request.build_absolute_uri(reverse("integrations:callback", args=[provider.slug]))
@@ -125,6 +128,7 @@ def begin_authorization(request, provider, *, next_url="", connect_session=None)
         "t": now,
         "s": _seal(secret, digest),
         "next": next_url,
+        "uv": url_values,
     }
     if connect_session:
         pending[digest]["cs"] = str(connect_session)
@@ -171,7 +175,8 @@ def complete_authorization(request, provider):
         raise AuthorizationDenied("missing_verifier")
     if len(verifier) > 1024:
         raise AuthorizationDenied("invalid_verifier")
-    ends = endpoints(provider)
+    url_values = checked_url_values(provider, entry.get("uv"))
+    ends = endpoints(provider, url_values)
     client = build_client(
         provider,
         client_secret=read_client_secret(
@@ -204,4 +209,5 @@ def complete_authorization(request, provider):
         requested_scopes=[],
         next_url=entry.get("next") or "",
         claims=public_claims(claims),
+        url_values=url_values,
     )

@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.debug import sensitive_variables
 
-from . import audit
+from . import audit, provider_quirks, provider_urls
 from .conf import app_settings
 from .credential_store import read_client_secret
 from .models import AuditEvent
@@ -115,14 +115,35 @@ def make_room(pending, now):
         del pending[min(pending, key=lambda d: pending[d].get("t", 0))]
 
 
+class InvalidURLValue(ProviderMisconfigured):
+    """A value a user entered for a URL placeholder that does not fit it."""
+
+    default_code = "url_value_invalid"
+
+
+def checked_url_values(provider, url_values):
+    """The connection-level URL values a user entered (a Shopify shop), checked
+    against their patterns; :class:`ProviderMisconfigured` with the
+    placeholder's name and the reason otherwise (``url_value_shop_pattern``)."""
+    try:
+        return provider_urls.check_connection_values(provider, url_values)
+    except provider_urls.URLTemplateError as exc:
+        raise InvalidURLValue(exc.code) from None
+
+
 @sensitive_variables()
-def begin_authorization(request, provider, *, next_url="", connect_session=None):
+def begin_authorization(request, provider, *, next_url="", url_values=None, connect_session=None):
     """Start connecting ``provider``: remember state, verifier and nonce in the
     session and return the provider's authorization URL to redirect to.
+
+    ``url_values`` are the values of the provider's connection-level URL
+    placeholders (``{"shop": "acme"}``), checked here; they wait in the pending
+    authorization and are kept in the new integration's metadata.
     ``connect_session`` (a :class:`~integrations.models.ConnectSession` id) marks
     the flow as a connect session's: its callback runs as that session's user."""
     next_url = safe_next_url(request, next_url)
-    ends = endpoints(provider)
+    url_values = checked_url_values(provider, url_values)
+    ends = endpoints(provider, url_values)
     if not ends.authorize_url or not ends.token_url:
         raise ProviderMisconfigured("endpoints_missing")
     if not provider.client_id:
@@ -137,7 +158,8 @@ def begin_authorization(request, provider, *, next_url="", connect_session=None)
     redirect_uri = request.build_absolute_uri(
         reverse("integrations:callback", args=[provider.slug])
     )
-    client = build_client(provider, redirect_uri=redirect_uri, scope=" ".join(scopes) or None)
+    separator = provider_quirks.scope_separator(provider)
+    client = build_client(provider, redirect_uri=redirect_uri, scope=separator.join(scopes) or None)
     extra = authorize_params(provider)
     # OIDC Core §11: a provider may ignore offline_access (and so issue no
     # refresh token) unless the user is asked to consent. A preset that knows
@@ -164,6 +186,7 @@ def begin_authorization(request, provider, *, next_url="", connect_session=None)
         "s": scopes,
         "x": left_out,
         "next": next_url,
+        "uv": url_values,
     }
     if connect_session:
         pending[state_digest(state)]["cs"] = str(connect_session)
@@ -247,6 +270,17 @@ class Authorization:
     claims: dict = field(default_factory=dict, repr=False)
     # Scopes of the provider's configuration left out: its discovery does not list them.
     left_out_scopes: list = field(default_factory=list)
+    # The connection's values for the provider's URL placeholders (a Shopify shop).
+    url_values: dict = field(default_factory=dict)
+
+    def integration_metadata(self):
+        """What the new integration's metadata keeps of this authorization."""
+        metadata = {}
+        if self.claims:
+            metadata["identity"] = self.claims
+        if self.url_values:
+            metadata["url_values"] = dict(self.url_values)
+        return metadata or None
 
 
 @sensitive_variables()
@@ -255,7 +289,8 @@ def complete_authorization(request, provider):
     the account. Raises :class:`StateError` (a 400) before anything else."""
     entry = consume_state(request, provider)
     params = request.GET
-    ends = endpoints(provider)
+    url_values = checked_url_values(provider, entry.get("uv"))
+    ends = endpoints(provider, url_values)
     check_response_issuer(params, ends)
     if "error" in params:
         raise AuthorizationDenied(error_code(params.get("error")))
@@ -286,7 +321,11 @@ def complete_authorization(request, provider):
         logger.warning("provider %s sent an unusable token response: %s", provider.slug, exc)
         raise ProviderRequestFailed("invalid_token_response") from None
     claims = identify(client, provider, ends, token, nonce=entry.get("n"))
-    external_id, label = account_from_claims(provider, claims)
+    if provider_quirks.account_source(provider) == "token_response":
+        document = provider_quirks.token_response_claims(token)
+        external_id, label = account_from_claims(provider, document)
+    else:
+        external_id, label = account_from_claims(provider, claims)
     return Authorization(
         token=token,
         external_account_id=external_id,
@@ -295,4 +334,5 @@ def complete_authorization(request, provider):
         next_url=entry.get("next") or "",
         claims=public_claims(claims),
         left_out_scopes=list(entry.get("x") or []),
+        url_values=url_values,
     )

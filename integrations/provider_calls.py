@@ -37,7 +37,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http.request import validate_host
 from django.views.decorators.debug import sensitive_variables
 
-from . import audit, credential_store, oauth1
+from . import audit, credential_store, oauth1, provider_quirks, provider_urls
 from .models import AuditEvent, Credential, Integration
 from .provider_http import NoRedirects
 from .redaction import redact
@@ -153,12 +153,26 @@ def checked_allowed_hosts(allowed_hosts):
     return tuple(host.lower() for host in allowed_hosts)
 
 
+def provider_base_url(provider, url_values=None):
+    """The provider's ``base_url`` with its ``{placeholders}`` filled (the
+    provider's values and a connection's ``url_values``); ``""`` when it has
+    none, ``None`` when a value is missing or unsafe (then no host is allowed)."""
+    if provider is None:
+        return ""
+    try:
+        return provider_urls.resolve(provider.base_url or "", provider, url_values)
+    except provider_urls.URLTemplateError:
+        return None
+
+
 def api_base_url(integration):
     """The base URL of ``integration``'s calls: the ``api_base_url`` kept from
     its token answer (the provider's ``token_response.keep``, e.g. Salesforce's
-    ``instance_url``), else its provider's ``base_url`` (``""`` if neither),
-    without a trailing slash. A kept value that is not a safe URL (edited by
-    hand) is ImproperlyConfigured."""
+    ``instance_url``), else its provider's ``base_url`` with the placeholders
+    filled (the connection's own ``url_values``: a Shopify shop), ``""`` if
+    neither, without a trailing slash. A kept value that is not a safe URL
+    (edited by hand) is ImproperlyConfigured; a placeholder value that is
+    missing or unsafe gives ``""`` (no host is then allowed)."""
     kept = (integration.metadata or {}).get(KEPT_KEY)
     value = kept.get(API_BASE_URL) if isinstance(kept, dict) else None
     if value:
@@ -169,14 +183,17 @@ def api_base_url(integration):
                 f"integration {integration.pk}: metadata {KEPT_KEY}.{API_BASE_URL} "
                 "must be an https URL"
             ) from None
-    return (integration.provider.base_url or "").rstrip("/")
+    resolved = provider_base_url(integration.provider, provider_urls.connection_values(integration))
+    return (resolved or "").rstrip("/")
 
 
 def _allowed(allowed_hosts, provider, base_url=None):
     if allowed_hosts != PROVIDER_HOSTS:
         return allowed_hosts
     if base_url is None:
-        base_url = provider.base_url if provider is not None else ""
+        base_url = provider_base_url(provider)
+    if base_url is None or (not base_url and provider is not None and provider.base_url):
+        return ()  # placeholders without a sound value: no host is allowed
     host = urlsplit(base_url).hostname if base_url else None
     if not host:
         raise ImproperlyConfigured(
@@ -189,7 +206,8 @@ def _allowed(allowed_hosts, provider, base_url=None):
 def refuse_other_hosts(allowed_hosts, provider, url, *, actor, target, purpose, base_url=None):
     """Raise :class:`HostNotAllowed` (audited) unless ``url``'s host is allowed.
     ``base_url`` (a connection's own, :func:`api_base_url`) replaces the
-    provider's ``base_url`` for ``allowed_hosts="provider"``."""
+    provider's ``base_url`` (its placeholders filled with the provider's
+    values) for ``allowed_hosts="provider"``."""
     if allowed_hosts is None:
         return
     try:
@@ -237,6 +255,13 @@ class IntegrationTokens:
 
     def _placement(self, integration, secret):
         self._held = secret
+        rule = provider_quirks.access_token_placement(integration.provider)
+        if rule is not None:  # metadata access_token_placement (Shopify's header)
+            if rule["in"] == "query":
+                return Placement(secret.reveal(), params={rule["name"]: secret.reveal()})
+            return Placement(
+                secret.reveal(), headers={rule["name"]: f"{rule['prefix']}{secret.reveal()}"}
+            )
         token_type = integration.token_type or "Bearer"
         scheme = "Bearer" if token_type.lower() == "bearer" else token_type
         return authorization(scheme, secret.reveal())
@@ -254,6 +279,7 @@ class IntegrationTokens:
             client_secret=credential_store.read_client_secret(
                 integration.provider, purpose=self.purpose, actor=self.actor
             ),
+            url_values=provider_urls.connection_values(integration),
         )
         return SignedPlacement(token.reveal(), auth)
 

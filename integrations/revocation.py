@@ -5,12 +5,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import cast
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import (
     transaction,
 )
 from django.views.decorators.debug import sensitive_variables
 
-from . import audit, oauth, oauth1, refresh_outbox
+from . import audit, oauth, oauth1, provider_hooks, provider_quirks, provider_urls, refresh_outbox
 from ._typing import User
 from .credential_store import read_client_secret
 from .models import AuditEvent, Integration, Provider
@@ -44,6 +45,8 @@ class Disconnection:
     revocation_supported: bool = False
     revoked: list[str] = field(default_factory=list)  # token type hints revoked at the provider
     failed: dict[str, str] = field(default_factory=dict)  # token type hint -> error code
+    # How the provider revokes (metadata["revocation"]): rfc7009, bearer, hook, none.
+    method: str = "rfc7009"
 
     @property
     def fully_revoked(self) -> bool:
@@ -82,7 +85,7 @@ def _record_revocation(row, detail, actor, ip_address, *, succeeded=False):
 def _revocation_url(row, endpoints, actor, ip_address):
     """The provider's revocation URL, or ``""`` with the reason audited."""
     try:
-        url = endpoints(row.provider).revocation_url
+        url = endpoints(row.provider, provider_urls.connection_values(row)).revocation_url
     except oauth.OAuthFlowError as exc:
         url, failure = "", exc.code
     else:
@@ -144,7 +147,109 @@ def _revoke_oauth1(row, result, *, actor, ip_address):
 
 
 @sensitive_variables()
+def _outcome(row, result, hint, call, *, actor, ip_address):
+    """Run one revocation ``call`` for the token ``hint``; record its outcome."""
+    try:
+        call()
+    except oauth.OAuthFlowError as exc:
+        result.failed[hint] = exc.code
+        _record_revocation(row, f"{hint}: {exc.code}", actor, ip_address)
+    else:
+        result.revoked.append(hint)
+        _record_revocation(
+            row, f"{hint} revoked at the provider", actor, ip_address, succeeded=True
+        )
+
+
+@sensitive_variables()
+def _revoke_bearer(row, result, rule, *, actor, ip_address):
+    """``bearer``: call the revocation URL with the access token as Bearer
+    (Dropbox, Slack); the provider ends the grant, refresh token included."""
+    stored = dict(_revocable_tokens(row, result, actor=actor, ip_address=ip_address))
+    access_token = stored.get("access_token")
+    if not access_token:
+        if "access_token" not in result.failed:
+            _record_revocation(
+                row, "not revoked at the provider: no access token", actor, ip_address
+            )
+        return
+    url = _revocation_url(row, oauth.endpoints, actor, ip_address)
+    if not url:
+        return
+    result.revocation_supported = True
+    _outcome(
+        row,
+        result,
+        "access_token",
+        lambda: provider_hooks.revoke_bearer_request(
+            access_token, revocation_url=url, http_method=rule["http_method"]
+        ),
+        actor=actor,
+        ip_address=ip_address,
+    )
+
+
+@sensitive_variables()
+def _revoke_by_hook(row, result, rule, *, actor, ip_address):
+    """``hook``: a named function of :mod:`.provider_hooks` (GitHub's grant DELETE)."""
+    try:
+        hook = provider_hooks.revocation_hook(rule["hook"])
+    except ImproperlyConfigured:
+        # Misconfigured (Provider.clean refuses it): said loudly, never blocking
+        # the disconnect, which erases the tokens here all the same.
+        logger.error(
+            "provider %s names an unknown revocation hook; tokens erased here only",
+            row.provider.slug,
+        )
+        result.failed["access_token"] = "unknown_revocation_hook"  # noqa: S105 - a code
+        _record_revocation(
+            row, "not revoked at the provider: unknown_revocation_hook", actor, ip_address
+        )
+        return
+    stored = dict(_revocable_tokens(row, result, actor=actor, ip_address=ip_address))
+    access_token = stored.get("access_token")
+    if not access_token:
+        if "access_token" not in result.failed:
+            _record_revocation(
+                row, "not revoked at the provider: no access token", actor, ip_address
+            )
+        return
+    result.revocation_supported = True
+    client_secret = read_client_secret(row.provider, purpose="revoke a token", actor=actor)
+    _outcome(
+        row,
+        result,
+        "access_token",
+        lambda: hook(
+            row.provider,
+            access_token=access_token,
+            client_secret=client_secret,
+            account_id=row.external_account_id,
+            url_values=provider_urls.connection_values(row),
+        ),
+        actor=actor,
+        ip_address=ip_address,
+    )
+
+
+@sensitive_variables()
 def _revoke_at_provider(row, result, *, actor, ip_address):
+    rule = provider_quirks.revocation(row.provider)
+    result.method = rule["method"]
+    if rule["method"] == "none":
+        _record_revocation(
+            row,
+            "not revoked at the provider: it has no way to revoke by API; tokens erased here only",
+            actor,
+            ip_address,
+        )
+        return
+    if rule["method"] == "bearer":
+        _revoke_bearer(row, result, rule, actor=actor, ip_address=ip_address)
+        return
+    if rule["method"] == "hook":
+        _revoke_by_hook(row, result, rule, actor=actor, ip_address=ip_address)
+        return
     if row.provider.auth_type == Provider.AuthType.OAUTH1:
         _revoke_oauth1(row, result, actor=actor, ip_address=ip_address)
         return
@@ -157,18 +262,16 @@ def _revoke_at_provider(row, result, *, actor, ip_address):
     result.revocation_supported = True
     client_secret = read_client_secret(row.provider, purpose="revoke a token", actor=actor)
     for hint, value in stored:
-        try:
-            oauth.revoke_token_request(
+        _outcome(
+            row,
+            result,
+            hint,
+            lambda value=value, hint=hint: oauth.revoke_token_request(
                 row.provider, value, hint, revocation_url=url, client_secret=client_secret
-            )
-        except oauth.OAuthFlowError as exc:
-            result.failed[hint] = exc.code
-            _record_revocation(row, f"{hint}: {exc.code}", actor, ip_address)
-        else:
-            result.revoked.append(hint)
-            _record_revocation(
-                row, f"{hint} revoked at the provider", actor, ip_address, succeeded=True
-            )
+            ),
+            actor=actor,
+            ip_address=ip_address,
+        )
 
 
 def disconnect(
@@ -178,9 +281,11 @@ def disconnect(
     ip_address: str | None = None,
     actor: User | None = None,
 ) -> Disconnection:
-    """Disconnect the user's integration: revoke its refresh and access tokens at
-    the provider's RFC 7009 endpoint when it has one (each outcome audited), then
-    mark it ``revoked`` and erase its sealed tokens whatever the provider said.
+    """Disconnect the user's integration: revoke its tokens at the provider as
+    its ``metadata["revocation"]`` says (RFC 7009 at its endpoint when it has
+    one, the default; ``bearer``; a named ``hook``; ``none``: nothing is sent),
+    each outcome audited, then mark it ``revoked`` and erase its sealed tokens
+    whatever the provider said.
 
     ``actor`` is who acts, when not the owner (staff in the admin); the audit
     events name them. Returns a :class:`Disconnection`. Another user's
@@ -224,6 +329,8 @@ def disconnect(
             ip_address=ip_address,
             detail="revoked at the provider"
             if result.fully_revoked
+            else "tokens erased here only: the provider has no way to revoke by API"
+            if result.method == "none"
             else "tokens erased; not (fully) revoked at the provider",
         )
         send_on_commit(integration_disconnected, row)

@@ -14,7 +14,7 @@ from django.db.models import Field, Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from . import audit, oauth, ratelimit, refresh_outbox
+from . import audit, oauth, provider_urls, ratelimit, refresh_outbox
 from ._typing import User
 from .backoff import call_with_backoff
 from .conf import app_settings
@@ -311,7 +311,10 @@ def _refresh_leased(db, pk, lease, *, margin, force, seen, actor, ip_address):
             # within this lease: no try may outlast it.
             answer = call_with_backoff(
                 lambda: oauth.refresh_token_request(
-                    row.provider, used, client_secret=client_secret
+                    row.provider,
+                    used,
+                    client_secret=client_secret,
+                    url_values=provider_urls.connection_values(row),
                 ),
                 budget=_lease_seconds() - 2 * app_settings.HTTP_TIMEOUT_SECONDS - 1,
             )

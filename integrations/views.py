@@ -35,6 +35,8 @@ from . import (
     oauth,
     oauth1_flow,
     oauth_flow,
+    provider_quirks,
+    provider_urls,
     secret_status,
     tokens,
 )
@@ -104,11 +106,28 @@ def _error_page(request, provider, code, *, status, message=None):
 @login_required
 @require_GET
 def connect(request, provider):
-    """Send the user to the provider to authorize (state, PKCE, nonce in the session)."""
+    """Send the user to the provider to authorize (state, PKCE, nonce in the session).
+
+    A provider whose URLs need a value of each user (their Shopify shop) first
+    gets a small form for it; sent back here (GET), the checked values start
+    the flow and travel with it to the new integration."""
     provider = _active_oauth_provider(provider)
+    next_url = request.GET.get("next", "")
+    url_values = None
+    if provider_urls.connection_params(provider):
+        submitted = any(key.startswith("url-") for key in request.GET)
+        form = forms.ConnectionValuesForm(request.GET if submitted else None, provider=provider)
+        if not form.is_valid():
+            return render(
+                request,
+                "integrations/connect_values.html",
+                {"provider": provider, "form": form, "next": _safe_next(request, next_url)},
+                status=400 if submitted else 200,
+            )
+        url_values = form.url_values
     try:
         url = _flow(provider).begin_authorization(
-            request, provider, next_url=request.GET.get("next", "")
+            request, provider, next_url=next_url, url_values=url_values
         )
     except oauth.UnsafeRedirect as exc:
         return _error_page(request, provider, exc.code, status=400)
@@ -148,7 +167,7 @@ def callback(request, provider):
             external_account_id=authorization.external_account_id,
             label=authorization.label,
             requested_scopes=authorization.requested_scopes,
-            metadata={"identity": authorization.claims} if authorization.claims else None,
+            metadata=authorization.integration_metadata(),
             ip_address=ip,
         )
     except (tokens.TokenResponseError, tokens.ValidationError):
@@ -223,7 +242,11 @@ def disconnect(request, pk):
         return render(
             request,
             "integrations/disconnect_confirm.html",
-            {"integration": integration, "next": next_url},
+            {
+                "integration": integration,
+                "next": next_url,
+                "revocation": provider_quirks.revocation(integration.provider),
+            },
         )
     result = tokens.disconnect(request.user, integration, ip_address=oauth_flow.client_ip(request))
     names = {"provider": integration.provider.name}
@@ -245,6 +268,9 @@ def disconnect(request, pk):
             )
             % names
         )
+        note = provider_quirks.revocation(integration.provider)["note"]
+        if result.method == "none" and note:
+            text = f"{text} {note}"  # what the user must do at the provider instead
     messages.success(request, text, fail_silently=True)
     if next_url:
         return HttpResponseRedirect(next_url)

@@ -29,9 +29,32 @@ token, a refresh token that does not rotate, codes that must be known and are
 single use, and (``revoke_on_reuse()``) rotation with reuse detection. ``/api/me``
 is an API endpoint that accepts only access tokens this fake issued and did not
 revoke.
+
+Provider quirks of URLs, scopes, accounts, revocation and calls (issue 26;
+"provider quirks: tenants and friends" below), each a switch, all off by default:
+
+* ``tenants`` (a set): every endpoint is served under ``/t/<tenant>/`` for
+  those tenants only (another tenant, or a bare path, is a 404), like a
+  per-shop or per-tenant host; ``tenant_url(tenant)`` is that base.
+* ``comma_scopes``: scopes are joined with ``,`` (Facebook, Strava): an
+  authorization request whose scope holds a space is ``invalid_scope``.
+* ``account_in_token`` (a dict): merged into the code exchange's answer (the
+  account only in the token response, nested, like Slack's ``authed_user``).
+* ``bearer_revocation`` (an HTTP method): ``/bearer-revoke`` ends the grant of
+  the access token sent as ``Authorization: Bearer`` (Dropbox, Slack).
+* ``grant_client_secret`` (str): ``DELETE /applications/<client_id>/grant``
+  with basic auth ``client_id:secret`` and ``{"access_token": ...}`` ends the
+  grant, 204 (GitHub); with ``deauthorize_account`` (str) too, ``POST
+  /oauth/deauthorize`` with ``Authorization: Bearer <secret>``, ``client_id``
+  and ``stripe_user_id`` (that account) ends every token, 200 (Stripe Connect).
+* ``api_token_header`` (str): ``/api`` wants the access token in this header
+  and nothing else (Shopify's ``X-Shopify-Access-Token``); by default ``/api``
+  wants ``Authorization: Bearer``; ``api_token_query`` (str): in this query
+  parameter instead. A revoked or unknown token is a 401.
 """
 
 import base64
+import copy
 import hashlib
 import json
 import threading
@@ -73,6 +96,7 @@ class FakeProvider:
         self.on_answer = None
         self.losses = deque()  # (path, seconds): answers made, then never sent
         self._init_token_quirks()
+        self._init_tenant_quirks()
         self._lock = threading.Lock()
         self.key = _signing_key()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -138,6 +162,8 @@ class FakeProvider:
             self.grants[code] = dict(query)
         params = {"code": code, "state": query.get("state", "")}
         refused = self._authorize_refused(query)
+        if self.comma_scopes and " " in query.get("scope", ""):
+            refused = "invalid_scope"
         if refused:
             params = {"error": refused, "state": query.get("state", "")}
         unsupported = set(query.get("scope", "").split()) - set(self.scopes_supported or ())
@@ -313,6 +339,8 @@ class FakeProvider:
             if form.get("grant_type") == "authorization_code"
             else None
         )
+        if grant is not None and self.account_in_token is not None:
+            token.update(copy.deepcopy(self.account_in_token))
         if grant is not None:
             token["scope"] = grant.get("scope", "")
             if self.offline_access_needs_consent and not self.offline_granted(grant):
@@ -353,7 +381,96 @@ class FakeProvider:
             document["scopes_supported"] = list(self.scopes_supported)
         return 200, document
 
-    def _answer(self, path, form, headers):
+    # -- provider quirks: tenants and friends -----------------------------------------
+
+    def _init_tenant_quirks(self):
+        self.tenants = None
+        self.comma_scopes = False
+        self.account_in_token = None
+        self.bearer_revocation = None
+        self.grant_client_secret = None
+        self.deauthorize_account = None
+        self.api_token_header = None
+        self.api_token_query = None
+
+    def tenant_url(self, tenant):
+        return f"{self.url}/t/{tenant}"
+
+    def _live(self, token):
+        return token in self.api_tokens and token not in self.revoked
+
+    def quirk_answer(self, path, form, headers, record):
+        """The answer of a quirk endpoint, or ``None`` for the usual endpoints."""
+        method = record["method"] if record else "GET"
+        if path == "/bearer-revoke" and self.bearer_revocation:
+            if method != self.bearer_revocation:
+                return 405, {"error": "method_not_allowed"}
+            scheme, _, token = headers.get("Authorization", "").partition(" ")
+            if scheme != "Bearer" or not self._live(token):
+                return 401, {"error": "invalid_token"}
+            with self._lock:
+                self.revoked.append(token)
+            return 200, {"ok": True}
+        if path == "/oauth/deauthorize" and self.deauthorize_account is not None:
+            if method != "POST":
+                return 404, {"error": "not_found"}
+            if headers.get("Authorization") != f"Bearer {self.grant_client_secret}":
+                return 401, {"error": "invalid_client"}
+            if form.get("client_id") != self.client_id:
+                return 400, {"error": "invalid_client"}
+            if form.get("stripe_user_id") != self.deauthorize_account:
+                return 400, {"error": "invalid_request"}
+            with self._lock:
+                self.revoked.extend(self.api_tokens)  # every token of the account
+            return 200, {"stripe_user_id": self.deauthorize_account}
+        parts = path.split("/")
+        if len(parts) == 4 and parts[1] == "applications" and parts[3] == "grant":
+            if self.grant_client_secret is None or method != "DELETE":
+                return 404, {"message": "Not Found"}
+            expected = f"{self.client_id}:{self.grant_client_secret}".encode()
+            basic = "Basic " + base64.b64encode(expected).decode("ascii")
+            if parts[2] != self.client_id or headers.get("Authorization") != basic:
+                return 401, {"message": "Bad credentials"}
+            try:
+                body = json.loads(record.get("body") or "{}")
+            except ValueError:
+                return 400, {"message": "Problems parsing JSON"}
+            if not isinstance(body, dict) or not self._live(body.get("access_token")):
+                return 422, {"message": "Validation Failed"}
+            with self._lock:
+                self.revoked.extend(self.api_tokens)  # the whole grant
+            return 204, ""
+        if path == "/api":
+            if self.api_token_header:
+                token = headers.get(self.api_token_header, "")
+            elif self.api_token_query:
+                token = form.get(self.api_token_query, "")
+            else:
+                scheme, _, token = headers.get("Authorization", "").partition(" ")
+                token = token if scheme == "Bearer" else ""
+            if not self._live(token):
+                return 401, {"error": "invalid_token"}
+            return 200, {"ok": True, "tenant": record.get("tenant") if record else None}
+        return None
+
+    def _tenant_path(self, path, record):
+        """``path`` without its ``/t/<tenant>`` prefix, or ``None`` when it
+        names no served tenant."""
+        parts = path.split("/", 3)
+        if len(parts) < 4 or parts[1] != "t" or parts[2] not in self.tenants:
+            return None
+        if record is not None:
+            record["tenant"] = parts[2]
+        return "/" + parts[3]
+
+    def _answer(self, path, form, headers, record=None):
+        if self.tenants is not None:
+            path = self._tenant_path(path, record)
+            if path is None:
+                return 404, {"error": "unknown_tenant"}
+        quirk = self.quirk_answer(path, form, headers, record) if not self.scripts[path] else None
+        if quirk is not None:
+            return quirk
         if self.scripts[path]:
             return self.scripts[path].popleft()
         if path == "/authorize":
@@ -396,12 +513,13 @@ class FakeProvider:
                     "method": self.command,
                     "form": form,
                     "headers": dict(self.headers),
+                    "body": raw,
                 }
                 with fake._lock:
                     fake.requests.append(record)
                 if fake.delay:
                     time.sleep(fake.delay)
-                status, body, *extra = fake._answer(parts.path, form, dict(self.headers))
+                status, body, *extra = fake._answer(parts.path, form, dict(self.headers), record)
                 if fake.on_answer is not None:
                     fake.on_answer(parts.path)
                 if fake.losses and fake.losses[0][0] == parts.path:
@@ -427,6 +545,7 @@ class FakeProvider:
                 self.wfile.write(payload)
 
             do_GET = do_POST = _handle
+            do_DELETE = _handle
 
             def log_message(self, *args):  # quiet
                 pass

@@ -216,6 +216,7 @@ def test_the_api_reports_the_skipped_revocation(alice, provider, fake):
     body = client.delete(f"/api/integrations/{integration.pk}/").json()
     assert body["revocation"] == {
         "supported": True,
+        "method": "rfc7009",
         "revoked": ["refresh_token"],
         "failed": {"access_token": "token_key_unknown"},
     }

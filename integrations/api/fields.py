@@ -12,6 +12,8 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from ..provider_urls import TemplatedURLValidator
+
 _RFC3339_INVALID = _("Must be an RFC 3339 date-time with an offset, e.g. 2025-01-31T09:30:00Z.")
 
 # RFC 3339 §5.6 date-time ("T"/"Z" in either case, as §5.6 allows).
@@ -91,6 +93,16 @@ class StrictURLField(serializers.URLField):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class StrictTemplatedURLField(StrictCharField):
+    """A provider endpoint: a URL that may hold declared ``{name}``
+    placeholders (``https://{shop}.myshopify.com/...``), checked as the model
+    checks it (each placeholder replaced by an example label)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.validators.append(TemplatedURLValidator())
 
 
 class RFC3339DateTimeField(serializers.DateTimeField):

@@ -19,7 +19,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .. import credentials as credential_service
-from .. import oauth
+from .. import oauth, provider_quirks
 from ..metadata_fields import (
     MAX_KEY_LENGTH,
     MAX_METADATA_BYTES,
@@ -30,10 +30,23 @@ from ..metadata_fields import (
     clean_host_metadata,
     clean_tags,
 )
-from ..models import AuditEvent, ConnectSession, Credential, Integration, Provider
+from ..models import (
+    AuditEvent,
+    ConnectSession,
+    Credential,
+    Integration,
+    Provider,
+    TemplatedURLField,
+)
 from ..secret_status import is_set, sealed_key_version, sealed_state
 from .errors import Conflict, django_error_detail
-from .fields import RFC3339DateTimeField, StrictCharField, StrictSlugField, StrictURLField
+from .fields import (
+    RFC3339DateTimeField,
+    StrictCharField,
+    StrictSlugField,
+    StrictTemplatedURLField,
+    StrictURLField,
+)
 
 _NOT_A_CHOICE = _("Not one of the available choices.")
 # A name must contain something besides whitespace (the schema says so too,
@@ -50,6 +63,7 @@ class StrictModelSerializer(serializers.ModelSerializer):
         models.TextField: StrictCharField,
         models.SlugField: StrictSlugField,
         models.URLField: StrictURLField,
+        TemplatedURLField: StrictTemplatedURLField,
         models.DateTimeField: RFC3339DateTimeField,
     }
 
@@ -208,6 +222,19 @@ class ProviderSerializer(StrictModelSerializer):
         }
 
     def validate(self, attrs):
+        # The quirks in metadata and the URL placeholders, as Provider.clean checks them.
+        merged = Provider(
+            **{
+                name: attrs.get(name, getattr(self.instance, name, ""))
+                for name in ("base_url", *_ENDPOINTS)
+            },
+            metadata=attrs.get("metadata", getattr(self.instance, "metadata", {})),
+        )
+        errors = provider_quirks.metadata_errors(merged)
+        if errors:
+            raise serializers.ValidationError(
+                {name: [str(message) for message in messages] for name, messages in errors.items()}
+            )
         # Last, so that invalid input is a 400 before a taken slug is a 409.
         slug = attrs.get("slug")
         if slug is not None:
@@ -371,7 +398,13 @@ class IntegrationUpdateSerializer(serializers.Serializer):
 
 class RevocationSerializer(serializers.Serializer):
     supported = serializers.BooleanField(
-        help_text="Whether the provider has a revocation endpoint (RFC 7009)."
+        help_text="Whether the provider can revoke by API (a revocation endpoint, RFC 7009 "
+        "or Bearer, or a named hook)."
+    )
+    method = serializers.ChoiceField(
+        choices=["rfc7009", "bearer", "hook", "none"],
+        help_text="How the provider revokes (its metadata's revocation method); none: "
+        "the tokens were erased here only.",
     )
     revoked = serializers.ListField(
         child=serializers.CharField(), help_text="Token types revoked at the provider."
@@ -472,9 +505,9 @@ class _CredentialWriteSerializer(serializers.Serializer):
 
     @staticmethod
     @sensitive_variables()
-    def check_data(credential_type, data):
+    def check_data(credential_type, data, provider=None):
         try:
-            credential_service.validate_data(credential_type, data)
+            credential_service.validate_data(credential_type, data, provider)
         except DjangoValidationError as exc:
             raise serializers.ValidationError(
                 django_error_detail(exc, rename={"credential_type": "type"})
@@ -490,7 +523,7 @@ class CredentialCreateSerializer(_CredentialWriteSerializer):
 
     @sensitive_variables()
     def validate(self, attrs):
-        self.check_data(attrs["type"], attrs["data"])
+        self.check_data(attrs["type"], attrs["data"], attrs.get("provider"))
         self.check_name(attrs)
         return attrs
 
@@ -504,7 +537,8 @@ class CredentialUpdateSerializer(_CredentialWriteSerializer):
     def validate(self, attrs):
         if "data" in attrs:
             credential = self.instance  # an update always has one
-            self.check_data(credential.credential_type, attrs["data"])  # type: ignore[union-attr]
+            provider = attrs.get("provider", credential.provider)  # type: ignore[union-attr]
+            self.check_data(credential.credential_type, attrs["data"], provider)  # type: ignore[union-attr]
         self.check_name(attrs)
         return attrs
 

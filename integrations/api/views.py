@@ -291,6 +291,7 @@ class IntegrationViewSet(
             ).data,
             "revocation": {
                 "supported": result.revocation_supported,
+                "method": result.method,
                 "revoked": list(result.revoked),
                 "failed": dict(result.failed),
             },

@@ -147,7 +147,12 @@ def test_delete_disconnects_without_a_revocation_endpoint(alice, alice_api, inte
     response = alice_api.delete(detail(integration))
     assert response.status_code == 200, response.json()
     body = response.json()
-    assert body["revocation"] == {"supported": False, "revoked": [], "failed": {}}
+    assert body["revocation"] == {
+        "supported": False,
+        "method": "rfc7009",
+        "revoked": [],
+        "failed": {},
+    }
     assert body["integration"]["status"] == "revoked"
     assert body["integration"]["access_token_status"]["set"] is False
     assert_no_secret(response)
@@ -177,6 +182,7 @@ def test_delete_revokes_at_the_provider(alice_api, integration, provider, monkey
     assert response.status_code == 200
     assert response.json()["revocation"] == {
         "supported": True,
+        "method": "rfc7009",
         "revoked": ["refresh_token"],
         "failed": {"access_token": "http_503"},
     }
