@@ -39,6 +39,7 @@
     search.addEventListener("input", apply);
     category.addEventListener("change", apply);
     form.addEventListener("submit", function (event) { event.preventDefault(); apply(); });
+    form.setAttribute("data-enhanced", "");  // filtering as one types from now on
   }
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", ready);
