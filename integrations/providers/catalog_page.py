@@ -122,7 +122,9 @@ def quirks(entry):
     placement = meta.get("access_token_placement") or meta.get("api_key")
     if placement:
         where = "header" if placement["in"] == "header" else "query parameter"
-        found.append(f"{where} `{placement['name']}`")
+        prefix = (placement.get("prefix") or "").strip()
+        name = f"{placement['name']}: {prefix}" if prefix else placement["name"]
+        found.append(f"{where} `{name}`")
     if entry.get("required"):
         found.append("staff set " + ", ".join(f"`{name}`" for name in entry["required"]))
     return "; ".join(found) or "—"
