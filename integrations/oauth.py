@@ -56,6 +56,7 @@ from .provider_data import (
     checked_text,
 )
 from .provider_http import NoRedirects, ProviderSession, RedirectRefused
+from .sealed.redaction import register_query_parameter
 from .token_answers import ERROR_CODE_RE, TokenAnswerError, compliance_hook, shape_of
 
 logger = logging.getLogger(__name__)
@@ -674,6 +675,8 @@ def _userinfo_placement(provider, access_token):
     if rule is None:
         return {"Authorization": f"Bearer {access_token}"}, None
     if rule["in"] == "query":
+        # urllib3 logs URLs: the log filter masks this parameter's value.
+        register_query_parameter(rule["name"])
         return {}, {rule["name"]: access_token}
     return {rule["name"]: f"{rule['prefix']}{access_token}"}, None
 

@@ -391,7 +391,7 @@ def metadata_errors(provider):
         if name not in well_formed:
             add(
                 "metadata",
-                _("callback_params: each needs a parameter name, a pattern and as (a placeholder)."),
+                _("callback_params: each needs a parameter name, a pattern and as."),
             )
             continue
         try:

@@ -428,6 +428,7 @@ class FakeProvider:
         self.callback_extra = None
         # /userinfo wants the token as (header, prefix) (Mailchimp's "OAuth ").
         self.userinfo_token_header = None
+        self.userinfo_token_query = None  # or in this query parameter
 
     def tenant_url(self, tenant):
         return f"{self.url}/t/{tenant}"
@@ -529,9 +530,9 @@ class FakeProvider:
         if path == "/api/me":
             return self.api_me(headers)
         if path == "/userinfo":
-            if self.userinfo_token_header:
-                name, prefix = self.userinfo_token_header
-                value = headers.get(name, "")
+            if self.userinfo_token_header or self.userinfo_token_query:
+                name, prefix = self.userinfo_token_header or (None, "")
+                value = headers.get(name, "") if name else form.get(self.userinfo_token_query, "")
                 if not value.startswith(prefix) or not self._live(value[len(prefix) :]):
                     return 401, {"error": "invalid_token"}
                 return 200, self.userinfo

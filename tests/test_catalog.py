@@ -315,24 +315,32 @@ def test_the_catalog_page_escapes_table_breaking_text(tmp_path):
     ("text", "expected"),
     [
         (
-            MINIMAL.replace('method = "none", note = "Users remove the app in their Acme settings."',
-                            'method = "signed"'),
+            MINIMAL.replace(
+                'method = "none", note = "Users remove the app in their Acme settings."',
+                'method = "signed"',
+            ),
             "acme.revocation.method: signed is OAuth 1.0a's",
         ),
         (
-            OAUTH1.replace('method = "none", note = "Users revoke the token in their Board settings."',
-                           'method = "rfc7009"')
+            OAUTH1.replace(
+                'method = "none", note = "Users revoke the token in their Board settings."',
+                'method = "rfc7009"',
+            )
             + 'revocation_url = "https://board.test/1/revoke"\n',
             "board.revocation.method: an OAuth 1.0a provider revokes with signed or none",
         ),
         (
-            OAUTH1.replace('method = "none", note = "Users revoke the token in their Board settings."',
-                           'method = "bearer"'),
+            OAUTH1.replace(
+                'method = "none", note = "Users revoke the token in their Board settings."',
+                'method = "bearer"',
+            ),
             "board.revocation.method: an OAuth 1.0a provider revokes with signed or none",
         ),
         (
-            OAUTH1.replace('method = "none", note = "Users revoke the token in their Board settings."',
-                           'method = "signed"'),
+            OAUTH1.replace(
+                'method = "none", note = "Users revoke the token in their Board settings."',
+                'method = "signed"',
+            ),
             "board.revocation_url: revocation method signed needs it",
         ),
         (

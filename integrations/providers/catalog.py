@@ -185,7 +185,9 @@ def _rule_errors(source, slug, raw):
     revocation = raw.get("revocation") or {}
     method = revocation.get("method")
     if auth_type == "oauth1" and method and method not in OAUTH1_REVOCATION_METHODS:
-        bad("revocation.method", f"an OAuth 1.0a provider revokes with signed or none, not {method}")
+        bad(
+            "revocation.method", f"an OAuth 1.0a provider revokes with signed or none, not {method}"
+        )
     if auth_type == "oauth2" and method == "signed":
         bad("revocation.method", "signed is OAuth 1.0a's; an OAuth 2 provider cannot use it")
     if method == "signed" and not raw.get("revocation_url") and "revocation_url" not in required:

@@ -22,8 +22,8 @@ import requests
 from asgiref.sync import sync_to_async
 from django.contrib.sessions.backends.db import SessionStore
 from django.core import signing
-from django.core.exceptions import ValidationError
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import connection
 from django.db import connections as db_connections
@@ -572,9 +572,7 @@ def test_the_migration_seals_what_was_stored_in_clear(demo1, alice):
 
 
 @pytest.mark.parametrize("method", ["signed", "none"])
-def test_the_revocation_method_says_whether_disconnect_invalidates(
-    demo1, browser, alice, method
-):
+def test_the_revocation_method_says_whether_disconnect_invalidates(demo1, browser, alice, method):
     """``revocation.method = "signed"`` (the catalog's X entry) makes disconnecting
     invalidate the token at the provider with a signed POST; ``none`` sends
     nothing, and the provider's token stays valid there."""
