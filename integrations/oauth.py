@@ -26,13 +26,14 @@ token, code, verifier, state or client secret.
 """
 
 import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from ipaddress import ip_address as parse_ip
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 import urllib3
@@ -55,6 +56,7 @@ from .provider_data import (
     checked_text,
 )
 from .provider_http import NoRedirects, ProviderSession, RedirectRefused
+from .sealed.redaction import register_query_parameter
 from .token_answers import ERROR_CODE_RE, TokenAnswerError, compliance_hook, shape_of
 
 logger = logging.getLogger(__name__)
@@ -251,6 +253,8 @@ class Endpoints:
     iss_parameter_supported: bool = False
     # Discovery's ``scopes_supported``; None when the provider does not say.
     scopes_supported: tuple | None = None
+    # Where refresh requests go when not to the token URL (metadata refresh_url).
+    refresh_url: str = ""
 
 
 def _is_loopback(host):
@@ -352,6 +356,17 @@ def provider_url(provider, name, url_values=None):
     return check_endpoint_url(url, name)
 
 
+def metadata_url(provider, key, url_values=None):
+    """A URL the provider's metadata holds (``refresh_url``), filled and checked
+    as :func:`provider_url` does; ``""`` when absent."""
+    url = provider_quirks.refresh_url(provider) if key == "refresh_url" else ""
+    try:
+        url = provider_urls.resolve(url, provider, url_values)
+    except provider_urls.URLTemplateError as exc:
+        raise ProviderMisconfigured(exc.code) from None
+    return check_endpoint_url(url, key)
+
+
 def endpoints(provider, url_values=None):
     """The provider's endpoints: its own fields first, then its discovery
     document. ``url_values`` are a connection's values for the placeholders
@@ -383,6 +398,7 @@ def endpoints(provider, url_values=None):
             if isinstance(scopes_supported, list)
             else None
         ),
+        refresh_url=metadata_url(provider, "refresh_url", url_values),
     )
     for name in ("authorize_url", "token_url", "revocation_url", "userinfo_url", "jwks_uri"):
         check_endpoint_url(getattr(resolved, name), name)
@@ -394,7 +410,73 @@ def endpoints(provider, url_values=None):
 
 class ProviderClient(NoRedirects, OAuth2Session):
     """Authlib's requests session, refusing redirects (see :mod:`.provider_http`):
-    the token, refresh, revocation and userinfo requests all go through it."""
+    the token, refresh, revocation and userinfo requests all go through it.
+
+    ``client_id_param`` is the provider's name for the client id (TikTok's
+    ``client_key``) in the requests' bodies; ``json_token_requests`` sends the
+    token endpoint's requests (code exchange, refresh) as a JSON object
+    (Notion). Both are applied to the request as sent, after the client
+    authentication (Authlib 1.9 has no hook on the code exchange's request)."""
+
+    client_id_param = "client_id"
+    json_token_requests = False
+
+    def client_auth(self, auth_method):
+        inner = super().client_auth(auth_method)
+        if self.client_id_param == "client_id":
+            return inner
+        return RewrittenBody(inner, client_id_param=self.client_id_param)
+
+    def token_request_auth(self):
+        """The client authentication of a token endpoint request."""
+        inner = OAuth2Session.client_auth(self, self.token_endpoint_auth_method)
+        if self.client_id_param == "client_id" and not self.json_token_requests:
+            return inner
+        return RewrittenBody(
+            inner, client_id_param=self.client_id_param, as_json=self.json_token_requests
+        )
+
+
+class RewrittenBody(requests.auth.AuthBase):
+    """A requests auth: the client authentication ``inner``, then the form body
+    rewritten the provider's way (the client id renamed; the whole as JSON)."""
+
+    def __init__(self, inner, *, client_id_param="client_id", as_json=False):
+        self.inner = inner
+        self.client_id_param = client_id_param
+        self.as_json = as_json
+
+    def __call__(self, request):
+        request = self.inner(request)
+        body = request.body
+        if isinstance(body, bytes):
+            body = body.decode("utf-8")
+        fields = parse_qsl(body or "", keep_blank_values=True)
+        if self.client_id_param != "client_id":
+            fields = [
+                (self.client_id_param if name == "client_id" else name, value)
+                for name, value in fields
+            ]
+        if self.as_json:
+            body = json.dumps(dict(fields))
+            request.headers["Content-Type"] = "application/json"
+        else:
+            body = urlencode(fields)
+        request.body = body.encode("utf-8")
+        request.headers["Content-Length"] = str(len(request.body))
+        return request
+
+
+def rename_client_id(url, name):
+    """The authorization ``url`` with its ``client_id`` parameter called ``name``."""
+    if name == "client_id":
+        return url
+    parts = urlsplit(url)
+    query = [
+        (name if key == "client_id" else key, value)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def split_supported_scopes(scopes, ends):
@@ -441,6 +523,8 @@ def build_client(provider, *, client_secret=None, redirect_uri=None, scope=None)
         code_challenge_method="S256" if uses_pkce(provider) else None,
         default_timeout=app_settings.HTTP_TIMEOUT_SECONDS,
     )
+    client.client_id_param = provider_quirks.client_id_param(provider)
+    client.json_token_requests = provider_quirks.token_request_format(provider) == "json"
     if shape.reshapes:
         # The provider's token answers (code exchange and refresh) made plain
         # RFC 6749 JSON before Authlib reads them (:mod:`.token_answers`).
@@ -558,12 +642,13 @@ def identify(client, provider, ends, token, *, nonce=None):
     elif nonce and not ends.userinfo_url:
         raise IdentityError("id_token_missing")
     if ends.userinfo_url:
-        access_token = token.get("access_token")
+        headers, params = _userinfo_placement(provider, token.get("access_token"))
         try:
             response = client.get(
                 ends.userinfo_url,
                 withhold_token=True,
-                headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
+                headers={**headers, "Accept": "application/json"},
+                params=params,
             )
             response.raise_for_status()
             info = response.json()
@@ -578,6 +663,22 @@ def identify(client, provider, ends, token, *, nonce=None):
             raise IdentityError("userinfo_subject_mismatch")
         claims.update(info)
     return claims
+
+
+@sensitive_variables()
+def _userinfo_placement(provider, access_token):
+    """``(headers, query parameters)`` carrying the access token to userinfo:
+    as the provider's ``access_token_placement`` says (Mailchimp's
+    ``Authorization: OAuth``, Shopify's ``X-Shopify-Access-Token``), else
+    ``Authorization: Bearer``."""
+    rule = provider_quirks.access_token_placement(provider)
+    if rule is None:
+        return {"Authorization": f"Bearer {access_token}"}, None
+    if rule["in"] == "query":
+        # urllib3 logs URLs: the log filter masks this parameter's value.
+        register_query_parameter(rule["name"])
+        return {}, {rule["name"]: access_token}
+    return {rule["name"]: f"{rule['prefix']}{access_token}"}, None
 
 
 def _jwks(uri, *, refresh=False):
@@ -653,12 +754,15 @@ def refresh_token_request(provider, refresh_token, *, client_secret=None, url_va
     :class:`OAuthFlowError` (``code`` ``invalid_grant``, ``network_error``…).
     ``url_values``: the connection's values for the URL placeholders."""
     ends = endpoints(provider, url_values)
-    if not ends.token_url:
+    url = ends.refresh_url or ends.token_url
+    if not url:
         raise ProviderMisconfigured("token_url_missing")
     client = build_client(provider, client_secret=client_secret)
     client.register_compliance_hook("refresh_token_response", _refuse_unprocessed)
     try:
-        return dict(client.refresh_token(ends.token_url, refresh_token=refresh_token))
+        return dict(
+            client.refresh_token(url, refresh_token=refresh_token, auth=client.token_request_auth())
+        )
     except Exception as exc:  # noqa: BLE001 - classified, never re-raised with its text
         raise request_failure(exc) from None
 

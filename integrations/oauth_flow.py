@@ -42,6 +42,7 @@ from .oauth import (
     error_code,
     identify,
     public_claims,
+    rename_client_id,
     request_failure,
     split_supported_scopes,
     uses_pkce,
@@ -171,6 +172,7 @@ def begin_authorization(request, provider, *, next_url="", url_values=None, conn
     url, _ = client.create_authorization_url(
         ends.authorize_url, state=state, code_verifier=verifier, **extra
     )
+    url = rename_client_id(url, provider_quirks.client_id_param(provider))
 
     bucket = session_bucket(request)
     pending = bucket["pending"]
@@ -297,6 +299,10 @@ def complete_authorization(request, provider):
     code = params.get("code")
     if not code:
         raise AuthorizationDenied("missing_code")
+    try:  # what the provider's redirect says of the connection (Intuit's realmId)
+        from_callback = provider_urls.check_callback_values(provider, params)
+    except provider_urls.URLTemplateError as exc:
+        raise AuthorizationDenied(exc.code) from None
 
     client = build_client(
         provider,
@@ -310,7 +316,12 @@ def complete_authorization(request, provider):
         exchange["code_verifier"] = entry["v"]
     try:
         token = dict(
-            client.fetch_token(ends.token_url, grant_type="authorization_code", **exchange)
+            client.fetch_token(
+                ends.token_url,
+                grant_type="authorization_code",
+                auth=client.token_request_auth(),
+                **exchange,
+            )
         )
     except Exception as exc:  # noqa: BLE001 - classified, never re-raised with its text
         raise request_failure(exc) from None
@@ -334,5 +345,5 @@ def complete_authorization(request, provider):
         next_url=entry.get("next") or "",
         claims=public_claims(claims),
         left_out_scopes=list(entry.get("x") or []),
-        url_values=url_values,
+        url_values={**url_values, **from_callback},
     )

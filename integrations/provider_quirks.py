@@ -18,12 +18,19 @@ from . import provider_urls
 # The named revocation functions of :mod:`integrations.provider_hooks` (its
 # registry must hold exactly these; a test says so).
 REVOCATION_HOOKS = frozenset({"github_grant", "stripe_deauthorize"})
-REVOCATION_METHODS = ("rfc7009", "bearer", "hook", "none")
+REVOCATION_METHODS = ("rfc7009", "bearer", "hook", "signed", "none")
+# What each protocol can use: ``signed`` is OAuth 1.0a's (a signed POST),
+# ``rfc7009`` and ``bearer`` are OAuth 2's.
+OAUTH1_REVOCATION_METHODS = ("signed", "none")
+OAUTH2_REVOCATION_METHODS = ("rfc7009", "bearer", "hook", "none")
+TOKEN_REQUEST_FORMATS = ("form", "json")
 HTTP_METHODS = ("POST", "DELETE", "GET")
 ACCOUNT_SOURCES = ("userinfo", "token_response")
 PLACEMENT_PLACES = ("header", "query")
 # A header or query parameter name (RFC 9110 token characters).
 _NAME_RE = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}")
+# A query or form parameter name (client_id_param).
+_PARAM_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 DEFAULT_ACCOUNT_ID = ("sub", "id")
 DEFAULT_ACCOUNT_LABEL = ("email", "preferred_username", "login", "name")
 
@@ -45,14 +52,23 @@ def scope_separator(provider):
 # -- revocation -------------------------------------------------------------------------
 
 
+def _is_oauth1(provider):
+    return getattr(provider, "auth_type", None) == "oauth1"
+
+
 def revocation(provider):
     """``{"method", "http_method", "hook"}``: how disconnecting revokes at the
-    provider. Without ``metadata["revocation"]``, ``rfc7009`` (today's behaviour:
-    the revocation URL or discovery's, when there is one)."""
+    provider. Without ``metadata["revocation"]``, ``rfc7009`` for OAuth 2 (the
+    revocation URL or discovery's, when there is one) and ``signed`` for OAuth
+    1.0a (a signed POST to the revocation URL, when there is one); an OAuth
+    1.0a provider stored with ``rfc7009`` (before ``signed`` existed) is
+    ``signed`` too."""
     configured = _metadata(provider).get("revocation")
     if not isinstance(configured, dict):
         configured = {}
-    method = configured.get("method") or "rfc7009"
+    method = configured.get("method") or ("signed" if _is_oauth1(provider) else "rfc7009")
+    if method == "rfc7009" and _is_oauth1(provider):
+        method = "signed"
     http_method = str(configured.get("http_method") or "POST").upper()
     note = configured.get("note")
     return {
@@ -124,6 +140,32 @@ def lookup(document, path):
         if value is _MISSING:
             return None
     return value
+
+
+# -- token endpoint requests ----------------------------------------------------------------
+
+
+def refresh_url(provider):
+    """The URL (template) refresh requests go to when it is not the token URL
+    (UPS, Figma): ``metadata["refresh_url"]``, or ``""``."""
+    url = _metadata(provider).get("refresh_url")
+    return url if isinstance(url, str) else ""
+
+
+def client_id_param(provider):
+    """The name the provider gives the client id in the authorization URL and
+    the token endpoint requests (TikTok's ``client_key``); ``client_id``
+    unless ``metadata["client_id_param"]`` says otherwise."""
+    name = _metadata(provider).get("client_id_param")
+    return name if isinstance(name, str) and _PARAM_RE.fullmatch(name) else "client_id"
+
+
+def token_request_format(provider):
+    """How the token endpoint takes its requests (code exchange and refresh):
+    ``form`` (RFC 6749) or ``json`` (Notion), from ``metadata["token_request"]``."""
+    configured = _metadata(provider).get("token_request")
+    value = configured.get("format") if isinstance(configured, dict) else None
+    return value if value in TOKEN_REQUEST_FORMATS else "form"
 
 
 # -- access-token placement ----------------------------------------------------------------
@@ -206,8 +248,13 @@ def metadata_errors(provider):
         add(_("revocation must be an object."))
     elif isinstance(configured, dict):
         rule = revocation(provider)
-        if rule["method"] not in REVOCATION_METHODS:
-            add(_("revocation: method must be one of rfc7009, bearer, hook, none."))
+        method = configured.get("method") or rule["method"]
+        if method not in REVOCATION_METHODS:
+            add(_("revocation: method must be one of rfc7009, bearer, hook, signed, none."))
+        elif _is_oauth1(provider) and method not in OAUTH1_REVOCATION_METHODS:
+            add(_("revocation: an OAuth 1.0a provider revokes with signed or none."))
+        elif not _is_oauth1(provider) and method == "signed":
+            add(_("revocation: signed is for OAuth 1.0a providers only."))
         if rule["http_method"] not in HTTP_METHODS:
             add(_("revocation: http_method must be POST, DELETE or GET."))
         if rule["method"] == "hook" and rule["hook"] not in REVOCATION_HOOKS:
@@ -232,6 +279,15 @@ def metadata_errors(provider):
                 "with a valid header or parameter name."
             )
         )
+    if "client_id_param" in metadata and client_id_param(provider) != metadata["client_id_param"]:
+        add(_("client_id_param must be a parameter name (letters, digits, _ . -)."))
+    token_request = metadata.get("token_request")
+    if token_request is not None and (
+        not isinstance(token_request, dict)
+        or set(token_request) - {"format"}
+        or token_request.get("format", "form") not in TOKEN_REQUEST_FORMATS
+    ):
+        add(_("token_request must be {format: form|json}."))
     fields = metadata.get("credential_fields")
     if fields is not None and not isinstance(fields, dict):
         add(_("credential_fields must be an object of data key → settings."))

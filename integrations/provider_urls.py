@@ -40,6 +40,8 @@ _PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
 # What any value may be made of, whatever its pattern says.
 SAFE_VALUE_RE = re.compile(r"[A-Za-z0-9._-]{1,253}")
 VALUE_MAX_LENGTH = 253
+# A query parameter the provider's redirect carries (``realmId``).
+CALLBACK_PARAM_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 LEVELS = ("provider", "connection")
 # The provider's fields that may hold placeholders.
 URL_FIELDS = (
@@ -51,6 +53,8 @@ URL_FIELDS = (
     "userinfo_url",
     "discovery_url",
 )
+# URLs of the provider kept in its metadata (no model field of their own).
+METADATA_URL_FIELDS = ("refresh_url",)
 # What a placeholder stands for when a template is checked as a URL (a host
 # name, so that a placeholder that is the whole host passes too).
 _EXAMPLE_LABEL = "example.com"
@@ -114,14 +118,62 @@ def url_params(provider):
     }
 
 
+def callback_params(provider):
+    """``{query parameter: {"pattern", "as"}}``: the parameters the provider adds
+    to its redirect back to us that name the connection (Intuit's ``realmId``),
+    each kept as the connection-level value of the placeholder ``as``
+    (``metadata["callback_params"]``; well-formed entries only)."""
+    declared = (getattr(provider, "metadata", None) or {}).get("callback_params") or {}
+    if not isinstance(declared, dict):
+        return {}
+    return {
+        name: spec
+        for name, spec in declared.items()
+        if isinstance(name, str)
+        and CALLBACK_PARAM_RE.fullmatch(name)
+        and isinstance(spec, dict)
+        and isinstance(spec.get("as"), str)
+        and NAME_RE.fullmatch(spec["as"])
+        and isinstance(spec.get("pattern"), str)
+    }
+
+
+def callback_filled(provider):
+    """The connection-level placeholders the provider's redirect fills."""
+    return {spec["as"] for spec in callback_params(provider).values()}
+
+
 def connection_params(provider):
     """The placeholders each user fills when connecting, ``{name: spec}``, in
-    declaration order."""
+    declaration order (not those the provider's redirect fills:
+    :func:`callback_params`)."""
+    filled = callback_filled(provider)
     return {
         name: spec
         for name, spec in url_params(provider).items()
-        if spec.get("level") == "connection"
+        if spec.get("level") == "connection" and name not in filled
     }
+
+
+def check_callback_values(provider, query):
+    """``{placeholder: value}`` from the provider's redirect ``query`` (a
+    mapping), each value checked against the callback parameter's pattern and
+    the placeholder's; :class:`URLTemplateError`
+    (``callback_param_<placeholder>_missing|unsafe|pattern``) otherwise."""
+    declared = url_params(provider)
+    values = {}
+    for name, spec in callback_params(provider).items():
+        target = spec["as"]
+        value = query.get(name)
+        reason = value_error(spec, value)
+        if reason is None and target in declared:
+            reason = value_error(declared[target], value)
+        elif target not in declared:
+            reason = "undeclared"
+        if reason:
+            raise URLTemplateError(f"{_code('callback_param', target)}_{reason}")
+        values[target] = value
+    return values
 
 
 def value_error(spec, value):
@@ -312,4 +364,49 @@ def metadata_errors(provider):
                     _("The placeholder {%(name)s} is not declared in metadata url_params.")
                     % {"name": name},
                 )
+    for key in METADATA_URL_FIELDS:
+        url = metadata.get(key)
+        if url is None:
+            continue
+        try:
+            if not isinstance(url, str):
+                raise ValidationError("not text")
+            TemplatedURLValidator(schemes=["http", "https"])(url)
+        except ValidationError:
+            add("metadata", _("%(key)s must be a URL.") % {"key": key})
+            continue
+        for name in dict.fromkeys(placeholders(url)):
+            if name not in declared:
+                add(
+                    "metadata",
+                    _("%(key)s: the placeholder {%(name)s} is not declared in url_params.")
+                    % {"key": key, "name": name},
+                )
+    raw_callback = metadata.get("callback_params")
+    if raw_callback is not None and not isinstance(raw_callback, dict):
+        add("metadata", _("callback_params must be an object of parameter name → settings."))
+        raw_callback = {}
+    well_formed = callback_params(provider)
+    for name, spec in (raw_callback or {}).items():
+        if name not in well_formed:
+            add(
+                "metadata",
+                _("callback_params: each needs a parameter name, a pattern and as."),
+            )
+            continue
+        try:
+            re.compile(spec["pattern"])
+        except re.error:
+            add(
+                "metadata",
+                _("callback_params: the pattern of %(name)s is not a regular expression.")
+                % {"name": spec["as"]},
+            )
+        target = declared.get(spec["as"])
+        if target is None or target.get("level") != "connection":
+            add(
+                "metadata",
+                _("callback_params: %(name)s must be a connection-level placeholder of url_params.")
+                % {"name": spec["as"]},
+            )
     return errors

@@ -45,7 +45,7 @@ class Disconnection:
     revocation_supported: bool = False
     revoked: list[str] = field(default_factory=list)  # token type hints revoked at the provider
     failed: dict[str, str] = field(default_factory=dict)  # token type hint -> error code
-    # How the provider revokes (metadata["revocation"]): rfc7009, bearer, hook, none.
+    # How the provider revokes (metadata["revocation"]): rfc7009, bearer, hook, signed, none.
     method: str = "rfc7009"
 
     @property
@@ -250,8 +250,20 @@ def _revoke_at_provider(row, result, *, actor, ip_address):
     if rule["method"] == "hook":
         _revoke_by_hook(row, result, rule, actor=actor, ip_address=ip_address)
         return
-    if row.provider.auth_type == Provider.AuthType.OAUTH1:
-        _revoke_oauth1(row, result, actor=actor, ip_address=ip_address)
+    if rule["method"] == "signed":
+        if row.provider.auth_type == Provider.AuthType.OAUTH1:
+            _revoke_oauth1(row, result, actor=actor, ip_address=ip_address)
+            return
+        # Misconfigured (Provider.clean refuses it): said loudly, never blocking
+        # the disconnect, which erases the tokens here all the same.
+        logger.error(
+            "provider %s names signed revocation but is not OAuth 1.0a; tokens erased here only",
+            row.provider.slug,
+        )
+        result.failed["access_token"] = "revocation_method_invalid"  # noqa: S105 - a code
+        _record_revocation(
+            row, "not revoked at the provider: revocation_method_invalid", actor, ip_address
+        )
         return
     stored = _revocable_tokens(row, result, actor=actor, ip_address=ip_address)
     if not stored:
@@ -283,7 +295,8 @@ def disconnect(
 ) -> Disconnection:
     """Disconnect the user's integration: revoke its tokens at the provider as
     its ``metadata["revocation"]`` says (RFC 7009 at its endpoint when it has
-    one, the default; ``bearer``; a named ``hook``; ``none``: nothing is sent),
+    one, the default; ``bearer``; a named ``hook``; ``signed``, OAuth 1.0a's
+    signed POST, the default for OAuth 1.0a; ``none``: nothing is sent),
     each outcome audited, then mark it ``revoked`` and erase its sealed tokens
     whatever the provider said.
 

@@ -169,6 +169,12 @@ class FakeProvider:
         unsupported = set(query.get("scope", "").split()) - set(self.scopes_supported or ())
         if self.scopes_supported is not None and unsupported:
             params = {"error": "invalid_scope", "state": query.get("state", "")}
+        if self.client_id_param and (
+            "client_id" in query or query.get(self.client_id_param) != self.client_id
+        ):
+            params = {"error": "invalid_client", "state": query.get("state", "")}
+        if self.callback_extra and "code" in params:
+            params.update(self.callback_extra)
         if self.iss_parameter_supported:
             params["iss"] = self.issuer
         return query.get("redirect_uri", ""), params
@@ -257,6 +263,25 @@ class FakeProvider:
             if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != challenge:
                 return "invalid_grant"
         return None
+
+    def _client_id_refused(self, form):
+        """With ``client_id_param``: the client id under that name only."""
+        if self.client_id_param and (
+            "client_id" in form or form.get(self.client_id_param) != self.client_id
+        ):
+            return 401, {"error": "invalid_client"}
+        return None
+
+    def _request_shape_refused(self, path, form, headers, record):
+        """The token-request quirks: a JSON body, refreshes at their own path."""
+        if self.json_token_requests and not (record or {}).get("json"):
+            return 415, {"error": "invalid_request"}
+        if not self.json_token_requests and (record or {}).get("json"):
+            return 400, {"error": "invalid_request"}
+        refreshing = form.get("grant_type") == "refresh_token"
+        if self.refresh_path and refreshing != (path == self.refresh_path):
+            return 400, {"error": "unsupported_grant_type"}
+        return self._client_id_refused(form)
 
     def _token_endpoint(self, form, headers):
         refused = self._client_auth_refused(form, headers)
@@ -392,6 +417,18 @@ class FakeProvider:
         self.deauthorize_account = None
         self.api_token_header = None
         self.api_token_query = None
+        # Token-request quirks (issue 26, more): refreshes only at this path
+        # (UPS's /security/v1/oauth/refresh), the token endpoint refusing them.
+        self.refresh_path = None
+        # The token endpoint (and refresh_path) take a JSON body only (Notion).
+        self.json_token_requests = False
+        # The client id's name in /authorize, /token and /revoke (TikTok's client_key).
+        self.client_id_param = None
+        # Parameters added to the redirect back after consent (Intuit's realmId).
+        self.callback_extra = None
+        # /userinfo wants the token as (header, prefix) (Mailchimp's "OAuth ").
+        self.userinfo_token_header = None
+        self.userinfo_token_query = None  # or in this query parameter
 
     def tenant_url(self, tenant):
         return f"{self.url}/t/{tenant}"
@@ -476,12 +513,15 @@ class FakeProvider:
         if path == "/authorize":
             redirect_uri, params = self.authorize(form)
             return 302, "", {"Location": f"{redirect_uri}?{urlencode(params)}"}
-        if path == "/token":
+        if path == "/token" or (self.refresh_path and path == self.refresh_path):
+            refused = self._request_shape_refused(path, form, headers, record)
+            if refused is not None:
+                return refused
             return self._token_endpoint(form, headers)
         if path in self.handlers:
             return self.handlers[path](form, headers)
         if path == "/revoke":
-            refused = self._client_auth_refused(form, headers)
+            refused = self._client_auth_refused(form, headers) or self._client_id_refused(form)
             if refused is not None:
                 return refused
             if form.get("token"):
@@ -490,6 +530,12 @@ class FakeProvider:
         if path == "/api/me":
             return self.api_me(headers)
         if path == "/userinfo":
+            if self.userinfo_token_header or self.userinfo_token_query:
+                name, prefix = self.userinfo_token_header or (None, "")
+                value = headers.get(name, "") if name else form.get(self.userinfo_token_query, "")
+                if not value.startswith(prefix) or not self._live(value[len(prefix) :]):
+                    return 401, {"error": "invalid_token"}
+                return 200, self.userinfo
             if not headers.get("Authorization", "").startswith("Bearer "):
                 return 401, {"error": "invalid_token"}
             return 200, self.userinfo
@@ -507,13 +553,22 @@ class FakeProvider:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length).decode() if length else ""
                 parts = urlsplit(self.path)
-                form = dict(parse_qsl(raw or parts.query))
+                is_json = (self.headers.get("Content-Type") or "").startswith("application/json")
+                try:
+                    document = json.loads(raw) if is_json and raw else None
+                except ValueError:
+                    document = None
+                if isinstance(document, dict):  # a JSON object of strings: its fields
+                    form = {k: v for k, v in document.items() if isinstance(v, str)}
+                else:
+                    form = dict(parse_qsl(raw or parts.query))
                 record = {
                     "path": parts.path,
                     "method": self.command,
                     "form": form,
                     "headers": dict(self.headers),
                     "body": raw,
+                    "json": isinstance(document, dict),
                 }
                 with fake._lock:
                     fake.requests.append(record)

@@ -18,7 +18,7 @@ import integrations.providers as providers_module
 from integrations.models import Provider
 from integrations.providers import PRESETS, catalog_errors, create_provider_from_preset
 from integrations.providers.catalog import CATALOG_DIR, load_catalog
-from integrations.providers.catalog_page import render
+from integrations.providers.catalog_page import render, revocation_text
 from integrations.providers.schema import AUTH_TYPES, CATEGORIES
 
 MINIMAL = """
@@ -306,3 +306,126 @@ def test_the_catalog_page_escapes_table_breaking_text(tmp_path):
     row = next(line for line in page.splitlines() if line.startswith("| Acme "))
     assert "Users \\| remove the app" in row
     assert re.fullmatch(r"\|( [^|]*(\\\|[^|]*)* \|){7}", row)
+
+
+# -- request quirks (refresh_url, client_id_param, callback_params, token_request, signed) --
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            MINIMAL.replace(
+                'method = "none", note = "Users remove the app in their Acme settings."',
+                'method = "signed"',
+            ),
+            "acme.revocation.method: signed is OAuth 1.0a's",
+        ),
+        (
+            OAUTH1.replace(
+                'method = "none", note = "Users revoke the token in their Board settings."',
+                'method = "rfc7009"',
+            )
+            + 'revocation_url = "https://board.test/1/revoke"\n',
+            "board.revocation.method: an OAuth 1.0a provider revokes with signed or none",
+        ),
+        (
+            OAUTH1.replace(
+                'method = "none", note = "Users revoke the token in their Board settings."',
+                'method = "bearer"',
+            ),
+            "board.revocation.method: an OAuth 1.0a provider revokes with signed or none",
+        ),
+        (
+            OAUTH1.replace(
+                'method = "none", note = "Users revoke the token in their Board settings."',
+                'method = "signed"',
+            ),
+            "board.revocation_url: revocation method signed needs it",
+        ),
+        (
+            MINIMAL + 'refresh_url = "https://{region}.acme.test/refresh"\n',
+            "acme.refresh_url: placeholder {region} is not declared in url_params",
+        ),
+        (MINIMAL + 'refresh_url = "http://acme.test/refresh"\n', "acme.refresh_url:"),
+        (OAUTH1 + 'client_id_param = "client_key"\n', "board.client_id_param: only for OAuth 2"),
+        (MINIMAL + 'client_id_param = "client key"\n', "acme.client_id_param:"),
+        (MINIMAL + 'token_request = { format = "xml" }\n', "acme.token_request.format:"),
+        (
+            MINIMAL + 'callback_params = { realmId = { pattern = "[0-9]+", as = "realm" } }\n',
+            "acme.callback_params.realmId.as: must name a connection-level url_params entry",
+        ),
+        (
+            MINIMAL + 'callback_params = { realmId = { pattern = "[0-9" , as = "realm" } }\n'
+            'base_url = "https://acme.test/{realm}/"\n'
+            'url_params.realm = { label = "R", pattern = "[0-9]+", example = "1",'
+            ' level = "connection" }\n',
+            "acme.callback_params.realmId.pattern: not a valid regular expression",
+        ),
+        (
+            MINIMAL + 'callback_params = { realmId = { pattern = "[0-9]+" } }\n',
+            "acme.callback_params.realmId.as: is required",
+        ),
+    ],
+)
+def test_request_quirks_are_checked(tmp_path, text, expected):
+    errors = errors_of(tmp_path, text)
+    assert any(expected in error for error in errors), errors
+    assert not load_catalog(tmp_path).entries
+
+
+def test_request_quirks_are_kept_in_the_metadata(tmp_path):
+    text = (
+        MINIMAL.replace(
+            'token_url = "https://acme.test/oauth/token"',
+            'token_url = "https://acme.test/oauth/token"\n'
+            'refresh_url = "https://{region}.acme.test/refresh"\n'
+            'base_url = "https://acme.test/{company}/"',
+        )
+        + 'client_id_param = "client_key"\n'
+        + 'token_request = { format = "json" }\n'
+        + 'callback_params = { companyId = { pattern = "[0-9]+", as = "company" } }\n'
+        + 'url_params.region = { label = "Region", pattern = "[a-z]+", example = "eu",'
+        ' level = "provider" }\n'
+        + 'url_params.company = { label = "Company", pattern = "[0-9]+", example = "1",'
+        ' level = "connection" }\n'
+    )
+    catalog = load_catalog(write(tmp_path, text))
+    assert catalog.errors == []
+    metadata = catalog.entries["acme"]["metadata"]
+    assert metadata["refresh_url"] == "https://{region}.acme.test/refresh"
+    assert metadata["client_id_param"] == "client_key"
+    assert metadata["token_request"] == {"format": "json"}
+    assert metadata["callback_params"] == {"companyId": {"pattern": "[0-9]+", "as": "company"}}
+    row = next(line for line in render(catalog).splitlines() if line.startswith("| Acme "))
+    assert "client id sent as `client_key`" in row and "JSON token requests" in row
+    assert "refreshes at its own `refresh_url`" in row
+    assert "`{company}` in URLs (from the redirect's `companyId`)" in row
+
+
+def test_the_shipped_entries_use_the_request_quirks():
+    entries = load_catalog().entries
+    assert entries["x"]["metadata"]["revocation"]["method"] == "signed"
+    assert revocation_text(entries["x"]) == "signed OAuth 1.0a POST"
+    assert entries["ups"]["metadata"]["refresh_url"].endswith("/security/v1/oauth/refresh")
+    assert entries["figma"]["metadata"]["refresh_url"] == "https://api.figma.com/v1/oauth/refresh"
+    assert entries["tiktok"]["metadata"]["client_id_param"] == "client_key"
+    assert entries["notion"]["metadata"]["token_request"] == {"format": "json"}
+    assert entries["quickbooks"]["metadata"]["callback_params"]["realmId"]["as"] == "realm_id"
+    assert entries["mailchimp"]["userinfo_url"] == "https://login.mailchimp.com/oauth2/metadata"
+    assert entries["shopify"]["metadata"]["account"] == {"id": "shop.id", "label": ["shop.name"]}
+
+
+@pytest.mark.django_db
+def test_a_quickbooks_provider_asks_the_user_nothing(client, django_user_model):
+    provider = create_provider_from_preset("quickbooks", client_id="id", client_secret="secret")
+    provider.full_clean(exclude=["client_secret"])
+    from integrations import provider_urls
+
+    assert provider_urls.connection_params(provider) == {}
+    assert provider_urls.callback_filled(provider) == {"realm_id"}
+    user = django_user_model.objects.create_user("carol", password="pw-carol-123")
+    client.force_login(user)
+    response = client.get("/integrations/connect/quickbooks/")
+    assert response.status_code == 302  # straight to Intuit, no form
+    assert response["Location"].startswith("https://appcenter.intuit.com/connect/oauth2?")

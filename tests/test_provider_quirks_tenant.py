@@ -870,6 +870,7 @@ def test_revocation_absent_is_rfc7009_as_before(browser, alice, fake):
 def test_a_custom_access_token_header_end_to_end(browser, alice, fake, all_logs):
     fake.tenants = {"acme"}
     fake.api_token_header = "X-Fake-Access-Token"
+    fake.userinfo_token_header = ("X-Fake-Access-Token", "")  # userinfo wants it so too
     tenant_provider(
         fake,
         metadata={
@@ -901,6 +902,7 @@ def test_without_the_placement_the_custom_header_provider_refuses(browser, fake)
 
 def test_a_query_parameter_placement(browser, fake, all_logs):
     fake.api_token_query = "access_token"
+    fake.userinfo_token_query = "access_token"  # userinfo wants it so too
     make_provider(
         fake,
         base_url=f"{fake.url}/",

@@ -25,6 +25,9 @@ from .schema import (
     CREDENTIAL_AUTH_TYPES,
     CREDENTIAL_DATA_KEYS,
     ENTRY_SCHEMA,
+    METADATA_URL_FIELDS,
+    OAUTH1_REVOCATION_METHODS,
+    OAUTH2_ONLY_KEYS,
     OAUTH_ONLY_KEYS,
     URL_FIELDS,
 )
@@ -50,6 +53,10 @@ _METADATA_KEYS = (
     "access_token_placement",
     "api_key",
     "credential_fields",
+    *METADATA_URL_FIELDS,
+    "client_id_param",
+    "callback_params",
+    "token_request",
 )
 
 _validator = Draft202012Validator(ENTRY_SCHEMA)
@@ -135,7 +142,7 @@ def _rule_errors(source, slug, raw):
             if key in spec and (problem := check_url_value(name, spec[key], spec)):
                 bad(f"url_params.{name}.{key}", problem)
     used = set()
-    for name in URL_FIELDS:
+    for name in (*URL_FIELDS, *METADATA_URL_FIELDS):
         for placeholder in placeholders(raw.get(name)):
             used.add(placeholder)
             if placeholder not in params:
@@ -163,7 +170,28 @@ def _rule_errors(source, slug, raw):
         for name in ("request_token_url", "authorize_url", "token_url"):
             if not raw.get(name) and name not in required:
                 bad(name, "an OAuth 1.0a entry needs it, or to list it in required")
+    for name, spec in (raw.get("callback_params") or {}).items():
+        try:
+            re.compile(spec["pattern"])
+        except re.error:
+            bad(f"callback_params.{name}.pattern", "not a valid regular expression")
+        target = params.get(spec["as"])
+        if target is None or target.get("level") != "connection":
+            bad(f"callback_params.{name}.as", "must name a connection-level url_params entry")
+    if auth_type == "oauth1":
+        for name in OAUTH2_ONLY_KEYS:
+            if name in raw:
+                bad(name, "only for OAuth 2 providers")
     revocation = raw.get("revocation") or {}
+    method = revocation.get("method")
+    if auth_type == "oauth1" and method and method not in OAUTH1_REVOCATION_METHODS:
+        bad(
+            "revocation.method", f"an OAuth 1.0a provider revokes with signed or none, not {method}"
+        )
+    if auth_type == "oauth2" and method == "signed":
+        bad("revocation.method", "signed is OAuth 1.0a's; an OAuth 2 provider cannot use it")
+    if method == "signed" and not raw.get("revocation_url") and "revocation_url" not in required:
+        bad("revocation_url", "revocation method signed needs it")
     if revocation.get("method") in ("rfc7009", "bearer"):
         if not raw.get("revocation_url") and not (
             revocation["method"] == "rfc7009"

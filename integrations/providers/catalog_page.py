@@ -70,6 +70,8 @@ def revocation_text(entry):
         return f"{revocation.get('http_method', 'POST')} with the access token"
     if method == "hook":
         return f"provider call (`{revocation['hook']}`)"
+    if method == "signed":
+        return "signed OAuth 1.0a POST"
     return "none: " + revocation["note"]
 
 
@@ -85,6 +87,12 @@ def quirks(entry):
         found.append("Basic auth at the token endpoint")
     elif meta.get("token_endpoint_auth_method") == "client_secret_post":
         found.append("client secret in the token request body")
+    if meta.get("client_id_param"):
+        found.append(f"client id sent as `{meta['client_id_param']}`")
+    if (meta.get("token_request") or {}).get("format") == "json":
+        found.append("JSON token requests")
+    if meta.get("refresh_url"):
+        found.append("refreshes at its own `refresh_url`")
     if meta.get("scope_separator", " ") != " ":
         found.append(f"scopes separated by `{meta['scope_separator']}`")
     answer = meta.get("token_response") or {}
@@ -99,8 +107,14 @@ def quirks(entry):
     for field_name, name in (answer.get("keep") or {}).items():
         if name == "api_base_url":
             found.append(f"API base from `{field_name}`")
+    from_redirect = {
+        spec["as"]: param for param, spec in (meta.get("callback_params") or {}).items()
+    }
     for name, spec in (meta.get("url_params") or {}).items():
-        who = "each connection's" if spec["level"] == "connection" else "the provider's"
+        if name in from_redirect:
+            who = f"from the redirect's `{from_redirect[name]}`"
+        else:
+            who = "each connection's" if spec["level"] == "connection" else "the provider's"
         found.append(f"`{{{name}}}` in URLs ({who})")
     account = meta.get("account") or {}
     if account.get("source") == "token_response":
@@ -108,7 +122,9 @@ def quirks(entry):
     placement = meta.get("access_token_placement") or meta.get("api_key")
     if placement:
         where = "header" if placement["in"] == "header" else "query parameter"
-        found.append(f"{where} `{placement['name']}`")
+        prefix = (placement.get("prefix") or "").strip()
+        name = f"{placement['name']}: {prefix}" if prefix else placement["name"]
+        found.append(f"{where} `{name}`")
     if entry.get("required"):
         found.append("staff set " + ", ".join(f"`{name}`" for name in entry["required"]))
     return "; ".join(found) or "—"

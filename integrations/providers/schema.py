@@ -47,9 +47,17 @@ OAUTH_ONLY_KEYS = (
     "account",
     "token_response",
     "access_token_placement",
+    "refresh_url",
+    "client_id_param",
+    "callback_params",
+    "token_request",
 )
+# Keys only an OAuth 2 entry may have (the OAuth 1.0a client has no use for them).
+OAUTH2_ONLY_KEYS = ("refresh_url", "client_id_param", "callback_params", "token_request")
 REFRESH_KINDS = ("none", "refresh_token", "rotating")
-REVOCATION_METHODS = ("rfc7009", "bearer", "hook", "none")
+REVOCATION_METHODS = ("rfc7009", "bearer", "hook", "signed", "none")
+# ``signed`` is OAuth 1.0a's (a signed POST); the others but ``none`` OAuth 2's.
+OAUTH1_REVOCATION_METHODS = ("signed", "none")
 URL_FIELDS = (
     "base_url",
     "authorize_url",
@@ -59,6 +67,8 @@ URL_FIELDS = (
     "discovery_url",
     "request_token_url",
 )
+# URL keys kept in the Provider's metadata rather than in a field of their own.
+METADATA_URL_FIELDS = ("refresh_url",)
 # A URL, possibly with ``{name}`` placeholders; HTTPS only (a catalog never
 # names a plain-HTTP endpoint; loopback ones are for tests and set by hand).
 _URL = {"type": "string", "pattern": r"^https://[^\s]+$", "maxLength": 200}
@@ -95,7 +105,28 @@ ENTRY_SCHEMA = {
         "description": _TEXT,
         "docs_url": _URL,
         "icon": {"type": "string", "pattern": r"^[a-z0-9][a-z0-9\-]{0,63}$"},
-        **{name: _URL for name in URL_FIELDS},
+        **{name: _URL for name in (*URL_FIELDS, *METADATA_URL_FIELDS)},
+        "client_id_param": {"type": "string", "pattern": r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$"},
+        "callback_params": {
+            "type": "object",
+            "minProperties": 1,
+            "propertyNames": {"pattern": r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$"},
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["pattern", "as"],
+                "properties": {
+                    "pattern": {"type": "string", "minLength": 1, "maxLength": 200},
+                    "as": {"type": "string", "pattern": r"^[a-z][a-z_]{0,31}$"},
+                },
+            },
+        },
+        "token_request": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["format"],
+            "properties": {"format": {"enum": ["form", "json"]}},
+        },
         "scopes": {
             "type": "array",
             "items": {"type": "string", "pattern": r"^[\x21\x23-\x5b\x5d-\x7e]{1,200}$"},

@@ -23,6 +23,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.sessions.backends.db import SessionStore
 from django.core import signing
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import connection
 from django.db import connections as db_connections
@@ -568,3 +569,34 @@ def test_the_migration_seals_what_was_stored_in_clear(demo1, alice):
     assert is_sealed(raw_column(OAuth1Token, "oauth_token_secret", token.pk))
     found = OAuth1Token.objects.get(oauth_token="legacy-token-" + "t" * 29)
     assert found.oauth_token_secret == "legacy-secret-" + "s" * 34
+
+
+@pytest.mark.parametrize("method", ["signed", "none"])
+def test_the_revocation_method_says_whether_disconnect_invalidates(demo1, browser, alice, method):
+    """``revocation.method = "signed"`` (the catalog's X entry) makes disconnecting
+    invalidate the token at the provider with a signed POST; ``none`` sends
+    nothing, and the provider's token stays valid there."""
+    demo1.metadata = {
+        **demo1.metadata,
+        "revocation": {"method": method, **({"note": "by hand"} if method == "none" else {})},
+    }
+    demo1.full_clean(exclude=["client_secret"])
+    demo1.save(update_fields=["metadata"])
+    _, response = connect(browser)
+    assert response.status_code == 302, response.text
+    integration = Integration.objects.get(owner=alice, provider=demo1)
+    issued = OAuth1Token.objects.get()
+    result = tokens.disconnect(alice, integration)
+    assert result.method == method
+    assert result.fully_revoked is (method == "signed")
+    assert OAuth1Token.objects.filter(pk=issued.pk).exists() is (method == "none")
+    integration.refresh_from_db()
+    assert integration.status == "revoked" and integration.access_token is None
+
+
+@pytest.mark.parametrize("method", ["rfc7009", "bearer", "hook"])
+def test_an_oauth2_revocation_method_is_refused_for_oauth1(demo1, method):
+    demo1.metadata = {**demo1.metadata, "revocation": {"method": method, "hook": "github_grant"}}
+    with pytest.raises(ValidationError) as caught:
+        demo1.full_clean(exclude=["client_secret"])
+    assert "revokes with signed or none" in str(caught.value)
