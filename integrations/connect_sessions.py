@@ -29,7 +29,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import audit
+from . import audit, provider_urls
 from .conf import app_settings
 from .host_metadata import validate_host_metadata
 from .models import AuditEvent, ConnectSession, Integration, Provider
@@ -126,6 +126,40 @@ def check_host_data(metadata, tags):
     return metadata or {}, tags or []
 
 
+def check_url_values(provider, url_values, *, integration=None):
+    """The values of ``provider``'s connection-level URL placeholders, checked
+    (``{}`` when none are given: the browser is asked for them). A reconnect
+    without values keeps the integration's. Else a :class:`ConnectSessionError`
+    (``url_values_invalid``) naming the placeholder, never quoting the value."""
+    params = provider_urls.connection_params(provider)
+    if url_values in (None, {}):
+        if integration is not None and params:
+            kept = provider_urls.connection_values(integration)
+            try:
+                return provider_urls.check_connection_values(provider, kept)
+            except provider_urls.URLTemplateError:
+                return {}  # asked for again in the browser
+        return {}
+    if not isinstance(url_values, dict):
+        raise ConnectSessionError("url_values_invalid", _("url_values must be a JSON object."))
+    unknown = sorted(name for name in url_values if name not in params)
+    if unknown:
+        raise ConnectSessionError(
+            "url_values_invalid",
+            _("url_values: %(name)s is not a value this provider asks for when connecting.")
+            % {"name": str(unknown[0])[:40]},
+        )
+    for name, spec in params.items():
+        reason = provider_urls.value_error(spec, url_values.get(name))
+        if reason:
+            raise ConnectSessionError(
+                "url_values_invalid",
+                _("url_values: %(name)s is missing or does not match its pattern.")
+                % {"name": name},
+            )
+    return {name: url_values[name] for name in params}
+
+
 def _refuse(code, *, actor, ip_address=None, session=None, provider=None, detail=""):
     target = session if session is not None else provider
     audit.record(
@@ -148,6 +182,7 @@ def create(
     metadata=None,
     tags=None,
     integration=None,
+    url_values=None,
     ip_address=None,
 ):
     """A new connect session for ``user``; returns ``(session, token)``. The
@@ -155,8 +190,12 @@ def create(
 
     Refused (audited, :class:`ConnectSessionError`) before anything is stored:
     a return URL or popup origin not allowed, metadata beyond the limits, an
-    integration that is not ``user``'s or not at ``provider``. ``metadata`` and
-    ``tags`` become the connected integration's ``host_metadata`` and ``tags``."""
+    integration that is not ``user``'s or not at ``provider``, ``url_values``
+    that do not fit the provider's connection-level URL placeholders (a Shopify
+    shop). ``metadata`` and ``tags`` become the connected integration's
+    ``host_metadata`` and ``tags``; ``url_values``, when not given for such a
+    provider, are asked for in the browser (a reconnect reuses the
+    integration's)."""
     if mode not in ConnectSession.Mode.values:
         raise ConnectSessionError("mode_invalid", _("mode must be redirect or popup."))
     if return_url:
@@ -201,6 +240,7 @@ def create(
             raise ConnectSessionError(
                 "integration_provider_mismatch", _("The integration is at another provider.")
             )
+    url_values = check_url_values(provider, url_values, integration=integration)
     token = secrets.token_urlsafe(32)
     with transaction.atomic():
         session = ConnectSession.objects.create(
@@ -214,6 +254,7 @@ def create(
             origin=result_origin or "",
             metadata=metadata,
             tags=tags,
+            url_values=url_values,
             expires_at=timezone.now() + timedelta(seconds=app_settings.CONNECT_SESSION_TTL_SECONDS),
         )
         audit.record(

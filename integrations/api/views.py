@@ -589,6 +589,7 @@ class ConnectSessionViewSet(APIViewSetMixin, viewsets.GenericViewSet):
                 metadata=values.get("host_metadata"),
                 tags=values.get("tags"),
                 integration=integration,
+                url_values=values.get("url_values"),
                 ip_address=client_ip(request),
             )
         except connect_sessions.ConnectSessionError as exc:
@@ -599,6 +600,7 @@ class ConnectSessionViewSet(APIViewSetMixin, viewsets.GenericViewSet):
                 "integration_provider_mismatch": "integration",
                 "metadata_invalid": "metadata",
                 "tags_invalid": "tags",
+                "url_values_invalid": "url_values",
             }.get(exc.code, "non_field_errors")
             raise serializers.ValidationError({field: [exc.message]}) from None
         session.url = request.build_absolute_uri(
