@@ -204,6 +204,8 @@ REST_FRAMEWORK = {
         "integrations_integration_refresh": env.str(
             "API_THROTTLE_INTEGRATION_REFRESH", default="10/min"
         ),
+        "integrations_connect_sessions": env.str("API_THROTTLE_CONNECT_SESSIONS", default="30/min"),
+        "integrations_connect_refusals": env.str("API_THROTTLE_CONNECT_REFUSALS", default="20/min"),
     },
 }
 # API tokens (django-rest-knox): stored as SHA-512 digests, shown once when

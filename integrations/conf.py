@@ -72,8 +72,5 @@ register_settings(
         # Webhook deliveries that succeeded or were abandoned longer ago than this
         # are deleted by the purge_integration_records command.
         "WEBHOOK_DELIVERY_RETENTION_DAYS": (30, (int,), 1),
-        # Refusals of one-time URLs (unknown, used, expired) audited per client IP and
-        # window (the integrations_connect_open rate); beyond it, a 429 with no audit row.
-        "CONNECT_REFUSALS_AUDITED": (20, (int,), 0),
     }
 )

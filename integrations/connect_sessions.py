@@ -29,7 +29,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import audit, provider_urls
+from . import audit, provider_urls, ratelimit
 from .conf import app_settings
 from .host_metadata import validate_host_metadata
 from .models import AuditEvent, ConnectSession, Integration, Provider
@@ -49,6 +49,24 @@ class ConnectSessionError(Exception):
         super().__init__(message or code)
         self.code = code
         self.message = message or code
+
+
+class RateLimited(ConnectSessionError):
+    """Too many refused one-time URLs from one client address in the window
+    (``integrations_connect_refusals``): answered with a 429, not audited."""
+
+    def __init__(self, retry_after):
+        super().__init__("rate_limited")
+        self.retry_after = retry_after
+
+
+def count_refusal(ip_address):
+    """Count one refusal for the client at ``ip_address``; :class:`RateLimited`
+    beyond the rate, so that an anonymous flood of bad URLs writes a bounded
+    number of audit rows. The cache down refuses (a 503), as every limit does."""
+    usage = ratelimit.hit_key(ratelimit.CONNECT_REFUSALS_SCOPE, f"ip:{ip_address or ''}")
+    if not usage.allowed:
+        raise RateLimited(usage.retry_after)
 
 
 # -- origins ------------------------------------------------------------------------
@@ -277,7 +295,8 @@ def claim(token, *, browser_user=None, ip_address=None):
     (the browser is signed in here as someone else), ``expired``, ``replayed``
     (used already: exactly one of any number of concurrent claims wins),
     ``user_inactive``, ``provider_unavailable``. The refused session, when known, is on the
-    exception as ``session``."""
+    exception as ``session``. Beyond ``integrations_connect_refusals`` refusals from
+    ``ip_address`` in the window: :class:`RateLimited`, audited no more."""
     digest = token_digest(token or "")
     session = (
         ConnectSession.objects.select_related("user", "provider", "integration")
@@ -285,6 +304,7 @@ def claim(token, *, browser_user=None, ip_address=None):
         .first()
     )
     if session is None:
+        count_refusal(ip_address)
         _refuse("unknown", actor=browser_user, ip_address=ip_address)
         raise ConnectSessionError("unknown")
     error = None
@@ -305,6 +325,7 @@ def claim(token, *, browser_user=None, ip_address=None):
     ).update(used_at=now):
         error = "replayed"  # another request claimed it between our read and now
     if error:
+        count_refusal(ip_address)
         _refuse(
             error,
             actor=browser_user if signed_in else session.user,
@@ -335,7 +356,9 @@ def in_flow(session_id):
 
 
 def refuse_in_flow(code, session, *, browser_user=None, ip_address=None):
-    """Audit a refusal during the flow (a callback for a finished session...)."""
+    """Audit a refusal during the flow (a callback for a finished session...);
+    :class:`RateLimited` (nothing audited) beyond the client's rate."""
+    count_refusal(ip_address)
     signed_in = browser_user is not None and getattr(browser_user, "is_authenticated", False)
     _refuse(
         code,

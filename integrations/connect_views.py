@@ -18,6 +18,7 @@ session's ``return_url`` or, in popup mode, by a page whose static script
 
 import json
 import logging
+from functools import wraps
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -81,6 +82,27 @@ _REFUSED = {
 }
 
 
+def _limited(view):
+    """Too many refused connect URLs from this client: a 429 with ``Retry-After``,
+    nothing audited (:func:`connect_sessions.count_refusal`)."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except connect_sessions.RateLimited as exc:
+            response = render(
+                request,
+                "integrations/rate_limited.html",
+                {"retry_after": exc.retry_after},
+                status=429,
+            )
+            response["Retry-After"] = str(exc.retry_after)
+            return _private(response)
+
+    return wrapper
+
+
 def _private(response, session=None):
     """No Referer leaks the one-time URL. A popup session's pages keep their
     opener: a Cross-Origin-Opener-Policy of same-origin (Django's default) would
@@ -117,6 +139,7 @@ def _deliver(request, session, *, outcome=None, error=None):
 
 
 @refuse_when_unavailable
+@_limited
 @never_cache
 @require_GET
 def open_session(request, token):
@@ -124,6 +147,8 @@ def open_session(request, token):
     ip = oauth_flow.client_ip(request)
     try:
         session = connect_sessions.claim(token, browser_user=request.user, ip_address=ip)
+    except connect_sessions.RateLimited:
+        raise  # a 429 (_limited)
     except ConnectSessionError as exc:
         known = getattr(exc, "session", None)
         if known is None or exc.code == "wrong_user":
@@ -196,6 +221,7 @@ def _connect_session_id(request, slug):
 
 
 @refuse_when_unavailable
+@_limited
 @sensitive_variables()
 @never_cache
 @require_GET
@@ -292,6 +318,7 @@ def _followed_session(request, pk, *, oauth_only):
 
 
 @refuse_when_unavailable
+@_limited
 @never_cache
 @require_http_methods(["GET", "POST"])
 def session_values(request, pk):
@@ -327,6 +354,7 @@ def session_values(request, pk):
 
 
 @refuse_when_unavailable
+@_limited
 @sensitive_post_parameters(*forms.SECRET_PARAMETERS)
 @sensitive_variables()
 @never_cache

@@ -187,7 +187,7 @@ def test_the_migration_changes_no_sql():
     from django.core.management import call_command
 
     out = StringIO()
-    call_command("sqlmigrate", "integrations", "0010", stdout=out)
+    call_command("sqlmigrate", "integrations", "0011", stdout=out)
     sql = [
         line for line in out.getvalue().splitlines() if line.strip() and not line.startswith("--")
     ]

@@ -52,7 +52,7 @@ from .serializers import (
     IntegrationUpdateSerializer,
     ProviderSerializer,
 )
-from .throttles import CredentialsThrottle, RefreshThrottle
+from .throttles import ConnectSessionsThrottle, CredentialsThrottle, RefreshThrottle
 
 if TYPE_CHECKING:
     # What the mixin is mixed into, so that its super() calls type-check.
@@ -528,6 +528,9 @@ class ConnectSessionViewSet(APIViewSetMixin, viewsets.GenericViewSet):
     def get_queryset(self):
         return ConnectSession.objects.none()
 
+    def get_throttles(self):
+        return [*super().get_throttles(), ConnectSessionsThrottle()]
+
     @extend_schema(
         summary="Start a connect session: a one-time URL for a browser",
         description="Answers a one-time URL (and its expiry, CONNECT_SESSION_TTL_SECONDS) "
@@ -543,6 +546,10 @@ class ConnectSessionViewSet(APIViewSetMixin, viewsets.GenericViewSet):
             400: OpenApiResponse(
                 ErrorSerializer,
                 description="Unknown provider, an origin not allowed, metadata too large.",
+            ),
+            429: OpenApiResponse(
+                ErrorSerializer,
+                description="Too many sessions (the integrations_connect_sessions rate).",
             ),
         },
     )
