@@ -422,3 +422,27 @@ def reconnect_mismatch(session, external_account_id):
     if integration is None or not integration.external_account_id:
         return False
     return integration.external_account_id != external_account_id
+
+
+# -- retention ------------------------------------------------------------------------
+
+
+def purge(*, batch_size=1000, now=None):
+    """Delete the connect sessions that expired more than
+    ``CONNECT_SESSION_RETENTION_DAYS`` ago (used or not: a session expires a
+    few minutes after it is made), ``batch_size`` rows per statement so that no
+    transaction grows with the backlog. Returns how many were deleted."""
+    cutoff = (now or timezone.now()) - timedelta(days=app_settings.CONNECT_SESSION_RETENTION_DAYS)
+    return _delete_in_batches(ConnectSession.objects.filter(expires_at__lt=cutoff), batch_size)
+
+
+def _delete_in_batches(queryset, batch_size):
+    deleted = 0
+    while True:
+        pks = list(queryset.order_by("pk").values_list("pk", flat=True)[:batch_size])
+        if not pks:
+            return deleted
+        _total, by_model = queryset.model.objects.filter(pk__in=pks).delete()
+        deleted += by_model.get(queryset.model._meta.label, 0)
+        if len(pks) < batch_size:
+            return deleted
