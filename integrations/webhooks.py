@@ -779,8 +779,10 @@ def purge_deliveries(*, batch_size=1000, now=None):
         if not pks:
             return deleted
         # Replays of a deleted delivery keep their own log (replay_of is set to NULL).
-        deleted += WebhookDelivery.objects.filter(pk__in=pks).delete()[1].get(
-            WebhookDelivery._meta.label, 0
+        deleted += (
+            WebhookDelivery.objects.filter(pk__in=pks)
+            .delete()[1]
+            .get(WebhookDelivery._meta.label, 0)
         )
         if len(pks) < batch_size:
             return deleted

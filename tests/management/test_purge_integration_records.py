@@ -24,9 +24,7 @@ NOW = timezone.now()
 
 @pytest.fixture
 def provider():
-    return Provider.objects.create(
-        slug="keyed", name="Keyed", auth_type=Provider.AuthType.API_KEY
-    )
+    return Provider.objects.create(slug="keyed", name="Keyed", auth_type=Provider.AuthType.API_KEY)
 
 
 def session(user, provider, *, expired_days_ago, used=False):
