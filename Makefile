@@ -59,7 +59,7 @@ run: migrate
 	@out=$$($(PY) manage.py setup_demo --base-url http://$(HOST):$(PORT) 2>&1); rc=$$?; \
 	 case "$$out" in *"Unknown command: 'setup_demo'"*) ;; *) echo "$$out"; exit $$rc ;; esac
 	@echo "Serving on http://$(HOST):$(PORT)/ (admin: /admin/; create a user with 'make superuser', see README)."
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	DEMO_BASE_URL=http://$(HOST):$(PORT) $(PY) manage.py runserver $(HOST):$(PORT)
 
 # Asks for the username and password at a terminal. Without one (a script, CI,
 # an IDE's task runner) it reads DJANGO_SUPERUSER_USERNAME, DJANGO_SUPERUSER_EMAIL

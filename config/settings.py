@@ -73,6 +73,8 @@ if DEMO_PROVIDER:
     from config.demo_provider.keys import signing_key_pem
 
     INSTALLED_APPS += ["oauth2_provider", "config.demo_provider"]
+    # Its pages work in a connect session's popup (see the middleware's docstring).
+    MIDDLEWARE.insert(1, "config.demo_provider.middleware.ProviderPagesInPopups")
     OAUTH2_PROVIDER = {
         "PKCE_REQUIRED": True,
         "ROTATE_REFRESH_TOKEN": True,
@@ -180,6 +182,31 @@ INTEGRATIONS = {
     "ALLOW_PLAINTEXT_READS": env.bool("INTEGRATIONS_ALLOW_PLAINTEXT_READS", default=False),
 }
 
+
+def _demo_origins(base_url):
+    """The dev server's origin(s) for the demo's single-page app: ``make run``
+    passes ``DEMO_BASE_URL=http://$(HOST):$(PORT)`` (as it passes --base-url to
+    setup_demo); 127.0.0.1 and localhost are the same server."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base_url)
+    origins = [f"{parts.scheme}://{parts.netloc}"]
+    host, _, port = parts.netloc.rpartition(":") if parts.port else (parts.netloc, "", "")
+    twin = {"127.0.0.1": "localhost", "localhost": "127.0.0.1"}.get(host)
+    if twin:
+        origins.append(f"{parts.scheme}://{twin}{':' + port if port else ''}")
+    return origins
+
+
+# Where a connect session may send its result (POST /api/connect-sessions/).
+# With the demo on, the dev server itself: its "Connect from a single-page app" page.
+INTEGRATIONS["CONNECT_ALLOWED_ORIGINS"] = env.list(
+    "CONNECT_ALLOWED_ORIGINS",
+    default=_demo_origins(env.str("DEMO_BASE_URL", default="http://127.0.0.1:8000"))
+    if DEMO_PROVIDER
+    else [],
+)
+
 # The REST API under /api/ (integrations.api). Its viewsets bring their own
 # permissions, JSON parser, pagination, filters and error handler; these are the
 # project-wide defaults for any other DRF view. Throttle counts live in the
@@ -204,6 +231,8 @@ REST_FRAMEWORK = {
         "integrations_integration_refresh": env.str(
             "API_THROTTLE_INTEGRATION_REFRESH", default="10/min"
         ),
+        "integrations_connect_sessions": env.str("API_THROTTLE_CONNECT_SESSIONS", default="30/min"),
+        "integrations_connect_refusals": env.str("API_THROTTLE_CONNECT_REFUSALS", default="20/min"),
     },
 }
 # API tokens (django-rest-knox): stored as SHA-512 digests, shown once when

@@ -22,3 +22,9 @@ if "oauth2_provider" in settings.INSTALLED_APPS:
     urlpatterns.append(path("o/", include("oauth2_provider.urls")))
     # Its OAuth 1.0a twin (Authlib's Django OAuth 1 server; see config/demo_provider).
     urlpatterns.append(path("oauth1/", include("config.demo_provider.urls")))
+    if settings.API_ENABLED:
+        # A page that plays a single-page app: it connects through a connect session.
+        urlpatterns += [
+            path("demo/spa/", views.spa_demo, name="demo-spa"),
+            path("demo/spa/token/", views.spa_demo_token, name="demo-spa-token"),
+        ]

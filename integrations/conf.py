@@ -66,5 +66,11 @@ register_settings(
         # The origins (scheme://host[:port]) a connect session may return to: its
         # return_url's origin and the opener a popup posts its result to. Exact match.
         "CONNECT_ALLOWED_ORIGINS": ((), (list, tuple), None),
+        # Connect sessions used or expired longer ago than this are deleted by the
+        # purge_integration_records command.
+        "CONNECT_SESSION_RETENTION_DAYS": (30, (int,), 1),
+        # Webhook deliveries that succeeded or were abandoned longer ago than this
+        # are deleted by the purge_integration_records command.
+        "WEBHOOK_DELIVERY_RETENTION_DAYS": (30, (int,), 1),
     }
 )

@@ -29,7 +29,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import audit
+from . import audit, provider_urls, ratelimit
 from .conf import app_settings
 from .host_metadata import validate_host_metadata
 from .models import AuditEvent, ConnectSession, Integration, Provider
@@ -49,6 +49,24 @@ class ConnectSessionError(Exception):
         super().__init__(message or code)
         self.code = code
         self.message = message or code
+
+
+class RateLimited(ConnectSessionError):
+    """Too many refused one-time URLs from one client address in the window
+    (``integrations_connect_refusals``): answered with a 429, not audited."""
+
+    def __init__(self, retry_after):
+        super().__init__("rate_limited")
+        self.retry_after = retry_after
+
+
+def count_refusal(ip_address):
+    """Count one refusal for the client at ``ip_address``; :class:`RateLimited`
+    beyond the rate, so that an anonymous flood of bad URLs writes a bounded
+    number of audit rows. The cache down refuses (a 503), as every limit does."""
+    usage = ratelimit.hit_key(ratelimit.CONNECT_REFUSALS_SCOPE, f"ip:{ip_address or ''}")
+    if not usage.allowed:
+        raise RateLimited(usage.retry_after)
 
 
 # -- origins ------------------------------------------------------------------------
@@ -126,6 +144,40 @@ def check_host_data(metadata, tags):
     return metadata or {}, tags or []
 
 
+def check_url_values(provider, url_values, *, integration=None):
+    """The values of ``provider``'s connection-level URL placeholders, checked
+    (``{}`` when none are given: the browser is asked for them). A reconnect
+    without values keeps the integration's. Else a :class:`ConnectSessionError`
+    (``url_values_invalid``) naming the placeholder, never quoting the value."""
+    params = provider_urls.connection_params(provider)
+    if url_values in (None, {}):
+        if integration is not None and params:
+            kept = provider_urls.connection_values(integration)
+            try:
+                return provider_urls.check_connection_values(provider, kept)
+            except provider_urls.URLTemplateError:
+                return {}  # asked for again in the browser
+        return {}
+    if not isinstance(url_values, dict):
+        raise ConnectSessionError("url_values_invalid", _("url_values must be a JSON object."))
+    unknown = sorted(name for name in url_values if name not in params)
+    if unknown:
+        raise ConnectSessionError(
+            "url_values_invalid",
+            _("url_values: %(name)s is not a value this provider asks for when connecting.")
+            % {"name": str(unknown[0])[:40]},
+        )
+    for name, spec in params.items():
+        reason = provider_urls.value_error(spec, url_values.get(name))
+        if reason:
+            raise ConnectSessionError(
+                "url_values_invalid",
+                _("url_values: %(name)s is missing or does not match its pattern.")
+                % {"name": name},
+            )
+    return {name: url_values[name] for name in params}
+
+
 def _refuse(code, *, actor, ip_address=None, session=None, provider=None, detail=""):
     target = session if session is not None else provider
     audit.record(
@@ -148,6 +200,7 @@ def create(
     metadata=None,
     tags=None,
     integration=None,
+    url_values=None,
     ip_address=None,
 ):
     """A new connect session for ``user``; returns ``(session, token)``. The
@@ -155,8 +208,12 @@ def create(
 
     Refused (audited, :class:`ConnectSessionError`) before anything is stored:
     a return URL or popup origin not allowed, metadata beyond the limits, an
-    integration that is not ``user``'s or not at ``provider``. ``metadata`` and
-    ``tags`` become the connected integration's ``host_metadata`` and ``tags``."""
+    integration that is not ``user``'s or not at ``provider``, ``url_values``
+    that do not fit the provider's connection-level URL placeholders (a Shopify
+    shop). ``metadata`` and ``tags`` become the connected integration's
+    ``host_metadata`` and ``tags``; ``url_values``, when not given for such a
+    provider, are asked for in the browser (a reconnect reuses the
+    integration's)."""
     if mode not in ConnectSession.Mode.values:
         raise ConnectSessionError("mode_invalid", _("mode must be redirect or popup."))
     if return_url:
@@ -201,6 +258,7 @@ def create(
             raise ConnectSessionError(
                 "integration_provider_mismatch", _("The integration is at another provider.")
             )
+    url_values = check_url_values(provider, url_values, integration=integration)
     token = secrets.token_urlsafe(32)
     with transaction.atomic():
         session = ConnectSession.objects.create(
@@ -214,6 +272,7 @@ def create(
             origin=result_origin or "",
             metadata=metadata,
             tags=tags,
+            url_values=url_values,
             expires_at=timezone.now() + timedelta(seconds=app_settings.CONNECT_SESSION_TTL_SECONDS),
         )
         audit.record(
@@ -236,7 +295,8 @@ def claim(token, *, browser_user=None, ip_address=None):
     (the browser is signed in here as someone else), ``expired``, ``replayed``
     (used already: exactly one of any number of concurrent claims wins),
     ``user_inactive``, ``provider_unavailable``. The refused session, when known, is on the
-    exception as ``session``."""
+    exception as ``session``. Beyond ``integrations_connect_refusals`` refusals from
+    ``ip_address`` in the window: :class:`RateLimited`, audited no more."""
     digest = token_digest(token or "")
     session = (
         ConnectSession.objects.select_related("user", "provider", "integration")
@@ -244,6 +304,7 @@ def claim(token, *, browser_user=None, ip_address=None):
         .first()
     )
     if session is None:
+        count_refusal(ip_address)
         _refuse("unknown", actor=browser_user, ip_address=ip_address)
         raise ConnectSessionError("unknown")
     error = None
@@ -264,6 +325,7 @@ def claim(token, *, browser_user=None, ip_address=None):
     ).update(used_at=now):
         error = "replayed"  # another request claimed it between our read and now
     if error:
+        count_refusal(ip_address)
         _refuse(
             error,
             actor=browser_user if signed_in else session.user,
@@ -294,7 +356,9 @@ def in_flow(session_id):
 
 
 def refuse_in_flow(code, session, *, browser_user=None, ip_address=None):
-    """Audit a refusal during the flow (a callback for a finished session...)."""
+    """Audit a refusal during the flow (a callback for a finished session...);
+    :class:`RateLimited` (nothing audited) beyond the client's rate."""
+    count_refusal(ip_address)
     signed_in = browser_user is not None and getattr(browser_user, "is_authenticated", False)
     _refuse(
         code,
@@ -358,3 +422,27 @@ def reconnect_mismatch(session, external_account_id):
     if integration is None or not integration.external_account_id:
         return False
     return integration.external_account_id != external_account_id
+
+
+# -- retention ------------------------------------------------------------------------
+
+
+def purge(*, batch_size=1000, now=None):
+    """Delete the connect sessions that expired more than
+    ``CONNECT_SESSION_RETENTION_DAYS`` ago (used or not: a session expires a
+    few minutes after it is made), ``batch_size`` rows per statement so that no
+    transaction grows with the backlog. Returns how many were deleted."""
+    cutoff = (now or timezone.now()) - timedelta(days=app_settings.CONNECT_SESSION_RETENTION_DAYS)
+    return _delete_in_batches(ConnectSession.objects.filter(expires_at__lt=cutoff), batch_size)
+
+
+def _delete_in_batches(queryset, batch_size):
+    deleted = 0
+    while True:
+        pks = list(queryset.order_by("pk").values_list("pk", flat=True)[:batch_size])
+        if not pks:
+            return deleted
+        _total, by_model = queryset.model.objects.filter(pk__in=pks).delete()
+        deleted += by_model.get(queryset.model._meta.label, 0)
+        if len(pks) < batch_size:
+            return deleted

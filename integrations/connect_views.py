@@ -18,6 +18,7 @@ session's ``return_url`` or, in popup mode, by a page whose static script
 
 import json
 import logging
+from functools import wraps
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -28,7 +29,17 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import connect_sessions, credentials, forms, oauth, oauth1_flow, oauth_flow, tokens, views
+from . import (
+    connect_sessions,
+    credentials,
+    forms,
+    oauth,
+    oauth1_flow,
+    oauth_flow,
+    provider_urls,
+    tokens,
+    views,
+)
 from .connect_sessions import ConnectSessionError
 from .models import ConnectSession, Provider
 from .unavailable import refuse_when_unavailable
@@ -71,6 +82,27 @@ _REFUSED = {
 }
 
 
+def _limited(view):
+    """Too many refused connect URLs from this client: a 429 with ``Retry-After``,
+    nothing audited (:func:`connect_sessions.count_refusal`)."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except connect_sessions.RateLimited as exc:
+            response = render(
+                request,
+                "integrations/rate_limited.html",
+                {"retry_after": exc.retry_after},
+                status=429,
+            )
+            response["Retry-After"] = str(exc.retry_after)
+            return _private(response)
+
+    return wrapper
+
+
 def _private(response, session=None):
     """No Referer leaks the one-time URL. A popup session's pages keep their
     opener: a Cross-Origin-Opener-Policy of same-origin (Django's default) would
@@ -107,6 +139,7 @@ def _deliver(request, session, *, outcome=None, error=None):
 
 
 @refuse_when_unavailable
+@_limited
 @never_cache
 @require_GET
 def open_session(request, token):
@@ -114,6 +147,8 @@ def open_session(request, token):
     ip = oauth_flow.client_ip(request)
     try:
         session = connect_sessions.claim(token, browser_user=request.user, ip_address=ip)
+    except connect_sessions.RateLimited:
+        raise  # a 429 (_limited)
     except ConnectSessionError as exc:
         known = getattr(exc, "session", None)
         if known is None or exc.code == "wrong_user":
@@ -123,14 +158,29 @@ def open_session(request, token):
         return _deliver(request, known, outcome=Outcome.FAILED, error=exc.code)
     provider = session.provider
     if provider.auth_type not in _OAUTH:
-        ids = [i for i in request.session.get(FORM_SESSION_KEY, []) if isinstance(i, str)]
-        request.session[FORM_SESSION_KEY] = [*ids, str(session.pk)][-10:]
+        _allow_form(request, session)
         return _private(redirect("integrations:connect-session-form", pk=session.pk), session)
+    if provider_urls.connection_params(provider) and not session.url_values:
+        # The user's own value (their shop) first, with the same checked form.
+        _allow_form(request, session)
+        return _private(redirect("integrations:connect-session-values", pk=session.pk), session)
+    return _begin(request, session, session.url_values or None)
+
+
+def _allow_form(request, session):
+    """Let this browser (only) post the claimed session's follow-up form."""
+    ids = [i for i in request.session.get(FORM_SESSION_KEY, []) if isinstance(i, str)]
+    request.session[FORM_SESSION_KEY] = [*ids, str(session.pk)][-10:]
+
+
+def _begin(request, session, url_values):
+    """Start the provider's flow for ``session``: a redirect to the provider."""
+    provider = session.provider
     # The flow runs as the session's user, for this request only: nobody is logged in.
     request.user = session.user
     try:
         url = views._flow(provider).begin_authorization(
-            request, provider, connect_session=session.pk
+            request, provider, connect_session=session.pk, url_values=url_values
         )
     except oauth.OAuthFlowError as exc:
         logger.warning("cannot start connect session for provider %s: %s", provider.slug, exc.code)
@@ -171,6 +221,7 @@ def _connect_session_id(request, slug):
 
 
 @refuse_when_unavailable
+@_limited
 @sensitive_variables()
 @never_cache
 @require_GET
@@ -223,7 +274,7 @@ def callback(request, provider):
                 external_account_id=authorization.external_account_id,
                 label=authorization.label,
                 requested_scopes=authorization.requested_scopes,
-                metadata={"identity": authorization.claims} if authorization.claims else None,
+                metadata=authorization.integration_metadata(),
                 ip_address=ip,
             )
             # The host app's ids, checked when the session was made (given: replaced).
@@ -243,7 +294,67 @@ def callback(request, provider):
     return _deliver(request, session)
 
 
+def _followed_session(request, pk, *, oauth_only):
+    """The claimed, unfinished session ``pk`` whose follow-up form this browser
+    may post, or the refusal page (audited)."""
+    ip = oauth_flow.client_ip(request)
+    if str(pk) not in request.session.get(FORM_SESSION_KEY, []):
+        known = ConnectSession.objects.filter(pk=pk).first()
+        connect_sessions.refuse_in_flow(
+            "not_this_browser", known, browser_user=request.user, ip_address=ip
+        )
+        return None, _refused_page(request, "not_this_browser")
+    session = connect_sessions.in_flow(pk)
+    if session is None or (session.provider.auth_type in _OAUTH) != oauth_only:
+        known = ConnectSession.objects.filter(pk=pk).first()
+        connect_sessions.refuse_in_flow("finished", known, browser_user=request.user, ip_address=ip)
+        return None, _refused_page(request, "finished")
+    if request.user.is_authenticated and request.user.pk != session.user_id:
+        connect_sessions.refuse_in_flow(
+            "wrong_user", session, browser_user=request.user, ip_address=ip
+        )
+        return None, _refused_page(request, "wrong_user")
+    return session, None
+
+
 @refuse_when_unavailable
+@_limited
+@never_cache
+@require_http_methods(["GET", "POST"])
+def session_values(request, pk):
+    """The values an OAuth provider's URLs need of this user (their Shopify
+    shop), for the connect session this browser claimed: the connect page's
+    pattern-checked form, then the provider's flow with them."""
+    session, refused_page = _followed_session(request, pk, oauth_only=True)
+    if session is None:
+        return refused_page
+    provider = session.provider
+    if request.method == "POST" and "cancel" in request.POST:
+        connect_sessions.finish(session, Outcome.DENIED, error="access_denied")
+        return _deliver(request, session)
+    form = forms.ConnectionValuesForm(
+        request.POST if request.method == "POST" else None, provider=provider
+    )
+    if request.method == "POST" and form.is_valid():
+        url_values = form.url_values
+        ConnectSession.objects.filter(pk=session.pk).update(url_values=url_values)
+        request.session[FORM_SESSION_KEY] = [
+            i for i in request.session.get(FORM_SESSION_KEY, []) if i != str(pk)
+        ]
+        return _begin(request, session, url_values)
+    return _private(
+        render(
+            request,
+            "integrations/connect_session_values.html",
+            {"form": form, "provider": provider},
+            status=400 if request.method == "POST" else 200,
+        ),
+        session,
+    )
+
+
+@refuse_when_unavailable
+@_limited
 @sensitive_post_parameters(*forms.SECRET_PARAMETERS)
 @sensitive_variables()
 @never_cache
@@ -252,22 +363,9 @@ def session_form(request, pk):
     """The hosted form of an API-key, basic-auth or bearer-token provider, for
     the connect session this browser claimed."""
     ip = oauth_flow.client_ip(request)
-    if str(pk) not in request.session.get(FORM_SESSION_KEY, []):
-        known = ConnectSession.objects.filter(pk=pk).first()
-        connect_sessions.refuse_in_flow(
-            "not_this_browser", known, browser_user=request.user, ip_address=ip
-        )
-        return _refused_page(request, "not_this_browser")
-    session = connect_sessions.in_flow(pk)
-    if session is None or session.provider.auth_type in _OAUTH:
-        known = ConnectSession.objects.filter(pk=pk).first()
-        connect_sessions.refuse_in_flow("finished", known, browser_user=request.user, ip_address=ip)
-        return _refused_page(request, "finished")
-    if request.user.is_authenticated and request.user.pk != session.user_id:
-        connect_sessions.refuse_in_flow(
-            "wrong_user", session, browser_user=request.user, ip_address=ip
-        )
-        return _refused_page(request, "wrong_user")
+    session, refused_page = _followed_session(request, pk, oauth_only=False)
+    if session is None:
+        return refused_page
     provider = session.provider
     if request.method == "POST" and "cancel" in request.POST:
         connect_sessions.finish(session, Outcome.DENIED, error="access_denied")

@@ -614,6 +614,9 @@ class ConnectSession(TimestampedModel):
     # What the connected integration gets as its host_metadata and tags.
     metadata = LimitedJSONField(default=dict, blank=True)
     tags = LimitedJSONField(default=list, blank=True)
+    # The connection's values for the provider's connection-level URL placeholders
+    # (a Shopify shop): given at creation, or entered in the browser when opened.
+    url_values = LimitedJSONField(default=dict, blank=True)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

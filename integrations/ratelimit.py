@@ -36,11 +36,18 @@ REFRESH_SCOPE = "integrations_refresh"
 # from the provider through tokens.session / provider calls, Test connection):
 # counted by the token service, per integration, not per client.
 INTEGRATION_REFRESH_SCOPE = "integrations_integration_refresh"
+# POST /api/connect-sessions/, per user.
+CONNECT_SESSIONS_SCOPE = "integrations_connect_sessions"
+# Refused one-time URLs (unknown, used, expired...), per client IP: those within
+# the rate are audited; beyond it the answer is a 429 and nothing is written.
+CONNECT_REFUSALS_SCOPE = "integrations_connect_refusals"
 
 DEFAULT_RATES = {
     CREDENTIALS_SCOPE: "120/min",
     REFRESH_SCOPE: "10/min",
     INTEGRATION_REFRESH_SCOPE: "10/min",
+    CONNECT_SESSIONS_SCOPE: "30/min",
+    CONNECT_REFUSALS_SCOPE: "20/min",
 }
 
 

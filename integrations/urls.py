@@ -28,6 +28,11 @@ urlpatterns = [
         name="connect-session-form",
     ),
     path(
+        "connect-session/<uuid:pk>/values/",
+        connect_views.session_values,
+        name="connect-session-values",
+    ),
+    path(
         "connect-session/refused/<slug:code>/",
         connect_views.refused,
         name="connect-session-refused",

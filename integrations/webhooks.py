@@ -754,3 +754,35 @@ __all__ = [
     "update_endpoint",
     "validate_url",
 ]
+
+
+# -- retention ------------------------------------------------------------------------
+
+FINISHED_STATUSES = (
+    WebhookDelivery.Status.SUCCEEDED,
+    WebhookDelivery.Status.FAILED,
+    WebhookDelivery.Status.ABANDONED,
+)
+
+
+def purge_deliveries(*, batch_size=1000, now=None):
+    """Delete the deliveries that are over (succeeded, failed for good or
+    abandoned) and untouched for ``WEBHOOK_DELIVERY_RETENTION_DAYS``; pending
+    ones are never deleted, however old. ``batch_size`` rows per statement.
+    Returns how many were deleted."""
+    days = _settings().WEBHOOK_DELIVERY_RETENTION_DAYS
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    finished = WebhookDelivery.objects.filter(status__in=FINISHED_STATUSES, updated_at__lt=cutoff)
+    deleted = 0
+    while True:
+        pks = list(finished.order_by("pk").values_list("pk", flat=True)[:batch_size])
+        if not pks:
+            return deleted
+        # Replays of a deleted delivery keep their own log (replay_of is set to NULL).
+        deleted += (
+            WebhookDelivery.objects.filter(pk__in=pks)
+            .delete()[1]
+            .get(WebhookDelivery._meta.label, 0)
+        )
+        if len(pks) < batch_size:
+            return deleted

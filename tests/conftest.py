@@ -85,3 +85,13 @@ def backoff_sleeps(monkeypatch):
     waits = []
     monkeypatch.setattr(backoff, "sleep", waits.append)
     return waits
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_counters():
+    """Every test starts with no rate-limit counters (they live in the default,
+    process-local cache): the refusals one test provokes from 127.0.0.1 do not
+    count against the next one's."""
+    from django.core.cache import cache
+
+    cache.clear()

@@ -261,3 +261,38 @@ def test_required_apps_check_in_french(monkeypatch):
         "INSTALLED_APPS (les messages de résultat des pages utilisateur)."
     )
     assert isinstance(errors[0], checks.Error)
+
+
+@pytest.mark.django_db
+def test_connect_session_pages_in_french():
+    response = Client().get("/integrations/connect-session/not-a-token/", follow=True, **FRENCH)
+    assert response.status_code == 404
+    assert "Ce lien de connexion n’est pas valide" in _html(response)
+
+
+def test_webhook_and_connect_session_names_in_french():
+    from integrations.models import AuditEvent, ConnectSession, WebhookDelivery, WebhookEndpoint
+
+    with translation.override("fr"):
+        assert str(WebhookEndpoint._meta.verbose_name) == "point de terminaison de webhook"
+        assert str(WebhookDelivery.Status.ABANDONED.label) == "Abandonnée"
+        assert str(ConnectSession._meta.verbose_name_plural) == "sessions de connexion"
+        assert str(AuditEvent.Action.CONNECT_REFUSED.label) == "Session de connexion refusée"
+
+
+def test_host_metadata_errors_in_french():
+    from django.core.exceptions import ValidationError
+
+    from integrations.host_metadata import validate_host_metadata
+
+    with translation.override("fr"), pytest.raises(ValidationError) as raised:
+        validate_host_metadata(tags=["Not A Tag"])
+    assert "Une étiquette fait de 1 à 64 caractères" in str(raised.value)
+
+
+def test_the_demo_spa_page_in_french(alice_client):
+    response = alice_client.get("/demo/spa/", **FRENCH)
+    assert response.status_code == 200
+    page = _html(response)
+    assert "Se connecter depuis une application monopage" in page
+    assert "Essayer l’application monopage" in _html(alice_client.get("/", **FRENCH))

@@ -626,6 +626,13 @@ class ConnectSessionCreateSerializer(serializers.Serializer):
         "integration's metadata, within its limits. Checked before the flow starts.",
     )
     tags = TagsField(required=False, help_text="The connected integration's tags.")
+    url_values = serializers.DictField(
+        child=StrictCharField(max_length=253),
+        required=False,
+        help_text="Values of the provider's connection-level URL placeholders (a Shopify "
+        'shop: {"shop": "acme"}), checked against their patterns now. Left out, the browser '
+        "is asked for them when it opens the URL.",
+    )
 
     def validate(self, attrs):
         if not attrs.get("provider") and not attrs.get("integration"):

@@ -7,9 +7,15 @@ the same counters, so a user's API calls and page posts share one limit.
 
 from rest_framework.throttling import BaseThrottle
 
-from ..ratelimit import CREDENTIALS_SCOPE, DEFAULT_RATES, REFRESH_SCOPE, hit
+from ..ratelimit import (
+    CONNECT_SESSIONS_SCOPE,
+    CREDENTIALS_SCOPE,
+    DEFAULT_RATES,
+    REFRESH_SCOPE,
+    hit,
+)
 
-__all__ = ["DEFAULT_RATES", "CredentialsThrottle", "RefreshThrottle"]
+__all__ = ["DEFAULT_RATES", "ConnectSessionsThrottle", "CredentialsThrottle", "RefreshThrottle"]
 
 
 class _ScopedThrottle(BaseThrottle):
@@ -35,3 +41,9 @@ class RefreshThrottle(_ScopedThrottle):
     """``POST /api/integrations/{id}/refresh/``: each one calls the provider."""
 
     scope = REFRESH_SCOPE
+
+
+class ConnectSessionsThrottle(_ScopedThrottle):
+    """``POST /api/connect-sessions/``: each one stores a session and an audit row."""
+
+    scope = CONNECT_SESSIONS_SCOPE

@@ -52,7 +52,7 @@ from .serializers import (
     IntegrationUpdateSerializer,
     ProviderSerializer,
 )
-from .throttles import CredentialsThrottle, RefreshThrottle
+from .throttles import ConnectSessionsThrottle, CredentialsThrottle, RefreshThrottle
 
 if TYPE_CHECKING:
     # What the mixin is mixed into, so that its super() calls type-check.
@@ -528,6 +528,9 @@ class ConnectSessionViewSet(APIViewSetMixin, viewsets.GenericViewSet):
     def get_queryset(self):
         return ConnectSession.objects.none()
 
+    def get_throttles(self):
+        return [*super().get_throttles(), ConnectSessionsThrottle()]
+
     @extend_schema(
         summary="Start a connect session: a one-time URL for a browser",
         description="Answers a one-time URL (and its expiry, CONNECT_SESSION_TTL_SECONDS) "
@@ -543,6 +546,10 @@ class ConnectSessionViewSet(APIViewSetMixin, viewsets.GenericViewSet):
             400: OpenApiResponse(
                 ErrorSerializer,
                 description="Unknown provider, an origin not allowed, metadata too large.",
+            ),
+            429: OpenApiResponse(
+                ErrorSerializer,
+                description="Too many sessions (the integrations_connect_sessions rate).",
             ),
         },
     )
@@ -589,6 +596,7 @@ class ConnectSessionViewSet(APIViewSetMixin, viewsets.GenericViewSet):
                 metadata=values.get("host_metadata"),
                 tags=values.get("tags"),
                 integration=integration,
+                url_values=values.get("url_values"),
                 ip_address=client_ip(request),
             )
         except connect_sessions.ConnectSessionError as exc:
@@ -599,6 +607,7 @@ class ConnectSessionViewSet(APIViewSetMixin, viewsets.GenericViewSet):
                 "integration_provider_mismatch": "integration",
                 "metadata_invalid": "metadata",
                 "tags_invalid": "tags",
+                "url_values_invalid": "url_values",
             }.get(exc.code, "non_field_errors")
             raise serializers.ValidationError({field: [exc.message]}) from None
         session.url = request.build_absolute_uri(

@@ -71,4 +71,6 @@ def test_the_project_reads_rates_from_the_environment():
         "integrations_credentials",
         "integrations_refresh",
         "integrations_integration_refresh",
+        "integrations_connect_sessions",
+        "integrations_connect_refusals",
     }
