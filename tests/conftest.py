@@ -6,7 +6,18 @@ import pytest
 # Without the `api` extra (DRF), the REST API's tests cannot even be imported; the
 # rest of the suite must pass, which proves the app works without DRF.
 API_INSTALLED = find_spec("rest_framework") is not None
-collect_ignore = [] if API_INSTALLED else ["api", "e2e/test_api_schemathesis.py"]
+collect_ignore = (
+    []
+    if API_INSTALLED
+    else [
+        "api",
+        "e2e/test_api_schemathesis.py",
+        # Connect sessions are created through the API (knox tokens).
+        "e2e/test_connect_session_demo.py",
+        "e2e/test_connect_session_popup.py",
+        "e2e/test_demo_spa.py",
+    ]
+)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -290,6 +290,7 @@ def test_host_metadata_errors_in_french():
     assert "Une étiquette fait de 1 à 64 caractères" in str(raised.value)
 
 
+@pytest.mark.api  # the page is on only with the API (it creates connect sessions)
 def test_the_demo_spa_page_in_french(alice_client):
     response = alice_client.get("/demo/spa/", **FRENCH)
     assert response.status_code == 200
