@@ -79,6 +79,7 @@ def test_the_demo_spa_page_connects_through_a_connect_session(page, site, alice)
     assert page.locator("[role=alert]").count() == 0  # the origin is allowed
     page.get_by_label("Provider").select_option("demo")
 
+    expect(page.locator("#spa[data-ready]")).to_have_count(1)  # its script is on
     with page.expect_popup() as popup_info:
         page.get_by_role("button", name="Connect").click()
     popup = popup_info.value
@@ -109,6 +110,7 @@ def test_the_page_says_when_its_origin_is_not_allowed(page, site, alice, setting
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page.locator("[role=alert]")).to_contain_text("CONNECT_ALLOWED_ORIGINS")
+    expect(page.locator("#spa[data-ready]")).to_have_count(1)  # its script is on
     page.get_by_role("button", name="Connect").click()
     expect(page.locator("#spa-result")).to_contain_text("origin")
     assert not ConnectSession.objects.exists()

@@ -56,5 +56,6 @@
         show({error: error.message, detail: error.body || null});
       });
     });
+    form.setAttribute("data-ready", "");  // a click now runs the script, not a plain POST
   });
 })(this);
