@@ -49,7 +49,10 @@ class TemplatedURLField(models.URLField):
     default_validators = [TemplatedURLValidator()]
 
     def formfield(self, **kwargs):
-        return super().formfield(**{"form_class": TemplatedURLFormField, **kwargs})
+        # Endpoints are HTTPS (Django 6's default scheme; explicit for 5.2, which
+        # warns about the coming change when a form field is built without it).
+        defaults = {"form_class": TemplatedURLFormField, "assume_scheme": "https"}
+        return super().formfield(**{**defaults, **kwargs})
 
     def deconstruct(self):
         # A plain URLField to migrations (its column is one), with the validator
