@@ -106,3 +106,18 @@ def fresh_rate_counters():
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture
+def one_ratelimit_window(monkeypatch):
+    """The rate limits' clock stands still at the start of this minute's window:
+    the limits are fixed windows of a minute, and a test that made its requests
+    across a minute's end (a slow machine) would see its count start again."""
+    import time
+    import types
+
+    import django_ratelimit.core
+
+    now = (int(time.time()) // 60) * 60 + 1
+    monkeypatch.setattr(django_ratelimit.core, "time", types.SimpleNamespace(time=lambda: now))
+    return now

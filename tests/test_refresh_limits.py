@@ -7,8 +7,6 @@ refresh -- a 401 through ``tokens.session``, the refresh endpoint -- is limited
 per integration by the token service itself.
 """
 
-import time
-
 import pytest
 from django.core.cache import cache
 
@@ -24,16 +22,8 @@ ACCESS = "stored-access-token-canary-0001"
 
 
 @pytest.fixture(autouse=True)
-def _counts_from_zero(monkeypatch):
-    """Every count starts at zero, in one window: the limits are fixed windows
-    of a minute, and a test that crossed a minute's end (a slow machine) would
-    see its count start again."""
-    import types
-
-    import django_ratelimit.core
-
-    now = (int(time.time()) // 60) * 60 + 1  # the start of this minute's window
-    monkeypatch.setattr(django_ratelimit.core, "time", types.SimpleNamespace(time=lambda: now))
+def _counts_from_zero(one_ratelimit_window):
+    """Every count starts at zero, in one window (see one_ratelimit_window)."""
     cache.clear()
     yield
     cache.clear()

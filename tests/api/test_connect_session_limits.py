@@ -17,6 +17,11 @@ APP = "https://app.example"
 
 
 @pytest.fixture(autouse=True)
+def _one_window(one_ratelimit_window):
+    """Counts of 30 requests must not straddle two minutes' windows."""
+
+
+@pytest.fixture(autouse=True)
 def allowed_origins(settings):
     settings.INTEGRATIONS = {**settings.INTEGRATIONS, "CONNECT_ALLOWED_ORIGINS": [APP]}
 
