@@ -9,6 +9,7 @@ shows (``docs/screenshot-*.png``); otherwise (CI) it writes nothing.
 """
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -41,6 +42,31 @@ def sync_playwright_or_skip():
 
 def launch(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+
+@contextmanager
+def running_chromium():
+    """One Chromium for a module's tests (each test gets its own context).
+
+    Playwright's sync API keeps an asyncio loop running in this thread, which
+    makes Django refuse ORM calls here (the test's own, and the database flush
+    after each test); they are still synchronous, so that check is lifted while
+    the browser runs.
+    """
+    from playwright.sync_api import sync_playwright
+
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = launch(playwright)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 def new_page(browser, base_url):

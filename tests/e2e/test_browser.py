@@ -7,7 +7,6 @@ secret, deletes it and disconnects; staff sign in to the admin and see only
 masked values. After each flow no secret appears in any page's HTML.
 """
 
-import os
 import re
 
 import pytest
@@ -15,7 +14,13 @@ import pytest
 from config.demo_provider.registration import register_demo_provider
 from integrations import credentials, tokens
 from integrations.models import AuditEvent, Credential, Integration
-from tests.e2e.browser import PageRecorder, launch, new_page, screenshot, sync_playwright_or_skip
+from tests.e2e.browser import (
+    PageRecorder,
+    new_page,
+    running_chromium,
+    screenshot,
+    sync_playwright_or_skip,
+)
 
 sync_playwright = sync_playwright_or_skip()
 from playwright.sync_api import expect  # noqa: E402  (after the skip check)
@@ -27,25 +32,8 @@ PASSWORD = "correct-horse-battery-1"
 
 @pytest.fixture(scope="module")
 def chromium():
-    """One Chromium per module; each test gets its own context (cookies).
-
-    Playwright's sync API keeps an asyncio loop running in this thread, which
-    makes Django refuse ORM calls here (the test's own, and the database flush
-    after each test); they are still synchronous, so that check is lifted for
-    the module.
-    """
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = launch(playwright)
-            yield browser
-            browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+    with running_chromium() as browser:
+        yield browser
 
 
 @pytest.fixture(autouse=True)

@@ -3,13 +3,16 @@ the admin's "Add from preset" list filters as one types and picks a category (an
 without JavaScript, on the server), and shows the shipped icons; My connections
 shows the providers by category, with their icons and the accounts connected."""
 
-import os
-
 import pytest
 
 from integrations.models import Provider
 from integrations.providers import PRESETS
-from tests.e2e.browser import CHROMIUM_ARGS, launch, new_page, screenshot, sync_playwright_or_skip
+from tests.e2e.browser import (
+    new_page,
+    running_chromium,
+    screenshot,
+    sync_playwright_or_skip,
+)
 from tests.oauth_helpers import connected
 
 sync_playwright = sync_playwright_or_skip()
@@ -47,23 +50,12 @@ REGIONAL_PAY = {
         },
     },
 }
-assert CHROMIUM_ARGS  # the same Chromium as the other browser tests
 
 
 @pytest.fixture(scope="module")
 def chromium():
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # see test_browser.chromium
-    try:
-        with sync_playwright() as playwright:
-            browser = launch(playwright)
-            yield browser
-            browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+    with running_chromium() as browser:
+        yield browser
 
 
 @pytest.fixture(autouse=True)

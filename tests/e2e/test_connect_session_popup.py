@@ -10,7 +10,6 @@ Promise resolves with ``connected`` and the integration's id.
 """
 
 import json
-import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -22,7 +21,7 @@ from django.middleware.security import SecurityMiddleware
 from config.demo_provider.registration import register_demo_provider
 from integrations.api.api_tokens import create_api_token
 from integrations.models import AuditEvent, ConnectSession, Integration
-from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, sync_playwright_or_skip
+from tests.e2e.browser import running_chromium, sync_playwright_or_skip
 
 sync_playwright = sync_playwright_or_skip()
 from playwright.sync_api import expect  # noqa: E402  (after the skip check)
@@ -60,21 +59,8 @@ window.forge = function () {
 
 @pytest.fixture(scope="module")
 def chromium():
-    """As in test_browser: one Chromium per module; ORM calls allowed in this thread."""
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-            )
-            yield browser
-            browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+    with running_chromium() as browser:
+        yield browser
 
 
 class SPA:

@@ -14,7 +14,7 @@ from knox.models import AuthToken
 
 from config.demo_provider.registration import register_demo_provider
 from integrations.models import AuditEvent, ConnectSession, Integration
-from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, sync_playwright_or_skip
+from tests.e2e.browser import running_chromium, sync_playwright_or_skip
 
 sync_playwright = sync_playwright_or_skip()
 from playwright.sync_api import expect  # noqa: E402  (after the skip check)
@@ -26,20 +26,8 @@ PASSWORD = "correct-horse-battery-1"
 
 @pytest.fixture(scope="module")
 def chromium():
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-            )
-            yield browser
-            browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+    with running_chromium() as browser:
+        yield browser
 
 
 @pytest.fixture
