@@ -12,6 +12,8 @@ from pathlib import Path
 import django
 import environ
 
+from config.database import database_settings
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -130,11 +132,10 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-# Keep connections between requests (a new PostgreSQL connection costs ~6 ms),
-# checked before reuse so a restarted server does not fail the first request.
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# PostgreSQL: psycopg's connection pool unless DB_POOL=false, and what PgBouncer in
+# transaction mode needs with DB_PGBOUNCER=true; SQLite: one connection per thread
+# kept DB_CONN_MAX_AGE seconds. config/database.py says why.
+DATABASES = {"default": database_settings(env, f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -145,12 +146,6 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=None)
 CELERY_TASK_SERIALIZER = CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Transactions take SQLite's write lock when they begin, so concurrent writers
-    # (the threads of `make run`, workers refreshing a token) wait for each other
-    # instead of failing "database is locked" when a read turns into a write.
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("transaction_mode", "IMMEDIATE")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

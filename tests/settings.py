@@ -12,6 +12,10 @@ os.environ.setdefault("SECRET_KEY", "tests-only-secret-key")
 # its ID-token signing key lives in memory for the run.
 os.environ["DEMO_PROVIDER"] = "true"
 os.environ["DEMO_OIDC_KEY_FILE"] = ""
+# The suite's races hold more connections at once (threads meeting at a barrier)
+# than a small pool has: the pool is off unless DB_POOL says otherwise, and has
+# tests of its own (tests/test_database_settings.py, tests/test_pool_outages.py).
+os.environ.setdefault("DB_POOL", "false")
 
 from config.settings import *  # noqa: E402, F403
 from config.settings import INSTALLED_APPS  # noqa: E402
