@@ -91,8 +91,7 @@ def _pool(env, database, options):
         from psycopg_pool import ConnectionPool
     except ImportError as exc:
         raise ImproperlyConfigured(
-            "DB_POOL needs psycopg's pool: pip install 'psycopg[pool]' "
-            "(or set DB_POOL=false)."
+            "DB_POOL needs psycopg's pool: pip install 'psycopg[pool]' (or set DB_POOL=false)."
         ) from exc
     database["CONN_MAX_AGE"] = 0
     options["pool"] = {

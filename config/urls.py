@@ -28,3 +28,8 @@ if "oauth2_provider" in settings.INSTALLED_APPS:
             path("demo/spa/", views.spa_demo, name="demo-spa"),
             path("demo/spa/token/", views.spa_demo_token, name="demo-spa-token"),
         ]
+
+# An outage met outside the app's views (the admin, the session and
+# authentication middleware, the project's own pages) is a 503 + Retry-After,
+# not a 500 with a trace; every other error is Django's own 500 page.
+handler500 = "integrations.unavailable.server_error"

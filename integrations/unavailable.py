@@ -13,14 +13,24 @@ layout), rendered without touching the database when that is what is
 down: no user (shown as signed out) and no flash messages, which both need it.
 If the site's template still cannot be rendered, a standalone page with the
 same text is served.
+
+Outside the app's views — Django's admin, ``SessionMiddleware`` saving a
+session, ``AuthenticationMiddleware``'s lazy user, the project's own pages —
+an outage reaches Django's ``handler500``. :func:`server_error` is a
+``handler500`` for the hosting project's root URLconf that answers those with
+the same 503 (JSON in the API's error shape for API requests) and leaves every
+other exception to Django's own 500 page.
 """
 
+import sys
 from functools import wraps
 
 from django.contrib.auth.models import AnonymousUser
 from django.db import InterfaceError, OperationalError
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.template.loader import render_to_string
+from django.utils.translation import gettext
+from django.views import defaults
 
 from .outages import ServiceUnavailable, retry_after, unavailable_database
 
@@ -66,3 +76,49 @@ def refuse_when_unavailable(view):
             return unavailable_response(request, database=True)
 
     return wrapper
+
+
+def outage_of(exc):
+    """``"database"`` or ``"cache"`` when ``exc`` is an outage of that backend
+    (:mod:`integrations.outages` counts it), else ``None``."""
+    if isinstance(exc, ServiceUnavailable):
+        return "cache"
+    if isinstance(exc, (OperationalError, InterfaceError)) and unavailable_database(exc):
+        return "database"
+    return None
+
+
+# The API's URL namespace (integrations.api.urls), whose 503 is JSON.
+_API_NAMESPACE = "integrations_api"
+
+
+def _wants_json(request):
+    match = getattr(request, "resolver_match", None)
+    if match is not None and _API_NAMESPACE in match.app_names:
+        return True
+    return request.get_preferred_type(["text/html", "application/json"]) == "application/json"
+
+
+def server_error(request, template_name=defaults.ERROR_500_TEMPLATE_NAME):
+    """A ``handler500`` (``handler500 = "integrations.unavailable.server_error"``
+    in the root URLconf): the exception being handled, when it is a cache or
+    database outage, is answered 503 + ``Retry-After`` and not logged again;
+    anything else gets Django's own 500 (``django.views.defaults.server_error``).
+
+    Django calls the handler inside its ``except`` block, so
+    :func:`sys.exc_info` is the exception. Not called with ``DEBUG`` on (the
+    debug page is shown instead)."""
+    backend = outage_of(sys.exc_info()[1])
+    if backend is None:
+        return defaults.server_error(request, template_name)
+    if not _wants_json(request):
+        return unavailable_response(request, database=backend == "database")
+    seconds = retry_after()
+    message = gettext("The service is temporarily unavailable. Try again later.")
+    response = JsonResponse(
+        {"error": {"code": "service_unavailable", "message": message, "fields": {}}},
+        status=503,
+    )
+    response["Retry-After"] = str(seconds)
+    mark_logged(response)
+    return response

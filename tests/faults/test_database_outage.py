@@ -9,19 +9,17 @@ started again (``pg_cluster``).
 """
 
 import logging
-import uuid
-from contextlib import contextmanager
 
 import pytest
-from django.db import close_old_connections, connections
+from django.db import close_old_connections
 
 from tests.faults.outage_helpers import (
     api_client,
     assert_refused_cleanly,
+    database_refusing_connections,
     no_outage_left,  # noqa: F401 (fixture)
     outage_records,
 )
-from tests.faults.servers import free_port
 from tests.oauth_helpers import alice, browser  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.faults, pytest.mark.usefixtures("no_outage_left")]
@@ -31,25 +29,6 @@ pytestmark = [pytest.mark.faults, pytest.mark.usefixtures("no_outage_left")]
 def api(alice):  # noqa: F811
     pytest.importorskip("rest_framework")
     return api_client(alice)
-
-
-@contextmanager
-def database_refusing_connections():
-    """``connections["default"]`` replaced, for this thread, by one whose every
-    connection attempt fails the way a database that is down makes it fail."""
-    original = connections["default"]
-    settings = dict(original.settings_dict)
-    if original.vendor == "postgresql":
-        settings["PORT"] = free_port()  # nothing listens there
-    else:
-        settings["NAME"] = f"/nonexistent-{uuid.uuid4().hex}/db.sqlite3"
-    broken = type(original)(settings, alias="default")
-    connections["default"] = broken
-    try:
-        yield
-    finally:
-        connections["default"] = original
-        broken.close()
 
 
 @pytest.mark.django_db
