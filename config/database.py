@@ -23,6 +23,8 @@ prepares a query it has run ``prepare_threshold`` times; ``None`` never does,
 which PgBouncer 1.18 needs: it has no prepared-statement support).
 """
 
+from importlib.util import find_spec
+
 from django.core.exceptions import ImproperlyConfigured
 
 SQLITE = "django.db.backends.sqlite3"
@@ -87,21 +89,15 @@ def _pool(env, database, options):
         )
     if timeout <= 0:
         raise ImproperlyConfigured("DB_POOL_TIMEOUT must be a number of seconds above 0.")
-    try:
-        from psycopg_pool import ConnectionPool
-    except ImportError as exc:
+    if find_spec("psycopg_pool") is None:  # at startup, not at the first request
         raise ImproperlyConfigured(
             "DB_POOL needs psycopg's pool: pip install 'psycopg[pool]' (or set DB_POOL=false)."
-        ) from exc
+        )
     database["CONN_MAX_AGE"] = 0
-    options["pool"] = {
-        "min_size": min_size,
-        "max_size": max_size,
-        "timeout": timeout,
-        # A connection a restart broke is dropped when taken from the pool, not
-        # handed to a request (what CONN_HEALTH_CHECKS does without the pool).
-        "check": ConnectionPool.check_connection,
-    }
+    # With CONN_HEALTH_CHECKS (above), Django gives the pool psycopg's
+    # check_connection: a connection a restart broke is dropped when taken
+    # from the pool instead of failing the request it was handed to.
+    options["pool"] = {"min_size": min_size, "max_size": max_size, "timeout": timeout}
 
 
 def _behind_transaction_pooler(database, options):

@@ -38,7 +38,6 @@ def test_postgresql_is_pooled_by_default_with_bounded_waits(environment):
     database = environment(DATABASE_URL=PG_URL)
     pool = database["OPTIONS"]["pool"]
     assert (pool["min_size"], pool["max_size"], pool["timeout"]) == (2, 4, 10.0)
-    assert callable(pool["check"])
     # Django refuses persistent connections with its pool.
     assert database["CONN_MAX_AGE"] == 0
     assert "DISABLE_SERVER_SIDE_CURSORS" not in database
@@ -117,5 +116,7 @@ def test_the_pool_settings_open_a_real_pool(environment, settings):
     try:
         pool = wrapper.pool  # built, not opened: nothing connects
         assert pool.max_size == 3 and pool.timeout == 10.0
+        # CONN_HEALTH_CHECKS: a connection a restart broke never reaches a request.
+        assert pool._check is not None
     finally:
         DatabaseWrapper._connection_pools.pop("pool-settings-test", None)
