@@ -20,9 +20,18 @@ from pathlib import Path
 
 
 def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A loopback port nothing listens on: one of ``FAULTS_PORTS`` ("first-last",
+    for a machine whose runs share out port ranges), else one the system picks."""
+    first, _, last = os.environ.get("FAULTS_PORTS", "").partition("-")
+    candidates = range(int(first), int(last) + 1) if first and last else [0]
+    for port in candidates:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return probe.getsockname()[1]
+    raise RuntimeError("no free port in FAULTS_PORTS")
 
 
 def _wait(ready, *, timeout, what):
@@ -176,6 +185,96 @@ def current_cluster():
     if not datadir or not port:
         return None
     return PrivatePostgres(datadir, port)
+
+
+PGBOUNCER = "/usr/sbin/pgbouncer"
+
+
+def pgbouncer_binary():
+    """Debian's pgbouncer (``apt-get install pgbouncer``; `.ci/run` installs it), or ``None``."""
+    return shutil.which("pgbouncer") or (PGBOUNCER if os.access(PGBOUNCER, os.X_OK) else None)
+
+
+class PrivatePgBouncer:
+    """PgBouncer in **transaction** mode on a free loopback port, in front of the
+    PostgreSQL at ``host:port`` (every database name passed through), with a
+    server pool of ``pool_size`` connections per database: consecutive
+    transactions of one client may run on different server connections, so
+    whatever a client leaves in its server session is lost or leaks to others.
+
+    Trust authentication, for the user ``postgres`` only. PgBouncer refuses to
+    run as root: as root, it runs as the ``postgres`` system user."""
+
+    def __init__(self, host, port, *, pool_size=2):
+        self.upstream = (host or "127.0.0.1", int(port or 5432))
+        self.pool_size = pool_size
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="faults-pgbouncer-"))
+        self.process = None
+
+    def _write_config(self):
+        host, port = self.upstream
+        (self.dir / "users.txt").write_text('"postgres" ""\n')
+        config = self.dir / "pgbouncer.ini"
+        config.write_text(
+            f"[databases]\n* = host={host} port={port}\n\n[pgbouncer]\n"
+            f"listen_addr = 127.0.0.1\nlisten_port = {self.port}\nunix_socket_dir =\n"
+            f"auth_type = trust\nauth_file = {self.dir / 'users.txt'}\n"
+            f"admin_users = postgres\npool_mode = transaction\n"
+            f"default_pool_size = {self.pool_size}\nmin_pool_size = 0\n"
+            "reserve_pool_size = 0\nmax_client_conn = 200\n"
+            f"logfile = {self.dir / 'log'}\npidfile = {self.dir / 'pid'}\n"
+            # psycopg asks for no extra startup parameters; other drivers do.
+            "ignore_startup_parameters = extra_float_digits,options\n"
+        )
+        if os.geteuid() == 0:
+            owner = pwd.getpwnam("postgres")
+            for path in (self.dir, *self.dir.iterdir()):
+                os.chown(path, owner.pw_uid, owner.pw_gid)
+        return config
+
+    def start(self):
+        binary = pgbouncer_binary()
+        if binary is None:
+            raise RuntimeError("PgBouncer is not installed")
+        args = [binary, "-q", str(self._write_config())]
+        if os.geteuid() == 0:
+            args = ["runuser", "-u", "postgres", "--", *args]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait(lambda: _accepts(self.port), timeout=15, what="PgBouncer")
+        return self
+
+    def admin(self, command):
+        """Rows of an admin console command (``SHOW POOLS``...) as dicts. The
+        console speaks only the simple query protocol: a client-side cursor."""
+        import psycopg
+        from psycopg.rows import dict_row
+
+        with psycopg.connect(
+            host="127.0.0.1",
+            port=self.port,
+            user="postgres",
+            dbname="pgbouncer",
+            autocommit=True,
+            cursor_factory=psycopg.ClientCursor,
+            row_factory=dict_row,
+        ) as conn:
+            return conn.execute(command).fetchall()
+
+    def destroy(self):
+        pid_file = self.dir / "pid"
+        if pid_file.is_file():
+            try:
+                os.kill(int(pid_file.read_text().split()[0]), signal.SIGTERM)  # immediate
+            except (OSError, ValueError, IndexError):
+                pass
+        if self.process is not None:
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class PrivateRedis:
