@@ -69,4 +69,3 @@ def from_column(value, expression=None, connection=None):
     if value == _PENDING_BYTES:
         return PENDING_DEFAULT
     return value
-

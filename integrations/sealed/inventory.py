@@ -65,13 +65,17 @@ def column_status(model, sealed_field):
             status.total += count
             if head is None:
                 status.null += count
-            elif head == "":
+            elif len(head) == 0:  # "" or, in a binary column, zero bytes
                 status.empty += count
             else:
                 try:
                     versions[read_version(head)] += count
                 except NotSealedError:
-                    status.plaintext += count
+                    # A binary column never holds legacy plaintext: that is damage.
+                    if column.binary:
+                        status.malformed += count
+                    else:
+                        status.plaintext += count
                 except MalformedValueError:
                     status.malformed += count
     keyring = app_settings.keyring

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from ..crypto import CryptoError, is_sealed
 from ..crypto.blind_index import DEFAULT_INDEX_BYTES, MAX_INDEX_BYTES, MIN_INDEX_BYTES
+from .binary import UNINDEXED_TYPES, _IndexedSealedBytes
 from .blind_index import (
     BlindIndexExact,
     BlindIndexField,
@@ -24,7 +25,6 @@ from .conf import app_settings
 from .descriptors import _IndexedRawAttribute
 from .field_base import _SealedField
 from .formfields import SealedTokenFormField
-from .binary import UNINDEXED_TYPES, _IndexedSealedBytes
 from .values import PENDING_DEFAULT, _IndexedSealed, _Unsealed
 
 

@@ -73,7 +73,8 @@ const out = vectors.map((v) => {
     text_sealed:
       tHeader.toString("ascii") +
       seal(key, tHeader, nonce, plaintext, context).toString("base64url"),
-    binary_sealed: Buffer.concat([bHeader, seal(key, bHeader, nonce, plaintext, context)]).toString("hex"),
+    binary_sealed: Buffer.concat([bHeader, seal(key, bHeader, nonce, plaintext, context)])
+      .toString("hex"),
     tampered,
   };
 });
