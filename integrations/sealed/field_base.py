@@ -384,7 +384,8 @@ class _SealedField(models.Field):
         # a str subclass sent to the driver costs sqlite3 two failed adapter
         # lookups per value: the database gets an exact str (a copy is cheaper).
         if type(value) is SealedValue:
-            return str(value)
+            # (a binary field's pending migration default is kept as text in memory)
+            return binary_storage.to_column(str(value)) if self.binary else str(value)
         if value is None:
             return None
         if type(value) is binary_storage.SealedBytes:
