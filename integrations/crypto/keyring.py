@@ -312,7 +312,8 @@ class Keyring:
         # careful parser (_decrypt_slow), which names the problem. The checks
         # here are the same as there, inlined because this runs once per value.
         try:
-            data = sealed.encode("ascii")
+            # bytes (the binary form) have no encode(): the slow path takes them.
+            data = sealed.encode("ascii")  # type: ignore[union-attr]
             end = data.index(36, 5) + 1  # the '$' after the version
             header = data[:end]
             open_ = self._open_by_header[header]

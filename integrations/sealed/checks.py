@@ -189,7 +189,7 @@ def check_column_storage(app_configs=None, databases=None, **kwargs):
     field over a text column (``binary=True`` added without moving the column,
     see the how-to) fails every read; a text field over a binary column too.
     """
-    from django.db import connections, router
+    from django.db import DatabaseError, connections, router
 
     from .fields import sealed_fields
 
@@ -220,8 +220,8 @@ def check_column_storage(app_configs=None, databases=None, **kwargs):
                         found = connection.introspection.get_field_type(column.type_code, column)
                         if (found == "BinaryField") != field.binary:
                             problems.append(_storage_warning(model, field, found, alias))
-        except Exception:  # noqa: BLE001 - an unreachable database is another check's job
-            continue
+        except DatabaseError:
+            continue  # an unreachable database is another check's job
     return problems
 
 

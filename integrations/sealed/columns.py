@@ -122,6 +122,7 @@ class _SealedColumn:
     def seal_into(self, instance, value, context):
         """Seal ``value`` for ``instance``, store the sealed form, remember both."""
         plaintext = self.encode(value)
+        sealed: SealedValue | SealedBytes
         if self.binary:
             sealed = SealedBytes(app_settings.keyring.encrypt_binary(plaintext, context))
         else:

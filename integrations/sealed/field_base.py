@@ -7,7 +7,7 @@ import logging
 import re
 import uuid
 import weakref
-from typing import Any
+from typing import Any, cast
 
 from django.core import checks
 from django.core.exceptions import FieldError
@@ -453,10 +453,12 @@ class _SealedField(models.Field):
         # A fixture carries the text form (see value_to_string): same envelope.
         if isinstance(value, (memoryview, bytearray)):
             value = bytes(value)
-        if isinstance(value, bytes) and not isinstance(value, binary_storage.SealedBytes):
-            return binary_storage.SealedBytes(value) if is_sealed(value) else value
+        if isinstance(value, binary_storage.SealedBytes):
+            return value
+        if isinstance(value, bytes):
+            return binary_storage.SealedBytes(value) if is_sealed(bytes(value)) else value
         if isinstance(value, str) and is_sealed(value):
-            return binary_storage.SealedBytes(to_binary(value))
+            return binary_storage.SealedBytes(to_binary(cast(str, value)))
         return value
 
     def value_from_object(self, obj):
@@ -474,7 +476,8 @@ class _SealedField(models.Field):
     def value_to_string(self, obj):
         value = self.value_from_object(obj)
         if self.binary and isinstance(value, bytes) and is_sealed(value):
-            return to_text(value)  # serializers write text: the text form of the envelope
+            # Serializers write text: the text form of the same envelope.
+            return to_text(cast(bytes, value))
         return value
 
     # -- forms ----------------------------------------------------------------
