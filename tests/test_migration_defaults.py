@@ -79,7 +79,7 @@ def test_sqlmigrate_prints_the_schema_change_without_a_value(rows_before_0002):
 
 def test_rows_migrated_without_the_hook_fail_clearly_until_sealed(rows_before_0002):
     executor = MigrationExecutor(connection)  # no pre_migrate signal: no sealing step
-    executor.migrate([(APP, "0003_blind_index")])
+    executor.migrate([(APP, "0005_memo_to_binary")])
     device = Device.objects.order_by("pk").last()
     assert raw_column(Device, "token", device.pk) == PENDING_DEFAULT
     with pytest.raises(MalformedValueError, match="migration default was never sealed"):
@@ -88,11 +88,16 @@ def test_rows_migrated_without_the_hook_fail_clearly_until_sealed(rows_before_00
     device.save()
     assert raw_column(Device, "token", device.pk) == PENDING_DEFAULT
 
-    for name in ("token", "settings", "label", "kind"):
+    # A binary column (0004) holds the placeholder as bytes, and refuses it the same way.
+    assert bytes(raw_column(Device, "secret", device.pk)) == PENDING_DEFAULT.encode()
+    with pytest.raises(MalformedValueError, match="migration default was never sealed"):
+        Device.objects.get(pk=device.pk).secret
+
+    for name in ("token", "settings", "label", "kind", "secret"):
         seal_pending_defaults(Device, Device._meta.get_field(name))
     loaded = Device.objects.get(pk=device.pk)
     assert (loaded.token, loaded.settings, loaded.label) == ("factory-token", {}, "unlabelled")
-    assert loaded.kind == "standard"
+    assert (loaded.kind, loaded.secret) == ("standard", "factory-secret")
 
 
 def test_bulk_update_of_a_default_seals_it_for_the_row():

@@ -1,4 +1,5 @@
-"""The sealed format: ``$si1$<version>$<base64url(nonce || ciphertext || tag)>``.
+"""The sealed format: ``$si1$<version>$<base64url(nonce || ciphertext || tag)>``,
+or in its binary form the bytes ``$si1$<version>$ || nonce || ciphertext || tag``.
 
 ``docs/FORMAT.md`` is the specification. This module only knows how to read and
 write the envelope; it never touches a key. Parsing is strict so that exactly one
@@ -42,6 +43,38 @@ def header_for(version: int) -> bytes:
 def encode(header: bytes, payload: bytes) -> str:
     """Join a header and the raw nonce||ciphertext||tag into the sealed string."""
     return (header + _b2a(payload, newline=False).translate(_TO_URLSAFE)).decode("ascii")
+
+
+def encode_binary(header: bytes, payload: bytes) -> bytes:
+    """The binary form: the same header, then the raw payload (no base64)."""
+    return header + payload
+
+
+def split_binary(sealed: bytes) -> tuple[bytes, int, bytes]:
+    """Parse the binary form into ``(header_bytes, version, payload_bytes)``.
+
+    The header rules are the text form's; the payload needs no decoding, so the
+    only other rule is its minimum length. Raises :class:`NotSealedError` when
+    the prefix is absent and :class:`MalformedValueError` otherwise.
+    """
+    header, version, payload = split_header(sealed)
+    if len(payload) < MIN_PAYLOAD_SIZE:
+        raise MalformedValueError(
+            "sealed value is too short to hold a nonce and a tag", key_version=version
+        )
+    return header, version, payload
+
+
+def to_binary(sealed: str) -> bytes:
+    """The binary form of a text-form sealed value (no key needed: same envelope)."""
+    header, _version, payload = split(sealed)
+    return header + payload
+
+
+def to_text(sealed: bytes) -> str:
+    """The text form of a binary-form sealed value (no key needed: same envelope)."""
+    header, _version, payload = split_binary(sealed)
+    return encode(header, payload)
 
 
 def split(sealed: str) -> tuple[bytes, int, bytes]:
@@ -106,16 +139,22 @@ def is_canonical(translated: bytes) -> bool:
     return not _UNUSED_ONE_PAD[translated[-2]]
 
 
-def split_header(sealed: str) -> tuple[bytes, int, bytes]:
-    """Read the header without touching the body: ``(header, version, body)``."""
-    if not isinstance(sealed, str):
+def split_header(sealed: str | bytes) -> tuple[bytes, int, bytes]:
+    """Read the header without touching the body: ``(header, version, body)``.
+
+    Takes either form: the header is the same ASCII bytes in both.
+    """
+    if isinstance(sealed, (bytes, bytearray, memoryview)):
+        data = bytes(sealed)
+    elif not isinstance(sealed, str):
         raise MalformedValueError(f"sealed value must be str, not {type(sealed).__name__}")
-    try:
-        data = sealed.encode("ascii")
-    except UnicodeEncodeError:
-        if sealed.startswith(PREFIX):
-            raise MalformedValueError("sealed value contains non-ASCII characters") from None
-        raise NotSealedError("value is not sealed") from None
+    else:
+        try:
+            data = sealed.encode("ascii")
+        except UnicodeEncodeError:
+            if sealed.startswith(PREFIX):
+                raise MalformedValueError("sealed value contains non-ASCII characters") from None
+            raise NotSealedError("value is not sealed") from None
     if not data.startswith(_PREFIX_BYTES):
         raise NotSealedError("value is not sealed")
     end = data.find(b"$", _PREFIX_LEN)
@@ -126,21 +165,28 @@ def split_header(sealed: str) -> tuple[bytes, int, bytes]:
     return data[: end + 1], int(digits), data[end + 1 :]
 
 
-def read_version(sealed: str) -> int:
+def read_version(sealed: str | bytes) -> int:
     """The key version of a sealed value, read from its header alone."""
     return split_header(sealed)[1]
 
 
-def is_sealed(value: object) -> TypeGuard[str]:
-    """Whether ``value`` is a well-formed sealed string (no key needed).
+def is_sealed(value: object) -> TypeGuard[str | bytes]:
+    """Whether ``value`` is a well-formed sealed value (no key needed): a sealed
+    string, or ``bytes`` in the binary form.
 
     Legacy plaintext is told apart by this; a value that has the prefix but is
     damaged is *not* sealed by this test, and decrypting it raises.
     """
-    if not isinstance(value, str) or not value.startswith(PREFIX):
+    if type(value) is bytes or isinstance(value, bytes):
+        if not value.startswith(_PREFIX_BYTES):
+            return False
+        parse = split_binary
+    elif not isinstance(value, str) or not value.startswith(PREFIX):
         return False
+    else:
+        parse = split  # type: ignore[assignment]
     try:
-        split(value)
+        parse(value)  # type: ignore[arg-type]
     except (NotSealedError, MalformedValueError):
         return False
     return True

@@ -10,7 +10,7 @@ import os
 from binascii import a2b_base64 as _a2b
 from binascii import b2a_base64 as _b2a
 from collections.abc import Iterable, Sequence
-from typing import Self
+from typing import Any, Self
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -224,44 +224,96 @@ class Keyring:
         exact length is checked too); parsing it back would only repeat the
         base64 work, not add to the proof.
         """
+        payload = self._seal_verified(plaintext, context)
+        encoded = _b2a(payload, newline=False).translate(_TO_URLSAFE)
+        if len(encoded) != sealed_format.encoded_length(len(payload)):
+            raise DecryptionError(
+                "the re-sealed value did not open to the same bytes",
+                key_version=self._primary_version,
+            )
+        return (self._primary_header + encoded).decode("ascii")
+
+    def encrypt_verified_binary(self, plaintext: bytes, context: bytes | str = b"") -> bytes:
+        """:meth:`encrypt_verified`, returning the binary form."""
+        return self._primary_header + self._seal_verified(plaintext, context)
+
+    def _seal_verified(self, plaintext: bytes, context: bytes | str) -> bytes:
+        """nonce || ciphertext || tag under the primary key, proved to open."""
         if isinstance(context, str):
             context = context.encode("utf-8")
         nonce = _urandom(12)
-        header = self._primary_header
-        aad = header + context
+        aad = self._primary_header + context
         cipher = self._primary_cipher
         ciphertext = cipher.encrypt(nonce, plaintext, aad)
         try:
             opened = cipher.decrypt(nonce, ciphertext, aad)
         except InvalidTag:
             opened = None
-        encoded = _b2a(nonce + ciphertext, newline=False).translate(_TO_URLSAFE)
-        if opened != plaintext or len(encoded) != sealed_format.encoded_length(
-            len(ciphertext) + 12
-        ):
+        if opened != plaintext:
             raise DecryptionError(
                 "the re-sealed value did not open to the same bytes",
                 key_version=self._primary_version,
             )
-        return (header + encoded).decode("ascii")
+        return nonce + ciphertext
 
-    def reseal(self, sealed: str, context: bytes | str = b"") -> tuple[str, bytes]:
+    def reseal(self, sealed: str | bytes, context: bytes | str = b"") -> tuple[Any, bytes]:
         """``sealed`` opened and sealed again under the primary key, verified
-        (see :meth:`encrypt_verified`); returns ``(new, plaintext)``."""
+        (see :meth:`encrypt_verified`); returns ``(new, plaintext)``. The new
+        value has the form of the old one: text for ``str``, binary for ``bytes``."""
         if isinstance(context, str):
             context = context.encode("utf-8")
+        if isinstance(sealed, bytes):
+            plaintext = self.decrypt_binary(sealed, context)
+            return self.encrypt_verified_binary(plaintext, context), plaintext
         plaintext = self.decrypt(sealed, context)
         return self.encrypt_verified(plaintext, context), plaintext
 
-    def decrypt(self, sealed: str, context: bytes | str = b"") -> bytes:
-        """Open a sealed string and return the plaintext bytes."""
+    # -- the binary form (docs/FORMAT.md): header || nonce || ciphertext || tag --
+
+    def encrypt_binary(self, plaintext: bytes, context: bytes | str = b"") -> bytes:
+        """Seal ``plaintext`` like :meth:`encrypt`, in the binary form (bytes)."""
+        return self._encrypt_binary_with_nonce(plaintext, context, _urandom(12))
+
+    def _encrypt_binary_with_nonce(
+        self, plaintext: bytes, context: bytes | str, nonce: bytes
+    ) -> bytes:
+        if isinstance(context, str):
+            context = context.encode("utf-8")
+        header = self._primary_header
+        return header + nonce + self._primary_cipher.encrypt(nonce, plaintext, header + context)
+
+    def decrypt_binary(self, sealed: bytes, context: bytes | str = b"") -> bytes:
+        """Open a value in the binary form and return the plaintext bytes.
+
+        Same rules and errors as :meth:`decrypt`; the well-formed case is a
+        header lookup and one AES-GCM call (no base64 to undo).
+        """
+        if isinstance(context, str):
+            context = context.encode("utf-8")
+        try:
+            end = sealed.index(36, 5) + 1  # the '$' after the version
+            header = sealed[:end]
+            open_ = self._open_by_header[header]
+        except (AttributeError, TypeError, ValueError, KeyError):
+            open_ = None
+        if open_ is not None and len(sealed) - end >= 28:
+            try:
+                return open_(sealed[end : end + 12], sealed[end + 12 :], header + context)
+            except InvalidTag:
+                raise self._decryption_error(header[5:-1].decode()) from None
+        return self._decrypt_slow(sealed, context)
+
+    def decrypt(self, sealed: str | bytes, context: bytes | str = b"") -> bytes:
+        """Open a sealed string (or a value in the binary form: ``bytes``) and
+        return the plaintext bytes."""
         if isinstance(context, str):
             context = context.encode("utf-8")
         # Fast path for the well-formed case; anything unusual goes through the
         # careful parser (_decrypt_slow), which names the problem. The checks
         # here are the same as there, inlined because this runs once per value.
         try:
-            data = sealed.encode("ascii")
+            # bytes (the binary form) have no encode(): the slow path takes them.
+            data = sealed.encode("ascii")  # type: ignore[union-attr]
             end = data.index(36, 5) + 1  # the '$' after the version
             header = data[:end]
             open_ = self._open_by_header[header]
@@ -293,8 +345,12 @@ class Keyring:
             key_version=int(version),
         )
 
-    def _decrypt_slow(self, sealed: str, context: bytes) -> bytes:
-        header, version, payload = sealed_format.split(sealed)
+    def _decrypt_slow(self, sealed: str | bytes, context: bytes) -> bytes:
+        if isinstance(sealed, (bytes, bytearray, memoryview)):
+            # decrypt() given the binary form lands here (its fast path is for text).
+            header, version, payload = sealed_format.split_binary(bytes(sealed))
+        else:
+            header, version, payload = sealed_format.split(sealed)
         if self.is_retired(version):
             raise RetiredKeyVersionError(
                 f"value is sealed with key version {version}, which is retired (below the "
@@ -326,10 +382,10 @@ class Keyring:
             if not self.is_retired(version)
         )
 
-    def key_version(self, sealed: str) -> int:
+    def key_version(self, sealed: str | bytes) -> int:
         """The version of the key that sealed ``sealed``, without decrypting."""
         return sealed_format.read_version(sealed)
 
-    def needs_reseal(self, sealed: str) -> bool:
+    def needs_reseal(self, sealed: str | bytes) -> bool:
         """Whether ``sealed`` was sealed with a key other than the primary."""
         return sealed_format.read_version(sealed) != self._primary_version

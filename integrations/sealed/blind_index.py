@@ -33,7 +33,8 @@ from django.db.models.lookups import Lookup
 from django.db.models.sql.compiler import SQLUpdateCompiler
 
 from ..crypto.blind_index import MAX_INDEX_BYTES, encoded_length
-from .values import SealedValue, _Unindexed, _Unsealed
+from .binary import UNINDEXED_TYPES
+from .values import SealedValue, _Unsealed
 
 __all__ = ["INDEX_SUFFIX", "BlindIndexField", "index_field_name"]
 
@@ -203,7 +204,7 @@ def _index_update_value(field, value):
             then = F(field.index_field.attname) if index is _KEEP else Value(index)
             whens.append(When(when.condition, then=then))
         return Case(*whens, default=F(field.index_field.attname), output_field=field.index_field)
-    if isinstance(value, (SealedValue, str)):
+    if isinstance(value, (SealedValue, str, bytes)):
         raise FieldError(
             f"{field.label_for_errors} is searchable: QuerySet.update() cannot set it to "
             "a value sealed elsewhere (its index would not match). Assign the plaintext "
@@ -227,7 +228,7 @@ def _index_of_result(field, result):
         return field.index_of_unsealed(raw)
     if raw == "":
         return field.compute_index("")
-    if type(raw) is _Unindexed:
+    if type(raw) in UNINDEXED_TYPES:
         raise FieldError(
             f"{field.label_for_errors} is searchable: bulk_update() cannot write a sealed "
             "value set on the instance after it was loaded (its index is not known). "

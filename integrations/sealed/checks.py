@@ -178,3 +178,71 @@ def check_unique_purposes(app_configs=None, **kwargs):
         for purpose, where in seen.items()
         if len(where) > 1
     ]
+
+
+@checks.register(checks.Tags.database)
+def check_column_storage(app_configs=None, databases=None, **kwargs):
+    """A sealed field's storage (``binary=True`` or text) must match its column.
+
+    Run by ``check --database <alias>`` and ``migrate``. A warning, not an error:
+    ``migrate`` runs it before applying the very migration that fixes it. A binary
+    field over a text column (``binary=True`` added without moving the column,
+    see the how-to) fails every read; a text field over a binary column too.
+    """
+    from django.db import DatabaseError, connections, router
+
+    from .fields import sealed_fields
+
+    problems = []
+    for alias in databases or ():
+        connection = connections[alias]
+        try:
+            with connection.cursor() as cursor:
+                tables = set(connection.introspection.table_names(cursor))
+                for model in apps.get_models():
+                    if model._meta.db_table not in tables or not router.allow_migrate_model(
+                        alias, model
+                    ):
+                        continue
+                    fields = sealed_fields(model)
+                    if not fields:
+                        continue
+                    columns = {
+                        column.name: column
+                        for column in connection.introspection.get_table_description(
+                            cursor, model._meta.db_table
+                        )
+                    }
+                    for field in fields:
+                        column = columns.get(field.column)
+                        if column is None:
+                            continue
+                        found = connection.introspection.get_field_type(column.type_code, column)
+                        if (found == "BinaryField") != field.binary:
+                            problems.append(_storage_warning(model, field, found, alias))
+        except DatabaseError:
+            continue  # an unreachable database is another check's job
+    return problems
+
+
+def _storage_warning(model, field, found, alias):
+    expected = _("a binary column") if field.binary else _("a text column")
+    return checks.Warning(
+        _(
+            "%(field)s (binary=%(binary)s) needs %(expected)s but the column in database "
+            "%(alias)r is %(found)s."
+        )
+        % {
+            "field": f"{model._meta.label}.{field.name}",
+            "binary": field.binary,
+            "expected": expected,
+            "alias": alias,
+            "found": found,
+        },
+        hint=_(
+            "Apply the migration that moves the column (see the how-to 'Move a sealed "
+            "column to binary storage'); changing binary= alone does not convert stored values."
+        ),
+        obj=field,
+        id="integrations.W040",
+    )

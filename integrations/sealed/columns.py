@@ -5,6 +5,7 @@ import uuid
 from django.core.exceptions import FieldError
 
 from ..crypto import CryptoError
+from .binary import SealedBytes
 from .conf import app_settings
 from .values import SealedValue, _new_opened, _Opened, _Unsealed, _uuid_ascii
 
@@ -41,6 +42,7 @@ class _SealedColumn:
         "pk_attname",
         "encode",
         "decode",
+        "binary",
     )
 
     def __init__(self, field):
@@ -56,6 +58,7 @@ class _SealedColumn:
         self.pk_attname = _UNRESOLVED
         self.encode = field._encode
         self.decode = field._decode
+        self.binary = field.binary
 
     def bound_pk_attname(self):
         """The primary key's attname if values are bound to the row, else None."""
@@ -105,7 +108,10 @@ class _SealedColumn:
             return ""
         context = self.context(instance)
         try:
-            plaintext = app_settings.keyring.decrypt(raw, context)
+            if self.binary:
+                plaintext = app_settings.keyring.decrypt_binary(raw, context)
+            else:
+                plaintext = app_settings.keyring.decrypt(raw, context)
         except CryptoError as exc:
             return self.field._open_failed(instance, raw, exc)
         value = self.decode(plaintext)
@@ -116,7 +122,11 @@ class _SealedColumn:
     def seal_into(self, instance, value, context):
         """Seal ``value`` for ``instance``, store the sealed form, remember both."""
         plaintext = self.encode(value)
-        sealed = SealedValue(app_settings.keyring.encrypt(plaintext, context))
+        sealed: SealedValue | SealedBytes
+        if self.binary:
+            sealed = SealedBytes(app_settings.keyring.encrypt_binary(plaintext, context))
+        else:
+            sealed = SealedValue(app_settings.keyring.encrypt(plaintext, context))
         d = instance.__dict__
         d[self.attname] = sealed
         text = None if self.is_text else plaintext  # see _Opened

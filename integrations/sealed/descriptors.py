@@ -4,6 +4,7 @@ field's name, and (searchable fields) the stored string on its attname.
 
 from django.db.models.query_utils import DeferredAttribute
 
+from .binary import _UnindexedBytes
 from .values import _Unindexed, _Unsealed
 
 
@@ -74,8 +75,11 @@ class _IndexedRawAttribute(DeferredAttribute):
 
     def __set__(self, instance, value):
         d = instance.__dict__
-        if type(value) is not _Unindexed and isinstance(value, str) and value:
+        if type(value) is not _Unindexed and isinstance(value, (str, bytes)) and value:
             state = d.get("_state")
             if self.attname in d or state is None or not state.adding:
-                value = _Unindexed(value)
+                if isinstance(value, bytes):  # a binary field's stored value
+                    value = _UnindexedBytes(value) if type(value) is not _UnindexedBytes else value
+                else:
+                    value = _Unindexed(value)
         d[self.attname] = value

@@ -7,7 +7,7 @@ import logging
 import re
 import uuid
 import weakref
-from typing import Any
+from typing import Any, cast
 
 from django.core import checks
 from django.core.exceptions import FieldError
@@ -18,6 +18,8 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 
 from ..crypto import PREFIX, MalformedValueError, NotSealedError, is_sealed
+from ..crypto.format import to_binary, to_text
+from . import binary as binary_storage
 from .columns import _SealedColumn
 from .conf import app_settings
 from .descriptors import _SealedAttribute
@@ -35,6 +37,7 @@ from .values import (
 
 logger = logging.getLogger("integrations.fields")
 
+_BINARY_PREFIX = PREFIX.encode("ascii")
 _PURPOSE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}")
 
 
@@ -51,8 +54,14 @@ class _SealedField(models.Field):
     # walking the whole (uncached) hierarchy before the instance dict.
     _column: "_SealedColumn" = None  # type: ignore[assignment]
 
-    def __init__(self, *args: Any, purpose: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, purpose: str | None = None, binary: bool = False, **kwargs: Any
+    ) -> None:
+        """``binary=True`` stores the sealed envelope as bytes in a binary column
+        (bytea, BLOB) instead of its base64 text: a third smaller and quicker to
+        open. For new columns; see :mod:`integrations.sealed.binary`."""
         self.purpose = purpose
+        self.binary = bool(binary)
         self._purpose_bytes = purpose.encode("utf-8") if isinstance(purpose, str) else b""
         self._row_prefix = self._purpose_bytes + b"|"
         super().__init__(*args, **kwargs)
@@ -95,12 +104,19 @@ class _SealedField(models.Field):
     def deconstruct(self):
         name, _path, args, kwargs = super().deconstruct()
         kwargs["purpose"] = self.purpose
+        if self.binary:
+            kwargs["binary"] = True
         # The public path, whichever module defines the class: migrations written
         # before the sealed layer had its own package must not see a change.
         return name, f"integrations.fields.{type(self).__name__}", args, kwargs
 
     def get_internal_type(self):
-        return "TextField"
+        return "BinaryField" if self.binary else "TextField"
+
+    def get_db_converters(self, connection):
+        # Only binary columns convert what the database returns (column -> envelope).
+        converters = super().get_db_converters(connection)
+        return [*converters, binary_storage.from_column] if self.binary else converters
 
     # -- checks -----------------------------------------------------------
 
@@ -252,6 +268,10 @@ class _SealedField(models.Field):
         return value
 
     def _seal(self, value, context):
+        if self.binary:
+            return binary_storage.SealedBytes(
+                app_settings.keyring.encrypt_binary(self._encode(value), context)
+            )
         return app_settings.keyring.encrypt(self._encode(value), context)
 
     def _open_into(self, instance, raw):
@@ -265,7 +285,8 @@ class _SealedField(models.Field):
                 "a migration default was never sealed for this row (the migration ran "
                 "without `manage.py migrate`); see integrations.migration_defaults"
             ).with_location(self._where(instance)) from None
-        if not isinstance(exc, NotSealedError):
+        if not isinstance(exc, NotSealedError) or self.binary:
+            # A binary column never holds legacy plaintext: anything else is damage.
             raise exc.with_location(self._where(instance)) from None
         value = self._read_legacy(instance, raw, exc)
         instance.__dict__[self.cache_name] = _new_opened(
@@ -294,7 +315,9 @@ class _SealedField(models.Field):
         if value is None:
             return None
         if isinstance(value, SealedValue):
-            return str(value)
+            return binary_storage.to_column(str(value)) if self.binary else str(value)
+        if self.binary and isinstance(value, binary_storage.SealedBytes):
+            return bytes(value)
         value = self._check_assignable(value)
         if value == "" and self._is_text:
             return ""
@@ -316,16 +339,16 @@ class _SealedField(models.Field):
         opened = instance.__dict__.get(self.cache_name)
         if opened is not None and opened.raw is raw:
             if (
-                raw.startswith(PREFIX)  # opened from a sealed value, not legacy text
+                raw.startswith(_BINARY_PREFIX if self.binary else PREFIX)  # sealed, not legacy
                 and opened.context == context
                 and not self._changed_in_place(opened)
                 and not app_settings.keyring.needs_reseal(raw)
             ):
-                return SealedValue(raw)
+                return self._stored(raw)
             # Seal again: legacy text, a new primary key, an in-place edit of a
             # JSON value, or a value under an older key.
             value = opened.value
-        elif not isinstance(raw, str) or not raw.startswith(PREFIX):
+        elif not self.binary and (not isinstance(raw, str) or not raw.startswith(PREFIX)):
             # Legacy plaintext loaded from the database: seal it on the way back.
             value = self._decode_legacy(raw, instance)
         elif add and raw != PENDING_DEFAULT:
@@ -333,14 +356,20 @@ class _SealedField(models.Field):
             # it opens for this row before writing it.
             value = self._open_into(instance, raw)
             if not app_settings.keyring.needs_reseal(raw):
-                return SealedValue(raw)
+                return self._stored(raw)
         else:
             # Stored sealed and not opened: written back as it is, without
             # parsing it (SealedValue: nor on its way to the database). A
             # damaged value keeps its stored form too (reading it raises; it is
             # never taken for plaintext), and so does a pending migration default.
-            return SealedValue(raw)
+            return self._stored(raw)
         return self._seal_into(instance, value, context)
+
+    def _stored(self, raw):
+        """A stored value written back as it is (marked: never sealed again)."""
+        if self.binary and type(raw) is not str:
+            return binary_storage.SealedBytes(raw)
+        return SealedValue(raw)
 
     def _seal_into(self, instance, value, context):
         """Seal ``value`` for ``instance``, store the sealed form, remember both."""
@@ -355,13 +384,23 @@ class _SealedField(models.Field):
         # a str subclass sent to the driver costs sqlite3 two failed adapter
         # lookups per value: the database gets an exact str (a copy is cheaper).
         if type(value) is SealedValue:
-            return str(value)
+            # (a binary field's pending migration default is kept as text in memory)
+            return binary_storage.to_column(str(value)) if self.binary else str(value)
         if value is None:
             return None
+        if type(value) is binary_storage.SealedBytes:
+            return bytes(value)
         return super().get_db_prep_save(value, connection)
 
     def get_db_prep_value(self, value, connection, prepared=False):
         if value is None or type(value) is SealedValue or type(value) is _IndexedSealed:
+            return binary_storage.to_column(value) if self.binary else value
+        if self.binary:
+            return binary_storage.to_column(self._prep_any(value))
+        return self._prep_any(value)
+
+    def _prep_any(self, value):
+        if isinstance(value, binary_storage.SealedBytes):
             return value
         if self._indexed:
             return self._prep_indexed(value, self._prep(value))
@@ -380,7 +419,7 @@ class _SealedField(models.Field):
                 # to NOT NULL): see integrations.migration_defaults.
                 return PENDING_DEFAULT
             return value.seal()
-        if isinstance(value, str) and (is_sealed(value) or value == PENDING_DEFAULT):
+        if isinstance(value, (str, bytes)) and (is_sealed(value) or value == PENDING_DEFAULT):
             return value  # already sealed (or waiting to be): never seal twice
         # Plaintext with no instance: QuerySet.update(), a migration default.
         return self._seal(self._check_assignable(value), self._unbound_context())
@@ -398,13 +437,28 @@ class _SealedField(models.Field):
         """The default as plaintext (``get_default()`` wraps it for sealing)."""
         return super().get_default()
 
-    def seal_for_pk(self, value: Any, pk: Any) -> SealedValue:
-        """``value`` sealed for this column in row ``pk`` (no instance needed)."""
-        return SealedValue(self._seal(self._check_assignable(value), self.context_for_pk(pk)))
+    def seal_for_pk(self, value: Any, pk: Any) -> Any:
+        """``value`` sealed for this column in row ``pk`` (no instance needed):
+        a ``SealedValue``, or ``SealedBytes`` for a binary field."""
+        return self._stored(self._seal(self._check_assignable(value), self.context_for_pk(pk)))
 
     def to_python(self, value):
+        if self.binary:
+            return self._to_python_binary(value)
         if isinstance(value, str) and not isinstance(value, SealedValue) and is_sealed(value):
             return SealedValue(value)
+        return value
+
+    def _to_python_binary(self, value):
+        # A fixture carries the text form (see value_to_string): same envelope.
+        if isinstance(value, (memoryview, bytearray)):
+            value = bytes(value)
+        if isinstance(value, binary_storage.SealedBytes):
+            return value
+        if isinstance(value, bytes):
+            return binary_storage.SealedBytes(value) if is_sealed(bytes(value)) else value
+        if isinstance(value, str) and is_sealed(value):
+            return binary_storage.SealedBytes(to_binary(cast(str, value)))
         return value
 
     def value_from_object(self, obj):
@@ -415,11 +469,16 @@ class _SealedField(models.Field):
         """
         raw = getattr(obj, self.attname)
         if type(raw) is _Unsealed:
-            return str(self._seal(raw.value, self._context(obj)))
+            sealed = self._seal(raw.value, self._context(obj))
+            return sealed if self.binary else str(sealed)
         return raw
 
     def value_to_string(self, obj):
-        return self.value_from_object(obj)
+        value = self.value_from_object(obj)
+        if self.binary and isinstance(value, bytes) and is_sealed(value):
+            # Serializers write text: the text form of the same envelope.
+            return to_text(cast(bytes, value))
+        return value
 
     # -- forms ----------------------------------------------------------------
 

@@ -57,21 +57,28 @@ def column_status(model, sealed_field):
     status = ColumnStatus(model._meta.label, sealed_field.name)
     versions: Counter[int] = Counter()
     with column.connection.cursor() as cursor:
+        # NULL told apart from empty by its own test: SQLite's SUBSTR of an
+        # empty BLOB is NULL.
         cursor.execute(
-            f"SELECT SUBSTR({col}, 1, {_HEADER_CHARS}), COUNT(*) FROM {column.table} "
-            f"GROUP BY SUBSTR({col}, 1, {_HEADER_CHARS})"
+            f"SELECT CASE WHEN {col} IS NULL THEN 1 ELSE 0 END, SUBSTR({col}, 1, {_HEADER_CHARS}), "
+            f"COUNT(*) FROM {column.table} "
+            f"GROUP BY CASE WHEN {col} IS NULL THEN 1 ELSE 0 END, SUBSTR({col}, 1, {_HEADER_CHARS})"
         )
-        for head, count in cursor.fetchall():
+        for is_null, head, count in cursor.fetchall():
             status.total += count
-            if head is None:
+            if is_null:
                 status.null += count
-            elif head == "":
+            elif head is None or len(head) == 0:  # "" or, in a binary column, zero bytes
                 status.empty += count
             else:
                 try:
                     versions[read_version(head)] += count
                 except NotSealedError:
-                    status.plaintext += count
+                    # A binary column never holds legacy plaintext: that is damage.
+                    if column.binary:
+                        status.malformed += count
+                    else:
+                        status.plaintext += count
                 except MalformedValueError:
                     status.malformed += count
     keyring = app_settings.keyring

@@ -71,10 +71,14 @@ def seal_pending_defaults(model, field, *, using="default", batch_size=BATCH_SIZ
         f"{connection.ops.limit_offset_sql(0, batch_size)}"
     )
     update = f"UPDATE {table} SET {column} = %s WHERE {pk_column} = %s AND {column} = %s"
+    # A binary column (binary=True) holds the placeholder and the sealed values as bytes.
+    binary = getattr(field, "binary", False)
+    pending = PENDING_DEFAULT.encode("ascii") if binary else PENDING_DEFAULT
+    form = bytes if binary else str
     sealed = 0
     with connection.cursor() as cursor:
         while True:
-            cursor.execute(select, [PENDING_DEFAULT])
+            cursor.execute(select, [pending])
             stored_pks = [row[0] for row in cursor.fetchall()]
             if not stored_pks:
                 return sealed
@@ -82,9 +86,11 @@ def seal_pending_defaults(model, field, *, using="default", batch_size=BATCH_SIZ
                 update,
                 [
                     (
-                        field.seal_for_pk(field.plain_default(), pk_field.to_python(stored_pk)),
+                        form(
+                            field.seal_for_pk(field.plain_default(), pk_field.to_python(stored_pk))
+                        ),
                         stored_pk,
-                        PENDING_DEFAULT,
+                        pending,
                     )
                     for stored_pk in stored_pks
                 ],

@@ -132,6 +132,11 @@ class _Column:
         self.column = quote(sealed_field.column)
         self.vendor = self.connection.vendor
         self.pk_is_uuid = self.pk_field.get_internal_type() == "UUIDField"
+        # A binary column (binary=True) holds bytes: its headers are compared as
+        # bytes, its arrays are bytea[], and an empty value is zero bytes.
+        self.binary = bool(getattr(sealed_field, "binary", False))
+        self.prefix: str | bytes = PREFIX.encode("ascii") if self.binary else PREFIX
+        self.array_type = "bytea" if self.binary else "text"
         # Columns the field writes beside the sealed one (e.g. a blind index).
         self.extra_columns = [quote(name) for name in sealed_field.reseal_columns()]
         self.extra_types = [
@@ -185,9 +190,17 @@ class _Column:
             return (
                 f"SUBSTR({column}, 1, {n}) = %s "
                 f"AND SUBSTR({column}, 1, {len(primary_header)}) <> %s",
-                [PREFIX, primary_header],
+                [self.prefix, self.header(primary_header)],
             )
-        return f"{column} <> '' AND SUBSTR({column}, 1, {n}) <> %s", [PREFIX]
+        return f"NOT {self.is_empty(column)} AND SUBSTR({column}, 1, {n}) <> %s", [self.prefix]
+
+    def header(self, header):
+        """A header (``str``) as this column stores it."""
+        return header.encode("ascii") if self.binary else header
+
+    def is_empty(self, column):
+        """SQL: the stored value is empty ('' or zero bytes; NULL is not)."""
+        return f"LENGTH({column}) = 0" if self.binary else f"{column} = ''"
 
     def pk_filter(self, pks, qualifier=""):
         if pks is None:
@@ -231,6 +244,16 @@ def reseal_field(
     """
     if mode not in (ROTATE, LEGACY, REINDEX):
         raise ValueError(f"unknown mode {mode!r}")
+    if mode == LEGACY and getattr(sealed_field, "binary", False):
+        # A binary column never holds legacy plaintext (docs/FORMAT.md): nothing
+        # to seal; what is not sealed there is damage, which rotate_keys reports.
+        if report is None:
+            report = FieldReport(model._meta.label, sealed_field.name, dry_run=dry_run)
+        column = _Column(model, sealed_field)
+        only, only_params = column.pk_filter(pks)
+        primary_header = f"{PREFIX}{app_settings.keyring.primary_version}$"
+        _count_the_rest(column, LEGACY, primary_header, only, only_params, report)
+        return report
     if batch_size < 1:
         raise ValueError("batch_size must be positive")
     if batch_bytes is None:
@@ -591,9 +614,15 @@ class _IndexColumn:
         col, idx, n = qualifier + self.base.column, qualifier + self.column, len(PREFIX)
         prefix = self.index.primary_prefix
         return (
-            f"({col} = '' OR (SUBSTR({col}, 1, {n}) = %s AND {col} <> %s)) AND ({idx} IS NULL "
+            f"({self.base.is_empty(col)} OR (SUBSTR({col}, 1, {n}) = %s AND {col} <> %s)) "
+            f"AND ({idx} IS NULL "
             f"OR SUBSTR({idx}, 1, {len(prefix)}) <> %s OR LENGTH({idx}) <> %s)",
-            [PREFIX, PENDING_DEFAULT, prefix, self.index.current_length],
+            [
+                self.base.prefix,
+                self.base.header(PENDING_DEFAULT),
+                prefix,
+                self.index.current_length,
+            ],
         )
 
     def process(self, rows, mode, keyring, report, dry_run):
@@ -619,8 +648,8 @@ class _IndexColumn:
         updates = []
         for pk, stored, stored_index in rows:
             try:
-                if stored == "":
-                    new, index = "", field.compute_index("")
+                if len(stored) == 0:  # "" or, in a binary column, zero bytes
+                    new, index = stored, field.compute_index("")
                 else:
                     context = self.base.context_for(pk)
                     new = stored
@@ -678,8 +707,9 @@ class _IndexColumn:
                     list(values) for values in zip(*[u[:4] for u in updates], strict=True)
                 )
                 cursor.execute(
-                    f"UPDATE {table} SET {col} = v.new, {idx} = v.idx FROM unnest("
-                    f"%s::{pk_type}[], %s::text[], %s::text[], %s::text[]) AS v(id, old, new, idx) "
+                    f"UPDATE {table} SET {col} = v.new, {idx} = v.idx FROM unnest(%s::{pk_type}[], "
+                    f"%s::{base.array_type}[], %s::{base.array_type}[], %s::text[]) "
+                    f"AS v(id, old, new, idx) "
                     f"WHERE {table}.{pk} = v.id AND {table}.{col} = v.old RETURNING {table}.{pk}",
                     [[str(p) for p in pks], olds, news, indexes],
                 )
@@ -744,11 +774,12 @@ def _write(column, updates):
         pks = [str(row[0]) for row in updates]
         olds = [row[1] for row in updates]
         news = [row[2] for row in updates]
-        packed = [_pack(values) for values in (pks, olds, news)]
+        # Bytes (a binary column) travel as bytea[] arrays, never packed.
+        packed = [None] if column.binary else [_pack(values) for values in (pks, olds, news)]
         extra_arrays = [[row[3][i] for row in updates] for i in range(len(extras))]
         names = ", ".join(["id", "old", "new", *(f"x{i}" for i in range(len(extras)))])
         if None in packed:
-            arrays = f"%s::{pk_type}[], %s::text[], %s::text[]"
+            arrays = f"%s::{pk_type}[], %s::{column.array_type}[], %s::{column.array_type}[]"
             params: list[Any] = [pks, olds, news]
         else:
             # Server-side parameters: the three strings travel as they are.
@@ -810,13 +841,13 @@ def _count_the_rest(column, mode, primary_header, only, only_params, report):
     col, n = column.column, len(PREFIX)
     sql = (
         f"SELECT "
-        f"SUM(CASE WHEN {col} IS NULL OR {col} = '' THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN {col} IS NULL OR {column.is_empty(col)} THEN 1 ELSE 0 END), "
         f"SUM(CASE WHEN SUBSTR({col}, 1, {n}) = %s THEN 1 ELSE 0 END), "
         f"SUM(CASE WHEN SUBSTR({col}, 1, {len(primary_header)}) = %s THEN 1 ELSE 0 END), "
         f"COUNT(*) FROM {column.table} WHERE 1 = 1{only}"
     )
     with column.connection.cursor() as cursor:
-        cursor.execute(sql, [PREFIX, primary_header, *only_params])
+        cursor.execute(sql, [column.prefix, column.header(primary_header), *only_params])
         empty, sealed, on_primary, total = (value or 0 for value in cursor.fetchone())
     report.empty = empty
     handled = report.resealed if not report.dry_run else 0

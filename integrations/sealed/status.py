@@ -19,6 +19,12 @@ def is_set(sealed):
     return sealed is not None and sealed != ""
 
 
+def _damaged(sealed):
+    """Not sealed yet not plaintext: a damaged text value, or any unsealed bytes
+    (a binary column never holds legacy plaintext)."""
+    return isinstance(sealed, bytes) or (isinstance(sealed, str) and sealed.startswith(PREFIX))
+
+
 def sealed_key_version(sealed):
     """The version of the key that sealed ``sealed``, or ``None`` when it is not
     set, legacy plaintext or damaged. Reads the header only; needs no key."""
@@ -34,7 +40,7 @@ def sealed_state(sealed):
         return "not_set"
     if is_sealed(sealed):
         return "sealed"
-    if isinstance(sealed, str) and sealed.startswith(PREFIX):
+    if _damaged(sealed):
         return "damaged"
     return "legacy_plaintext"
 
@@ -49,7 +55,7 @@ def sealed_status(sealed):
     if sealed is None or sealed == "":
         return _("Not set")
     if not is_sealed(sealed):
-        if isinstance(sealed, str) and sealed.startswith(PREFIX):
+        if _damaged(sealed):
             return _("Damaged sealed value")
         return _("Legacy plaintext")
     try:

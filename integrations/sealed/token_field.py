@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from ..crypto import CryptoError, is_sealed
 from ..crypto.blind_index import DEFAULT_INDEX_BYTES, MAX_INDEX_BYTES, MIN_INDEX_BYTES
+from .binary import UNINDEXED_TYPES, _IndexedSealedBytes
 from .blind_index import (
     BlindIndexExact,
     BlindIndexField,
@@ -24,7 +25,7 @@ from .conf import app_settings
 from .descriptors import _IndexedRawAttribute
 from .field_base import _SealedField
 from .formfields import SealedTokenFormField
-from .values import PENDING_DEFAULT, _IndexedSealed, _Unindexed, _Unsealed
+from .values import PENDING_DEFAULT, _IndexedSealed, _Unsealed
 
 
 class EncryptedTokenField(_SealedField):
@@ -204,7 +205,7 @@ class EncryptedTokenField(_SealedField):
             index = self.index_of_unsealed(raw)
         elif raw == "":
             index = self.compute_index("")
-        elif type(raw) is _Unindexed:
+        elif type(raw) in UNINDEXED_TYPES:
             index = self._index_of_reassigned(instance, raw)
         else:
             index = d.get(index_attname)
@@ -226,7 +227,7 @@ class EncryptedTokenField(_SealedField):
         (see :class:`_Unindexed`): opened and indexed, the attname then holding
         it as a plain ``str`` again. One that cannot be opened raises: writing
         it beside an index of another value would hide it from lookups."""
-        plain = str.__str__(raw)
+        plain = bytes(raw) if isinstance(raw, bytes) else str.__str__(raw)
         value = self._open_into(instance, plain)  # raises CryptoError
         instance.__dict__[self.attname] = plain
         return self.compute_index(value)
@@ -248,16 +249,19 @@ class EncryptedTokenField(_SealedField):
         sealed = self._pre_save_value(instance, add, instance.__dict__.get(self.attname))
         if sealed is None:
             return None
+        if isinstance(sealed, bytes):
+            return _IndexedSealedBytes(sealed, index)
         return _IndexedSealed(sealed, index)
 
     def _prep_indexed(self, value, prepared_value):
-        if isinstance(prepared_value, str) and prepared_value != PENDING_DEFAULT:
+        if isinstance(prepared_value, (str, bytes)) and prepared_value != PENDING_DEFAULT:
             # QuerySet.update(field=plaintext) on a column-bound field, or a
             # value assigned before bulk_update(): index what was just sealed.
+            indexed = _IndexedSealedBytes if isinstance(prepared_value, bytes) else _IndexedSealed
             if type(value) is _Unsealed:
-                return _IndexedSealed(prepared_value, self.index_of_unsealed(value))
+                return indexed(prepared_value, self.index_of_unsealed(value))
             if isinstance(value, str) and not is_sealed(value):
-                return _IndexedSealed(prepared_value, self.compute_index(value))
+                return indexed(prepared_value, self.compute_index(value))
         return prepared_value
 
     @property

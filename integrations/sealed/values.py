@@ -100,12 +100,15 @@ class _Unsealed:
             context = self.field._unbound_context()
         else:
             context = self.field._context(instance)
-        return SealedValue(self.field._seal(self.value, context))
+        sealed = self.field._seal(self.value, context)
+        # A binary field seals into bytes (SealedBytes) already.
+        return sealed if isinstance(sealed, bytes) else SealedValue(sealed)
 
     def __reduce__(self):
         # Pickling an instance (for a cache, a task queue) must not write the
         # plaintext out: send the sealed form.
-        return (SealedValue, (self.seal(),))
+        sealed = self.seal()
+        return (type(sealed), (sealed,))
 
     def __copy__(self):
         return self

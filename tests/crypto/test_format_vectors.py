@@ -8,6 +8,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from integrations.crypto import Keyring
+from integrations.crypto.format import to_binary, to_text
 
 FORMAT_MD = Path(__file__).resolve().parents[2] / "docs" / "FORMAT.md"
 
@@ -28,6 +29,7 @@ def _vectors_from_the_document():
                 if fields["plaintext"] == "(empty)"
                 else bytes.fromhex(fields["plaintext"].split()[0]),
                 "sealed": fields["sealed"],
+                "binary": bytes.fromhex(fields["binary"]),
             }
         )
     return vectors
@@ -38,6 +40,7 @@ VECTORS = _vectors_from_the_document()
 
 def test_the_document_has_at_least_three_vectors():
     assert len(VECTORS) >= 3
+    assert all(vector["binary"] for vector in VECTORS)
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=lambda v: f"v{v['version']}")
@@ -56,3 +59,27 @@ def test_the_specification_alone_reproduces_the_vector(vector):
     ct_and_tag = AESGCM(vector["key"]).encrypt(vector["nonce"], vector["plaintext"], aad)
     body = base64.urlsafe_b64encode(vector["nonce"] + ct_and_tag)
     assert (header + body).decode() == vector["sealed"]
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=lambda v: f"v{v['version']}")
+def test_our_code_reproduces_the_binary_vector(vector):
+    ring = Keyring([(vector["version"], vector["key"])])
+    sealed = ring._encrypt_binary_with_nonce(
+        vector["plaintext"], vector["context"], vector["nonce"]
+    )
+    assert sealed == vector["binary"]
+    assert ring.decrypt_binary(vector["binary"], vector["context"]) == vector["plaintext"]
+    # decrypt() takes either form; the forms convert without a key.
+    assert ring.decrypt(vector["binary"], vector["context"]) == vector["plaintext"]
+    assert to_binary(vector["sealed"]) == vector["binary"]
+    assert to_text(vector["binary"]) == vector["sealed"]
+    assert ring.key_version(vector["binary"]) == vector["version"]
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=lambda v: f"v{v['version']}")
+def test_the_specification_alone_reproduces_the_binary_vector(vector):
+    """header || nonce || ct || tag, with the same AAD as the text form."""
+    header = b"$si1$" + str(vector["version"]).encode() + b"$"
+    aad = header + vector["context"]
+    ct_and_tag = AESGCM(vector["key"]).encrypt(vector["nonce"], vector["plaintext"], aad)
+    assert header + vector["nonce"] + ct_and_tag == vector["binary"]

@@ -24,6 +24,14 @@ class Device(models.Model):
     kind = EncryptedTokenField(
         purpose="migrationsapp.device.kind", default="standard", searchable=True
     )
+    # Binary storage added to a table with rows (0004): the default is sealed
+    # into each row as bytes.
+    secret = EncryptedTokenField(
+        purpose="migrationsapp.device.secret", binary=True, default="factory-secret"
+    )
+    # Added as text (0004), moved to binary keeping its purpose (0005, through
+    # integrations.sealed.to_binary.copy_to_binary).
+    memo = EncryptedTokenField(purpose="migrationsapp.device.memo", binary=True, null=True)
 
 
 class Counter(models.Model):

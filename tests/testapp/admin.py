@@ -8,7 +8,15 @@ from django.contrib import admin
 
 from integrations.sealed.admin import SealedFieldsAdminMixin, sealed_status_column
 
-from .models import ArchivedWebhook, Badge, Connection, Customer, Mailbox, Webhook
+from .models import (
+    ArchivedWebhook,
+    Badge,
+    BinaryAccount,
+    Connection,
+    Customer,
+    Mailbox,
+    Webhook,
+)
 
 admin.site.register(Connection)
 
@@ -45,3 +53,8 @@ class BadgeAdmin(SealedFieldsAdminMixin, admin.ModelAdmin):
     lookup on that path, which the mixin still refuses."""
 
     list_filter = (("owner__api_key", admin.EmptyFieldListFilter),)
+
+
+@admin.register(BinaryAccount)
+class BinaryAccountAdmin(SealedFieldsAdminMixin, admin.ModelAdmin):
+    """Binary sealed columns (binary=True): the same status columns and action."""

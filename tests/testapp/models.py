@@ -125,3 +125,34 @@ class Badge(models.Model):
     id = models.AutoField(primary_key=True)
     owner = models.ForeignKey(Customer, null=True, on_delete=models.CASCADE, related_name="badges")
     code = EncryptedTokenField(purpose="testapp.badge.code", searchable=True, null=True)
+
+
+class BinaryAccount(models.Model):
+    """Account's shape with the binary storage: sealed bytes in bytea/BLOB columns."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    label = models.CharField(max_length=50, blank=True)
+    token = EncryptedTokenField(
+        purpose="testapp.binaryaccount.token", binary=True, null=True, blank=True
+    )
+    other_token = EncryptedTokenField(
+        purpose="testapp.binaryaccount.other_token", binary=True, null=True, blank=True
+    )
+    data = EncryptedJSONField(
+        purpose="testapp.binaryaccount.data", binary=True, null=True, blank=True
+    )
+    api_key = EncryptedTokenField(
+        purpose="testapp.binaryaccount.api_key",
+        binary=True,
+        searchable=True,
+        unique=True,
+        null=True,
+        blank=True,
+    )
+
+
+class BinarySettings(models.Model):
+    """An auto-increment key (values bound to the column only), binary storage."""
+
+    token = EncryptedTokenField(purpose="testapp.binarysettings.token", binary=True, null=True)
+    data = EncryptedJSONField(purpose="testapp.binarysettings.data", binary=True, default=dict)
