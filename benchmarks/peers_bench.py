@@ -61,6 +61,12 @@ OURS = [
         lambda purpose: EncryptedTokenField(purpose=purpose, null=True, blank=True),
         ours=True,
     ),
+    # Skipped, with the reason, where EncryptedTokenField has no binary option yet.
+    Variant(
+        "binary=True",
+        lambda purpose: EncryptedTokenField(purpose=purpose, binary=True, null=True, blank=True),
+        ours=True,
+    ),
 ]
 PEERS = [
     Variant(
@@ -110,24 +116,26 @@ def _model(variant):
 
 def _load(variant):
     """``(model, None)``, or ``(None, why it is skipped)``. The reason never
-    quotes a setting's value: only import errors, which name modules, are shown."""
-    if not variant.dist:
-        return _model(variant), None
-    try:
-        version = importlib.metadata.version(variant.dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None, f"{variant.dist} is not installed (pip install -e '.[bench]')"
+    quotes a setting's value: only the messages of import errors (they name
+    modules) and of type errors (an option this version lacks) are shown."""
+    if variant.dist is None:
+        where = "this project"
+    else:
+        try:
+            where = f"{variant.dist} {importlib.metadata.version(variant.dist)}"
+        except importlib.metadata.PackageNotFoundError:
+            return None, f"{variant.dist} is not installed (pip install -e '.[bench]')"
     missing = [name for name in variant.needs if not hasattr(settings, name)]
     if missing:
         return None, f"{variant.dist} needs settings.{', '.join(missing)} (benchmarks/settings.py)"
     try:
         return _model(variant), None
-    except ImportError as error:
-        # The message without the file path that Python appends to it.
+    except (ImportError, TypeError) as error:
+        # The message without the file path that Python appends to an ImportError's.
         why = f"{type(error).__name__}: {re.sub(r' [(][^()]*[)]$', '', str(error))}"
-    except Exception as error:  # noqa: BLE001 - any failure skips the peer, with its type
+    except Exception as error:  # noqa: BLE001 - any failure skips the variant, with its type
         why = f"{type(error).__name__} (check its settings in benchmarks/settings.py)"
-    return None, f"{variant.dist} {version} does not load on Django {django.get_version()}: {why}"
+    return None, f"{variant.name} ({where}, Django {django.get_version()}) fails to load: {why}"
 
 
 def _inserter(model, tokens):
