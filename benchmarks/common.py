@@ -72,47 +72,84 @@ class Row:
         return "ok" if self.ratio <= self.goal else "OVER GOAL"
 
 
+@dataclass(frozen=True)
+class Grid:
+    """A table of a section's own shape, e.g. operations x variants, for what
+    one ``Row`` per comparison would spread over too many lines to read across."""
+
+    title: str
+    headers: tuple[str, ...]
+    cells: list[tuple[str, ...]]
+
+
 @dataclass
 class Section:
     title: str
     rows: list[Row]
     notes: list[str] = field(default_factory=list)
+    grids: list[Grid] = field(default_factory=list)  # printed after the rows
 
 
-def compare(candidate, baseline, *, repeats, before=None, others=()):
-    """Median seconds per call of ``candidate`` and of ``baseline``, and their ratios.
+@dataclass(frozen=True)
+class Samples:
+    """One call's timed samples (seconds), on two clocks read together: the wall
+    clock and this process's CPU time. CPU time leaves out waiting (for the
+    database server, for other processes holding the cores), so on a shared
+    machine its ratios are steadier; wall time is what a caller waits."""
 
-    Both run once untimed to warm up, then ``repeats`` times each, alternating
-    and rotating which goes first every round, so that drift in the machine's
-    speed (other processes, frequency scaling) lands on every side alike.
-    ``before`` runs untimed before every call, e.g. to empty a table. Garbage
-    collection stays on because the code under test pays for it in real use;
-    collecting before each sample keeps one sample's garbage out of the next.
+    wall: list[float]
+    cpu: list[float]
 
-    Returns ``(Timing, Timing, Timing)``: candidate, baseline, and the
-    per-round ratios candidate / baseline. With ``others`` (more candidates,
-    timed in the same rounds), one ``(Timing, Timing)`` of each other and its
-    per-round ratios to the baseline follows.
+    def timing(self, clock="wall"):
+        return Timing.of(getattr(self, clock))
+
+    def ratios_to(self, baseline, clock="wall"):
+        """The per-round ratios self / baseline on ``clock`` (paired by round)."""
+        mine, theirs = getattr(self, clock), getattr(baseline, clock)
+        return Timing.of([c / b for c, b in zip(mine, theirs, strict=True)])
+
+
+def measure(calls, *, repeats, before=None):
+    """Time every call of ``calls`` in the same rounds; one :class:`Samples` each.
+
+    Every call runs once untimed to warm up, then ``repeats`` times, one call of
+    each per round, rotating which goes first every round, so that drift in the
+    machine's speed (other processes, frequency scaling) lands on every call
+    alike. ``before`` runs untimed before every call, e.g. to empty a table.
+    Garbage collection stays on because the code under test pays for it in real
+    use; collecting before each sample keeps one sample's garbage out of the next.
     """
-    calls = (candidate, baseline, *others)
-    samples: list[list[float]] = [[] for _ in calls]
+    samples = [Samples([], []) for _ in calls]
     for round_ in range(repeats + 1):
         shift = round_ % len(calls)
         for index in [*range(shift, len(calls)), *range(shift)]:
             if before is not None:
                 before()
             gc.collect()
+            cpu_start = time.process_time()
             start = time.perf_counter()
             calls[index]()
             elapsed = time.perf_counter() - start
+            cpu = time.process_time() - cpu_start
             if round_:  # round 0 is the warm-up
-                samples[index].append(elapsed)
+                samples[index].wall.append(elapsed)
+                samples[index].cpu.append(cpu)
+    return samples
 
-    def ratios(index):
-        return Timing.of([c / b for c, b in zip(samples[index], samples[1], strict=True)])
 
-    result = (Timing.of(samples[0]), Timing.of(samples[1]), ratios(0))
-    return (*result, *((Timing.of(samples[i]), ratios(i)) for i in range(2, len(calls))))
+def compare(candidate, baseline, *, repeats, before=None, others=()):
+    """Median seconds per call of ``candidate`` and of ``baseline``, and their ratios.
+
+    Timed by :func:`measure` (same rounds, rotated, warmed up), on the wall clock.
+
+    Returns ``(Timing, Timing, Timing)``: candidate, baseline, and the
+    per-round ratios candidate / baseline. With ``others`` (more candidates,
+    timed in the same rounds), one ``(Timing, Timing)`` of each other and its
+    per-round ratios to the baseline follows.
+    """
+    first, base, *rest = measure((candidate, baseline, *others), repeats=repeats, before=before)
+    result = (first.timing(), base.timing(), first.ratios_to(base))
+    return (*result, *((other.timing(), other.ratios_to(base)) for other in rest))
 
 
 def _time(seconds, unit):
@@ -168,6 +205,25 @@ def format_section(section):
 
     lines = [f"== {section.title}"]
     lines += [f"   {note}" for note in section.notes]
-    lines.append(line(headers))
-    lines += [line(values) for values in cells]
+    if cells:
+        lines.append(line(headers))
+        lines += [line(values) for values in cells]
+    for grid in section.grids:
+        lines += format_grid(grid)
     return lines
+
+
+def format_grid(grid):
+    """A :class:`Grid` as lines: its title, then the first column left-aligned
+    and the others right-aligned, except the last, left-aligned (a verdict)."""
+    widths = [
+        max(len(line[i]) for line in [grid.headers, *grid.cells]) for i in range(len(grid.headers))
+    ]
+
+    def line(values):
+        parts = [values[0].ljust(widths[0])]
+        parts += [v.rjust(w) for v, w in zip(values[1:-1], widths[1:-1], strict=True)]
+        parts.append(values[-1])
+        return "  " + "  ".join(parts).rstrip()
+
+    return [f"  {grid.title}", line(grid.headers), *(line(values) for values in grid.cells)]

@@ -8,7 +8,8 @@ Run from the repository root::
 
 ``BENCH_ROWS`` sets the rows of the re-sealing section (default 100,000).
 
-It uses ``tests.settings`` (fixed test keys) and a throwaway test database
+It uses ``benchmarks.settings`` (``tests.settings``' fixed test keys, plus fresh
+keys for the peer packages of the ``peers`` section) and a throwaway test database
 created the way Django's test runner creates one: SQLite in memory by default,
 PostgreSQL when DATABASE_URL points there. A developer's database is never
 touched. Nothing printed contains a key or a plaintext.
@@ -28,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.settings")
 
 import django  # noqa: E402
 
@@ -43,6 +44,7 @@ from benchmarks import (  # noqa: E402
     blind_index_bench,
     crypto_bench,
     orm_bench,
+    peers_bench,
     refresh_bench,
     reseal_bench,
     reseal_memory_bench,
@@ -54,6 +56,7 @@ from benchmarks.common import format_section  # noqa: E402
 SECTIONS = [
     crypto_bench.section,
     orm_bench.section,
+    peers_bench.section,
     service_bench.section,
     refresh_bench.section,
     reseal_bench.section,
