@@ -335,7 +335,9 @@ class Bed:
     ``pgbouncer``: ``db_url`` goes through PgBouncer (transaction mode)
     rather than straight to PostgreSQL; ``hosts``: how many app hosts."""
 
-    def __init__(self, size, *, pgbouncer=False, hosts=3, max_connections=100, host_cpus=None):
+    def __init__(
+        self, size, *, pgbouncer=False, hosts=3, max_connections=100, host_cpus=None, migrate=True
+    ):
         if not 1 <= hosts <= 9:
             raise ValueError("1 to 9 app hosts")
         self.size = size
@@ -359,6 +361,7 @@ class Bed:
         self._pgbouncer = None
         self._old_handlers = {}
         self.started_at = None
+        self.migrate = migrate  # False: an empty database (the bed's own test)
         self.env = self._make_env()
 
     # -- URLs and environment --------------------------------------------------------
@@ -476,7 +479,8 @@ class Bed:
         self.provider = ProviderHost(self, f"{PREFIX}-prov", f"{NET}.20")
         self.cgroups.create(self.provider.name)
         self.provider.start()
-        self.manage(["migrate", "--no-input"], env={"DATABASE_URL": self.direct_db_url})
+        if self.migrate:
+            self.manage(["migrate", "--no-input"], env={"DATABASE_URL": self.direct_db_url})
 
     def _network(self):
         _sh("ip", "link", "add", self.bridge, "type", "bridge")
