@@ -585,9 +585,17 @@ class Bed:
 
     def manage(self, argv, host=0, *, env=None, timeout=900, check=True):
         """``manage.py argv`` inside host ``host``'s namespace; its output captured."""
+        return self.python(
+            [str(REPO / "manage.py"), *argv], host, env=env, timeout=timeout, check=check
+        )
+
+    def python(self, argv, host=0, *, env=None, timeout=900, check=True):
+        """``python argv`` (e.g. ``["-m", "benchmarks.scale.seed_api", ...]``)
+        inside host ``host``'s namespace and CPU budget, with the bed's
+        environment; waits (bounded) and returns the CompletedProcess."""
         target = self.hosts[host] if self.hosts else None
         full_env = {**self.process_env(), **(env or {})}
-        command = [sys.executable, str(REPO / "manage.py"), *map(str, argv)]
+        command = [sys.executable, *map(str, argv)]
         if target is not None:
             command = self.cgroups.join_argv(
                 target.name, ["ip", "netns", "exec", target.name, *command]
@@ -597,7 +605,9 @@ class Bed:
         )
         if check and result.returncode != 0:
             tail = (result.stderr or result.stdout)[-2000:]
-            raise RuntimeError(f"manage.py {argv[0]} failed ({result.returncode}):\n{tail}")
+            raise RuntimeError(
+                f"python {' '.join(map(str, argv[:3]))} failed ({result.returncode}):\n{tail}"
+            )
         return result
 
     def start_webs(self, count=None, **web_kw):
@@ -646,6 +656,7 @@ class Bed:
             ("stop pgbouncer", self._stop_pgbouncer),
             ("stop redis", self._redis.destroy if self._redis else None),
             ("stop postgres", self._pg.destroy if self._pg else None),
+            ("keep logs", self._keep_logs),
             ("remove leftovers", lambda: cleanup_leftovers(PREFIX, self.cgroups)),
             ("remove folder", lambda: self.tmp and shutil.rmtree(self.tmp, ignore_errors=True)),
         ]
@@ -665,6 +676,16 @@ class Bed:
         if self._lock is not None:
             self._lock.close()
             self._lock = None
+
+    def _keep_logs(self):
+        """``SCALE_BED_LOGS=<folder>``: the hosts' logs are copied there first."""
+        keep = os.environ.get("SCALE_BED_LOGS")
+        if keep and self.tmp and self.tmp.is_dir():
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            for log in [*self.tmp.glob("*.log"), *self.tmp.glob("pgbouncer/*.log")]:
+                shutil.copy(log, Path(keep) / log.name)
+            if (self.tmp / "pg" / "log").is_file():
+                shutil.copy(self.tmp / "pg" / "log", Path(keep) / "postgresql.log")
 
     def _stop_pgbouncer(self):
         if self._pgbouncer is not None:

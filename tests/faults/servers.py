@@ -215,6 +215,9 @@ class PrivateRedis:
                 "no",
                 "--dir",
                 self.dir,
+                # Off loopback (the scale bed's bridge, private to this machine),
+                # clients in other network namespaces must be let in.
+                *(["--protected-mode", "no"] if self.host != "127.0.0.1" else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
