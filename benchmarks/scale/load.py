@@ -158,9 +158,7 @@ def run_load(base_urls, tokens, clients, seconds, *, keys_provider, max_requests
         raise ValueError("no API tokens")
     budget = max_requests or int(seconds * 1000)  # a bound even on a very fast host
     results = []  # list.append is atomic: the clients share it
-    t0 = time.monotonic()
-    cpu0 = time.process_time()
-    end = t0 + seconds
+    # The clients (and their connection pools, slow to make) exist before the clock starts.
     threads = [
         Client(
             i,
@@ -168,14 +166,18 @@ def run_load(base_urls, tokens, clients, seconds, *, keys_provider, max_requests
             i % len(base_urls),
             tokens[i % len(tokens)],
             keys_provider,
-            t0=t0,
-            end=end,
+            t0=0.0,
+            end=0.0,
             budget=budget,
             results=results,
         )
         for i in range(clients)
     ]
+    t0 = time.monotonic()
+    cpu0 = time.process_time()
+    end = t0 + seconds
     for thread in threads:
+        thread.t0, thread.end = t0, end
         thread.start()
     for thread in threads:
         # A request in flight at the end finishes within its timeout (30 s).

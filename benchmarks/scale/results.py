@@ -19,9 +19,11 @@ class Size:
     load_seconds: float  # how long each load step runs
     grants: int  # grants expiring at once in the refresh storm
     rows: int  # sealed rows rotate_keys re-seals
+    # App host counts the API scenario measures (the short run skips 2 hosts).
+    host_counts: tuple[int, ...] = (1, 2, 3)
 
 
-SHORT = Size("short", clients=(20, 50), load_seconds=5, grants=300, rows=20_000)
+SHORT = Size("short", clients=(20, 50), load_seconds=5, grants=300, rows=20_000, host_counts=(1, 3))
 FULL = Size("full", clients=(50, 100, 200), load_seconds=20, grants=10_000, rows=1_000_000)
 
 
