@@ -199,12 +199,14 @@ def percentile(values, fraction):
     return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
 
 
-def per_second(records, t_offset=0.0):
-    """(second, answered requests, p99 latency ms) for each whole second."""
+def per_second(records, seconds, t_offset=0.0):
+    """(second, answers completed in it, p99 latency ms of those) for each whole
+    second of the step's ``seconds`` (answers after its end are left out)."""
     buckets = {}
     for record in records:
-        if record.status != CONNECTION_ERROR:
-            buckets.setdefault(int(record.t), []).append(record.latency)
+        done = record.t + record.latency
+        if record.status != CONNECTION_ERROR and done < seconds:
+            buckets.setdefault(int(done), []).append(record.latency)
     return [
         (t_offset + second + 0.5, len(latencies), percentile(latencies, 0.99) * 1000)
         for second, latencies in sorted(buckets.items())

@@ -126,8 +126,8 @@ def plot_png(results, path):
                 continue
             xs, ys = zip(*points, strict=True)
             (right if is_latency(name) else left).plot(xs, ys, label=name, linewidth=1.2)
-        left.set_title(f"{result.title}: throughput")
-        right.set_title(f"{result.title}: latency")
+        left.set_title(f"{result.key}: throughput", fontsize=10)
+        right.set_title(f"{result.key}: latency", fontsize=10)
         for axis in row:
             axis.set_xlabel("seconds")
             axis.grid(alpha=0.3)

@@ -40,7 +40,9 @@ class Check:
 class ScenarioResult:
     """A scenario's outcome. ``table``: rows of the report's table (same keys
     in every row, in order); ``series``: name -> [(seconds since start, value)],
-    plotted over time; ``notes``: sentences for the report."""
+    plotted over time (a name holding "latency" or ending "(ms)" goes on the
+    latency panel, any other on the throughput panel: report.py); ``notes``:
+    sentences for the report."""
 
     key: str  # "api", "storm", "rotation", "kill"
     title: str
