@@ -50,6 +50,7 @@ class LoadResult:
     seconds: float  # wall time the load ran
     records: list = field(default_factory=list)
     cpu_seconds: float = 0.0  # the load generator's own CPU (this process)
+    probes: tuple | None = None  # probe() at the start and at the end
 
 
 class Client(threading.Thread):
@@ -150,10 +151,12 @@ class Client(threading.Thread):
             self.http.close()
 
 
-def run_load(base_urls, tokens, clients, seconds, *, keys_provider, max_requests=None):
+def run_load(base_urls, tokens, clients, seconds, *, keys_provider, max_requests=None, probe=None):
     """Run the mix from ``clients`` clients for ``seconds`` (and at most
     ``max_requests`` requests per client); client ``i`` talks to
-    ``base_urls[i % len]`` with ``tokens[i % len]``."""
+    ``base_urls[i % len]`` with ``tokens[i % len]``. ``probe()`` (e.g. CPU
+    counters) is called right as the load starts and right after it ends:
+    ``LoadResult.probes``."""
     if not tokens:
         raise ValueError("no API tokens")
     budget = max_requests or int(seconds * 1000)  # a bound even on a very fast host
@@ -173,6 +176,7 @@ def run_load(base_urls, tokens, clients, seconds, *, keys_provider, max_requests
         )
         for i in range(clients)
     ]
+    first = probe() if probe else None
     t0 = time.monotonic()
     cpu0 = time.process_time()
     end = t0 + seconds
@@ -182,7 +186,9 @@ def run_load(base_urls, tokens, clients, seconds, *, keys_provider, max_requests
     for thread in threads:
         # A request in flight at the end finishes within its timeout (30 s).
         thread.join(timeout=max(1.0, end - time.monotonic()) + 45)
+    probes = (first, probe()) if probe else None
     return LoadResult(
+        probes=probes,
         base_urls=list(base_urls),
         clients=clients,
         seconds=time.monotonic() - t0,

@@ -12,6 +12,7 @@ throughput from rising.
 
 import json
 import os
+import time
 
 from .load import CONNECTION_ERROR, per_second, percentile, run_load
 from .results import Check, ScenarioResult
@@ -115,19 +116,19 @@ def run(bed, size):
         # Unrecorded warm-up: each worker's first requests import and connect.
         run_load(urls, world["tokens"], 4 * hosts, 2.0, keys_provider=world["keys_provider"])
         for clients in size.clients:
-            before = bed.cpu_seconds()
-            busy_before = bed.machine_busy_seconds()
             load = run_load(
                 urls,
                 world["tokens"],
                 clients,
                 size.load_seconds,
                 keys_provider=world["keys_provider"],
+                probe=lambda: (bed.cpu_seconds(), bed.machine_busy_seconds(), time.monotonic()),
             )
-            after = bed.cpu_seconds()
-            busy = (bed.machine_busy_seconds() - busy_before) / load.seconds
+            (before, busy_before, wall), (after, busy_after, wall_after) = load.probes
+            wall = wall_after - wall
+            busy = (busy_after - busy_before) / wall
             seconds = size.load_seconds
-            cpu = cpu_note(bed, hosts, before, after, load.cpu_seconds, load.seconds)
+            cpu = cpu_note(bed, hosts, before, after, load.cpu_seconds, wall)
             row = {"hosts": hosts, "clients": clients, **summarize(load, cpu, seconds)}
             row["busy cores"] = round(busy, 2)
             row["limit"] = bottleneck(bed, row, cores)
