@@ -77,7 +77,7 @@ def _signing_key():
 
 
 class FakeProvider:
-    def __init__(self, *, delay=0.0, client_id="fake-client"):
+    def __init__(self, *, delay=0.0, client_id="fake-client", host="127.0.0.1", port=0):
         self.delay = delay
         self.client_id = client_id
         self.requests = []
@@ -99,9 +99,11 @@ class FakeProvider:
         self._init_tenant_quirks()
         self._lock = threading.Lock()
         self.key = _signing_key()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        # ``host``/``port``: another address (the scale bed serves it in a network
+        # namespace of its own, benchmarks/scale/provider_host.py).
+        self.server = ThreadingHTTPServer((host, port), self._handler_class())
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"http://{host}:{self.server.server_address[1]}"
         self.issuer = self.url
         self._thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True

@@ -34,9 +34,9 @@ def _wait(ready, *, timeout, what):
     raise RuntimeError(f"{what} did not come up within {timeout} s")
 
 
-def _accepts(port):
+def _accepts(port, host="127.0.0.1"):
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+        with socket.create_connection((host, port), timeout=0.2):
             return True
     except OSError:
         return False
@@ -69,15 +69,21 @@ class PrivatePostgres:
             args = ["runuser", "-u", "postgres", "--", *args]
         return subprocess.run(args, check=True, capture_output=True, text=True, **kwargs)
 
-    def create(self):
-        self.datadir = Path(tempfile.mkdtemp(prefix="faults-pg-")) / "data"
+    def create(self, *, parent=None, port=None, listen="127.0.0.1", max_connections=100, conf=""):
+        """initdb a new cluster. The scale bed (benchmarks/scale/bed.py) passes
+        its own folder, port, listen addresses (a bridge's address beside
+        loopback: its clients are in other network namespaces),
+        ``max_connections`` and extra ``conf`` lines; the fault tests the defaults."""
+        parent = Path(parent) if parent else Path(tempfile.mkdtemp(prefix="faults-pg-"))
+        parent.mkdir(parents=True, exist_ok=True)
+        self.datadir = parent / "data"
         self.datadir.parent.chmod(0o755)
         self.datadir.mkdir(mode=0o700)
         if os.geteuid() == 0:
             owner = pwd.getpwnam("postgres")
             os.chown(self.datadir, owner.pw_uid, owner.pw_gid)
             os.chown(self.datadir.parent, owner.pw_uid, owner.pw_gid)
-        self.port = free_port()
+        self.port = int(port) if port else free_port()
         self._as_owner(
             [
                 _pg_bin("initdb"),
@@ -93,12 +99,12 @@ class PrivatePostgres:
                 "--locale=C",
             ]
         )
-        with open(self.datadir / "postgresql.conf", "a") as conf:
-            conf.write(
-                f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\n"
+        with open(self.datadir / "postgresql.conf", "a") as pg_conf:
+            pg_conf.write(
+                f"\nport = {self.port}\nlisten_addresses = '{listen}'\n"
                 f"unix_socket_directories = '{self.datadir.parent}'\n"
                 "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
-                "max_connections = 100\n"
+                f"max_connections = {int(max_connections)}\n{conf}"
             )
         return self
 
@@ -182,34 +188,42 @@ class PrivateRedis:
     """A Redis server of our own on a free loopback port (nothing kept on disk),
     which a test may stop and start again on the same port."""
 
-    def __init__(self):
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="faults-redis-")
+    def __init__(self, *, host="127.0.0.1", port=None, dir=None):
+        # The scale bed gives its own address, port and folder; the tests the defaults.
+        self.host = host
+        self.port = int(port) if port else free_port()
+        self.dir = str(dir) if dir else tempfile.mkdtemp(prefix="faults-redis-")
         self.process = None
 
     @property
     def url(self):
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://{self.host}:{self.port}/0"
 
-    def start(self):
+    def start(self, **popen_kw):
+        """Run redis-server (``popen_kw``: extra Popen arguments, e.g. the scale
+        bed's ``start_new_session``, so a Ctrl-C reaches the bed and not Redis)."""
         self.process = subprocess.Popen(
             [
                 shutil.which("redis-server") or "redis-server",
                 "--port",
                 str(self.port),
                 "--bind",
-                "127.0.0.1",
+                self.host,
                 "--save",
                 "",
                 "--appendonly",
                 "no",
                 "--dir",
                 self.dir,
+                # Off loopback (the scale bed's bridge, private to this machine),
+                # clients in other network namespaces must be let in.
+                *(["--protected-mode", "no"] if self.host != "127.0.0.1" else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            **popen_kw,
         )
-        _wait(lambda: _accepts(self.port), timeout=15, what="Redis")
+        _wait(lambda: _accepts(self.port, self.host), timeout=15, what="Redis")
         return self
 
     def stop(self):
