@@ -25,6 +25,7 @@ from .results import Check, ScenarioResult
 
 MODEL = "integrations.Credential"
 BATCH_SIZE = 1000
+FINISHING_HOST = 2  # the kill scenario kills host 1
 MAX_PASSES = 3  # rotate_keys runs after a run reports rows held by another (exit 3)
 
 
@@ -84,6 +85,20 @@ def finish_rotation(bed, host, *, bound, env=None):
     return runs
 
 
+def under_version(bed, version):
+    """Credentials sealed under key ``version`` now (the driver asks PostgreSQL
+    itself: cheap enough to poll)."""
+    import psycopg
+
+    header = f"$si1${version}$"
+    with psycopg.connect(bed.direct_db_url.replace("postgres://", "postgresql://", 1)) as db:
+        row = db.execute(
+            "SELECT count(*) FROM integrations_credential WHERE substr(data, 1, %s) = %s",
+            [len(header), header],
+        ).fetchone()
+    return row[0]
+
+
 def rows_state(bed, tag, *, expected=None, env=None, timeout=900):
     args = ["--tag", tag] + (["--expected", expected] if expected else [])
     return driver.op(bed, 0, "rows-state", *args, env=env, timeout=timeout)
@@ -136,13 +151,18 @@ def run_rotation(bed, size, *, tag, one_host=True, during_two=None):
         env=env,
     )
     try:
-        two = rotate(bed, [1, 2], bound=bound, during=during_two)
+        two = rotate(
+            bed,
+            [1, 2],
+            bound=bound,
+            during=None if during_two is None else lambda procs: during_two(procs, version),
+        )
     finally:
         writes = driver.stop_op(writer, "api-writes", timeout=120)
     figures["phases"].append({"hosts": 2, **two})
     # Rows a concurrent (or killed) run held, and values the API wrote under
     # the old key before its host restarted: one more pass does them.
-    figures["finishing"] = finish_rotation(bed, 1, bound=bound)
+    figures["finishing"] = finish_rotation(bed, FINISHING_HOST, bound=bound)
     with open(expected_file) as source:
         expected = json.load(source)
     certain, possible = checks.expected_api_rows(expected)
