@@ -169,6 +169,48 @@ def kill_now(procs):
 
 # -- the provider and the keyring ------------------------------------------------------
 
+FORWARD_PORT = 18080  # on each app host's loopback (benchmarks/scale/forward.py)
+
+
+def app_provider_url(bed):
+    """The provider's URL as the app hosts must register it: plain HTTP is
+    allowed to loopback only, so through a forwarder on each host's loopback
+    when the provider is elsewhere (the bed); as it is on loopback already."""
+    url = bed.provider_url
+    host = url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0]
+    if host in ("127.0.0.1", "localhost"):
+        return url
+    ensure_forwarders(bed)
+    return f"http://127.0.0.1:{FORWARD_PORT}"
+
+
+def ensure_forwarders(bed, *, timeout=60):
+    """A forwarder to the provider on every app host's loopback (started again
+    on a host whose processes were killed)."""
+    target = bed.provider_url.split("://", 1)[1].split("/", 1)[0]
+    forwarders = bed.__dict__.setdefault("_scale_forwarders", {})
+    started = []
+    for index, _host in enumerate(bed.hosts):
+        proc = forwarders.get(index)
+        if proc is None or proc.poll() is not None:
+            argv = [PYTHON, "-m", "benchmarks.scale.forward", "--listen", FORWARD_PORT]
+            forwarders[index] = start(bed, index, [*argv, "--to", target], capture=False)
+            started.append(index)
+    if started:
+        # Up once it prints its line; polled through the process's own check.
+        probe = [
+            PYTHON,
+            "-c",
+            "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 1)",
+            str(FORWARD_PORT),
+        ]
+
+        def up():
+            return all(start(bed, i, probe).wait(timeout=30) == 0 for i in started)
+
+        if not wait_until(up, timeout=timeout, every=0.5):
+            raise OpFailed("provider forwarders not up on every host")
+
 
 def provider_ledger(bed, *, timeout=30):
     """The strict provider's ledger (benchmarks/scale/strict_provider.py)."""

@@ -50,7 +50,7 @@ def run_storm(bed, size, *, tag, env=None, on_progress=None, extra_wait=0.0):
         "--count",
         grants,
         "--provider-url",
-        bed.provider_url,
+        driver.app_provider_url(bed),
         env=env,
         timeout=max(300, grants / 10),
     )
