@@ -15,7 +15,7 @@ PYTHON ?= $(eval PYTHON := $$(PYTHON_PROBE))$(PYTHON)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-wrapped faults lint matrix bench dist docs catalog-page venv run-venv check migrate superuser clean
+.PHONY: run test test-wrapped faults scale-test lint matrix bench dist docs catalog-page venv run-venv check migrate superuser clean
 
 # Two installs into the one .venv, each with its stamp. `make run` installs only
 # the hosting project (.[project]: the app, the API, the demo provider: ~45
@@ -92,6 +92,14 @@ test-wrapped: venv
 # and the tests' own Redis servers (stopped and started). CI runs it.
 faults: venv
 	$(PY) tests/faults/run.py -q $(PYTEST_ARGS)
+
+# The multi-host scale bed (benchmarks/scale/, needs root): app hosts as network
+# namespaces running gunicorn and Celery, a private PostgreSQL (direct and through
+# PgBouncer), Redis and the fake provider; prints its report (scale-report/).
+# SCALE=short for the few-minute run CI does; SCALE_ARGS="--scenarios api" picks.
+SCALE ?= full
+scale-test: venv
+	$(PY) -m benchmarks.scale --size $(SCALE) --pgbouncer $(SCALE_ARGS)
 
 # Lint, format check, types and the architecture's import contracts
 # ([tool.importlinter] in pyproject.toml): CI runs it first.

@@ -628,6 +628,15 @@ class Bed:
         names += [f"{PREFIX}-pg", f"{PREFIX}-pgbouncer", f"{PREFIX}-redis"]
         return {name.removeprefix(f"{PREFIX}-"): self.cgroups.cpu_seconds(name) for name in names}
 
+    @staticmethod
+    def machine_busy_seconds():
+        """CPU seconds the whole machine spent busy (every process, ours or not:
+        /proc/stat), to tell our load from other work on the same cores."""
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+        ticks = [int(x) for x in fields]
+        busy = sum(ticks[:8]) - ticks[3] - ticks[4]  # all but idle and iowait
+        return busy / os.sysconf("SC_CLK_TCK")
+
     def facts(self):
         """What the report says about the bed."""
         return {

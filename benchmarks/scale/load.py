@@ -50,6 +50,7 @@ class LoadResult:
     seconds: float  # wall time the load ran
     records: list = field(default_factory=list)
     cpu_seconds: float = 0.0  # the load generator's own CPU (this process)
+    probes: tuple | None = None  # probe() at the start and at the end
 
 
 class Client(threading.Thread):
@@ -150,17 +151,17 @@ class Client(threading.Thread):
             self.http.close()
 
 
-def run_load(base_urls, tokens, clients, seconds, *, keys_provider, max_requests=None):
+def run_load(base_urls, tokens, clients, seconds, *, keys_provider, max_requests=None, probe=None):
     """Run the mix from ``clients`` clients for ``seconds`` (and at most
     ``max_requests`` requests per client); client ``i`` talks to
-    ``base_urls[i % len]`` with ``tokens[i % len]``."""
+    ``base_urls[i % len]`` with ``tokens[i % len]``. ``probe()`` (e.g. CPU
+    counters) is called right as the load starts and right after it ends:
+    ``LoadResult.probes``."""
     if not tokens:
         raise ValueError("no API tokens")
     budget = max_requests or int(seconds * 1000)  # a bound even on a very fast host
     results = []  # list.append is atomic: the clients share it
-    t0 = time.monotonic()
-    cpu0 = time.process_time()
-    end = t0 + seconds
+    # The clients (and their connection pools, slow to make) exist before the clock starts.
     threads = [
         Client(
             i,
@@ -168,19 +169,26 @@ def run_load(base_urls, tokens, clients, seconds, *, keys_provider, max_requests
             i % len(base_urls),
             tokens[i % len(tokens)],
             keys_provider,
-            t0=t0,
-            end=end,
+            t0=0.0,
+            end=0.0,
             budget=budget,
             results=results,
         )
         for i in range(clients)
     ]
+    first = probe() if probe else None
+    t0 = time.monotonic()
+    cpu0 = time.process_time()
+    end = t0 + seconds
     for thread in threads:
+        thread.t0, thread.end = t0, end
         thread.start()
     for thread in threads:
         # A request in flight at the end finishes within its timeout (30 s).
         thread.join(timeout=max(1.0, end - time.monotonic()) + 45)
+    probes = (first, probe()) if probe else None
     return LoadResult(
+        probes=probes,
         base_urls=list(base_urls),
         clients=clients,
         seconds=time.monotonic() - t0,
@@ -197,12 +205,14 @@ def percentile(values, fraction):
     return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
 
 
-def per_second(records, t_offset=0.0):
-    """(second, answered requests, p99 latency ms) for each whole second."""
+def per_second(records, seconds, t_offset=0.0):
+    """(second, answers completed in it, p99 latency ms of those) for each whole
+    second of the step's ``seconds`` (answers after its end are left out)."""
     buckets = {}
     for record in records:
-        if record.status != CONNECTION_ERROR:
-            buckets.setdefault(int(record.t), []).append(record.latency)
+        done = record.t + record.latency
+        if record.status != CONNECTION_ERROR and done < seconds:
+            buckets.setdefault(int(done), []).append(record.latency)
     return [
         (t_offset + second + 0.5, len(latencies), percentile(latencies, 0.99) * 1000)
         for second, latencies in sorted(buckets.items())

@@ -19,9 +19,11 @@ class Size:
     load_seconds: float  # how long each load step runs
     grants: int  # grants expiring at once in the refresh storm
     rows: int  # sealed rows rotate_keys re-seals
+    # App host counts the API scenario measures (the short run skips 2 hosts).
+    host_counts: tuple[int, ...] = (1, 2, 3)
 
 
-SHORT = Size("short", clients=(20, 50), load_seconds=5, grants=300, rows=20_000)
+SHORT = Size("short", clients=(20, 50), load_seconds=5, grants=300, rows=20_000, host_counts=(1, 3))
 FULL = Size("full", clients=(50, 100, 200), load_seconds=20, grants=10_000, rows=1_000_000)
 
 
@@ -38,7 +40,9 @@ class Check:
 class ScenarioResult:
     """A scenario's outcome. ``table``: rows of the report's table (same keys
     in every row, in order); ``series``: name -> [(seconds since start, value)],
-    plotted over time; ``notes``: sentences for the report."""
+    plotted over time (a name holding "latency" or ending "(ms)" goes on the
+    latency panel, any other on the throughput panel: report.py); ``notes``:
+    sentences for the report."""
 
     key: str  # "api", "storm", "rotation", "kill"
     title: str

@@ -12,6 +12,7 @@ throughput from rising.
 
 import json
 import os
+import time
 
 from .load import CONNECTION_ERROR, per_second, percentile, run_load
 from .results import Check, ScenarioResult
@@ -58,8 +59,11 @@ def summarize(load, steps_cpu, seconds):
         "5xx": sum(r.status >= 500 and r.status != 503 for r in records),
         "no answer": sum(r.status == CONNECTION_ERROR for r in records),
     }
+    # Throughput: answers that came within the step (those in flight at its end
+    # finish later and count only for latency).
+    done = sum(r.t + r.latency <= seconds for r in answered)
     return {
-        "req/s": round(len(answered) / seconds, 1) if seconds else 0.0,
+        "req/s": round(done / seconds, 1) if seconds else 0.0,
         "p50 ms": round(percentile(latencies, 0.50) * 1000, 1),
         "p99 ms": round(percentile(latencies, 0.99) * 1000, 1),
         **counts,
@@ -78,7 +82,7 @@ def cpu_note(bed, hosts, before, after, loadgen, seconds):
         ),
         "PG cores": round(used.get("pg", 0.0), 2),
         "load cores": round(loadgen / seconds, 2),
-        "machine cores": round(sum(used.values()) + loadgen / seconds, 2),
+        "bed cores": round(sum(used.values()) + loadgen / seconds, 2),
     }
 
 
@@ -87,7 +91,9 @@ def bottleneck(bed, row, cores):
     host_use = [float(x) for x in row["hosts CPU %"].split("/") if x != "-"]
     if host_use and min(host_use) >= 85:
         return "the app hosts' CPU quota"
-    if row["machine cores"] >= 0.85 * cores:
+    if row["busy cores"] >= 0.85 * cores and row["bed cores"] < 0.7 * row["busy cores"]:
+        return f"the machine's {cores} cores, busy with other work too"
+    if row["busy cores"] >= 0.85 * cores:
         return f"the machine's {cores} cores"
     if row["PG cores"] >= 0.8:
         return "PostgreSQL's CPU"
@@ -96,7 +102,7 @@ def bottleneck(bed, row, cores):
 
 def run(bed, size):
     result = ScenarioResult("api", "API read/write mix across app hosts")
-    host_counts = list(range(1, len(bed.hosts) + 1))
+    host_counts = [n for n in size.host_counts if n <= len(bed.hosts)]
     max_clients = max(size.clients)
     world = seed(bed, max_clients)
     cores = os.cpu_count() or 1
@@ -110,18 +116,21 @@ def run(bed, size):
         # Unrecorded warm-up: each worker's first requests import and connect.
         run_load(urls, world["tokens"], 4 * hosts, 2.0, keys_provider=world["keys_provider"])
         for clients in size.clients:
-            before = bed.cpu_seconds()
             load = run_load(
                 urls,
                 world["tokens"],
                 clients,
                 size.load_seconds,
                 keys_provider=world["keys_provider"],
+                probe=lambda: (bed.cpu_seconds(), bed.machine_busy_seconds(), time.monotonic()),
             )
-            after = bed.cpu_seconds()
-            seconds = min(load.seconds, size.load_seconds) or 1.0
-            cpu = cpu_note(bed, hosts, before, after, load.cpu_seconds, load.seconds)
+            (before, busy_before, wall), (after, busy_after, wall_after) = load.probes
+            wall = wall_after - wall
+            busy = (busy_after - busy_before) / wall
+            seconds = size.load_seconds
+            cpu = cpu_note(bed, hosts, before, after, load.cpu_seconds, wall)
             row = {"hosts": hosts, "clients": clients, **summarize(load, cpu, seconds)}
+            row["busy cores"] = round(busy, 2)
             row["limit"] = bottleneck(bed, row, cores)
             result.table.append(row)
             by_hosts.setdefault(hosts, []).append(row)
@@ -132,11 +141,11 @@ def run(bed, size):
                 for r in load.records
             )
             bad_503 += sum(r.status == 503 and not r.retry_after for r in load.records)
-            label = f"{hosts}h"
-            for t, count, p99 in per_second(load.records, timeline):
+            label = f"{hosts} host{'s' if hosts > 1 else ''}, {clients} clients"
+            for t, count, p99 in per_second(load.records, seconds, timeline):
                 result.series.setdefault(f"throughput {label} (req/s)", []).append((t, count))
                 result.series.setdefault(f"p99 latency {label} (ms)", []).append((t, p99))
-            timeline += load.seconds + 1
+            timeline += seconds + 1
     result.checks = [
         Check("no 500 (nor any 5xx but 503)", server_errors == 0, f"{server_errors} answered 5xx"),
         Check("every request answered", unanswered == 0, f"{unanswered} without an answer"),
@@ -172,7 +181,8 @@ def notes(bed, by_hosts, cores):
         said.append(
             f"Throughput still rose with every host added (to {counts[-1]}); at the top "
             f"the limit was {last['limit']} (hosts at {last['hosts CPU %']} % of their quota, "
-            f"PostgreSQL {last['PG cores']} cores, the machine {last['machine cores']} of {cores})."
+            f"PostgreSQL {last['PG cores']} cores, the bed {last['bed cores']} and the "
+            f"whole machine {last['busy cores']} of {cores} cores)."
         )
     else:
         row = best[stop]
@@ -180,7 +190,8 @@ def notes(bed, by_hosts, cores):
             f"Throughput stopped rising at {stop} hosts (under +15 % for the host added): "
             f"the limit there was {row['limit']} (hosts at {row['hosts CPU %']} % of their "
             f"quota, PostgreSQL {row['PG cores']} cores, the load generator "
-            f"{row['load cores']}, the machine {row['machine cores']} of {cores} cores)."
+            f"{row['load cores']}, the bed {row['bed cores']} and the whole machine "
+            f"{row['busy cores']} of {cores} cores)."
         )
     if not bed.cgroups.available:
         said.append("No writable cgroup: the hosts shared every core, so hosts add no CPU.")
