@@ -111,6 +111,18 @@ def test_each_storm_failure_fails_its_check(storm, failing):
     assert oks[failing] is False
 
 
+def test_an_expired_lease_left_on_a_fresh_row_holds_nothing():
+    ledger, rows = _storm()
+    rows[0]["stale_lease"] = True  # a killed worker's, expired: "leased" is False
+
+    checks_by_name = {c.name: c for c in checks.storm_checks(ledger, rows, seconds=1.0, bound=60.0)}
+
+    assert checks_by_name["none left leased"].ok
+    assert "expired leases left in the columns (a killed worker's, on a row already fresh): 1" in (
+        checks_by_name["none left leased"].detail
+    )
+
+
 def test_a_grant_the_provider_never_saw_is_neither_refreshed_once_nor_kept():
     ledger, rows = _storm()
     del ledger["grants"][rows[0]["seed"]]

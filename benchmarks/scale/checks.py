@@ -43,7 +43,13 @@ def storm_checks(ledger, rows, *, seconds, bound):
             f"detection: {revoked} (reuses: {ledger.get('reused', 0)}); statuses: "
             + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())),
         ),
-        Check("none left leased", leased == 0, f"rows still leased: {leased}"),
+        Check(
+            "none left leased",
+            leased == 0,
+            f"rows under a lease still running: {leased}; expired leases left in the "
+            f"columns (a killed worker's, on a row already fresh): "
+            f"{sum(1 for row in rows if row.get('stale_lease') and not row['leased'])}",
+        ),
         Check("done within the bound", seconds <= bound, f"{seconds:.1f} s (bound {bound:.0f} s)"),
     ]
 

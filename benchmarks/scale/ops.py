@@ -167,10 +167,14 @@ def ask_tokens(args):
 
 def grant_state(args):
     """Per integration of the tag: digests of its seed and stored refresh tokens,
-    its status, lease and refresh time (epoch seconds)."""
+    its status, whether a lease holds it (or an expired one is left in its
+    columns) and its refresh time (epoch seconds)."""
+    from django.utils import timezone
+
     from integrations.models import Integration
     from integrations.token_store import open_token
 
+    now = timezone.now()
     rows = []
     query = Integration.objects.filter(provider__slug=seeding.username(args.tag)).order_by()
     for row in query.iterator(chunk_size=2000):
@@ -184,7 +188,12 @@ def grant_state(args):
                 "seed": seeding.digest(seeding.seed_refresh_token(args.tag, n)),
                 "stored": stored,
                 "status": row.status,
-                "leased": row.refresh_lease is not None,
+                # A lease whose time is up holds nothing (the next refresh takes
+                # it); one a killed worker left on a row already fresh stays
+                # in its columns until then.
+                "leased": row.refresh_lease is not None
+                and (row.refresh_lease_expires_at is None or row.refresh_lease_expires_at > now),
+                "stale_lease": row.refresh_lease is not None,
                 "refreshed": row.last_refreshed_at.timestamp() if row.last_refreshed_at else None,
             }
         )
