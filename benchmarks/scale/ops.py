@@ -177,7 +177,9 @@ def grant_state(args):
     now = timezone.now()
     rows = []
     query = Integration.objects.filter(provider__slug=seeding.username(args.tag)).order_by()
-    for row in query.iterator(chunk_size=2000):
+    # Not .iterator(): its server-side cursor does not survive PgBouncer's
+    # transaction mode; a storm's rows fit in memory.
+    for row in list(query):
         n = seeding.number_of(row.external_account_id)
         try:
             stored = seeding.digest(open_token(row, "refresh_token") or "")
