@@ -67,7 +67,17 @@ def storm_part(bed, size, result):
         on_progress=on_progress,
         extra_wait=2 * lease_seconds(),
     )
-    result.table.append(scenario_storm.table_row(figures, part="storm, host 1 killed"))
+    row = scenario_storm.table_row(figures)
+    result.table.append(
+        {
+            "part": f"storm, host {KILLED} killed",
+            "work": f"{row['grants']} grants",
+            "seconds": row["seconds"],
+            "per second": f"{row['refreshes/s']} refreshes",
+            "detail": f"provider refreshes {row['provider refreshes']}; get_valid_token "
+            f"calls {row['get_valid_token calls']} ({row['call outcomes']})",
+        }
+    )
     result.series["kill: storm refreshes stored"] = figures["series"]
     result.checks.append(
         Check(
@@ -99,7 +109,17 @@ def rotation_part(bed, size, result):
     figures = scenario_rotation.run_rotation(
         bed, size, tag=f"kr{uuid.uuid4().hex[:6]}", one_host=False, during_two=during_two
     )
-    result.table.extend(scenario_rotation.phase_rows(figures, part="rotation, host 1 killed"))
+    for row in scenario_rotation.phase_rows(figures):
+        result.table.append(
+            {
+                "part": f"rotation, host {KILLED} killed",
+                "work": f"{row['rows']} rows",
+                "seconds": row["seconds"],
+                "per second": f"{row['rows/s']} rows",
+                "detail": f"re-sealed by runs that lived {row['re-sealed']}; exit statuses "
+                f"{row['exit statuses']} (-9: killed)",
+            }
+        )
     result.checks.append(
         Check(
             "rotation: a host was killed mid-rotation",
