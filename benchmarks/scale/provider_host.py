@@ -9,6 +9,10 @@ rotates refresh tokens and revokes a grant whose refresh token is reused:
   ``?detail=1`` adds ``per_grant``: successful refreshes keyed by
   ``grant_key(first refresh token)`` (a short SHA-256, never the token), so a
   scenario that seeded the tokens can tell which grant was refreshed how often.
+* ``GET /_ledger``: per grant (keyed by ``tests.reuse_detection.digest`` of its
+  first refresh token) its refreshes, a digest of its newest refresh token and
+  whether it was revoked: the storm's "none lost" check compares the newest
+  with what the database stores (benchmarks/scale/checks.py).
 * ``POST /_reset``: forget every request, grant and token (between scenarios).
 
 Run by the bed inside its namespace: ``python -m benchmarks.scale.provider_host
@@ -104,6 +108,7 @@ def main(argv=None):
     stats = Stats(fake)
     fake.handlers["/_stats"] = stats.answer
     fake.handlers["/_reset"] = lambda form, headers: stats.reset()
+    fake.handlers["/_ledger"] = lambda form, headers: (200, fake.reuse.ledger())
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     fake.start()
