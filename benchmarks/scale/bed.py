@@ -399,15 +399,19 @@ class Bed:
             "SECRET_KEY": secrets.token_urlsafe(50),
             "INTEGRATIONS_ENCRYPTION_KEYS": encryption_key,
             "ALLOWED_HOSTS": ",".join([*ips, "127.0.0.1", "localhost"]),
-            # Each server thread keeps its connection for a minute (the shipped
-            # default); the pool settings (DB_POOL_*) replace this once they land.
-            "DB_CONN_MAX_AGE": "60",
+            # The shipped pool (config/database.py), sized to start_web's threads:
+            # each gunicorn worker holds at most as many connections as it has
+            # threads, so hosts x workers x 4 (+ Celery) bounds the total.
+            "DB_POOL": "true",
+            "DB_POOL_MIN_SIZE": "1",
+            "DB_POOL_MAX_SIZE": "4",
+            "DB_POOL_TIMEOUT": "10",
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
         }
         if self.pgbouncer:
-            env["DB_PGBOUNCER"] = "true"  # no server-side cursors (transaction mode)
-            env["DB_CONN_MAX_AGE"] = "0"
+            # No server-side cursors, no prepared statements (transaction mode).
+            env["DB_PGBOUNCER"] = "true"
         return env
 
     def process_env(self):
