@@ -151,6 +151,10 @@ def ask_tokens(args):
                     outcome = f"{type(exc).__name__}:{exc.code}"
                 except Exception as exc:  # noqa: BLE001 - counted by type, never its text
                     outcome = type(exc).__name__
+                finally:
+                    # Back to the pool, as a request's connection is when it ends:
+                    # 8 threads on a pool of 4 would otherwise starve the other 4.
+                    connection.close()
                 with lock:
                     outcomes[outcome] += 1
                     latencies.append(time.monotonic() - started)
