@@ -128,6 +128,8 @@ def plot_png(results, path):
             (right if is_latency(name) else left).plot(xs, ys, label=name, linewidth=1.2)
         left.set_title(f"{result.key}: throughput", fontsize=10)
         right.set_title(f"{result.key}: latency", fontsize=10)
+        if not right.lines:  # a scenario that records no latency: no empty panel
+            right.set_visible(False)
         for axis in row:
             axis.set_xlabel("seconds")
             axis.grid(alpha=0.3)
