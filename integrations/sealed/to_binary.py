@@ -64,9 +64,6 @@ def copy_sealed(
     return run
 
 
-copy_to_binary = copy_sealed
-
-
 def copy_column(
     model: Any, source: str, target: str, *, batch_size: int = 500, using: str | None = None
 ) -> FieldReport:

@@ -30,7 +30,7 @@ class Device(models.Model):
         purpose="migrationsapp.device.secret", binary=True, default="factory-secret"
     )
     # Added as text (0004), moved to binary keeping its purpose (0005, through
-    # integrations.sealed.to_binary.copy_to_binary).
+    # integrations.sealed.to_binary.copy_sealed).
     memo = EncryptedTokenField(purpose="migrationsapp.device.memo", binary=True, null=True)
 
 
