@@ -2,6 +2,7 @@
 on SQLite and PostgreSQL: the engine's SQL compares headers as bytes."""
 
 import json
+import threading
 from io import StringIO
 
 import pytest
@@ -114,10 +115,13 @@ class TestRotate:
         real = resealing._reseal_rows
 
         raced = []
+        # On PostgreSQL two worker threads re-seal batches at once: only the
+        # first batch to get here races (a plain `if not raced` let both race).
+        first = threading.Lock()
 
         def racing(column, rows, *args, **kwargs):
             updates = real(column, rows, *args, **kwargs)
-            if not raced:
+            if first.acquire(blocking=False):
                 account = BinaryAccount.objects.get(pk=rows[0][0])
                 account.token = "written-meanwhile"
                 account.save()
@@ -127,8 +131,12 @@ class TestRotate:
         monkeypatch.setattr(resealing, "_reseal_rows", racing)
         report = resealing.reseal_field(BinaryAccount, field("token"), batch_size=1)
         assert report.changed == 1
+        assert report.resealed == 2
         assert BinaryAccount.objects.get(pk=raced[0]).token == "written-meanwhile"
-        assert len(old) == 3
+        others = [a.pk for a in old if a.pk != raced[0]]
+        assert sorted(BinaryAccount.objects.get(pk=pk).token for pk in others) == sorted(
+            f"old-{i}" for i, a in enumerate(old) if a.pk != raced[0]
+        )
 
 
 class TestCommands:
