@@ -25,7 +25,8 @@ from integrations import credentials, tokens
 from integrations.api.api_tokens import create_api_token
 from integrations.models import Provider
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# `fuzz`: the matrix runs it in one PostgreSQL cell, `make test` on SQLite (noxfile.py).
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.fuzz]
 
 MIN_REQUESTS = 1000
 MAX_EXAMPLES = 40  # per operation, for the fuzzing phase (examples/coverage add more)

@@ -120,6 +120,8 @@ def run(args, *, cwd, env, what=None):
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
     """The package's wheel, built from a copy of the work tree (no build/ left behind)."""
+    # Skip before building anything (20 s): the wheel is set up ahead of the test.
+    sync_playwright_or_skip()
     source = tmp_path_factory.mktemp("source")
     files = subprocess.run(
         [shutil.which("git") or "git", "ls-files", "-co", "--exclude-standard"],
