@@ -67,20 +67,19 @@ def _suite(session, django, database, browser):
         "'Django', django.get_version())",
     )
     cell = (session.python, django, database)
-    subset = () if cell in FULL_SUITE else SUBSET
-    marks = ("-m", "not slow" if cell == FUZZED else "not slow and not fuzz")
+    if browser:  # what `make test` runs: everything
+        selection = ()
+    else:
+        subset = () if cell in FULL_SUITE else SUBSET
+        selection = (*subset, "-m", "not slow" if cell == FUZZED else "not slow and not fuzz")
+    _pytest(session, env, *selection)
+
+
+def _pytest(session, env, *selection):
     session.run(
-        "python",
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        *subset,
-        *marks,
-        *session.posargs,
+        "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *selection, *session.posargs,
         env=env,
-    )
+    )  # fmt: skip
 
 
 def _define(python, django, database, browser):
@@ -113,15 +112,4 @@ def without_api(session):
         "sys.exit(importlib.util.find_spec('rest_framework') is not None)",
     )
     env = {"BROWSER_TESTS": "0", "DATABASE_URL": f"sqlite:///{session.create_tmp()}/db.sqlite3"}
-    session.run(
-        "python",
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "-m",
-        "not slow",
-        *session.posargs,
-        env=env,
-    )
+    _pytest(session, env, "-m", "not slow")
