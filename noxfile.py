@@ -76,10 +76,8 @@ def _suite(session, django, database, browser):
 
 
 def _pytest(session, env, *selection):
-    session.run(
-        "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *selection, *session.posargs,
-        env=env,
-    )  # fmt: skip
+    pytest = ("python", "-m", "pytest", "-q", "-p", "no:cacheprovider")
+    session.run(*pytest, *selection, *session.posargs, env=env)
 
 
 def _define(python, django, database, browser):
