@@ -11,7 +11,9 @@ its settings (``benchmarks/settings.py`` sets them) is skipped with the reason.
 The models are made when the section runs and their tables created and dropped
 by it, as ``orm_bench.FloorAccount``'s are, so no migration ever sees them.
 
-To time another variant, add one line to ``OURS`` or ``PEERS``.
+To time another variant, add one line to ``OURS``, ``FLOORS`` or ``PEERS``. The
+floors are our envelope in the peers' shape (see :mod:`benchmarks.peers_floors`):
+what the envelope costs there, with and without the row binding.
 """
 
 import importlib
@@ -32,6 +34,7 @@ from integrations.fields import EncryptedTokenField
 from .common import Grid, Section, measure
 from .crypto_bench import PLAINTEXT_CHARS
 from .orm_bench import BATCH_SIZE, _flush
+from .peers_floors import RowBoundFloorField, UnboundFloorField, from_db_opening_rows
 
 SECRETS = ("token", "other_token")
 
@@ -45,8 +48,10 @@ class Variant:
     # (the peers ignore it); importing the peer's package happens in here.
     field: Callable[[str], models.Field]
     ours: bool = False
+    floor: bool = False  # a floor (peers_floors): neither ours nor a peer
     dist: str | None = None  # the peer's distribution, for its version
     needs: tuple[str, ...] = ()  # settings it reads later than at import
+    model_attrs: tuple[tuple[str, object], ...] = ()  # more of the model's class body
 
 
 def _peer(module, name):
@@ -66,6 +71,19 @@ OURS = [
         "binary=True",
         lambda purpose: EncryptedTokenField(purpose=purpose, binary=True, null=True, blank=True),
         ours=True,
+    ),
+]
+FLOORS = [
+    Variant(
+        "unbound floor",
+        lambda purpose: UnboundFloorField(purpose=purpose, null=True),
+        floor=True,
+    ),
+    Variant(
+        "row-bound floor",
+        lambda purpose: RowBoundFloorField(purpose=purpose, null=True),
+        floor=True,
+        model_attrs=(("from_db", from_db_opening_rows),),
     ),
 ]
 PEERS = [
@@ -108,6 +126,7 @@ def _model(variant):
             "id": models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False),
             "label": models.CharField(max_length=50, blank=True),
             **columns,
+            **dict(variant.model_attrs),
             "Meta": meta,
             "__str__": lambda self: str(self.pk),
         },
@@ -235,7 +254,11 @@ def _grid(clock, results, variants):
         ratios = [other.ratios_to(plain, clock) for other in others]
         row = [operation, f"{plain.timing(clock).median / per * 1e6:,.1f} {unit}"]
         row += [f"{r.median:.2f}x ±{(r.q3 - r.q1) / r.median * 50:.0f}%" for r in ratios]
-        peers = [(r.median, v.name) for v, r in zip(variants, ratios, strict=True) if not v.ours]
+        peers = [
+            (r.median, v.name)
+            for v, r in zip(variants, ratios, strict=True)
+            if not (v.ours or v.floor)
+        ]
         fastest = min(peers) if peers else None
         row.append(f"{fastest[0]:.2f}x {fastest[1]}" if fastest else "")
         ours = [(v.name, r.median) for v, r in zip(variants, ratios, strict=True) if v.ours]
@@ -249,7 +272,7 @@ def section(quick):
     rows_count, repeats, singles = (2_000, 3, 50) if quick else (20_000, 7, 500)
     skipped = []
     variants = []
-    for variant in [*OURS, *PEERS]:
+    for variant in [*OURS, *FLOORS, *PEERS]:
         model, why = _load(variant)
         if model is None:
             skipped.append(f"skipped: {why}")
@@ -309,6 +332,10 @@ def section(quick):
         f"{repeats} rounds after a warm-up, every variant timed in each round",
         "this project = EncryptedTokenField bound to its purpose and the row's UUID; the peers "
         "bind a value to nothing (a value copied to another row or column still opens)",
+        "floors = our envelope (binary form) in the peers' shape: opened as the row is read "
+        "into a plain attribute, sealed again on every save, nothing cached or checked "
+        "(benchmarks/peers_floors.py); the row-bound one opens in Model.from_db, since a "
+        "column's converter does not see the row",
         *(["peers: " + "; ".join(versions)] if versions else []),
         *skipped,
         f"bulk_create: batch_size={BATCH_SIZE}, one transaction; single get/save: {singles} "
