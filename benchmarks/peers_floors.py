@@ -54,13 +54,12 @@ class UnboundFloorField(models.BinaryField):
 _ROW_ID = "_floor_row_id"
 
 
-def _row_id(instance, pk_attname):
-    d = instance.__dict__
-    pk = d[pk_attname]
-    cached = d.get(_ROW_ID)
-    if cached is None or cached[0] is not pk:
-        cached = d[_ROW_ID] = (pk, _uuid_ascii(pk))
-    return cached[1]
+def _pk_attname(cls):
+    """The model's primary key attname, looked up once per model."""
+    pk_attname = cls.__dict__.get("_floor_pk_attname")
+    if pk_attname is None:
+        pk_attname = cls._floor_pk_attname = cls._meta.pk.attname
+    return pk_attname
 
 
 class RowBoundFloorField(models.BinaryField):
@@ -84,30 +83,47 @@ class RowBoundFloorField(models.BinaryField):
         value = getattr(instance, self.attname)
         if value is None:
             return None
-        row_id = _row_id(instance, instance._meta.pk.attname)
-        return app_settings.keyring.encrypt_binary(value.encode(), self.row_prefix + row_id)
+        d = instance.__dict__
+        pk = d[_pk_attname(type(instance))]
+        cached = d.get(_ROW_ID)
+        if cached is None or cached[0] is not pk:
+            cached = d[_ROW_ID] = (pk, _uuid_ascii(pk))
+        return app_settings.keyring.encrypt_binary(value.encode(), self.row_prefix + cached[1])
 
     def get_db_prep_save(self, value, connection):
         return value  # sealed bytes from pre_save, as they are
 
 
 def open_row(instance):
-    """Open the row-bound floor values of a just-loaded instance, in place."""
+    """Open the row-bound floor values of a just-loaded instance, in place.
+
+    Written flat (the primary key's attname looked up once per model, the key
+    formatted once per row) because it is a floor: every call shows in the ratio.
+    """
+    cls = type(instance)
+    pk_attname = _pk_attname(cls)
     d = instance.__dict__
     decrypt = app_settings.keyring.decrypt_binary
     row_id = None
-    for attname, row_prefix in instance._row_bound_floor_columns:
-        raw = d.get(attname)
+    for attname, row_prefix in cls._row_bound_floor_columns:
+        raw = d[attname]
         if raw is not None:
             if row_id is None:
-                row_id = _row_id(instance, instance._meta.pk.attname)
-            d[attname] = decrypt(_as_bytes(raw), row_prefix + row_id).decode()
+                pk = d[pk_attname]
+                row_id = _uuid_ascii(pk)
+                d[_ROW_ID] = (pk, row_id)
+            if type(raw) is not bytes:
+                raw = bytes(raw)
+            d[attname] = decrypt(raw, row_prefix + row_id).decode()
+
+
+_model_from_db = models.Model.from_db.__func__  # type: ignore[attr-defined]
 
 
 @classmethod  # type: ignore[misc]
 def from_db_opening_rows(cls, db, field_names, values):
     """``Model.from_db`` for a model with row-bound floor fields (Django's hook
     for work on every loaded row)."""
-    instance = super(cls, cls).from_db(db, field_names, values)
+    instance = _model_from_db(cls, db, field_names, values)
     open_row(instance)
     return instance
