@@ -54,6 +54,14 @@ class UnboundFloorField(models.BinaryField):
 _ROW_ID = "_floor_row_id"
 
 
+def _row_id(d, pk):
+    """The row's key formatted for the context, from the instance dict ``d``."""
+    cached = d.get(_ROW_ID)
+    if cached is None or cached[0] is not pk:
+        cached = d[_ROW_ID] = (pk, _uuid_ascii(pk))
+    return cached[1]
+
+
 def _pk_attname(cls):
     """The model's primary key attname, looked up once per model."""
     pk_attname = cls.__dict__.get("_floor_pk_attname")
@@ -84,11 +92,8 @@ class RowBoundFloorField(models.BinaryField):
         if value is None:
             return None
         d = instance.__dict__
-        pk = d[_pk_attname(type(instance))]
-        cached = d.get(_ROW_ID)
-        if cached is None or cached[0] is not pk:
-            cached = d[_ROW_ID] = (pk, _uuid_ascii(pk))
-        return app_settings.keyring.encrypt_binary(value.encode(), self.row_prefix + cached[1])
+        row_id = _row_id(d, d[_pk_attname(type(instance))])
+        return app_settings.keyring.encrypt_binary(value.encode(), self.row_prefix + row_id)
 
     def get_db_prep_save(self, value, connection):
         return value  # sealed bytes from pre_save, as they are
@@ -97,8 +102,8 @@ class RowBoundFloorField(models.BinaryField):
 def open_row(instance):
     """Open the row-bound floor values of a just-loaded instance, in place.
 
-    Written flat (the primary key's attname looked up once per model, the key
-    formatted once per row) because it is a floor: every call shows in the ratio.
+    Lean on purpose (the primary key's attname looked up once per model, the key
+    formatted once per row) because it is a floor: every lookup shows in the ratio.
     """
     cls = type(instance)
     pk_attname = _pk_attname(cls)
@@ -109,12 +114,8 @@ def open_row(instance):
         raw = d[attname]
         if raw is not None:
             if row_id is None:
-                pk = d[pk_attname]
-                row_id = _uuid_ascii(pk)
-                d[_ROW_ID] = (pk, row_id)
-            if type(raw) is not bytes:
-                raw = bytes(raw)
-            d[attname] = decrypt(raw, row_prefix + row_id).decode()
+                row_id = _row_id(d, d[pk_attname])
+            d[attname] = decrypt(_as_bytes(raw), row_prefix + row_id).decode()
 
 
 _model_from_db = models.Model.from_db.__func__  # type: ignore[attr-defined]
