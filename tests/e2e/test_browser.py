@@ -168,7 +168,9 @@ def test_user_connects_manages_a_credential_and_disconnects(page, demo, alice, c
         "link", name="Delete"
     ).click()
     expect(page.get_by_role("heading", name="Delete “Stripe (live)”?")).to_be_visible()
-    # Cancel stands apart from the button, not glued to it.
+    # Cancel stands apart from the button, not glued to it. A click does not wait for
+    # the stylesheet as goto does: measured before it arrives, the page is unstyled.
+    page.wait_for_load_state("load")
     delete_box = page.get_by_role("button", name="Delete").bounding_box()
     cancel_box = page.get_by_role("link", name="Cancel").bounding_box()
     assert cancel_box["x"] - (delete_box["x"] + delete_box["width"]) >= 8

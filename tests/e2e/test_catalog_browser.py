@@ -126,6 +126,7 @@ def test_the_preset_list_filters_as_one_types_and_shows_icons(page, django_user_
     assert_loaded(page, page.locator('tr[data-preset="acme-mail"] img'))
     screenshot(page, "admin-presets")
     # In the admin's dark theme the icons keep their white tile (brand colours read).
+    page.wait_for_load_state("load")  # the stylesheets, which a click does not wait for
     page.emulate_media(color_scheme="dark")
     icon = page.locator('tr[data-preset="acme-mail"] img')
     assert icon.evaluate("i => getComputedStyle(i).backgroundColor") == "rgb(255, 255, 255)"
